@@ -1,0 +1,57 @@
+# drconsole: one command per job. `make demo` and `make test` install what is missing first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+SYSTEM_PACKAGES := postgresql pgbackrest softhsm2 tmux
+RUNS_DIR ?= $(CURDIR)/runs
+
+.PHONY: setup system-packages test test-fast lint bench demo clean
+
+## system-packages: install the Debian packages the real-service tests and sandbox use
+system-packages:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	@command -v python3 >/dev/null || { echo "python3 is needed (apt-get install python3 python3-venv)"; exit 2; }
+	@test -x $(PY) || python3 -m venv $(VENV) || { echo "python3 -m venv failed: apt-get install python3-venv"; exit 2; }
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## setup: the virtual environment in .venv with everything, and the system packages
+setup: system-packages $(STAMP)
+
+## test: the whole suite, real services included
+test: setup
+	$(VENV)/bin/pytest -q
+
+## test-fast: the suite without the slow real-service tests
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow"
+
+## lint: ruff, strict mypy, import contracts
+lint: $(STAMP)
+	$(VENV)/bin/ruff check drconsole tests
+	$(VENV)/bin/ruff format --check drconsole tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+## bench: benchmarks; figures go to docs/benchmarks.md
+bench: setup
+	$(PY) -m tests.bench.run --output docs/benchmarks.md
+
+## demo: the best main job available: a drill of the shipped hello plan, then its report
+demo: setup
+	@bash scripts/demo.sh "$(RUNS_DIR)"
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,0 +1,255 @@
+"""The built-in ``local`` adapter: sleep, run a command, check a file's SHA-256, check a URL.
+
+These need no target site. ``local.command`` takes an argument list, never a shell string.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from drconsole.adapters.base import (
+    ActionContext,
+    ActionSpec,
+    Cancelled,
+    CheckFailed,
+    Effect,
+    Params,
+    PermanentError,
+    TransientError,
+)
+
+_TAIL = 4000
+_CHUNK = 1 << 20
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= _TAIL else "…" + text[-_TAIL:]
+
+
+class SleepParams(Params):
+    seconds: float = Field(ge=0, le=86400, description="How long to wait, in seconds.")
+
+
+class CommandParams(Params):
+    argv: list[str] = Field(min_length=1, description="Program and arguments; no shell.")
+    cwd: str | None = Field(None, description="Working directory.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    ok_exit: list[int] = Field(default_factory=lambda: [0], description="Exit codes that succeed.")
+    transient_exit: list[int] = Field(
+        default_factory=list, description="Exit codes worth a retry (a busy resource, say)."
+    )
+
+
+class FileSha256Params(Params):
+    path: str = Field(description="The file to hash.")
+    expect: str | None = Field(None, description="The expected SHA-256 in hex.")
+    expect_file: str | None = Field(
+        None, description="A checksum file (`sha256sum` format) holding the expected value."
+    )
+
+    @field_validator("expect")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        if value is not None and not _is_sha256(value) and "${" not in value:
+            raise ValueError("expect must be 64 hexadecimal characters")
+        return value
+
+
+class HttpCheckParams(Params):
+    url: str = Field(description="The URL to GET (http or https).")
+    expect_status: int = Field(200, ge=100, le=599, description="The status that means healthy.")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="Seconds to wait for an answer.")
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+class LocalAdapter:
+    """Actions on the machine drconsole runs on."""
+
+    def sleep(self, seconds: float, cancel: Any = None) -> dict[str, Any]:
+        """Wait ``seconds``; stops early (Cancelled) when ``cancel`` is set."""
+        if cancel is not None and cancel.wait(seconds):
+            raise Cancelled("the wait was cancelled")
+        if cancel is None:
+            time.sleep(seconds)
+        return {"slept_s": seconds}
+
+    def command(self, params: CommandParams, ctx: ActionContext) -> dict[str, Any]:
+        """Run a program with arguments; capture exit code and output; kill it on cancel."""
+        env = {**os.environ, **params.env}
+        try:
+            proc = subprocess.Popen(
+                params.argv,
+                cwd=params.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+            )
+        except FileNotFoundError:
+            raise PermanentError(
+                f"program not found: {params.argv[0]}",
+                hint="check the name and that it is installed and on PATH",
+            ) from None
+        except (NotADirectoryError, PermissionError) as exc:
+            raise PermanentError(f"cannot start {params.argv[0]}: {exc.strerror}") from None
+        while True:
+            try:
+                stdout, stderr = proc.communicate(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                if ctx.cancel.is_set():
+                    proc.kill()
+                    proc.communicate()
+                    raise Cancelled(f"{params.argv[0]} was stopped") from None
+        result = {"exit_code": proc.returncode, "stdout": _tail(stdout), "stderr": _tail(stderr)}
+        for line in stdout.splitlines()[-20:]:
+            ctx.log(line)
+        if proc.returncode in params.ok_exit:
+            return result
+        message = f"{params.argv[0]} exited with {proc.returncode}: {_tail(stderr.strip())[-400:]}"
+        if proc.returncode in params.transient_exit:
+            raise TransientError(message)
+        raise PermanentError(message)
+
+    def file_sha256(self, params: FileSha256Params, ctx: ActionContext) -> dict[str, Any]:
+        """Hash a file in chunks and compare with the expected value, if one is given."""
+        path = Path(params.path)
+        expected = params.expect.lower() if params.expect else None
+        if params.expect_file:
+            expected = _read_checksum_file(Path(params.expect_file), path.name)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with path.open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    if ctx.cancel.is_set():
+                        raise Cancelled("hashing was cancelled")
+                    digest.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            raise PermanentError(f"no such file: {path}", hint="check the path") from None
+        except IsADirectoryError:
+            raise PermanentError(f"{path} is a directory, not a file") from None
+        except PermissionError:
+            raise PermanentError(f"permission denied reading {path}") from None
+        actual = digest.hexdigest()
+        outputs = {"sha256": actual, "size": size, "expected": expected, "matches": None}
+        if expected is not None:
+            outputs["matches"] = actual == expected
+            if actual != expected:
+                raise CheckFailed(
+                    f"SHA-256 of {path} is {actual[:16]}…, expected {expected[:16]}…",
+                    evidence=outputs,
+                    hint="the file is not the one that was checksummed: do not use it",
+                )
+        return outputs
+
+    def http_check(self, params: HttpCheckParams, ctx: ActionContext) -> dict[str, Any]:
+        """GET a URL and compare the status; refused or 5xx is transient, else permanent."""
+        start = time.monotonic()
+        request = urllib.request.Request(params.url, method="GET")
+        try:
+            with urllib.request.urlopen(request, timeout=params.timeout_s) as response:
+                status = int(response.status)
+        except urllib.error.HTTPError as exc:
+            status = int(exc.code)
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TransientError(f"{params.url} did not answer: {reason}") from None
+        except ValueError as exc:
+            raise PermanentError(f"{params.url} is not a usable URL: {exc}") from None
+        elapsed_ms = round((time.monotonic() - start) * 1000, 1)
+        outputs = {"status": status, "elapsed_ms": elapsed_ms}
+        if status == params.expect_status:
+            return outputs
+        message = f"{params.url} answered {status}, expected {params.expect_status}"
+        if status >= 500:
+            raise TransientError(message)
+        raise CheckFailed(message, evidence=outputs)
+
+
+def _read_checksum_file(path: Path, name: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        raise PermanentError(
+            f"no checksum file {path}", hint="a backup without its checksum cannot be trusted"
+        ) from None
+    except OSError as exc:
+        raise PermanentError(f"cannot read checksum file {path}: {exc.strerror}") from None
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    for parts in lines:
+        listed = parts[1].lstrip("*") if len(parts) > 1 else None
+        if _is_sha256(parts[0]) and (listed is None or Path(listed).name == name or len(lines) == 1):
+            return parts[0].lower()
+    raise PermanentError(f"{path} holds no SHA-256 for {name}")
+
+
+_local = LocalAdapter()
+
+
+def _run_sleep(ctx: ActionContext, p: SleepParams) -> Mapping[str, Any]:
+    return _local.sleep(p.seconds, ctx.cancel)
+
+
+ACTIONS = [
+    ActionSpec(
+        name="local.sleep",
+        summary="Wait a number of seconds.",
+        params=SleepParams,
+        outputs={"slept_s": "seconds waited"},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=_run_sleep,
+        describe=lambda p: f"wait {p.seconds:g} s",
+    ),
+    ActionSpec(
+        name="local.command",
+        summary="Run a program with an argument list (no shell); capture exit code and output.",
+        params=CommandParams,
+        outputs={"exit_code": "the exit code", "stdout": "standard output (tail)",
+                 "stderr": "standard error (tail)"},
+        effect=Effect.CHANGES,
+        idempotent=False,
+        run=lambda ctx, p: _local.command(p, ctx),
+        describe=lambda p: "run " + " ".join(p.argv),
+    ),
+    ActionSpec(
+        name="local.file_sha256",
+        summary="SHA-256 of a file, compared with a checksum or a `.sha256` file.",
+        params=FileSha256Params,
+        outputs={"sha256": "the file's SHA-256", "size": "bytes", "expected": "expected SHA-256",
+                 "matches": "true when it matched (null when nothing was expected)"},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda ctx, p: _local.file_sha256(p, ctx),
+        describe=lambda p: f"hash {p.path}"
+        + (f" and compare with {p.expect_file}" if p.expect_file else ""),
+    ),
+    ActionSpec(
+        name="local.http_check",
+        summary="GET a URL and expect a status (200 by default).",
+        params=HttpCheckParams,
+        outputs={"status": "HTTP status", "elapsed_ms": "response time"},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda ctx, p: _local.http_check(p, ctx),
+        describe=lambda p: f"GET {p.url}, expect {p.expect_status}",
+    ),
+]

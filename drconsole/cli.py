@@ -1,0 +1,363 @@
+"""The ``drconsole`` command line: validate, schema, run, resume, journal verify, report, runs.
+
+Heavy modules are imported inside the commands so that ``drconsole --help`` starts fast. Exit
+codes: 0 success; 1 a step failed, the run was aborted or interrupted, or a check found a fault;
+2 the plan, a file or the command line is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from drconsole.engine.runner import Engine
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def _err(message: str) -> None:
+    print(f"drconsole: {message}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="drconsole",
+        description="Disaster-recovery console: verify backups, restore, run key ceremonies "
+        "and fail over, with a tamper-evident record of every step.",
+    )
+    parser.add_argument("--version", action="version", version="drconsole 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check plan files; one line per problem")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="plan files or directories")
+
+    sub.add_parser("schema", help="print the plan JSON Schema (for editors)")
+    sub.add_parser("actions", help="list the adapter actions plans can call")
+
+    p = sub.add_parser("run", help="run a plan")
+    p.add_argument("plan", metavar="PLAN", help="the plan file")
+    p.add_argument("--headless", action="store_true", help="no TUI; answers from --answers")
+    p.add_argument("--mode", choices=["drill", "real", "dry-run"], default="drill")
+    p.add_argument("--targets", metavar="FILE", help="targets file (sites and systems)")
+    p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
+                   help="a plan input; repeat for more")
+    p.add_argument("--answers", metavar="FILE", help="answers file for the operator's questions")
+    p.add_argument("--runs-dir", metavar="DIR", help="where run directories are made")
+    p.add_argument("--operator", metavar="NAME", help="who is running it (for the record)")
+    p.add_argument("--yes", action="store_true",
+                   help="confirm confirmations by itself (drill and dry-run only)")
+
+    p = sub.add_parser("resume", help="continue a run whose process stopped")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--answers", metavar="FILE")
+    p.add_argument("--operator", metavar="NAME")
+    p.add_argument("--yes", action="store_true", help="as for run (not in real mode)")
+    p.add_argument("--headless", action="store_true")
+
+    p = sub.add_parser("journal", help="journal tools")
+    jsub = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
+    jp = jsub.add_parser("verify", help="check a run's hash chain; name the first bad line")
+    jp.add_argument("run_dir", metavar="RUN_DIR")
+
+    p = sub.add_parser("report", help="a run's report")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=["md", "json"], default="md")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+
+    p = sub.add_parser("runs", help="list past runs")
+    p.add_argument("--runs-dir", metavar="DIR")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``drconsole`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            _err("the interactive console (TUI) is not built yet; use "
+                 "'drconsole run PLAN --headless' (see 'drconsole --help')")
+            return EXIT_INVALID
+        parser.print_help()
+        return EXIT_OK
+    handler = {
+        "validate": cmd_validate, "schema": cmd_schema, "actions": cmd_actions,
+        "run": cmd_run, "resume": cmd_resume, "journal": cmd_journal_verify,
+        "report": cmd_report, "runs": cmd_runs,
+    }[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_FAILED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _plan_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted([*path.glob("*.yaml"), *path.glob("*.yml")]))
+        else:
+            files.append(path)
+    return files
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from drconsole.plans.validate import load_plan
+
+    bad = 0
+    files = _plan_files(args.paths)
+    if not files:
+        _err("no plan files found in " + ", ".join(args.paths))
+        return EXIT_FAILED
+    for path in files:
+        result = load_plan(path)
+        for problem in result.problems:
+            print(problem, file=sys.stderr)
+        if not result.ok:
+            bad += 1
+        else:
+            print(f"{path}: ok ({len(result.plan.steps) if result.plan else 0} steps)")
+    return EXIT_FAILED if bad else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from drconsole.plans.model import Plan
+
+    schema = Plan.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "drconsole plan"
+    print(json.dumps(schema, indent=2))
+    return EXIT_OK
+
+
+def cmd_actions(args: argparse.Namespace) -> int:
+    from drconsole.adapters.registry import actions
+
+    for spec in actions().values():
+        flags = [spec.effect.value, "idempotent" if spec.idempotent else "not idempotent"]
+        if spec.needs_site:
+            flags.append("needs site")
+        print(f"{spec.name}  ({', '.join(flags)})\n    {spec.summary}")
+        for name, info in spec.params.model_fields.items():
+            required = "required" if info.is_required() else f"default {info.default!r}"
+            print(f"    with.{name}: {info.description or ''} [{required}]")
+        for name, text in spec.outputs.items():
+            print(f"    outputs.{name}: {text}")
+    return EXIT_OK
+
+
+def _parse_inputs(pairs: Sequence[str]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--input {pair!r}: write KEY=VALUE")
+        values[key.strip()] = value
+    return values
+
+
+class _Printer:
+    """Prints journaled events as short lines (the headless run's screen)."""
+
+    def __init__(self) -> None:
+        self.stream = sys.stdout
+
+    def event(self, event: Any, state: Any) -> None:
+        from drconsole.timeutil import format_duration
+
+        data = event.data
+        time = event.ts[11:19]
+        kind = event.type
+        text = None
+        if kind == "step_started":
+            attempt = f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""
+            text = f"start  {data['step']}{attempt}: {data.get('description', '')}"
+        elif kind == "attempt_failed":
+            retry = (f"; retry in {format_duration(data['retry_in_s'])}"
+                     if data.get("retry_in_s") is not None else "")
+            text = (f"FAIL   {data['step']} attempt {data['attempt']}/{data.get('of', '?')}: "
+                    f"{data['error']}{retry}")
+        elif kind == "step_finished":
+            status = str(data["status"]).upper()
+            extra = data.get("error") or data.get("reason") or ""
+            text = f"{status:<11} {data['step']}" + (f": {extra}" if extra else "")
+        elif kind == "operator_answer":
+            text = f"answer {data['step']}: {data['question']} -> {data['answer']} ({data['by']})"
+        elif kind == "milestone":
+            text = f"MILESTONE {data['name']}"
+        elif kind == "clock":
+            text = (f"clock  RTO {format_duration(data['rto_s'])} ({data['rto_status']}), "
+                    f"RPO {format_duration(data['rpo_s'])} ({data['rpo_status']})")
+        elif kind in ("run_finished", "run_interrupted", "run_resumed", "journal_repaired"):
+            text = f"{kind.replace('_', ' ')}: " + ", ".join(
+                f"{k}={v}" for k, v in data.items() if v is not None and k != "pid")
+        if text:
+            print(f"[{time}] {text}", file=self.stream, flush=True)
+
+    def live(self, step_id: str, line: str) -> None:
+        print(f"         {step_id} | {line}", file=self.stream, flush=True)
+
+
+def _operator(args: argparse.Namespace) -> Any:
+    from drconsole.engine.answers import AnswersOperator, load_answers
+
+    answers = load_answers(args.answers) if args.answers else None
+    return AnswersOperator(answers, name=args.operator, yes=args.yes), answers
+
+
+def _drive(engine: Engine) -> int:
+    import asyncio
+    import signal
+
+    async def go() -> Any:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, engine.interrupt, f"signal {sig.name}")
+        return await engine.run()
+
+    try:
+        result = asyncio.run(go())
+    finally:
+        engine.journal.close()
+    from drconsole.engine.state import RunResult
+
+    run_dir = engine.run_dir
+    if result is None:
+        print(f"interrupted; resume with: drconsole resume {run_dir}")
+        return EXIT_FAILED
+    clocks = engine.clocks()
+    from drconsole.timeutil import format_duration
+
+    print(f"result: {result.value}; RTO {format_duration(clocks.rto_elapsed)} "
+          f"({clocks.rto_status}), RPO {format_duration(clocks.rpo_achieved)} "
+          f"({clocks.rpo_status})")
+    print(f"report: drconsole report {run_dir}")
+    return EXIT_OK if result is RunResult.SUCCEEDED else EXIT_FAILED
+
+
+def _needs_tui(args: argparse.Namespace) -> bool:
+    return not args.headless and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from drconsole.engine.answers import AnswersError
+    from drconsole.engine.launch import LaunchError, prepare_new
+    from drconsole.engine.rundir import default_runs_dir
+    from drconsole.engine.runner import Mode
+
+    if _needs_tui(args):
+        _err("the interactive console (TUI) is not built yet; add --headless (with --answers "
+             "FILE, or --yes in drill mode)")
+        return EXIT_INVALID
+    try:
+        given = _parse_inputs(args.input)
+        operator, answers = _operator(args)
+    except (ValueError, AnswersError) as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    if answers is not None:
+        given = {**{k: v for k, v in answers.inputs.items()}, **given}
+    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    try:
+        prepared = prepare_new(
+            Path(args.plan), runs_dir=runs_dir, operator=operator, mode=Mode(args.mode),
+            given_inputs=given, targets_path=Path(args.targets) if args.targets else None,
+            yes=args.yes, observers=[_Printer()])
+    except LaunchError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    except OSError as exc:
+        _err(f"cannot create the run directory under {runs_dir}: {exc.strerror}")
+        return EXIT_INVALID
+    print(prepared.run_dir, flush=True)
+    return _drive(prepared.engine)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from drconsole.engine.answers import AnswersError
+    from drconsole.engine.launch import LaunchError, prepare_resume
+
+    if _needs_tui(args):
+        _err("the interactive console (TUI) is not built yet; add --headless")
+        return EXIT_INVALID
+    try:
+        operator, _ = _operator(args)
+    except AnswersError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    try:
+        prepared = prepare_resume(Path(args.run_dir), operator=operator, observers=[_Printer()])
+    except LaunchError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    if args.yes and prepared.engine.mode.value == "real":
+        prepared.engine.journal.close()
+        _err("--yes is refused in real mode: every confirmation is made by a person")
+        return EXIT_INVALID
+    print(prepared.run_dir, flush=True)
+    return _drive(prepared.engine)
+
+
+def cmd_journal_verify(args: argparse.Namespace) -> int:
+    from drconsole.journal.journal import verify
+
+    report = verify(args.run_dir)
+    if report.ok:
+        print(f"{args.run_dir}: {report.describe()}")
+        return EXIT_OK
+    _err(f"{args.run_dir}/journal.jsonl: {report.describe()}")
+    return EXIT_FAILED
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from drconsole.journal.journal import is_run_dir
+    from drconsole.report.build import build, to_markdown
+
+    run_dir = Path(args.run_dir)
+    if not is_run_dir(run_dir):
+        _err(f"{run_dir} is not a run directory (it has no journal.jsonl)")
+        return EXIT_INVALID
+    report = build(run_dir)
+    text = (json.dumps(report, indent=2, ensure_ascii=False) if args.format == "json"
+            else to_markdown(report))
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        print(args.output)
+    else:
+        print(text)
+    return EXIT_OK if report["journal"]["intact"] else EXIT_FAILED
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from drconsole.engine import clocks
+    from drconsole.engine.rundir import default_runs_dir, list_runs
+    from drconsole.timeutil import format_duration, format_timestamp, utcnow
+
+    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    runs = list_runs(runs_dir)
+    if not runs:
+        print(f"no runs in {runs_dir}")
+        return EXIT_OK
+    print(f"{'started (UTC)':<21} {'plan':<24} {'mode':<8} {'result':<11} {'RTO':>8}  run")
+    for run in runs:
+        state = run.state
+        measured = clocks.measure(state, state.ended_at or utcnow())
+        rto = format_duration(measured.rto_elapsed) if "service_restored" in state.milestones \
+            else "-"
+        result = state.result.value if state.result else "unfinished"
+        print(f"{format_timestamp(state.started_at)[:19] + 'Z':<21} "
+              f"{str(state.plan.get('id', '?'))[:24]:<24} {state.mode:<8} {result:<11} "
+              f"{rto:>8}  {run.path}")
+    return EXIT_OK

@@ -1,0 +1,183 @@
+"""The answers-file operator for headless runs (and scripted tests).
+
+An answers file (YAML or JSON) answers the operator by step id::
+
+    operator: op-1
+    inputs: {target_time: "2026-11-26T02:00:00Z"}
+    steps:
+      brief: {confirm: true}
+      wipe: {typed: qsign-db}
+      approve:
+        signoffs:
+          - {name: so-1, role: security_officer}
+          - {name: witness-1, role: witness}
+      bag: {evidence: {bag_id: A1234567}}
+      unseal: {secrets: [{env: SHARE_1}, {file: /run/keys/share2}]}
+      restore: {on_interrupted: rerun}          # or mark_done (with reason) or abort
+      flaky: {on_failure: continue}             # or retry or abort
+
+A secret answer names an environment variable or a file, never a literal value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from drconsole.engine.operator import (
+    FailureChoice,
+    FieldSpec,
+    InterruptedChoice,
+    NoAnswer,
+    Question,
+    Signer,
+)
+from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
+
+
+class AnswersError(ValueError):
+    """The answers file cannot be used; the message says why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignerAnswer(_Strict):
+    name: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+
+
+class StepAnswers(_Strict):
+    confirm: bool | None = None
+    typed: str | None = None
+    secrets: list[dict[str, str]] = Field(default_factory=list)
+    secret: dict[str, str] | None = None
+    signoffs: list[SignerAnswer] | None = None
+    evidence: dict[str, Any] | None = None
+    on_interrupted: InterruptedChoice | None = None
+    on_failure: FailureChoice | None = None
+    reason: str | None = None
+
+
+class AnswersFile(_Strict):
+    operator: str | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[str, StepAnswers] = Field(default_factory=dict)
+
+
+def load_answers(path: str | Path) -> AnswersFile:
+    """Read and check an answers file.
+
+    Raises:
+        AnswersError: unreadable, not YAML, or of the wrong shape (with the place).
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AnswersError(f"cannot read answers file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise AnswersError(f"answers file {path} is not valid YAML: {exc}") from None
+    try:
+        return AnswersFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise AnswersError(f"answers file {path}: {where}: {first['msg']}") from None
+
+
+class AnswersOperator:
+    """Answers questions from an answers file; ``yes`` confirms confirmations by itself."""
+
+    def __init__(self, answers: AnswersFile | None = None, *, name: str | None = None,
+                 yes: bool = False) -> None:
+        self.answers = answers or AnswersFile()
+        self.name = name or self.answers.operator or "operator"
+        self.yes = yes
+        self._secret_index: dict[str, int] = {}
+
+    def _step(self, q: Question) -> StepAnswers:
+        return self.answers.steps.get(q.step_id) or StepAnswers()
+
+    def _missing(self, q: Question, what: str, example: str) -> NoAnswer:
+        return NoAnswer(
+            f"the answers file has no {what} for step {q.step_id!r}; add "
+            f"steps: {{{q.step_id}: {example}}}"
+        )
+
+    async def confirm(self, q: Question, prompt: str) -> bool:
+        answer = self._step(q).confirm
+        if answer is None:
+            if self.yes:
+                return True
+            raise self._missing(q, "confirmation", "{confirm: true}")
+        return answer
+
+    async def typed_confirm(
+        self, q: Question, prompt: str, expected: str, problem: str | None = None
+    ) -> str:
+        if problem:
+            raise NoAnswer(problem)
+        typed = self._step(q).typed
+        if typed is None:
+            if self.yes:
+                return expected
+            raise self._missing(q, "typed confirmation", "{typed: TEXT}")
+        return typed
+
+    async def secret(self, q: Question, prompt: str, problem: str | None = None) -> Secret:
+        if problem:
+            raise NoAnswer(problem)
+        step = self._step(q)
+        refs = list(step.secrets) + ([step.secret] if step.secret else [])
+        index = self._secret_index.get(q.step_id, 0)
+        if index >= len(refs):
+            raise self._missing(q, f"secret number {index + 1}", "{secrets: [{env: VARIABLE}]}")
+        self._secret_index[q.step_id] = index + 1
+        try:
+            return secret_from_reference(refs[index])
+        except SecretSourceError as exc:
+            raise NoAnswer(f"step {q.step_id!r}: {exc}") from None
+
+    async def signoff(
+        self, q: Question, signers: int, roles: list[str], problem: str | None = None
+    ) -> list[Signer]:
+        if problem:
+            raise NoAnswer(problem)
+        answers = self._step(q).signoffs
+        if answers is None:
+            raise self._missing(q, "sign-offs", "{signoffs: [{name: NAME, role: ROLE}]}")
+        return [Signer(a.name, a.role) for a in answers]
+
+    async def evidence(
+        self, q: Question, fields: list[FieldSpec], problem: str | None = None
+    ) -> dict[str, str]:
+        if problem:
+            raise NoAnswer(problem)
+        given = self._step(q).evidence
+        if given is None:
+            if not any(f.required for f in fields):
+                return {}
+            names = ", ".join(f"{f.name}: VALUE" for f in fields)
+            raise self._missing(q, "evidence", f"{{evidence: {{{names}}}}}")
+        return {key: str(value) for key, value in given.items()}
+
+    async def interrupted(self, q: Question) -> tuple[InterruptedChoice, str]:
+        step = self._step(q)
+        if step.on_interrupted is None:
+            raise self._missing(q, "decision on the interrupted step",
+                                "{on_interrupted: rerun|mark_done|abort, reason: WHY}")
+        if step.on_interrupted is InterruptedChoice.MARK_DONE and not step.reason:
+            raise NoAnswer(f"step {q.step_id!r}: mark_done needs a reason in the answers file")
+        return step.on_interrupted, step.reason or "answers file"
+
+    async def failed(self, q: Question, error: str) -> FailureChoice:
+        choice = self._step(q).on_failure
+        if choice is None:
+            raise self._missing(q, "decision after the failure", "{on_failure: retry|continue|abort}")
+        return choice

@@ -1,0 +1,170 @@
+"""Starting and resuming runs: everything between a command line (or the TUI) and the engine.
+
+``prepare_new`` checks inputs and targets and creates the run directory; ``prepare_resume``
+rebuilds a killed run from its directory. Both return an :class:`Engine` ready to ``run()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from drconsole import __version__
+from drconsole.engine import inputs as plan_inputs
+from drconsole.engine.operator import Operator
+from drconsole.engine.rundir import PLAN_COPY, TARGETS_COPY, load_state, new_run_dir
+from drconsole.engine.runner import Engine, Mode, Observer
+from drconsole.engine.state import RunState
+from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir, verify
+from drconsole.plans.validate import LoadResult, load_plan
+from drconsole.targets import Targets, TargetsError, load_targets
+from drconsole.timeutil import format_timestamp, utcnow
+
+
+class LaunchError(Exception):
+    """The run cannot start or resume; the message says why and what to do."""
+
+
+@dataclass
+class Prepared:
+    """An engine ready to run and the directory it writes to."""
+
+    engine: Engine
+    run_dir: Path
+
+
+def check_targets_for(plan_result: LoadResult, targets: Targets | None) -> None:
+    """Every site a plan names must be in the targets file.
+
+    Raises:
+        LaunchError: a site is missing, or sites are named and there is no targets file.
+    """
+    assert plan_result.plan is not None
+    sites = sorted({s.site for s in plan_result.plan.steps if s.site})
+    if not sites:
+        return
+    if targets is None:
+        raise LaunchError(f"plan {plan_result.plan.id} acts on site(s) {', '.join(sites)}: "
+                          "pass --targets FILE")
+    for site in sites:
+        try:
+            targets.site(site)
+        except TargetsError as exc:
+            raise LaunchError(str(exc)) from None
+
+
+def prepare_new(
+    plan_path: Path,
+    *,
+    runs_dir: Path,
+    operator: Operator,
+    mode: Mode,
+    given_inputs: Mapping[str, Any],
+    targets_path: Path | None = None,
+    yes: bool = False,
+    observers: list[Observer] | None = None,
+) -> Prepared:
+    """Check everything, create the run directory, and journal ``run_started``.
+
+    Raises:
+        LaunchError: the plan, inputs, targets or options are not usable (nothing was created).
+    """
+    if yes and mode is Mode.REAL:
+        raise LaunchError("--yes is refused in real mode: every confirmation in a real recovery "
+                          "is made by a person. Use an answers file, or --mode drill")
+    result = load_plan(plan_path)
+    if not result.ok or result.plan is None:
+        raise LaunchError("the plan is not valid:\n" + "\n".join(str(p) for p in result.problems))
+    plan = result.plan
+    targets = None
+    if targets_path is not None:
+        try:
+            targets = load_targets(targets_path)
+        except TargetsError as exc:
+            raise LaunchError(str(exc)) from None
+    check_targets_for(result, targets)
+    start = utcnow()
+    try:
+        values = plan_inputs.collect(plan, given_inputs, start)
+    except plan_inputs.InputError as exc:
+        raise LaunchError(str(exc)) from None
+    incident = plan_inputs.incident_time(values, start)
+    run_dir = new_run_dir(runs_dir, plan.id, start)
+    (run_dir / PLAN_COPY).write_text(result.text, encoding="utf-8")
+    if targets_path is not None:
+        shutil.copyfile(targets_path, run_dir / TARGETS_COPY)
+    journal = JournalWriter.create(run_dir)
+    engine = Engine(plan, journal=journal, state=RunState(), operator=operator, mode=mode,
+                    inputs=values, targets=targets, observers=observers, run_dir=run_dir)
+    objectives = plan.objectives
+    engine.emit("run_started", {
+        "run_id": run_dir.name,
+        "plan": {"id": plan.id, "title": plan.title, "kind": plan.kind.value,
+                 "version": plan.version, "sha256": result.sha256, "file": str(plan_path)},
+        "mode": mode.value, "operator": operator.name, "yes": yes,
+        "inputs": values, "incident_at": format_timestamp(incident),
+        "objectives": {
+            "rto_s": objectives.rto.total_seconds() if objectives.rto else None,
+            "rpo_s": objectives.rpo.total_seconds() if objectives.rpo else None},
+        "targets_file": str(targets_path) if targets_path else None,
+        "steps": [s.id for s in plan.steps],
+        "host": socket.gethostname(), "pid": os.getpid(), "drconsole": __version__,
+    })
+    return Prepared(engine, run_dir)
+
+
+def prepare_resume(
+    run_dir: Path,
+    *,
+    operator: Operator,
+    observers: list[Observer] | None = None,
+) -> Prepared:
+    """Reopen a run that stopped before it finished.
+
+    Raises:
+        LaunchError: not a run, finished already, journal broken, or plan changed.
+    """
+    if not is_run_dir(run_dir):
+        raise LaunchError(f"{run_dir} is not a run directory (it has no journal.jsonl)")
+    report = verify(run_dir)
+    if not report.ok and report.torn_tail is None:
+        raise LaunchError(f"the journal of {run_dir} does not verify ({report.describe()}); "
+                          "it will not be extended. Keep it as evidence and start a new run")
+    state = load_state(run_dir)
+    if not state.run_id:
+        raise LaunchError(f"{run_dir} has no run_started event: not a usable run")
+    if state.finished:
+        raise LaunchError(f"run {state.run_id} finished already ({state.result}); "
+                          "there is nothing to resume. Start a new run")
+    plan_file = run_dir / PLAN_COPY
+    raw = plan_file.read_bytes() if plan_file.exists() else b""
+    if hashlib.sha256(raw).hexdigest() != state.plan.get("sha256"):
+        raise LaunchError(f"{plan_file} is missing or differs from the plan this run started "
+                          "with; the run cannot be resumed safely")
+    result = load_plan(plan_file)
+    if result.plan is None:
+        raise LaunchError("the run's plan no longer validates:\n"
+                          + "\n".join(str(p) for p in result.problems))
+    targets = None
+    if (run_dir / TARGETS_COPY).exists():
+        try:
+            targets = load_targets(run_dir / TARGETS_COPY)
+        except TargetsError as exc:
+            raise LaunchError(str(exc)) from None
+    try:
+        journal = JournalWriter.reopen(run_dir)
+    except JournalError as exc:
+        raise LaunchError(str(exc)) from None
+    state = load_state(run_dir)
+    engine = Engine(result.plan, journal=journal, state=state, operator=operator,
+                    mode=Mode(state.mode), inputs=dict(state.inputs), targets=targets,
+                    observers=observers, run_dir=run_dir)
+    engine.emit("run_resumed", {"operator": operator.name, "pid": os.getpid(),
+                                "interrupted": state.interrupted_steps()})
+    return Prepared(engine, run_dir)

@@ -1,0 +1,698 @@
+"""Runs a plan: the step DAG with independent steps in parallel, modes, retries, timeouts,
+``on_failure``, abort and interruption, resume. Every fact goes to the journal first.
+
+Blocking adapter calls run in worker threads; the event loop only schedules and asks people.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_fixed,
+)
+
+from drconsole.adapters import registry
+from drconsole.adapters.base import (
+    ActionContext,
+    ActionSpec,
+    AdapterError,
+    Cancelled,
+    CheckFailed,
+    Effect,
+    PermanentError,
+    TransientError,
+)
+from drconsole.engine import clocks
+from drconsole.engine.operator import (
+    FailureChoice,
+    FieldSpec,
+    InterruptedChoice,
+    NoAnswer,
+    Operator,
+    Question,
+    Signer,
+)
+from drconsole.engine.state import (
+    DONE_OK,
+    FINISHED,
+    RunResult,
+    RunState,
+    StepStatus,
+    apply,
+)
+from drconsole.journal.journal import Event, JournalWriter
+from drconsole.plans.model import Backoff, OnFailure, Plan, RetryPolicy, Step
+from drconsole.plans.refs import Ref, RefError, resolve
+from drconsole.plans.validate import step_outputs
+from drconsole.secrets import Secret
+from drconsole.targets import Targets, TargetsError
+from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
+
+ASK_AGAIN = 3
+_CANCEL_GRACE_S = 5.0
+
+
+class Mode(StrEnum):
+    DRILL = "drill"
+    REAL = "real"
+    DRY_RUN = "dry-run"
+
+
+class Observer(Protocol):
+    """Told of each journaled event (after fsync) and of live output lines."""
+
+    def event(self, event: Event, state: RunState) -> None: ...
+
+    def live(self, step_id: str, line: str) -> None: ...
+
+
+class StepFailed(Exception):
+    """A step could not complete; the message is what the operator reads."""
+
+    def __init__(self, message: str, outputs: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.outputs = outputs or {}
+
+
+class _Abort(Exception):
+    pass
+
+
+@dataclass
+class _Outcome:
+    status: StepStatus
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    reason: str | None = None
+    continued: bool = False
+
+
+class Engine:
+    """Runs one plan in one run directory. Create, then ``await run()``."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        journal: JournalWriter,
+        state: RunState,
+        operator: Operator,
+        mode: Mode,
+        inputs: dict[str, Any],
+        targets: Targets | None = None,
+        observers: list[Observer] | None = None,
+        run_dir: Path | None = None,
+    ) -> None:
+        self.plan = plan
+        self.journal = journal
+        self.state = state
+        self.operator = operator
+        self.mode = mode
+        self.inputs = inputs
+        self.targets = targets or Targets()
+        self.observers = list(observers or [])
+        self.run_dir = run_dir or journal.run_dir
+        self._ask_lock = asyncio.Lock()
+        self._tasks: dict[str, asyncio.Task[_Outcome]] = {}
+        self._abort_reason: str | None = None
+        self._interrupt_reason: str | None = None
+        self._stop_reason: str | None = None
+        self._wakeup = asyncio.Event()
+        self._continued: set[str] = {
+            s.id for s in state.steps.values() if s.status is StepStatus.FAILED and s.reason ==
+            "continued"
+        }
+        self._estimates = {s.id: s.estimate for s in plan.steps if s.estimate is not None}
+        self._needs = {s.id: list(s.needs) for s in plan.steps}
+
+    # ----------------------------------------------------------------- journal and observers
+    def emit(self, event_type: str, data: dict[str, Any]) -> Event:
+        """Journal an event (fsynced), fold it into the state, then tell the observers."""
+        event = self.journal.append(event_type, data)
+        apply(self.state, event)
+        for observer in self.observers:
+            with suppress(Exception):
+                observer.event(event, self.state)
+        return event
+
+    def _live(self, step_id: str, line: str) -> None:
+        clean = self.journal.redactor.clean(line)
+        for observer in self.observers:
+            with suppress(Exception):
+                observer.live(step_id, clean)
+
+    # ----------------------------------------------------------------- controls
+    def abort(self, reason: str) -> None:
+        """Stop the run for good: running steps are cancelled, the run ends as aborted."""
+        self._abort_reason = self._abort_reason or reason
+        for task in self._tasks.values():
+            task.cancel()
+        self._wakeup.set()
+
+    def interrupt(self, reason: str) -> None:
+        """Stop now but leave the run resumable (the running steps count as interrupted)."""
+        self._interrupt_reason = self._interrupt_reason or reason
+        for task in self._tasks.values():
+            task.cancel()
+        self._wakeup.set()
+
+    def clocks(self) -> clocks.Clocks:
+        """RTO and RPO right now."""
+        left = clocks.remaining_critical_path(self._needs, self._estimates, self.state)
+        return clocks.measure(self.state, utcnow(), left)
+
+    # ----------------------------------------------------------------- the run
+    async def run(self) -> RunResult | None:
+        """Run (or resume) to the end. Returns the result, or None when interrupted."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        try:
+            await self._settle_interrupted()
+            await self._schedule()
+        except _Abort:
+            pass
+        if self._interrupt_reason is not None and self._abort_reason is None:
+            self.emit("run_interrupted", {"reason": self._interrupt_reason})
+            return None
+        return self._finish()
+
+    async def _settle_interrupted(self) -> None:
+        for step_id in self.state.interrupted_steps():
+            step = self.plan.step(step_id)
+            if self._idempotent(step):
+                self._answer(step, "interrupted step", "rerun (safe to repeat)", self.operator.name)
+                continue
+            q = self._question(step)
+            async with self._ask_lock:
+                try:
+                    choice, reason = await self.operator.interrupted(q)
+                except NoAnswer as exc:
+                    self.abort(f"interrupted step {step_id!r} needs a decision: {exc}")
+                    raise _Abort from None
+            self._answer(step, "interrupted step", f"{choice.value}: {reason}", self.operator.name)
+            if choice is InterruptedChoice.ABORT:
+                self.abort(f"aborted at interrupted step {step_id!r}: {reason}")
+                raise _Abort
+            if choice is InterruptedChoice.MARK_DONE:
+                self.emit("step_finished", {
+                    "step": step_id, "status": StepStatus.MARKED_DONE.value,
+                    "reason": f"marked done by {self.operator.name}: {reason}",
+                    "outputs": {}, "attempts": self.state.steps[step_id].attempts,
+                })
+
+    def _idempotent(self, step: Step) -> bool:
+        if step.idempotent is not None:
+            return step.idempotent
+        if step.call:
+            spec = registry.lookup(step.call)
+            return bool(spec and (spec.idempotent or spec.read_only))
+        return True
+
+    def _ready(self, step: Step) -> bool:
+        for dep in step.needs:
+            status = self.state.steps[dep].status
+            if status in DONE_OK:
+                continue
+            if status is StepStatus.FAILED and dep in self._continued:
+                continue
+            return False
+        return True
+
+    async def _schedule(self) -> None:
+        while True:
+            stopping = (self._abort_reason or self._interrupt_reason or self._stop_reason)
+            if not stopping:
+                for step in self.plan.steps:
+                    record = self.state.steps[step.id]
+                    if (record.status in (StepStatus.PENDING, StepStatus.RUNNING)
+                            and step.id not in self._tasks and self._ready(step)):
+                        self._tasks[step.id] = asyncio.create_task(self._run_step(step))
+            if not self._tasks:
+                return
+            self._wakeup.clear()
+            waiter = asyncio.create_task(self._wakeup.wait())
+            done, _ = await asyncio.wait(
+                [*self._tasks.values(), waiter], return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            for step_id, task in list(self._tasks.items()):
+                if task not in done:
+                    continue
+                del self._tasks[step_id]
+                if task.cancelled():
+                    if self._interrupt_reason is None:
+                        self.emit("step_finished", {
+                            "step": step_id, "status": StepStatus.CANCELLED.value,
+                            "reason": self._abort_reason or "cancelled", "outputs": {},
+                            "attempts": self.state.steps[step_id].attempts})
+                    continue
+                exc = task.exception()
+                if isinstance(exc, _Abort):
+                    continue
+                if exc is not None:
+                    # a bug in drconsole itself: record it, stop the run, keep the record
+                    self.emit("step_finished", {
+                        "step": step_id, "status": StepStatus.FAILED.value,
+                        "error": f"internal error: {type(exc).__name__}: {exc}", "outputs": {},
+                        "attempts": self.state.steps[step_id].attempts})
+                    self._stop_reason = f"step {step_id!r} hit an internal error"
+
+    def _finish(self) -> RunResult:
+        if self._abort_reason is not None:
+            result, reason = RunResult.ABORTED, self._abort_reason
+        else:
+            failed = [s.id for s in self.state.steps.values()
+                      if s.status is StepStatus.FAILED and s.id not in self._continued]
+            unfinished = [s.id for s in self.state.steps.values() if s.status not in FINISHED]
+            if failed:
+                result = RunResult.FAILED
+                reason = f"step {failed[0]!r} failed" + (
+                    f"; not run: {', '.join(unfinished)}" if unfinished else "")
+            elif unfinished:
+                result, reason = RunResult.FAILED, f"not run: {', '.join(unfinished)}"
+            else:
+                result, reason = RunResult.SUCCEEDED, "every step finished"
+        now = clocks.measure(self.state, utcnow())
+        self.emit("run_finished", {"result": result.value, "reason": reason,
+                                   **_clock_fields(now)})
+        return result
+
+    # ----------------------------------------------------------------- one step
+    async def _run_step(self, step: Step) -> _Outcome:
+        attempts_before = self.state.steps[step.id].attempts
+        while True:
+            try:
+                outcome = await self._execute(step)
+            except StepFailed as exc:
+                outcome = _Outcome(StepStatus.FAILED, exc.outputs, str(exc))
+            if outcome.status is StepStatus.FAILED:
+                choice = await self._on_failure(step, outcome.error or "failed")
+                if choice is FailureChoice.RETRY:
+                    self.emit("step_finished", {
+                        "step": step.id, "status": StepStatus.FAILED.value,
+                        "error": outcome.error, "outputs": outcome.outputs,
+                        "reason": "retrying at the operator's request",
+                        "attempts": self.state.steps[step.id].attempts})
+                    continue
+                if choice is FailureChoice.CONTINUE:
+                    outcome.reason = "continued"
+                    self._continued.add(step.id)
+                elif choice is FailureChoice.ABORT:
+                    self._record(step, outcome, attempts_before)
+                    self.abort(f"aborted after step {step.id!r} failed")
+                    raise _Abort
+                else:
+                    self._stop_reason = f"step {step.id!r} failed"
+            self._record(step, outcome, attempts_before)
+            return outcome
+
+    def _record(self, step: Step, outcome: _Outcome, attempts_before: int) -> None:
+        self.emit("step_finished", {
+            "step": step.id, "status": outcome.status.value, "outputs": outcome.outputs,
+            "error": outcome.error, "reason": outcome.reason,
+            "attempts": max(self.state.steps[step.id].attempts, attempts_before)})
+        self._wakeup.set()
+
+    async def _on_failure(self, step: Step, error: str) -> FailureChoice | None:
+        if step.on_failure is OnFailure.CONTINUE:
+            return FailureChoice.CONTINUE
+        if step.on_failure is OnFailure.STOP or self.mode is Mode.DRY_RUN:
+            return None
+        async with self._ask_lock:
+            try:
+                choice = await self.operator.failed(self._question(step), error)
+            except NoAnswer as exc:
+                self._answer(step, "after failure", f"no answer: {exc}", self.operator.name)
+                return None
+        self._answer(step, "after failure", choice.value, self.operator.name)
+        return choice
+
+    def _question(self, step: Step, **details: Any) -> Question:
+        return Question(step.id, step.label, step.guidance, details)
+
+    def _answer(self, step: Step, question: str, answer: Any, by: str) -> None:
+        self.emit("operator_answer", {"step": step.id, "question": question,
+                                      "answer": answer, "by": by})
+
+    def _lookup(self, ref: Ref) -> Any:
+        if ref.root == "inputs":
+            name = ref.parts[0]
+            if name not in self.inputs:
+                if name in self.plan.inputs:
+                    return None
+                raise RefError(f"{ref.text}: no such input")
+            return self.inputs[name]
+        if ref.root == "targets":
+            try:
+                value: Any = self.targets.site(ref.parts[0]).as_dict()
+            except TargetsError as exc:
+                raise RefError(f"{ref.text}: {exc}") from None
+            for part in ref.parts[1:]:
+                if not isinstance(value, dict) or part not in value:
+                    raise RefError(f"{ref.text}: the targets file has no {part!r} there")
+                value = value[part]
+            return value
+        step_id, _, output = ref.parts
+        record = self.state.steps.get(step_id)
+        if self.mode is Mode.DRY_RUN and record and record.status is StepStatus.SIMULATED:
+            return f"<{step_id}.{output}>"
+        if record is None or output not in record.outputs:
+            raise RefError(f"{ref.text}: step {step_id!r} gave no output {output!r}")
+        return record.outputs[output]
+
+    def _resolve(self, value: Any) -> Any:
+        try:
+            return resolve(value, self._lookup)
+        except RefError as exc:
+            raise StepFailed(f"cannot resolve a parameter: {exc}") from None
+
+    async def _execute(self, step: Step) -> _Outcome:
+        kind = step.kind
+        spec = registry.lookup(step.call) if step.call else None
+        params = self._resolve(step.with_) if step.call else {}
+        description = self._describe(step, spec, params)
+        self.emit("step_started", {"step": step.id, "kind": kind,
+                                   "attempt": self.state.steps[step.id].attempts + 1,
+                                   "params": params, "description": description})
+        if self.mode is Mode.DRY_RUN:
+            return self._simulate(step, spec, params)
+        if kind in ("action", "check"):
+            assert spec is not None
+            return await self._call(step, spec, params)
+        if kind == "manual":
+            return await self._manual(step)
+        if kind == "approval":
+            return await self._approval(step)
+        if kind == "wait":
+            assert step.wait is not None
+            await asyncio.sleep(step.wait.total_seconds())
+            return _Outcome(StepStatus.SUCCEEDED, {"waited_s": step.wait.total_seconds()})
+        return self._milestone(step)
+
+    def _describe(self, step: Step, spec: ActionSpec | None, params: dict[str, Any]) -> str:
+        if spec is not None:
+            try:
+                model = spec.params.model_validate(params)
+                text = spec.describe(model)
+            except ValidationError:
+                text = f"{spec.name} with {params}"
+            effect = spec.effect.value if not step.destructive else "destructive"
+            site = f" on site {step.site}" if step.site else ""
+            return f"{text}{site} [{effect}]"
+        if step.manual is not None:
+            fields = f"; record {', '.join(step.evidence)}" if step.evidence else ""
+            return f"operator does: {step.manual.strip()}{fields}"
+        if step.approval is not None:
+            roles = ", ".join(step.approval.roles) or "any role"
+            return f"sign-off by {step.approval.signers} distinct people ({roles})"
+        if step.wait is not None:
+            return f"wait {format_duration(step.wait)}"
+        return f"milestone {step.milestone}"
+
+    def _simulate(self, step: Step, spec: ActionSpec | None, params: dict[str, Any]) -> _Outcome:
+        if spec is not None:
+            try:
+                spec.params.model_validate(params)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise StepFailed(f"{spec.name} parameter {where}: {first['msg']}") from None
+            try:
+                self._check_destructive_allowed(step, spec)
+            except StepFailed as exc:
+                return _Outcome(StepStatus.FAILED, {}, f"would be refused: {exc}")
+        outputs = {}
+        for name in sorted(step_outputs(step) or ()):
+            outputs[name] = f"<{step.id}.{name}>"
+        return _Outcome(StepStatus.SIMULATED, outputs, reason="dry-run: nothing was called")
+
+    # ----------------------------------------------------------------- step kinds
+    def _check_destructive_allowed(self, step: Step, spec: ActionSpec) -> None:
+        if not (step.destructive or spec.effect is Effect.DESTRUCTIVE):
+            return
+        if self.mode is Mode.DRILL:
+            if step.site is None:
+                raise StepFailed("in drill mode a destructive step must name a site marked "
+                                 "'drill: true' in the targets file")
+            try:
+                site = self.targets.site(step.site)
+            except TargetsError as exc:
+                raise StepFailed(str(exc)) from None
+            if not site.drill:
+                raise StepFailed(f"drill mode refuses destructive steps on site {step.site!r}: "
+                                 "it is not marked 'drill: true'. Use --mode real for a real "
+                                 "recovery, or a drill site")
+
+    async def _typed_confirmation(self, step: Step) -> None:
+        expected = str(self._resolve(step.confirm or ""))
+        prompt = f"Type {expected!r} to go ahead with: {step.label}"
+        problem = None
+        for _ in range(ASK_AGAIN):
+            async with self._ask_lock:
+                try:
+                    typed = await self.operator.typed_confirm(
+                        self._question(step), prompt, expected, problem)
+                except NoAnswer as exc:
+                    raise StepFailed(f"not confirmed, nothing was done: {exc}") from None
+            if typed.strip() == expected:
+                self._answer(step, "typed confirmation", "matched", self.operator.name)
+                return
+            self._answer(step, "typed confirmation", "did not match", self.operator.name)
+            problem = f"that was not {expected!r}; nothing was done. Type it exactly"
+        raise StepFailed("the typed confirmation did not match; nothing was done")
+
+    async def _call(self, step: Step, spec: ActionSpec, params: dict[str, Any]) -> _Outcome:
+        try:
+            model = spec.params.model_validate(params)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise StepFailed(f"{spec.name} parameter {where}: {first['msg']}") from None
+        self._check_destructive_allowed(step, spec)
+        if step.destructive or spec.effect is Effect.DESTRUCTIVE:
+            await self._typed_confirmation(step)
+        site: dict[str, Any] = {}
+        if step.site is not None:
+            try:
+                site = self.targets.site(step.site).as_dict()
+            except TargetsError as exc:
+                raise StepFailed(str(exc)) from None
+        policy = step.retry or RetryPolicy(attempts=1)
+        wait = (wait_exponential(multiplier=policy.delay.total_seconds(),
+                                 max=policy.max_delay.total_seconds())
+                if policy.backoff is Backoff.EXPONENTIAL
+                else wait_fixed(policy.delay.total_seconds()))
+        attempt_box = [self.state.steps[step.id].attempts - 1]
+
+        def before_sleep(rs: RetryCallState) -> None:
+            error = rs.outcome.exception() if rs.outcome else None
+            delay = rs.next_action.sleep if rs.next_action else 0.0
+            self.emit("attempt_failed", {
+                "step": step.id, "attempt": attempt_box[0], "of": policy.attempts,
+                "error": str(error), "transient": True, "retry_in_s": round(delay, 3)})
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(policy.attempts), wait=wait,
+            retry=retry_if_exception_type(TransientError), before_sleep=before_sleep,
+            reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempt_box[0] += 1
+                    if attempt_box[0] > self.state.steps[step.id].attempts:
+                        self.emit("step_started", {
+                            "step": step.id, "kind": step.kind, "attempt": attempt_box[0],
+                            "params": params,
+                            "description": self.state.steps[step.id].description})
+                    outputs = await self._attempt(step, spec, model, site)
+        except AdapterError as exc:
+            self.emit("attempt_failed", {
+                "step": step.id, "attempt": attempt_box[0], "of": policy.attempts,
+                "error": str(exc), "transient": isinstance(exc, TransientError),
+                "retry_in_s": None})
+            evidence = exc.evidence if isinstance(exc, CheckFailed) else {}
+            prefix = "check failed: " if isinstance(exc, CheckFailed) else ""
+            tried = f" (after {attempt_box[0]} attempts)" if attempt_box[0] > 1 else ""
+            raise StepFailed(f"{prefix}{exc}{tried}", evidence) from None
+        if step.expect:
+            self._check_expectations(step, outputs)
+        return _Outcome(StepStatus.SUCCEEDED, outputs)
+
+    async def _attempt(self, step: Step, spec: ActionSpec, model: Any,
+                       site: dict[str, Any]) -> dict[str, Any]:
+        artefacts = self.run_dir / "artefacts" / step.id
+        ctx = ActionContext(
+            site=site, site_name=step.site,
+            log=lambda line: self._loop.call_soon_threadsafe(self._live, step.id, line),
+            ask_secret=lambda prompt: self._secret_from_thread(step, prompt),
+            artefact_dir=str(artefacts))
+        worker = asyncio.ensure_future(asyncio.to_thread(spec.run, ctx, model))
+        timeout = step.timeout.total_seconds() if step.timeout else None
+        try:
+            result = await asyncio.wait_for(asyncio.shield(worker), timeout)
+        except TimeoutError:
+            ctx.cancel.set()
+            with suppress(Exception):
+                await asyncio.wait_for(worker, _CANCEL_GRACE_S)
+            raise TransientError(
+                f"no answer within the step's timeout of {format_duration(step.timeout)}"
+            ) from None
+        except asyncio.CancelledError:
+            ctx.cancel.set()
+            raise
+        except Cancelled as exc:
+            raise PermanentError(str(exc)) from None
+        except AdapterError:
+            raise
+        except Exception as exc:  # an adapter bug or an unexpected library error
+            raise PermanentError(f"{spec.name} failed unexpectedly: {type(exc).__name__}: "
+                                 f"{exc}") from None
+        return dict(result)
+
+    def _secret_from_thread(self, step: Step, prompt: str) -> Secret:
+        future = asyncio.run_coroutine_threadsafe(self._ask_secret(step, prompt), self._loop)
+        return future.result()
+
+    async def _ask_secret(self, step: Step, prompt: str) -> Secret:
+        async with self._ask_lock:
+            try:
+                secret = await self.operator.secret(self._question(step), prompt)
+            except NoAnswer as exc:
+                raise PermanentError(str(exc)) from None
+        self.journal.redactor.register(secret)
+        self._answer(step, prompt, f"secret given ({secret.source.split(':')[0]})",
+                     self.operator.name)
+        return secret
+
+    def _check_expectations(self, step: Step, outputs: dict[str, Any]) -> None:
+        expected = self._resolve(step.expect or {})
+        for key, want in expected.items():
+            got = outputs.get(key)
+            if got != want:
+                raise StepFailed(f"check failed: {key} is {got!r}, expected {want!r}", outputs)
+
+    async def _manual(self, step: Step) -> _Outcome:
+        q = self._question(step)
+        async with self._ask_lock:
+            try:
+                done = await self.operator.confirm(q, f"Done? {step.manual}")
+            except NoAnswer as exc:
+                raise StepFailed(str(exc)) from None
+        self._answer(step, "confirm", "done" if done else "not done", self.operator.name)
+        if not done:
+            raise StepFailed("the operator did not confirm this step")
+        outputs: dict[str, Any] = {"confirmed_by": self.operator.name}
+        if step.evidence:
+            outputs.update(await self._evidence(step, q))
+        return _Outcome(StepStatus.SUCCEEDED, outputs)
+
+    async def _evidence(self, step: Step, q: Question) -> dict[str, str]:
+        fields = [FieldSpec(name, f.type.value, f.prompt, f.required, f.pattern, f.choices)
+                  for name, f in step.evidence.items()]
+        problem = None
+        for _ in range(ASK_AGAIN):
+            async with self._ask_lock:
+                try:
+                    values = await self.operator.evidence(q, fields, problem)
+                except NoAnswer as exc:
+                    raise StepFailed(str(exc)) from None
+            problem = _evidence_problem(fields, values)
+            if problem is None:
+                kept = {f.name: values[f.name] for f in fields if f.name in values}
+                self._answer(step, "evidence", kept, self.operator.name)
+                return kept
+        raise StepFailed(f"evidence not accepted: {problem}")
+
+    async def _approval(self, step: Step) -> _Outcome:
+        assert step.approval is not None
+        need, roles = step.approval.signers, list(step.approval.roles)
+        problem = None
+        for _ in range(ASK_AGAIN):
+            async with self._ask_lock:
+                try:
+                    signers = await self.operator.signoff(
+                        self._question(step), need, roles, problem)
+                except NoAnswer as exc:
+                    raise StepFailed(f"not approved: {exc}") from None
+            problem = _signoff_problem(signers, need, roles)
+            if problem is None:
+                listed = [{"name": s.name, "role": s.role} for s in signers]
+                self._answer(step, "sign-off", listed, self.operator.name)
+                return _Outcome(StepStatus.SUCCEEDED, {"signers": listed})
+            self._answer(step, "sign-off", f"refused: {problem}", self.operator.name)
+        raise StepFailed(f"not approved: {problem}")
+
+    def _milestone(self, step: Step) -> _Outcome:
+        now = utcnow()
+        recovery_point = None
+        if step.recovery_point is not None:
+            raw = self._resolve(step.recovery_point)
+            try:
+                recovery_point = format_timestamp(parse_timestamp(raw))
+            except ValueError as exc:
+                raise StepFailed(f"recovery point {raw!r} is not a timestamp: {exc}") from None
+        self.emit("milestone", {"step": step.id, "name": step.milestone,
+                                "at": format_timestamp(now), "recovery_point": recovery_point})
+        measured = clocks.measure(self.state, now)
+        self.emit("clock", {"reason": f"milestone {step.milestone}", **_clock_fields(measured)})
+        return _Outcome(StepStatus.SUCCEEDED, {"at": format_timestamp(now),
+                                               "recovery_point": recovery_point})
+
+
+def _clock_fields(c: clocks.Clocks) -> dict[str, Any]:
+    def seconds(value: timedelta | None) -> float | None:
+        return round(value.total_seconds(), 3) if value is not None else None
+
+    return {"rto_s": seconds(c.rto_elapsed), "rto_status": c.rto_status,
+            "rpo_s": seconds(c.rpo_achieved), "rpo_status": c.rpo_status}
+
+
+def _signoff_problem(signers: list[Signer], need: int, roles: list[str]) -> str | None:
+    names = [s.name.strip() for s in signers]
+    if any(not n for n in names):
+        return "every signer needs a name"
+    lowered = [n.casefold() for n in names]
+    twice = sorted({n for n in names if lowered.count(n.casefold()) > 1})
+    if twice:
+        return f"{', '.join(twice)} signed more than once; {need} distinct people must sign"
+    if len(signers) < need:
+        return f"{len(signers)} signed, {need} distinct people must sign"
+    missing = [role for role in roles if role not in {s.role for s in signers}]
+    if missing:
+        return f"no signer in the role {', '.join(missing)}"
+    return None
+
+
+def _evidence_problem(fields: list[FieldSpec], values: dict[str, str]) -> str | None:
+    known = {f.name for f in fields}
+    extra = sorted(set(values) - known)
+    if extra:
+        return f"unknown evidence field {extra[0]!r} (expected: {', '.join(sorted(known))})"
+    for f in fields:
+        value = values.get(f.name)
+        if value is None or str(value).strip() == "":
+            if f.required:
+                return f"{f.name} is required"
+            continue
+        if f.pattern and not re.fullmatch(f.pattern, str(value)):
+            return f"{f.name} {value!r} does not match the expected form {f.pattern}"
+        if f.choices and str(value) not in f.choices:
+            return f"{f.name} must be one of {', '.join(f.choices)}"
+    return None
+
+
+ObserverFn = Callable[[Event, RunState], None]

@@ -1,0 +1,176 @@
+"""Run state rebuilt from journal events. Live runs and replays use the same ``apply``.
+
+Event types (``data`` fields):
+- ``run_started``: run_id, plan {id, title, kind, sha256, file}, mode, operator, inputs,
+  incident_at, objectives {rto_s, rpo_s}, targets_file.
+- ``run_resumed``: operator, interrupted (step ids found interrupted).
+- ``step_started``: step, params (resolved), description.
+- ``attempt_failed``: step, attempt, error, transient, retry_in_s (null when no retry follows).
+- ``operator_answer``: step, question, by, answer (never a secret).
+- ``step_finished``: step, status, outputs, error, reason, attempts.
+- ``milestone``: step, name, at, recovery_point.
+- ``clock``: rto_s, rpo_s, rto_met, rpo_met, reason.
+- ``run_interrupted``: reason.
+- ``run_finished``: result, reason.
+- ``journal_repaired``: dropped_bytes, dropped_sha256.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from drconsole.journal.journal import Event
+from drconsole.timeutil import parse_timestamp
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    MARKED_DONE = "marked_done"
+    CANCELLED = "cancelled"
+    SIMULATED = "simulated"
+
+
+DONE_OK = {StepStatus.SUCCEEDED, StepStatus.MARKED_DONE, StepStatus.SIMULATED}
+FINISHED = DONE_OK | {StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
+
+
+class RunResult(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+
+@dataclass
+class StepState:
+    """What happened to one step."""
+
+    id: str
+    status: StepStatus = StepStatus.PENDING
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    attempts: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    reason: str | None = None
+    answers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+
+@dataclass
+class RunState:
+    """What happened in one run, as far as the journal tells."""
+
+    run_id: str = ""
+    plan: dict[str, Any] = field(default_factory=dict)
+    mode: str = ""
+    operator: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
+    incident_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    objectives: dict[str, float | None] = field(default_factory=dict)
+    targets_file: str | None = None
+    steps: dict[str, StepState] = field(default_factory=dict)
+    milestones: dict[str, datetime] = field(default_factory=dict)
+    recovery_point: datetime | None = None
+    result: RunResult | None = None
+    result_reason: str | None = None
+    interruptions: int = 0
+    resumes: int = 0
+    events: int = 0
+    last_hash: str = ""
+    last_ts: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    def step(self, step_id: str) -> StepState:
+        if step_id not in self.steps:
+            self.steps[step_id] = StepState(step_id)
+        return self.steps[step_id]
+
+    def interrupted_steps(self) -> list[str]:
+        """Steps with a start and no end: the process stopped while they ran."""
+        return [s.id for s in self.steps.values() if s.status is StepStatus.RUNNING]
+
+
+def apply(state: RunState, event: Event) -> None:
+    """Fold one event into ``state``."""
+    data = event.data
+    at = parse_timestamp(event.ts)
+    state.events = event.seq
+    state.last_hash = event.hash
+    state.last_ts = at
+    kind = event.type
+    if kind == "run_started":
+        state.run_id = data["run_id"]
+        state.plan = data["plan"]
+        state.mode = data["mode"]
+        state.operator = data["operator"]
+        state.inputs = data.get("inputs", {})
+        state.incident_at = parse_timestamp(data["incident_at"])
+        state.started_at = at
+        state.objectives = data.get("objectives", {})
+        state.targets_file = data.get("targets_file")
+        for step_id in data.get("steps", []):
+            state.step(step_id)
+    elif kind == "run_resumed":
+        state.resumes += 1
+    elif kind == "step_started":
+        step = state.step(data["step"])
+        step.status = StepStatus.RUNNING
+        step.started_at = step.started_at or at
+        step.ended_at = None
+        step.attempts = max(step.attempts, int(data.get("attempt", 1)))
+        step.params = data.get("params", {})
+        step.description = data.get("description", "")
+    elif kind == "attempt_failed":
+        step = state.step(data["step"])
+        step.failures.append(data)
+        step.attempts = max(step.attempts, int(data.get("attempt", 1)))
+    elif kind == "operator_answer":
+        state.step(data["step"]).answers.append(data)
+    elif kind == "step_finished":
+        step = state.step(data["step"])
+        step.status = StepStatus(data["status"])
+        step.ended_at = at
+        step.started_at = step.started_at or at
+        step.outputs = data.get("outputs") or {}
+        step.error = data.get("error")
+        step.reason = data.get("reason")
+        step.attempts = max(step.attempts, int(data.get("attempts", step.attempts)))
+    elif kind == "milestone":
+        state.milestones[data["name"]] = parse_timestamp(data["at"])
+        if data.get("recovery_point"):
+            state.recovery_point = parse_timestamp(data["recovery_point"])
+    elif kind == "run_interrupted":
+        state.interruptions += 1
+    elif kind == "run_finished":
+        state.result = RunResult(data["result"])
+        state.result_reason = data.get("reason")
+        state.ended_at = at
+
+
+def replay(events: Iterable[Event]) -> RunState:
+    """The state a sequence of events describes."""
+    state = RunState()
+    for event in events:
+        apply(state, event)
+    return state

@@ -1,0 +1,43 @@
+"""Redaction at the source: nothing secret is ever handed to the journal writer's disk.
+
+Secret objects become a mask wherever they appear; any string that contains a value registered
+as secret (an unseal share typed a moment ago, a token read from a file) is masked as well.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drconsole.secrets import MASK, Secret
+
+_SECRET_KEYS = ("password", "passwd", "secret", "token", "unseal_key", "share", "private_key")
+
+
+class Redactor:
+    """Masks secrets in event payloads."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def register(self, secret: Secret | str) -> None:
+        """Remember a secret value so that it is masked wherever it turns up."""
+        value = secret.reveal() if isinstance(secret, Secret) else secret
+        if value and len(value) >= 4:
+            self._values.add(value)
+
+    def clean(self, value: Any, key: str = "") -> Any:
+        """A copy of ``value`` with every secret masked."""
+        if isinstance(value, Secret):
+            return MASK
+        if isinstance(value, str):
+            if key and any(word in key.lower() for word in _SECRET_KEYS) and value != MASK:
+                return MASK
+            for secret in self._values:
+                if secret in value:
+                    value = value.replace(secret, MASK)
+            return value
+        if isinstance(value, dict):
+            return {k: self.clean(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.clean(v, key) for v in value]
+        return value

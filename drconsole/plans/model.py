@@ -1,0 +1,206 @@
+"""The pydantic model of a plan. Its shape is the contract documented in ``docs/plans.md``.
+
+A plan has an id, a title, a kind, objectives (RTO, RPO), typed inputs, and steps. Each step is
+exactly one of: ``action``, ``check``, ``manual``, ``approval``, ``wait``, ``milestone``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
+
+from drconsole.timeutil import format_duration, parse_duration
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(lambda d: format_duration(d), return_type=str),
+    WithJsonSchema(
+        {"type": ["string", "number"], "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$|^\d+(\.\d+)?$",
+         "description": "A duration: 30s, 15m, 1h30m, 2d, or a number of seconds."}
+    ),
+]
+
+IDENT = r"^[a-z][a-z0-9_-]*$"
+STEP_KINDS = ("action", "check", "manual", "approval", "wait", "milestone")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PlanKind(StrEnum):
+    VERIFICATION = "verification"
+    RESTORE = "restore"
+    FAILOVER = "failover"
+    CEREMONY = "ceremony"
+    DRILL = "drill"
+
+
+class InputType(StrEnum):
+    STRING = "string"
+    INT = "int"
+    BOOL = "bool"
+    CHOICE = "choice"
+    DURATION = "duration"
+    TIMESTAMP = "timestamp"
+
+
+class OnFailure(StrEnum):
+    STOP = "stop"
+    CONTINUE = "continue"
+    ASK = "ask"
+
+
+class Backoff(StrEnum):
+    FIXED = "fixed"
+    EXPONENTIAL = "exponential"
+
+
+class Objectives(Model):
+    """Recovery objectives the run is measured against."""
+
+    rto: Duration | None = Field(None, description="Recovery time objective.")
+    rpo: Duration | None = Field(None, description="Recovery point objective.")
+
+
+class InputSpec(Model):
+    """A typed input, asked for at the start of a run."""
+
+    type: InputType = InputType.STRING
+    required: bool = False
+    default: Any = None
+    prompt: str | None = None
+    description: str | None = None
+    choices: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _choices(self) -> InputSpec:
+        if self.type is InputType.CHOICE and not self.choices:
+            raise ValueError("a choice input needs 'choices'")
+        if self.type is not InputType.CHOICE and self.choices:
+            raise ValueError("'choices' is only for inputs of type choice")
+        return self
+
+
+class RetryPolicy(Model):
+    """How transient failures are retried. Permanent failures are never retried."""
+
+    attempts: int = Field(3, ge=1, le=50, description="Attempts in all, the first included.")
+    backoff: Backoff = Backoff.EXPONENTIAL
+    delay: Duration = Field(timedelta(seconds=1), description="The first wait between attempts.")
+    max_delay: Duration = Field(timedelta(seconds=30), description="The longest wait.")
+
+
+class Approval(Model):
+    """Sign-off by ``signers`` distinct named people covering every role listed."""
+
+    signers: int = Field(1, ge=1, le=20)
+    roles: list[str] = Field(default_factory=list)
+
+
+class EvidenceField(Model):
+    """A value the operator records at a manual step (a bag number, a serial)."""
+
+    type: InputType = InputType.STRING
+    prompt: str | None = None
+    required: bool = True
+    pattern: str | None = Field(None, description="A regular expression the value must match.")
+    choices: list[str] | None = None
+
+
+class Step(Model):
+    """One step of a plan."""
+
+    id: str = Field(pattern=IDENT, description="Unique id: lower case, digits, - and _.")
+    title: str | None = None
+    guidance: str | None = Field(None, description="Markdown shown to the operator.")
+    action: str | None = Field(None, description="An adapter action, `adapter.method`.")
+    check: str | None = Field(None, description="A read-only action with an expectation.")
+    manual: str | None = Field(None, description="What the operator does, then confirms.")
+    approval: Approval | None = None
+    wait: Duration | None = None
+    milestone: str | None = Field(None, pattern=IDENT)
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    expect: dict[str, Any] | None = Field(
+        None, description="For a check: output name to the value it must equal."
+    )
+    site: str | None = Field(None, description="The target site the action acts on.")
+    needs: list[str] = Field(default_factory=list)
+    retry: RetryPolicy | None = None
+    timeout: Duration | None = None
+    on_failure: OnFailure = OnFailure.STOP
+    destructive: bool = False
+    confirm: str | None = Field(None, description="Text the operator must type to go ahead.")
+    idempotent: bool | None = Field(
+        None, description="Overrides the action's own declaration (safe to rerun on resume)."
+    )
+    estimate: Duration | None = None
+    evidence: dict[str, EvidenceField] = Field(default_factory=dict)
+    recovery_point: str | None = Field(
+        None, description="On a milestone: the timestamp of the data actually recovered."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            kinds = [k for k in STEP_KINDS if data.get(k) is not None]
+            if not kinds:
+                unknown = [k for k in data if k not in cls.model_fields and k != "with"]
+                extra = f" (unknown key {unknown[0]!r})" if unknown else ""
+                raise ValueError(
+                    f"a step needs exactly one of {', '.join(STEP_KINDS)}{extra}"
+                )
+            if len(kinds) > 1:
+                raise ValueError(f"a step has one kind, this one has {' and '.join(kinds)}")
+        return data
+
+    @property
+    def kind(self) -> str:
+        for name in STEP_KINDS:
+            if getattr(self, name) is not None:
+                return name
+        raise AssertionError("validated steps have a kind")
+
+    @property
+    def call(self) -> str | None:
+        """The action name for action and check steps."""
+        return self.action or self.check
+
+    @property
+    def label(self) -> str:
+        return self.title or self.id
+
+
+class Plan(Model):
+    """A runbook."""
+
+    id: str = Field(pattern=IDENT)
+    title: str
+    kind: PlanKind
+    version: str | None = None
+    description: str | None = None
+    objectives: Objectives = Field(default_factory=Objectives)
+    inputs: dict[str, InputSpec] = Field(default_factory=dict)
+    roles: dict[str, str] = Field(
+        default_factory=dict, description="Role name to what the role does in this plan."
+    )
+    steps: list[Step] = Field(min_length=1)
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)

@@ -1,0 +1,1 @@
+"""Run reports (Markdown, JSON) built from a journal alone."""

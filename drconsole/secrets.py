@@ -1,0 +1,68 @@
+"""The Secret type: a value that must never reach a log, the journal, a report or the screen.
+
+A Secret's ``str``/``repr`` is a fixed mask; the only way to the value is ``reveal()``, which
+adapters call at the moment they hand it to the system that needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MASK = "[redacted]"
+
+
+class SecretSourceError(ValueError):
+    """A secret that was named (an environment variable or file) cannot be read."""
+
+
+class Secret:
+    """A secret value with a masked representation."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "prompt") -> None:
+        self._value = value
+        self.source = source
+
+    def reveal(self) -> str:
+        """The value itself. Call only where the value is handed to the system that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK}, source={self.source!r})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def secret_from_reference(ref: dict[str, str]) -> Secret:
+    """Read a secret named as ``{env: VAR}`` or ``{file: PATH}``; a literal is refused.
+
+    Raises:
+        SecretSourceError: the reference is malformed or the source is missing or empty.
+    """
+    if not isinstance(ref, dict) or len(ref) != 1 or next(iter(ref)) not in ("env", "file"):
+        raise SecretSourceError(
+            "a secret must be named, not written out: use {env: VARIABLE} or {file: PATH}"
+        )
+    kind, name = next(iter(ref.items()))
+    if kind == "env":
+        value = os.environ.get(str(name))
+        if not value:
+            raise SecretSourceError(f"environment variable {name} is not set or empty")
+        return Secret(value, source=f"env:{name}")
+    path = Path(str(name)).expanduser()
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SecretSourceError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if not value:
+        raise SecretSourceError(f"secret file {path} is empty")
+    return Secret(value, source=f"file:{path}")
