@@ -32,7 +32,9 @@ setup: system-packages $(STAMP)
 
 ## test: the whole suite, real services included
 test: setup
-	$(VENV)/bin/pytest -q
+	@$(VENV)/bin/pytest -q; code=$$?; \
+	if [ $$code -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; \
+	exit $$code
 
 ## test-fast: the suite without the slow real-service tests
 test-fast: $(STAMP)

@@ -43,13 +43,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no TUI; answers from --answers")
     p.add_argument("--mode", choices=["drill", "real", "dry-run"], default="drill")
     p.add_argument("--targets", metavar="FILE", help="targets file (sites and systems)")
-    p.add_argument("--input", action="append", default=[], metavar="KEY=VALUE",
-                   help="a plan input; repeat for more")
+    p.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a plan input; repeat for more",
+    )
     p.add_argument("--answers", metavar="FILE", help="answers file for the operator's questions")
     p.add_argument("--runs-dir", metavar="DIR", help="where run directories are made")
     p.add_argument("--operator", metavar="NAME", help="who is running it (for the record)")
-    p.add_argument("--yes", action="store_true",
-                   help="confirm confirmations by itself (drill and dry-run only)")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="confirm confirmations by itself (drill and dry-run only)",
+    )
 
     p = sub.add_parser("resume", help="continue a run whose process stopped")
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -79,15 +87,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            _err("the interactive console (TUI) is not built yet; use "
-                 "'drconsole run PLAN --headless' (see 'drconsole --help')")
+            _err(
+                "the interactive console (TUI) is not built yet; use "
+                "'drconsole run PLAN --headless' (see 'drconsole --help')"
+            )
             return EXIT_INVALID
         parser.print_help()
         return EXIT_OK
     handler = {
-        "validate": cmd_validate, "schema": cmd_schema, "actions": cmd_actions,
-        "run": cmd_run, "resume": cmd_resume, "journal": cmd_journal_verify,
-        "report": cmd_report, "runs": cmd_runs,
+        "validate": cmd_validate,
+        "schema": cmd_schema,
+        "actions": cmd_actions,
+        "run": cmd_run,
+        "resume": cmd_resume,
+        "journal": cmd_journal_verify,
+        "report": cmd_report,
+        "runs": cmd_runs,
     }[args.command]
     try:
         return handler(args)
@@ -183,10 +198,15 @@ class _Printer:
             attempt = f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""
             text = f"start  {data['step']}{attempt}: {data.get('description', '')}"
         elif kind == "attempt_failed":
-            retry = (f"; retry in {format_duration(data['retry_in_s'])}"
-                     if data.get("retry_in_s") is not None else "")
-            text = (f"FAIL   {data['step']} attempt {data['attempt']}/{data.get('of', '?')}: "
-                    f"{data['error']}{retry}")
+            retry = (
+                f"; retry in {format_duration(data['retry_in_s'])}"
+                if data.get("retry_in_s") is not None
+                else ""
+            )
+            text = (
+                f"FAIL   {data['step']} attempt {data['attempt']}/{data.get('of', '?')}: "
+                f"{data['error']}{retry}"
+            )
         elif kind == "step_finished":
             status = str(data["status"]).upper()
             extra = data.get("error") or data.get("reason") or ""
@@ -196,11 +216,14 @@ class _Printer:
         elif kind == "milestone":
             text = f"MILESTONE {data['name']}"
         elif kind == "clock":
-            text = (f"clock  RTO {format_duration(data['rto_s'])} ({data['rto_status']}), "
-                    f"RPO {format_duration(data['rpo_s'])} ({data['rpo_status']})")
+            text = (
+                f"clock  RTO {format_duration(data['rto_s'])} ({data['rto_status']}), "
+                f"RPO {format_duration(data['rpo_s'])} ({data['rpo_status']})"
+            )
         elif kind in ("run_finished", "run_interrupted", "run_resumed", "journal_repaired"):
             text = f"{kind.replace('_', ' ')}: " + ", ".join(
-                f"{k}={v}" for k, v in data.items() if v is not None and k != "pid")
+                f"{k}={v}" for k, v in data.items() if v is not None and k != "pid"
+            )
         if text:
             print(f"[{time}] {text}", file=self.stream, flush=True)
 
@@ -238,9 +261,11 @@ def _drive(engine: Engine) -> int:
     clocks = engine.clocks()
     from drconsole.timeutil import format_duration
 
-    print(f"result: {result.value}; RTO {format_duration(clocks.rto_elapsed)} "
-          f"({clocks.rto_status}), RPO {format_duration(clocks.rpo_achieved)} "
-          f"({clocks.rpo_status})")
+    print(
+        f"result: {result.value}; RTO {format_duration(clocks.rto_elapsed)} "
+        f"({clocks.rto_status}), RPO {format_duration(clocks.rpo_achieved)} "
+        f"({clocks.rpo_status})"
+    )
     print(f"report: drconsole report {run_dir}")
     return EXIT_OK if result is RunResult.SUCCEEDED else EXIT_FAILED
 
@@ -256,8 +281,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from drconsole.engine.runner import Mode
 
     if _needs_tui(args):
-        _err("the interactive console (TUI) is not built yet; add --headless (with --answers "
-             "FILE, or --yes in drill mode)")
+        _err(
+            "the interactive console (TUI) is not built yet; add --headless (with --answers "
+            "FILE, or --yes in drill mode)"
+        )
         return EXIT_INVALID
     try:
         given = _parse_inputs(args.input)
@@ -270,9 +297,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
     try:
         prepared = prepare_new(
-            Path(args.plan), runs_dir=runs_dir, operator=operator, mode=Mode(args.mode),
-            given_inputs=given, targets_path=Path(args.targets) if args.targets else None,
-            yes=args.yes, observers=[_Printer()])
+            Path(args.plan),
+            runs_dir=runs_dir,
+            operator=operator,
+            mode=Mode(args.mode),
+            given_inputs=given,
+            targets_path=Path(args.targets) if args.targets else None,
+            yes=args.yes,
+            observers=[_Printer()],
+        )
     except LaunchError as exc:
         _err(str(exc))
         return EXIT_INVALID
@@ -330,8 +363,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         _err(f"{run_dir} is not a run directory (it has no journal.jsonl)")
         return EXIT_INVALID
     report = build(run_dir)
-    text = (json.dumps(report, indent=2, ensure_ascii=False) if args.format == "json"
-            else to_markdown(report))
+    text = (
+        json.dumps(report, indent=2, ensure_ascii=False)
+        if args.format == "json"
+        else to_markdown(report)
+    )
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
         print(args.output)
@@ -354,10 +390,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for run in runs:
         state = run.state
         measured = clocks.measure(state, state.ended_at or utcnow())
-        rto = format_duration(measured.rto_elapsed) if "service_restored" in state.milestones \
-            else "-"
+        rto = (
+            format_duration(measured.rto_elapsed) if "service_restored" in state.milestones else "-"
+        )
         result = state.result.value if state.result else "unfinished"
-        print(f"{format_timestamp(state.started_at)[:19] + 'Z':<21} "
-              f"{str(state.plan.get('id', '?'))[:24]:<24} {state.mode:<8} {result:<11} "
-              f"{rto:>8}  {run.path}")
+        print(
+            f"{format_timestamp(state.started_at)[:19] + 'Z':<21} "
+            f"{str(state.plan.get('id', '?'))[:24]:<24} {state.mode:<8} {result:<11} "
+            f"{rto:>8}  {run.path}"
+        )
     return EXIT_OK

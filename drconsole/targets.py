@@ -66,8 +66,11 @@ def _find_secrets(value: Any, path: str) -> list[str]:
         for key, item in value.items():
             here = f"{path}.{key}" if path else str(key)
             lowered = str(key).lower()
-            if (any(w in lowered for w in _SECRET_WORDS)
-                    and not lowered.endswith(("_env", "_file")) and isinstance(item, str | int)):
+            if (
+                any(w in lowered for w in _SECRET_WORDS)
+                and not lowered.endswith(("_env", "_file"))
+                and isinstance(item, str | int)
+            ):
                 found.append(here)
             found.extend(_find_secrets(item, here))
     return found

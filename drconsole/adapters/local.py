@@ -169,7 +169,12 @@ class LocalAdapter:
                 status = int(response.status)
         except urllib.error.HTTPError as exc:
             status = int(exc.code)
-        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        except (
+            urllib.error.URLError,
+            TimeoutError,
+            ConnectionError,
+            http.client.HTTPException,
+        ) as exc:
             reason = getattr(exc, "reason", exc)
             raise TransientError(f"{params.url} did not answer: {reason}") from None
         except ValueError as exc:
@@ -196,7 +201,9 @@ def _read_checksum_file(path: Path, name: str) -> str:
     lines = [line.split() for line in text.splitlines() if line.strip()]
     for parts in lines:
         listed = parts[1].lstrip("*") if len(parts) > 1 else None
-        if _is_sha256(parts[0]) and (listed is None or Path(listed).name == name or len(lines) == 1):
+        if _is_sha256(parts[0]) and (
+            listed is None or Path(listed).name == name or len(lines) == 1
+        ):
             return parts[0].lower()
     raise PermanentError(f"{path} holds no SHA-256 for {name}")
 
@@ -223,8 +230,11 @@ ACTIONS = [
         name="local.command",
         summary="Run a program with an argument list (no shell); capture exit code and output.",
         params=CommandParams,
-        outputs={"exit_code": "the exit code", "stdout": "standard output (tail)",
-                 "stderr": "standard error (tail)"},
+        outputs={
+            "exit_code": "the exit code",
+            "stdout": "standard output (tail)",
+            "stderr": "standard error (tail)",
+        },
         effect=Effect.CHANGES,
         idempotent=False,
         run=lambda ctx, p: _local.command(p, ctx),
@@ -234,13 +244,18 @@ ACTIONS = [
         name="local.file_sha256",
         summary="SHA-256 of a file, compared with a checksum or a `.sha256` file.",
         params=FileSha256Params,
-        outputs={"sha256": "the file's SHA-256", "size": "bytes", "expected": "expected SHA-256",
-                 "matches": "true when it matched (null when nothing was expected)"},
+        outputs={
+            "sha256": "the file's SHA-256",
+            "size": "bytes",
+            "expected": "expected SHA-256",
+            "matches": "true when it matched (null when nothing was expected)",
+        },
         effect=Effect.READ_ONLY,
         idempotent=True,
         run=lambda ctx, p: _local.file_sha256(p, ctx),
-        describe=lambda p: f"hash {p.path}"
-        + (f" and compare with {p.expect_file}" if p.expect_file else ""),
+        describe=lambda p: (
+            f"hash {p.path}" + (f" and compare with {p.expect_file}" if p.expect_file else "")
+        ),
     ),
     ActionSpec(
         name="local.http_check",

@@ -94,8 +94,9 @@ def load_answers(path: str | Path) -> AnswersFile:
 class AnswersOperator:
     """Answers questions from an answers file; ``yes`` confirms confirmations by itself."""
 
-    def __init__(self, answers: AnswersFile | None = None, *, name: str | None = None,
-                 yes: bool = False) -> None:
+    def __init__(
+        self, answers: AnswersFile | None = None, *, name: str | None = None, yes: bool = False
+    ) -> None:
         self.answers = answers or AnswersFile()
         self.name = name or self.answers.operator or "operator"
         self.yes = yes
@@ -170,8 +171,11 @@ class AnswersOperator:
     async def interrupted(self, q: Question) -> tuple[InterruptedChoice, str]:
         step = self._step(q)
         if step.on_interrupted is None:
-            raise self._missing(q, "decision on the interrupted step",
-                                "{on_interrupted: rerun|mark_done|abort, reason: WHY}")
+            raise self._missing(
+                q,
+                "decision on the interrupted step",
+                "{on_interrupted: rerun|mark_done|abort, reason: WHY}",
+            )
         if step.on_interrupted is InterruptedChoice.MARK_DONE and not step.reason:
             raise NoAnswer(f"step {q.step_id!r}: mark_done needs a reason in the answers file")
         return step.on_interrupted, step.reason or "answers file"
@@ -179,5 +183,7 @@ class AnswersOperator:
     async def failed(self, q: Question, error: str) -> FailureChoice:
         choice = self._step(q).on_failure
         if choice is None:
-            raise self._missing(q, "decision after the failure", "{on_failure: retry|continue|abort}")
+            raise self._missing(
+                q, "decision after the failure", "{on_failure: retry|continue|abort}"
+            )
         return choice

@@ -35,9 +35,7 @@ def _objective(state: RunState, key: str) -> timedelta | None:
     return timedelta(seconds=value) if value is not None else None
 
 
-def measure(
-    state: RunState, now: datetime, remaining_estimate: timedelta | None = None
-) -> Clocks:
+def measure(state: RunState, now: datetime, remaining_estimate: timedelta | None = None) -> Clocks:
     """Both clocks for ``state`` at ``now``.
 
     Args:
@@ -51,7 +49,7 @@ def measure(
     incident = state.incident_at
     if incident is None:
         return Clocks(None, rto_obj, "not measured", None, None, None, rpo_obj, "not measured")
-    end = restored or (state.ended_at if state.finished else now)
+    end = restored or state.ended_at or now
     elapsed = end - incident
     left = rto_obj - elapsed if rto_obj is not None else None
     if restored is not None:
@@ -84,8 +82,11 @@ def remaining_critical_path(
             return memo[step_id]
         memo[step_id] = timedelta(0)
         status = state.steps.get(step_id)
-        own = timedelta(0) if status and status.status in FINISHED else estimates.get(
-            step_id, timedelta(0))
+        own = (
+            timedelta(0)
+            if status and status.status in FINISHED
+            else estimates.get(step_id, timedelta(0))
+        )
         before = max((longest(dep) for dep in needs.get(step_id, [])), default=timedelta(0))
         memo[step_id] = before + own
         return memo[step_id]

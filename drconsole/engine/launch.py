@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from drconsole import __version__
-from drconsole.engine import inputs as plan_inputs
 from drconsole.engine.operator import Operator
 from drconsole.engine.rundir import PLAN_COPY, TARGETS_COPY, load_state, new_run_dir
 from drconsole.engine.runner import Engine, Mode, Observer
 from drconsole.engine.state import RunState
 from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir, verify
+from drconsole.plans import inputs as plan_inputs
 from drconsole.plans.validate import LoadResult, load_plan
 from drconsole.targets import Targets, TargetsError, load_targets
 from drconsole.timeutil import format_timestamp, utcnow
@@ -50,8 +50,9 @@ def check_targets_for(plan_result: LoadResult, targets: Targets | None) -> None:
     if not sites:
         return
     if targets is None:
-        raise LaunchError(f"plan {plan_result.plan.id} acts on site(s) {', '.join(sites)}: "
-                          "pass --targets FILE")
+        raise LaunchError(
+            f"plan {plan_result.plan.id} acts on site(s) {', '.join(sites)}: pass --targets FILE"
+        )
     for site in sites:
         try:
             targets.site(site)
@@ -76,8 +77,10 @@ def prepare_new(
         LaunchError: the plan, inputs, targets or options are not usable (nothing was created).
     """
     if yes and mode is Mode.REAL:
-        raise LaunchError("--yes is refused in real mode: every confirmation in a real recovery "
-                          "is made by a person. Use an answers file, or --mode drill")
+        raise LaunchError(
+            "--yes is refused in real mode: every confirmation in a real recovery "
+            "is made by a person. Use an answers file, or --mode drill"
+        )
     result = load_plan(plan_path)
     if not result.ok or result.plan is None:
         raise LaunchError("the plan is not valid:\n" + "\n".join(str(p) for p in result.problems))
@@ -100,22 +103,46 @@ def prepare_new(
     if targets_path is not None:
         shutil.copyfile(targets_path, run_dir / TARGETS_COPY)
     journal = JournalWriter.create(run_dir)
-    engine = Engine(plan, journal=journal, state=RunState(), operator=operator, mode=mode,
-                    inputs=values, targets=targets, observers=observers, run_dir=run_dir)
+    engine = Engine(
+        plan,
+        journal=journal,
+        state=RunState(),
+        operator=operator,
+        mode=mode,
+        inputs=values,
+        targets=targets,
+        observers=observers,
+        run_dir=run_dir,
+    )
     objectives = plan.objectives
-    engine.emit("run_started", {
-        "run_id": run_dir.name,
-        "plan": {"id": plan.id, "title": plan.title, "kind": plan.kind.value,
-                 "version": plan.version, "sha256": result.sha256, "file": str(plan_path)},
-        "mode": mode.value, "operator": operator.name, "yes": yes,
-        "inputs": values, "incident_at": format_timestamp(incident),
-        "objectives": {
-            "rto_s": objectives.rto.total_seconds() if objectives.rto else None,
-            "rpo_s": objectives.rpo.total_seconds() if objectives.rpo else None},
-        "targets_file": str(targets_path) if targets_path else None,
-        "steps": [s.id for s in plan.steps],
-        "host": socket.gethostname(), "pid": os.getpid(), "drconsole": __version__,
-    })
+    engine.emit(
+        "run_started",
+        {
+            "run_id": run_dir.name,
+            "plan": {
+                "id": plan.id,
+                "title": plan.title,
+                "kind": plan.kind.value,
+                "version": plan.version,
+                "sha256": result.sha256,
+                "file": str(plan_path),
+            },
+            "mode": mode.value,
+            "operator": operator.name,
+            "yes": yes,
+            "inputs": values,
+            "incident_at": format_timestamp(incident),
+            "objectives": {
+                "rto_s": objectives.rto.total_seconds() if objectives.rto else None,
+                "rpo_s": objectives.rpo.total_seconds() if objectives.rpo else None,
+            },
+            "targets_file": str(targets_path) if targets_path else None,
+            "steps": [s.id for s in plan.steps],
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "drconsole": __version__,
+        },
+    )
     return Prepared(engine, run_dir)
 
 
@@ -134,23 +161,30 @@ def prepare_resume(
         raise LaunchError(f"{run_dir} is not a run directory (it has no journal.jsonl)")
     report = verify(run_dir)
     if not report.ok and report.torn_tail is None:
-        raise LaunchError(f"the journal of {run_dir} does not verify ({report.describe()}); "
-                          "it will not be extended. Keep it as evidence and start a new run")
+        raise LaunchError(
+            f"the journal of {run_dir} does not verify ({report.describe()}); "
+            "it will not be extended. Keep it as evidence and start a new run"
+        )
     state = load_state(run_dir)
     if not state.run_id:
         raise LaunchError(f"{run_dir} has no run_started event: not a usable run")
     if state.finished:
-        raise LaunchError(f"run {state.run_id} finished already ({state.result}); "
-                          "there is nothing to resume. Start a new run")
+        raise LaunchError(
+            f"run {state.run_id} finished already ({state.result}); "
+            "there is nothing to resume. Start a new run"
+        )
     plan_file = run_dir / PLAN_COPY
     raw = plan_file.read_bytes() if plan_file.exists() else b""
     if hashlib.sha256(raw).hexdigest() != state.plan.get("sha256"):
-        raise LaunchError(f"{plan_file} is missing or differs from the plan this run started "
-                          "with; the run cannot be resumed safely")
+        raise LaunchError(
+            f"{plan_file} is missing or differs from the plan this run started "
+            "with; the run cannot be resumed safely"
+        )
     result = load_plan(plan_file)
     if result.plan is None:
-        raise LaunchError("the run's plan no longer validates:\n"
-                          + "\n".join(str(p) for p in result.problems))
+        raise LaunchError(
+            "the run's plan no longer validates:\n" + "\n".join(str(p) for p in result.problems)
+        )
     targets = None
     if (run_dir / TARGETS_COPY).exists():
         try:
@@ -162,9 +196,19 @@ def prepare_resume(
     except JournalError as exc:
         raise LaunchError(str(exc)) from None
     state = load_state(run_dir)
-    engine = Engine(result.plan, journal=journal, state=state, operator=operator,
-                    mode=Mode(state.mode), inputs=dict(state.inputs), targets=targets,
-                    observers=observers, run_dir=run_dir)
-    engine.emit("run_resumed", {"operator": operator.name, "pid": os.getpid(),
-                                "interrupted": state.interrupted_steps()})
+    engine = Engine(
+        result.plan,
+        journal=journal,
+        state=state,
+        operator=operator,
+        mode=Mode(state.mode),
+        inputs=dict(state.inputs),
+        targets=targets,
+        observers=observers,
+        run_dir=run_dir,
+    )
+    engine.emit(
+        "run_resumed",
+        {"operator": operator.name, "pid": os.getpid(), "interrupted": state.interrupted_steps()},
+    )
     return Prepared(engine, run_dir)

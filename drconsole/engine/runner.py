@@ -134,8 +134,9 @@ class Engine:
         self._stop_reason: str | None = None
         self._wakeup = asyncio.Event()
         self._continued: set[str] = {
-            s.id for s in state.steps.values() if s.status is StepStatus.FAILED and s.reason ==
-            "continued"
+            s.id
+            for s in state.steps.values()
+            if s.status is StepStatus.FAILED and s.reason == "continued"
         }
         self._estimates = {s.id: s.estimate for s in plan.steps if s.estimate is not None}
         self._needs = {s.id: list(s.needs) for s in plan.steps}
@@ -209,11 +210,16 @@ class Engine:
                 self.abort(f"aborted at interrupted step {step_id!r}: {reason}")
                 raise _Abort
             if choice is InterruptedChoice.MARK_DONE:
-                self.emit("step_finished", {
-                    "step": step_id, "status": StepStatus.MARKED_DONE.value,
-                    "reason": f"marked done by {self.operator.name}: {reason}",
-                    "outputs": {}, "attempts": self.state.steps[step_id].attempts,
-                })
+                self.emit(
+                    "step_finished",
+                    {
+                        "step": step_id,
+                        "status": StepStatus.MARKED_DONE.value,
+                        "reason": f"marked done by {self.operator.name}: {reason}",
+                        "outputs": {},
+                        "attempts": self.state.steps[step_id].attempts,
+                    },
+                )
 
     def _idempotent(self, step: Step) -> bool:
         if step.idempotent is not None:
@@ -235,19 +241,23 @@ class Engine:
 
     async def _schedule(self) -> None:
         while True:
-            stopping = (self._abort_reason or self._interrupt_reason or self._stop_reason)
+            stopping = self._abort_reason or self._interrupt_reason or self._stop_reason
             if not stopping:
                 for step in self.plan.steps:
                     record = self.state.steps[step.id]
-                    if (record.status in (StepStatus.PENDING, StepStatus.RUNNING)
-                            and step.id not in self._tasks and self._ready(step)):
+                    if (
+                        record.status in (StepStatus.PENDING, StepStatus.RUNNING)
+                        and step.id not in self._tasks
+                        and self._ready(step)
+                    ):
                         self._tasks[step.id] = asyncio.create_task(self._run_step(step))
             if not self._tasks:
                 return
             self._wakeup.clear()
             waiter = asyncio.create_task(self._wakeup.wait())
             done, _ = await asyncio.wait(
-                [*self._tasks.values(), waiter], return_when=asyncio.FIRST_COMPLETED)
+                [*self._tasks.values(), waiter], return_when=asyncio.FIRST_COMPLETED
+            )
             waiter.cancel()
             for step_id, task in list(self._tasks.items()):
                 if task not in done:
@@ -255,40 +265,55 @@ class Engine:
                 del self._tasks[step_id]
                 if task.cancelled():
                     if self._interrupt_reason is None:
-                        self.emit("step_finished", {
-                            "step": step_id, "status": StepStatus.CANCELLED.value,
-                            "reason": self._abort_reason or "cancelled", "outputs": {},
-                            "attempts": self.state.steps[step_id].attempts})
+                        self.emit(
+                            "step_finished",
+                            {
+                                "step": step_id,
+                                "status": StepStatus.CANCELLED.value,
+                                "reason": self._abort_reason or "cancelled",
+                                "outputs": {},
+                                "attempts": self.state.steps[step_id].attempts,
+                            },
+                        )
                     continue
                 exc = task.exception()
                 if isinstance(exc, _Abort):
                     continue
                 if exc is not None:
                     # a bug in drconsole itself: record it, stop the run, keep the record
-                    self.emit("step_finished", {
-                        "step": step_id, "status": StepStatus.FAILED.value,
-                        "error": f"internal error: {type(exc).__name__}: {exc}", "outputs": {},
-                        "attempts": self.state.steps[step_id].attempts})
+                    self.emit(
+                        "step_finished",
+                        {
+                            "step": step_id,
+                            "status": StepStatus.FAILED.value,
+                            "error": f"internal error: {type(exc).__name__}: {exc}",
+                            "outputs": {},
+                            "attempts": self.state.steps[step_id].attempts,
+                        },
+                    )
                     self._stop_reason = f"step {step_id!r} hit an internal error"
 
     def _finish(self) -> RunResult:
         if self._abort_reason is not None:
             result, reason = RunResult.ABORTED, self._abort_reason
         else:
-            failed = [s.id for s in self.state.steps.values()
-                      if s.status is StepStatus.FAILED and s.id not in self._continued]
+            failed = [
+                s.id
+                for s in self.state.steps.values()
+                if s.status is StepStatus.FAILED and s.id not in self._continued
+            ]
             unfinished = [s.id for s in self.state.steps.values() if s.status not in FINISHED]
             if failed:
                 result = RunResult.FAILED
                 reason = f"step {failed[0]!r} failed" + (
-                    f"; not run: {', '.join(unfinished)}" if unfinished else "")
+                    f"; not run: {', '.join(unfinished)}" if unfinished else ""
+                )
             elif unfinished:
                 result, reason = RunResult.FAILED, f"not run: {', '.join(unfinished)}"
             else:
                 result, reason = RunResult.SUCCEEDED, "every step finished"
         now = clocks.measure(self.state, utcnow())
-        self.emit("run_finished", {"result": result.value, "reason": reason,
-                                   **_clock_fields(now)})
+        self.emit("run_finished", {"result": result.value, "reason": reason, **_clock_fields(now)})
         return result
 
     # ----------------------------------------------------------------- one step
@@ -302,11 +327,17 @@ class Engine:
             if outcome.status is StepStatus.FAILED:
                 choice = await self._on_failure(step, outcome.error or "failed")
                 if choice is FailureChoice.RETRY:
-                    self.emit("step_finished", {
-                        "step": step.id, "status": StepStatus.FAILED.value,
-                        "error": outcome.error, "outputs": outcome.outputs,
-                        "reason": "retrying at the operator's request",
-                        "attempts": self.state.steps[step.id].attempts})
+                    self.emit(
+                        "step_finished",
+                        {
+                            "step": step.id,
+                            "status": StepStatus.FAILED.value,
+                            "error": outcome.error,
+                            "outputs": outcome.outputs,
+                            "reason": "retrying at the operator's request",
+                            "attempts": self.state.steps[step.id].attempts,
+                        },
+                    )
                     continue
                 if choice is FailureChoice.CONTINUE:
                     outcome.reason = "continued"
@@ -321,10 +352,17 @@ class Engine:
             return outcome
 
     def _record(self, step: Step, outcome: _Outcome, attempts_before: int) -> None:
-        self.emit("step_finished", {
-            "step": step.id, "status": outcome.status.value, "outputs": outcome.outputs,
-            "error": outcome.error, "reason": outcome.reason,
-            "attempts": max(self.state.steps[step.id].attempts, attempts_before)})
+        self.emit(
+            "step_finished",
+            {
+                "step": step.id,
+                "status": outcome.status.value,
+                "outputs": outcome.outputs,
+                "error": outcome.error,
+                "reason": outcome.reason,
+                "attempts": max(self.state.steps[step.id].attempts, attempts_before),
+            },
+        )
         self._wakeup.set()
 
     async def _on_failure(self, step: Step, error: str) -> FailureChoice | None:
@@ -345,8 +383,9 @@ class Engine:
         return Question(step.id, step.label, step.guidance, details)
 
     def _answer(self, step: Step, question: str, answer: Any, by: str) -> None:
-        self.emit("operator_answer", {"step": step.id, "question": question,
-                                      "answer": answer, "by": by})
+        self.emit(
+            "operator_answer", {"step": step.id, "question": question, "answer": answer, "by": by}
+        )
 
     def _lookup(self, ref: Ref) -> Any:
         if ref.root == "inputs":
@@ -385,9 +424,16 @@ class Engine:
         spec = registry.lookup(step.call) if step.call else None
         params = self._resolve(step.with_) if step.call else {}
         description = self._describe(step, spec, params)
-        self.emit("step_started", {"step": step.id, "kind": kind,
-                                   "attempt": self.state.steps[step.id].attempts + 1,
-                                   "params": params, "description": description})
+        self.emit(
+            "step_started",
+            {
+                "step": step.id,
+                "kind": kind,
+                "attempt": self.state.steps[step.id].attempts + 1,
+                "params": params,
+                "description": description,
+            },
+        )
         if self.mode is Mode.DRY_RUN:
             return self._simulate(step, spec, params)
         if kind in ("action", "check"):
@@ -446,16 +492,20 @@ class Engine:
             return
         if self.mode is Mode.DRILL:
             if step.site is None:
-                raise StepFailed("in drill mode a destructive step must name a site marked "
-                                 "'drill: true' in the targets file")
+                raise StepFailed(
+                    "in drill mode a destructive step must name a site marked "
+                    "'drill: true' in the targets file"
+                )
             try:
                 site = self.targets.site(step.site)
             except TargetsError as exc:
                 raise StepFailed(str(exc)) from None
             if not site.drill:
-                raise StepFailed(f"drill mode refuses destructive steps on site {step.site!r}: "
-                                 "it is not marked 'drill: true'. Use --mode real for a real "
-                                 "recovery, or a drill site")
+                raise StepFailed(
+                    f"drill mode refuses destructive steps on site {step.site!r}: "
+                    "it is not marked 'drill: true'. Use --mode real for a real "
+                    "recovery, or a drill site"
+                )
 
     async def _typed_confirmation(self, step: Step) -> None:
         expected = str(self._resolve(step.confirm or ""))
@@ -465,7 +515,8 @@ class Engine:
             async with self._ask_lock:
                 try:
                     typed = await self.operator.typed_confirm(
-                        self._question(step), prompt, expected, problem)
+                        self._question(step), prompt, expected, problem
+                    )
                 except NoAnswer as exc:
                     raise StepFailed(f"not confirmed, nothing was done: {exc}") from None
             if typed.strip() == expected:
@@ -492,38 +543,65 @@ class Engine:
             except TargetsError as exc:
                 raise StepFailed(str(exc)) from None
         policy = step.retry or RetryPolicy(attempts=1)
-        wait = (wait_exponential(multiplier=policy.delay.total_seconds(),
-                                 max=policy.max_delay.total_seconds())
-                if policy.backoff is Backoff.EXPONENTIAL
-                else wait_fixed(policy.delay.total_seconds()))
+        wait = (
+            wait_exponential(
+                multiplier=policy.delay.total_seconds(), max=policy.max_delay.total_seconds()
+            )
+            if policy.backoff is Backoff.EXPONENTIAL
+            else wait_fixed(policy.delay.total_seconds())
+        )
         attempt_box = [self.state.steps[step.id].attempts - 1]
 
         def before_sleep(rs: RetryCallState) -> None:
             error = rs.outcome.exception() if rs.outcome else None
             delay = rs.next_action.sleep if rs.next_action else 0.0
-            self.emit("attempt_failed", {
-                "step": step.id, "attempt": attempt_box[0], "of": policy.attempts,
-                "error": str(error), "transient": True, "retry_in_s": round(delay, 3)})
+            self.emit(
+                "attempt_failed",
+                {
+                    "step": step.id,
+                    "attempt": attempt_box[0],
+                    "of": policy.attempts,
+                    "error": str(error),
+                    "transient": True,
+                    "retry_in_s": round(delay, 3),
+                },
+            )
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts), wait=wait,
-            retry=retry_if_exception_type(TransientError), before_sleep=before_sleep,
-            reraise=True)
+            stop=stop_after_attempt(policy.attempts),
+            wait=wait,
+            retry=retry_if_exception_type(TransientError),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
         try:
             async for attempt in retrying:
                 with attempt:
                     attempt_box[0] += 1
                     if attempt_box[0] > self.state.steps[step.id].attempts:
-                        self.emit("step_started", {
-                            "step": step.id, "kind": step.kind, "attempt": attempt_box[0],
-                            "params": params,
-                            "description": self.state.steps[step.id].description})
+                        self.emit(
+                            "step_started",
+                            {
+                                "step": step.id,
+                                "kind": step.kind,
+                                "attempt": attempt_box[0],
+                                "params": params,
+                                "description": self.state.steps[step.id].description,
+                            },
+                        )
                     outputs = await self._attempt(step, spec, model, site)
         except AdapterError as exc:
-            self.emit("attempt_failed", {
-                "step": step.id, "attempt": attempt_box[0], "of": policy.attempts,
-                "error": str(exc), "transient": isinstance(exc, TransientError),
-                "retry_in_s": None})
+            self.emit(
+                "attempt_failed",
+                {
+                    "step": step.id,
+                    "attempt": attempt_box[0],
+                    "of": policy.attempts,
+                    "error": str(exc),
+                    "transient": isinstance(exc, TransientError),
+                    "retry_in_s": None,
+                },
+            )
             evidence = exc.evidence if isinstance(exc, CheckFailed) else {}
             prefix = "check failed: " if isinstance(exc, CheckFailed) else ""
             tried = f" (after {attempt_box[0]} attempts)" if attempt_box[0] > 1 else ""
@@ -532,14 +610,17 @@ class Engine:
             self._check_expectations(step, outputs)
         return _Outcome(StepStatus.SUCCEEDED, outputs)
 
-    async def _attempt(self, step: Step, spec: ActionSpec, model: Any,
-                       site: dict[str, Any]) -> dict[str, Any]:
+    async def _attempt(
+        self, step: Step, spec: ActionSpec, model: Any, site: dict[str, Any]
+    ) -> dict[str, Any]:
         artefacts = self.run_dir / "artefacts" / step.id
         ctx = ActionContext(
-            site=site, site_name=step.site,
-            log=lambda line: self._loop.call_soon_threadsafe(self._live, step.id, line),
+            site=site,
+            site_name=step.site,
+            log=lambda line: self._live_from_thread(step.id, line),
             ask_secret=lambda prompt: self._secret_from_thread(step, prompt),
-            artefact_dir=str(artefacts))
+            artefact_dir=str(artefacts),
+        )
         worker = asyncio.ensure_future(asyncio.to_thread(spec.run, ctx, model))
         timeout = step.timeout.total_seconds() if step.timeout else None
         try:
@@ -559,9 +640,13 @@ class Engine:
         except AdapterError:
             raise
         except Exception as exc:  # an adapter bug or an unexpected library error
-            raise PermanentError(f"{spec.name} failed unexpectedly: {type(exc).__name__}: "
-                                 f"{exc}") from None
+            raise PermanentError(
+                f"{spec.name} failed unexpectedly: {type(exc).__name__}: {exc}"
+            ) from None
         return dict(result)
+
+    def _live_from_thread(self, step_id: str, line: str) -> None:
+        self._loop.call_soon_threadsafe(self._live, step_id, line)
 
     def _secret_from_thread(self, step: Step, prompt: str) -> Secret:
         future = asyncio.run_coroutine_threadsafe(self._ask_secret(step, prompt), self._loop)
@@ -574,8 +659,9 @@ class Engine:
             except NoAnswer as exc:
                 raise PermanentError(str(exc)) from None
         self.journal.redactor.register(secret)
-        self._answer(step, prompt, f"secret given ({secret.source.split(':')[0]})",
-                     self.operator.name)
+        self._answer(
+            step, prompt, f"secret given ({secret.source.split(':')[0]})", self.operator.name
+        )
         return secret
 
     def _check_expectations(self, step: Step, outputs: dict[str, Any]) -> None:
@@ -601,8 +687,10 @@ class Engine:
         return _Outcome(StepStatus.SUCCEEDED, outputs)
 
     async def _evidence(self, step: Step, q: Question) -> dict[str, str]:
-        fields = [FieldSpec(name, f.type.value, f.prompt, f.required, f.pattern, f.choices)
-                  for name, f in step.evidence.items()]
+        fields = [
+            FieldSpec(name, f.type.value, f.prompt, f.required, f.pattern, f.choices)
+            for name, f in step.evidence.items()
+        ]
         problem = None
         for _ in range(ASK_AGAIN):
             async with self._ask_lock:
@@ -625,7 +713,8 @@ class Engine:
             async with self._ask_lock:
                 try:
                     signers = await self.operator.signoff(
-                        self._question(step), need, roles, problem)
+                        self._question(step), need, roles, problem
+                    )
                 except NoAnswer as exc:
                     raise StepFailed(f"not approved: {exc}") from None
             problem = _signoff_problem(signers, need, roles)
@@ -645,20 +734,32 @@ class Engine:
                 recovery_point = format_timestamp(parse_timestamp(raw))
             except ValueError as exc:
                 raise StepFailed(f"recovery point {raw!r} is not a timestamp: {exc}") from None
-        self.emit("milestone", {"step": step.id, "name": step.milestone,
-                                "at": format_timestamp(now), "recovery_point": recovery_point})
+        self.emit(
+            "milestone",
+            {
+                "step": step.id,
+                "name": step.milestone,
+                "at": format_timestamp(now),
+                "recovery_point": recovery_point,
+            },
+        )
         measured = clocks.measure(self.state, now)
         self.emit("clock", {"reason": f"milestone {step.milestone}", **_clock_fields(measured)})
-        return _Outcome(StepStatus.SUCCEEDED, {"at": format_timestamp(now),
-                                               "recovery_point": recovery_point})
+        return _Outcome(
+            StepStatus.SUCCEEDED, {"at": format_timestamp(now), "recovery_point": recovery_point}
+        )
 
 
 def _clock_fields(c: clocks.Clocks) -> dict[str, Any]:
     def seconds(value: timedelta | None) -> float | None:
         return round(value.total_seconds(), 3) if value is not None else None
 
-    return {"rto_s": seconds(c.rto_elapsed), "rto_status": c.rto_status,
-            "rpo_s": seconds(c.rpo_achieved), "rpo_status": c.rpo_status}
+    return {
+        "rto_s": seconds(c.rto_elapsed),
+        "rto_status": c.rto_status,
+        "rpo_s": seconds(c.rpo_achieved),
+        "rpo_status": c.rpo_status,
+    }
 
 
 def _signoff_problem(signers: list[Signer], need: int, roles: list[str]) -> str | None:

@@ -107,11 +107,14 @@ class JournalWriter:
             writer._mono_base = report.last.mono + max(0.0, elapsed)
         writer._open()
         if partial is not None:
-            writer.append("journal_repaired", {
-                "dropped_bytes": len(partial),
-                "dropped_sha256": hashlib.sha256(partial).hexdigest(),
-                "kept_in": "journal.partial",
-            })
+            writer.append(
+                "journal_repaired",
+                {
+                    "dropped_bytes": len(partial),
+                    "dropped_sha256": hashlib.sha256(partial).hexdigest(),
+                    "kept_in": "journal.partial",
+                },
+            )
         return writer
 
     def _open(self) -> None:
@@ -139,7 +142,7 @@ class JournalWriter:
         self.seq += 1
         self.last_hash = digest
         self._write_head()
-        return Event(hash=digest, **body)  # type: ignore[arg-type]
+        return Event(hash=digest, **body)
 
     def _write_head(self) -> None:
         tmp = self.run_dir / (HEAD + ".tmp")
@@ -179,7 +182,7 @@ def _parse_line(raw: bytes) -> tuple[dict[str, Any], str] | None:
         return None
     if not isinstance(obj, dict) or len(text) < _SUFFIX_LEN:
         return None
-    body = text[: -_SUFFIX_LEN] + "}"
+    body = text[:-_SUFFIX_LEN] + "}"
     digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
     return obj, digest
 
@@ -203,45 +206,87 @@ def verify(run_dir: str | Path) -> VerifyReport:
             break
         parsed = _parse_line(raw)
         if parsed is None or is_last:
-            reason = ("cut short (no end of line): the process stopped while writing it"
-                      if is_last else "not a journal line (not JSON, or no hash)")
+            reason = (
+                "cut short (no end of line): the process stopped while writing it"
+                if is_last
+                else "not a journal line (not JSON, or no hash)"
+            )
             torn = data[offset:] if is_last else None
             return VerifyReport(False, count, prev, number, reason, offset, torn, last)
         obj, digest = parsed
         if obj.get("hash") != digest:
-            return VerifyReport(False, count, prev, number,
-                                "its content does not match its hash: the line was edited",
-                                offset, None, last)
+            return VerifyReport(
+                False,
+                count,
+                prev,
+                number,
+                "its content does not match its hash: the line was edited",
+                offset,
+                None,
+                last,
+            )
         if obj.get("seq") != number:
-            return VerifyReport(False, count, prev, number,
-                                f"sequence number {obj.get('seq')} where {number} was expected: "
-                                "lines were removed or reordered", offset, None, last)
+            return VerifyReport(
+                False,
+                count,
+                prev,
+                number,
+                f"sequence number {obj.get('seq')} where {number} was expected: "
+                "lines were removed or reordered",
+                offset,
+                None,
+                last,
+            )
         if obj.get("prev") != prev:
-            return VerifyReport(False, count, prev, number,
-                                "it does not chain to the line before: a line before it was "
-                                "changed, removed or reordered", offset, None, last)
+            return VerifyReport(
+                False,
+                count,
+                prev,
+                number,
+                "it does not chain to the line before: a line before it was "
+                "changed, removed or reordered",
+                offset,
+                None,
+                last,
+            )
         prev = digest
         count += 1
         offset += len(raw) + 1
-        last = Event(obj["seq"], obj["ts"], obj["mono"], obj["type"], obj["data"], obj["prev"],
-                     digest)
+        last = Event(
+            obj["seq"], obj["ts"], obj["mono"], obj["type"], obj["data"], obj["prev"], digest
+        )
     head_path = Path(run_dir) / HEAD
     if head_path.exists():
         try:
             head = json.loads(head_path.read_text())
             head_seq, head_hash = int(head["seq"]), str(head["hash"])
         except (ValueError, KeyError, TypeError):
-            return VerifyReport(False, count, prev, count + 1, f"{HEAD} is unreadable",
-                                offset, None, last)
+            return VerifyReport(
+                False, count, prev, count + 1, f"{HEAD} is unreadable", offset, None, last
+            )
         if head_seq > count:
-            return VerifyReport(False, count, prev, count + 1,
-                                f"missing: the journal ends at line {count} but {HEAD} records "
-                                f"{head_seq} events; lines were cut off the end", offset, None,
-                                last)
+            return VerifyReport(
+                False,
+                count,
+                prev,
+                count + 1,
+                f"missing: the journal ends at line {count} but {HEAD} records "
+                f"{head_seq} events; lines were cut off the end",
+                offset,
+                None,
+                last,
+            )
         if head_seq == count and head_hash != prev:
-            return VerifyReport(False, count, prev, count,
-                                f"the last line's hash differs from the one in {HEAD}",
-                                offset, None, last)
+            return VerifyReport(
+                False,
+                count,
+                prev,
+                count,
+                f"the last line's hash differs from the one in {HEAD}",
+                offset,
+                None,
+                last,
+            )
     return VerifyReport(True, count, prev, None, "", offset, None, last)
 
 
@@ -256,5 +301,12 @@ def read_events(run_dir: str | Path) -> Iterator[Event]:
                 obj = json.loads(raw)
             except ValueError:
                 return
-            yield Event(obj["seq"], obj["ts"], obj["mono"], obj["type"], obj["data"],
-                        obj["prev"], obj["hash"])
+            yield Event(
+                obj["seq"],
+                obj["ts"],
+                obj["mono"],
+                obj["type"],
+                obj["data"],
+                obj["prev"],
+                obj["hash"],
+            )

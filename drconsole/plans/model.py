@@ -27,8 +27,11 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     PlainSerializer(lambda d: format_duration(d), return_type=str),
     WithJsonSchema(
-        {"type": ["string", "number"], "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$|^\d+(\.\d+)?$",
-         "description": "A duration: 30s, 15m, 1h30m, 2d, or a number of seconds."}
+        {
+            "type": ["string", "number"],
+            "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$|^\d+(\.\d+)?$",
+            "description": "A duration: 30s, 15m, 1h30m, 2d, or a number of seconds.",
+        }
     ),
 ]
 
@@ -160,9 +163,7 @@ class Step(Model):
             if not kinds:
                 unknown = [k for k in data if k not in cls.model_fields and k != "with"]
                 extra = f" (unknown key {unknown[0]!r})" if unknown else ""
-                raise ValueError(
-                    f"a step needs exactly one of {', '.join(STEP_KINDS)}{extra}"
-                )
+                raise ValueError(f"a step needs exactly one of {', '.join(STEP_KINDS)}{extra}")
             if len(kinds) > 1:
                 raise ValueError(f"a step has one kind, this one has {' and '.join(kinds)}")
         return data

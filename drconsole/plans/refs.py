@@ -53,9 +53,9 @@ def parse_ref(expr: str) -> Ref:
     )
 
 
-def iter_refs(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[
-    tuple[tuple[str | int, ...], str]
-]:
+def iter_refs(
+    value: Any, path: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Every ``${...}`` inside ``value`` (walking dicts and lists), with where it stands."""
     if isinstance(value, str):
         for match in _REF.finditer(value):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from drconsole.adapters import registry
 from drconsole.adapters.base import Effect
+from drconsole.plans.inputs import InputError, coerce
 from drconsole.plans.model import Plan, Step
 from drconsole.plans.refs import RefError, has_refs, iter_refs, parse_ref
 from drconsole.plans.yamlpos import LoadedYaml, Position, YamlSyntaxError, load_yaml
@@ -151,7 +154,9 @@ def _duplicate_ids(loaded: LoadedYaml, name: str) -> list[Problem]:
         if isinstance(step, dict) and isinstance(step.get("id"), str):
             if step["id"] in seen:
                 pos = loaded.position(("steps", index, "id"))
-                problems.append(Problem(name, pos.line, pos.col, f"duplicate step id {step['id']!r}"))
+                problems.append(
+                    Problem(name, pos.line, pos.col, f"duplicate step id {step['id']!r}")
+                )
             seen.add(step["id"])
     return problems
 
@@ -201,9 +206,14 @@ class _Checker:
         else:
             for i, step in enumerate(self.plan.steps):
                 self._check_refs(step, ("steps", i))
-        for key in self.plan.inputs:
+        for key, spec in self.plan.inputs.items():
             if not isinstance(key, str) or not key.replace("_", "").isalnum():
                 self.at(("inputs", key), f"input name {key!r}: use letters, digits and _")
+            if spec.default is not None:
+                try:
+                    coerce(key, spec, spec.default)
+                except InputError as exc:
+                    self.at(("inputs", key, "default"), f"default: {exc}")
         return self.problems
 
     def _check_call(self, step: Step, base: PathT) -> None:
@@ -232,7 +242,9 @@ class _Checker:
             return
         if kind == "check" and spec.effect is not Effect.READ_ONLY:
             self.at((*base, kind), f"{call} changes state; a check must be read-only (use action)")
-        if (step.destructive or spec.effect is Effect.DESTRUCTIVE) and step.confirm is None:
+        if step.confirm is None and step.destructive:
+            self.at((*base, "destructive"), "a destructive step needs 'confirm: <text>'")
+        elif step.confirm is None and spec.effect is Effect.DESTRUCTIVE:
             self.at((*base, kind), f"{call} is destructive: add 'confirm: <text to type>'")
         if spec.needs_site and step.site is None:
             self.at((*base, kind), f"{call} acts on a target: add 'site: <name>'")
@@ -246,15 +258,13 @@ class _Checker:
             if has_refs(value):
                 continue
             info = fields[key]
-            adapter: TypeAdapter[Any] = TypeAdapter(info.annotation)
+            adapter: TypeAdapter[Any] = TypeAdapter(info.annotation or Any)
             try:
                 checked = adapter.validate_python(value)
                 for meta in info.metadata:
                     _check_constraint(meta, checked)
             except (ValidationError, ValueError) as exc:
-                reason = (
-                    exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                )
+                reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                 self.at((*base, "with", key), f"{call} parameter {key!r}: {reason}")
         for key, info in fields.items():
             if info.is_required() and key not in step.with_:
@@ -274,7 +284,7 @@ class _Checker:
             stack.append(node)
             for dep in graph[node]:
                 if state.get(dep) == 1:
-                    return [*stack[stack.index(dep):], dep]
+                    return [*stack[stack.index(dep) :], dep]
                 if dep not in state:
                     found = visit(dep)
                     if found:
@@ -327,23 +337,30 @@ class _Checker:
                     if ancestors is None:
                         ancestors = self._ancestors(step.id)
                     if target not in ancestors:
-                        self.at(path, f"{ref.text}: step {step.id!r} must need {target!r} "
-                                "(directly or through its needs) to use its outputs")
+                        self.at(
+                            path,
+                            f"{ref.text}: step {step.id!r} must need {target!r} "
+                            "(directly or through its needs) to use its outputs",
+                        )
                     outputs = step_outputs(self.plan.step(target))
                     if outputs is not None and output not in outputs:
                         known = ", ".join(sorted(outputs)) or "none"
-                        self.at(path, f"{ref.text}: step {target!r} has no output {output!r} "
-                                f"(it has: {known})")
+                        self.at(
+                            path,
+                            f"{ref.text}: step {target!r} has no output {output!r} "
+                            f"(it has: {known})",
+                        )
 
 
 def _check_constraint(meta: Any, value: Any) -> None:
     """Apply annotated-types constraints (ge, le, min_length...) to a literal value."""
-    for attr, test, words in (
-        ("ge", lambda v, b: v >= b, "at least"),
-        ("gt", lambda v, b: v > b, "more than"),
-        ("le", lambda v, b: v <= b, "at most"),
-        ("lt", lambda v, b: v < b, "less than"),
-    ):
+    bounds: tuple[tuple[str, Callable[[Any, Any], bool], str], ...] = (
+        ("ge", operator.ge, "at least"),
+        ("gt", operator.gt, "more than"),
+        ("le", operator.le, "at most"),
+        ("lt", operator.lt, "less than"),
+    )
+    for attr, test, words in bounds:
         bound = getattr(meta, attr, None)
         if bound is not None and isinstance(value, int | float) and not test(value, bound):
             raise ValueError(f"must be {words} {bound}")

@@ -36,21 +36,33 @@ def build(run_dir: Path) -> dict[str, Any]:
         "incident_at": format_timestamp(state.incident_at),
         "inputs": state.inputs,
         "objectives": state.objectives,
-        "rto": {"achieved_s": _seconds(measured.rto_elapsed), "status": measured.rto_status,
-                "objective_s": _seconds(measured.rto_objective),
-                "service_restored_at": format_timestamp(state.milestones.get("service_restored"))
-                if "service_restored" in state.milestones else None},
-        "rpo": {"achieved_s": _seconds(measured.rpo_achieved), "status": measured.rpo_status,
-                "objective_s": _seconds(measured.rpo_objective),
-                "recovery_point": format_timestamp(state.recovery_point)
-                if state.recovery_point else None},
+        "rto": {
+            "achieved_s": _seconds(measured.rto_elapsed),
+            "status": measured.rto_status,
+            "objective_s": _seconds(measured.rto_objective),
+            "service_restored_at": format_timestamp(state.milestones.get("service_restored"))
+            if "service_restored" in state.milestones
+            else None,
+        },
+        "rpo": {
+            "achieved_s": _seconds(measured.rpo_achieved),
+            "status": measured.rpo_status,
+            "objective_s": _seconds(measured.rpo_objective),
+            "recovery_point": format_timestamp(state.recovery_point)
+            if state.recovery_point
+            else None,
+        },
         "milestones": {k: format_timestamp(v) for k, v in state.milestones.items()},
         "steps": [_step(s) for s in state.steps.values()],
         "deviations": deviations(state),
         "resumes": state.resumes,
         "interruptions": state.interruptions,
-        "journal": {"events": check.count, "final_hash": check.final_hash,
-                    "intact": check.ok, "problem": None if check.ok else check.describe()},
+        "journal": {
+            "events": check.count,
+            "final_hash": check.final_hash,
+            "intact": check.ok,
+            "problem": None if check.ok else check.describe(),
+        },
     }
 
 
@@ -59,7 +71,7 @@ def _seconds(value: timedelta | None) -> float | None:
 
 
 def _who(step: StepState) -> list[str]:
-    people = []
+    people: list[str] = []
     for answer in step.answers:
         value = answer.get("answer")
         if isinstance(value, list):
@@ -71,14 +83,24 @@ def _who(step: StepState) -> list[str]:
 
 def _step(step: StepState) -> dict[str, Any]:
     return {
-        "id": step.id, "status": step.status.value,
+        "id": step.id,
+        "status": step.status.value,
         "started_at": format_timestamp(step.started_at) if step.started_at else None,
         "ended_at": format_timestamp(step.ended_at) if step.ended_at else None,
-        "duration_s": step.duration_s, "attempts": step.attempts,
-        "description": step.description, "outputs": step.outputs,
-        "error": step.error, "reason": step.reason,
-        "failures": [{"attempt": f.get("attempt"), "error": f.get("error"),
-                      "retry_in_s": f.get("retry_in_s")} for f in step.failures],
+        "duration_s": step.duration_s,
+        "attempts": step.attempts,
+        "description": step.description,
+        "outputs": step.outputs,
+        "error": step.error,
+        "reason": step.reason,
+        "failures": [
+            {
+                "attempt": f.get("attempt"),
+                "error": f.get("error"),
+                "retry_in_s": f.get("retry_in_s"),
+            }
+            for f in step.failures
+        ],
         "who": _who(step),
     }
 
@@ -101,8 +123,10 @@ def deviations(state: RunState) -> list[str]:
         if step.failures and step.status is StepStatus.SUCCEEDED:
             found.append(f"{step.id}: succeeded after {step.attempts} attempts")
     if state.interruptions:
-        found.append(f"the run was interrupted {state.interruptions} time(s) and resumed "
-                     f"{state.resumes} time(s)")
+        found.append(
+            f"the run was interrupted {state.interruptions} time(s) and resumed "
+            f"{state.resumes} time(s)"
+        )
     return found
 
 
@@ -142,21 +166,29 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += ["## Inputs", ""]
         lines += [f"- `{k}`: {_cell(v)}" for k, v in report["inputs"].items()]
         lines.append("")
-    lines += ["## Steps", "", "| step | status | start | duration | attempts | by |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "## Steps",
+        "",
+        "| step | status | start | duration | attempts | by |",
+        "|---|---|---|---|---|---|",
+    ]
     for step in report["steps"]:
         lines.append(
             f"| {step['id']} | {step['status']} | {step['started_at'] or '-'} | "
             f"{format_duration(step['duration_s'])} | {step['attempts']} | "
-            f"{_cell('; '.join(step['who'])) if step['who'] else '-'} |")
+            f"{_cell('; '.join(step['who'])) if step['who'] else '-'} |"
+        )
     lines.append("")
     for step in report["steps"]:
         details = []
         if step["description"]:
             details.append(f"- What: {step['description']}")
         for failure in step["failures"]:
-            retry = (f", retried in {format_duration(failure['retry_in_s'])}"
-                     if failure["retry_in_s"] is not None else "")
+            retry = (
+                f", retried in {format_duration(failure['retry_in_s'])}"
+                if failure["retry_in_s"] is not None
+                else ""
+            )
             details.append(f"- Attempt {failure['attempt']} failed: {failure['error']}{retry}")
         if step["error"]:
             details.append(f"- Error: {step['error']}")
@@ -169,9 +201,13 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += ["## Deviations", ""]
     lines += [f"- {d}" for d in report["deviations"]] or ["- none"]
     journal = report["journal"]
-    lines += ["", "## Journal", "",
-              f"- Events: {journal['events']}",
-              f"- Final hash: `{journal['final_hash']}`",
-              f"- Chain: {'intact' if journal['intact'] else 'BROKEN: ' + str(journal['problem'])}",
-              ""]
+    lines += [
+        "",
+        "## Journal",
+        "",
+        f"- Events: {journal['events']}",
+        f"- Final hash: `{journal['final_hash']}`",
+        f"- Chain: {'intact' if journal['intact'] else 'BROKEN: ' + str(journal['problem'])}",
+        "",
+    ]
     return "\n".join(lines)

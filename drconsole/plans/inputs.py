@@ -44,7 +44,8 @@ def coerce(name: str, spec: InputSpec, raw: Any) -> Any:
         if kind is InputType.CHOICE:
             if str(raw) not in (spec.choices or []):
                 raise InputError(
-                    f"input {name}: {raw!r} is not one of {', '.join(spec.choices or [])}")
+                    f"input {name}: {raw!r} is not one of {', '.join(spec.choices or [])}"
+                )
             return str(raw)
         if kind is InputType.DURATION:
             return parse_duration(raw).total_seconds()
@@ -75,8 +76,10 @@ def collect(plan: Plan, given: Mapping[str, Any], run_start: datetime) -> dict[s
             raw = format_timestamp(run_start)
         if raw is None:
             if spec.required:
-                problems.append(f"missing input {name}: pass --input {name}=VALUE"
-                                + (f" ({spec.prompt})" if spec.prompt else ""))
+                problems.append(
+                    f"missing input {name}: pass --input {name}=VALUE"
+                    + (f" ({spec.prompt})" if spec.prompt else "")
+                )
             continue
         try:
             values[name] = coerce(name, spec, raw)

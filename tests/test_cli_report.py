@@ -1,0 +1,159 @@
+"""Reports, the runs list, and the command line's handling of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import REPO, CliResult, drconsole_cmd
+
+ANSWERS = {
+    "operator": "op-1",
+    "steps": {
+        "brief": {"confirm": True},
+        "approve": {
+            "signoffs": [
+                {"name": "so-1", "role": "security_officer"},
+                {"name": "witness-1", "role": "witness"},
+            ]
+        },
+    },
+}
+
+
+def hello_run(cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path) -> Path:
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump(ANSWERS))
+    result = cli(
+        "run",
+        REPO / "plans" / "hello-drill.yaml",
+        "--headless",
+        "--answers",
+        answers,
+        "--input",
+        f"file={backup_file}",
+        "--input",
+        "incident_at=2026-11-26T00:00:00Z",
+        "--runs-dir",
+        tmp_path / "runs",
+    )
+    assert result.code == 0, result
+    return Path(result.out.splitlines()[0])
+
+
+def test_the_markdown_report_tells_the_story(
+    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+) -> None:
+    run_dir = hello_run(cli, tmp_path, backup_file)
+    result = cli("report", run_dir)
+    text = result.out
+    assert result.code == 0
+    assert "# Run report: Hello drill (hello-drill)" in text
+    assert "- Mode: **DRILL**" in text
+    assert "- Operator: op-1" in text
+    assert "so-1 (security_officer); witness-1 (witness)" in text
+    assert "| RTO |" in text
+    assert "| 10m00s | missed |" in text
+    final = cli("journal", "verify", run_dir).out.split("final hash ")[1].strip()
+    assert f"- Final hash: `{final}`" in text
+    for step in ("brief", "settle", "checksum", "approve", "restored"):
+        assert f"| {step} | succeeded |" in text
+
+
+def test_the_json_report_has_every_step_and_the_clocks(
+    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+) -> None:
+    run_dir = hello_run(cli, tmp_path, backup_file)
+    out = tmp_path / "report.json"
+    assert cli("report", run_dir, "--format", "json", "--output", out).code == 0
+    report = json.loads(out.read_text())
+    assert [s["id"] for s in report["steps"]] == [
+        "brief",
+        "settle",
+        "checksum",
+        "approve",
+        "restored",
+    ]
+    assert report["result"] == "succeeded"
+    assert report["rto"]["status"] == "missed"
+    assert report["rto"]["objective_s"] == 600
+    assert report["rto"]["achieved_s"] > 3 * 3600  # the incident was at midnight
+    assert report["rpo"]["status"] == "not measured"
+    assert report["journal"]["intact"] is True
+
+
+def test_runs_lists_past_runs(
+    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+) -> None:
+    run_dir = hello_run(cli, tmp_path, backup_file)
+    result = cli("runs", "--runs-dir", tmp_path / "runs")
+    assert "hello-drill" in result.out
+    assert "succeeded" in result.out
+    assert str(run_dir) in result.out
+    assert "no runs in" in cli("runs", "--runs-dir", tmp_path / "empty").out
+
+
+def test_report_of_a_tampered_journal_says_so(
+    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+) -> None:
+    run_dir = hello_run(cli, tmp_path, backup_file)
+    journal = run_dir / "journal.jsonl"
+    journal.write_text(journal.read_text().replace("so-1", "so-2"))
+    result = cli("report", run_dir)
+    assert result.code == 1
+    assert "Chain: BROKEN: line" in result.out
+
+
+def test_report_and_verify_of_a_directory_that_is_not_a_run(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    assert "not a run directory" in cli("report", tmp_path).err
+
+
+def test_bad_command_lines_exit_2_without_a_traceback(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    plan = REPO / "plans" / "hello-drill.yaml"
+    cases = [
+        (["run", plan, "--headless", "--input", "novalue"], "write KEY=VALUE"),
+        (
+            ["run", plan, "--headless", "--input", "file=x", "--answers", tmp_path / "nope.yaml"],
+            "cannot read answers file",
+        ),
+        (["run", tmp_path / "absent.yaml", "--headless"], "no such file"),
+        (
+            ["run", plan, "--headless", "--input", "file=x", "--input", "colour=red"],
+            "has no input 'colour'",
+        ),
+    ]
+    for args, message in cases:
+        result = cli(*args)
+        assert result.code == 2, (args, result)
+        assert message in result.err
+        assert "Traceback" not in result.err
+
+
+def test_a_malformed_answers_file_is_named(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    answers = tmp_path / "a.yaml"
+    answers.write_text("steps:\n  brief: {confrim: true}\n")
+    result = cli(
+        "run",
+        REPO / "plans" / "hello-drill.yaml",
+        "--headless",
+        "--input",
+        "file=x",
+        "--answers",
+        answers,
+    )
+    assert result.code == 2
+    assert "steps.brief.confrim" in result.err
+
+
+def test_module_entry_point_and_help() -> None:
+    out = subprocess.run([*drconsole_cmd(), "--help"], capture_output=True, text=True, check=True)
+    for command in ("validate", "schema", "run", "resume", "journal", "report", "runs"):
+        assert command in out.stdout

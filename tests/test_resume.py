@@ -1,0 +1,211 @@
+"""A run killed with SIGKILL at any moment resumes: finished steps are not repeated, an
+interrupted idempotent step reruns, an interrupted non-idempotent one asks; nothing is lost or
+duplicated."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from drconsole.journal.journal import read_events, verify
+from tests.conftest import CliResult, drconsole_cmd
+
+PLAN = """
+id: killme
+title: Kill me
+kind: drill
+objectives: {rto: 10m}
+steps:
+  - {id: brief, manual: Brief everyone.}
+  - id: long
+    action: KIND
+    with: WITH
+    needs: [brief]
+  - {id: done, milestone: service_restored, needs: [long]}
+"""
+
+
+def start_and_kill_in(step: str, plan: Path, answers: Path, runs: Path) -> Path:
+    """Start a headless run and SIGKILL it once ``step`` has started."""
+    proc = subprocess.Popen(
+        [
+            *drconsole_cmd(),
+            "run",
+            str(plan),
+            "--headless",
+            "--answers",
+            str(answers),
+            "--runs-dir",
+            str(runs),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    run_dir = Path(proc.stdout.readline().strip())
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(e.type == "step_started" and e.data["step"] == step for e in read_events(run_dir)):
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        raise AssertionError(f"step {step} never started")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return run_dir
+
+
+def write(tmp_path: Path, kind: str, with_: str, answers: dict[str, object]) -> tuple[Path, Path]:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.replace("KIND", kind).replace("WITH", with_))
+    answers_path = tmp_path / "answers.yaml"
+    answers_path.write_text(yaml.safe_dump(answers))
+    return plan, answers_path
+
+
+def check_no_loss_or_duplicates(run_dir: Path) -> list[str]:
+    assert verify(run_dir).ok
+    events = list(read_events(run_dir))
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    return [f"{e.type}:{e.data.get('step', '')}" for e in events]
+
+
+def test_an_interrupted_idempotent_step_reruns_and_nothing_repeats(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    plan, answers = write(
+        tmp_path, "local.sleep", "{seconds: 2}", {"steps": {"brief": {"confirm": True}}}
+    )
+    run_dir = start_and_kill_in("long", plan, answers, tmp_path / "runs")
+    result = cli("resume", run_dir, "--headless", "--answers", answers)
+    assert result.code == 0, result
+    kinds = check_no_loss_or_duplicates(run_dir)
+    assert kinds.count("step_started:brief") == 1
+    assert kinds.count("step_finished:brief") == 1
+    assert kinds.count("step_started:long") == 2
+    assert kinds.count("step_finished:long") == 1
+    assert "run_resumed:" in kinds
+    assert kinds[-1] == "run_finished:"
+    answers_given = [
+        e.data
+        for e in read_events(run_dir)
+        if e.type == "operator_answer" and e.data["step"] == "long"
+    ]
+    assert answers_given[0]["answer"] == "rerun (safe to repeat)"
+
+
+def test_ctrl_c_leaves_the_run_resumable(tmp_path: Path) -> None:
+    plan, answers = write(
+        tmp_path, "local.sleep", "{seconds: 30}", {"steps": {"brief": {"confirm": True}}}
+    )
+    proc = subprocess.Popen(
+        [
+            *drconsole_cmd(),
+            "run",
+            str(plan),
+            "--headless",
+            "--answers",
+            str(answers),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    run_dir = Path(proc.stdout.readline().strip())
+    while not any(
+        e.type == "step_started" and e.data["step"] == "long" for e in read_events(run_dir)
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1
+    assert f"resume with: drconsole resume {run_dir}" in out
+    kinds = check_no_loss_or_duplicates(run_dir)
+    assert kinds[-1] == "run_interrupted:"
+    assert "step_finished:long" not in kinds
+
+
+def test_an_interrupted_non_idempotent_step_asks_and_can_be_marked_done(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    plan, answers = write(
+        tmp_path,
+        "local.command",
+        "{argv: [sleep, '30']}",
+        {
+            "operator": "night-shift",
+            "steps": {
+                "brief": {"confirm": True},
+                "long": {"on_interrupted": "mark_done", "reason": "checked by hand: it ran"},
+            },
+        },
+    )
+    run_dir = start_and_kill_in("long", plan, answers, tmp_path / "runs")
+    result = cli("resume", run_dir, "--headless", "--answers", answers)
+    assert result.code == 0, result
+    kinds = check_no_loss_or_duplicates(run_dir)
+    assert kinds.count("step_started:brief") == 1
+    assert kinds.count("step_started:long") == 1
+    events = list(read_events(run_dir))
+    long_end = [e.data for e in events if e.type == "step_finished" and e.data["step"] == "long"]
+    assert long_end == [{**long_end[0], "status": "marked_done"}]
+    assert "checked by hand" in long_end[0]["reason"]
+    report = cli("report", run_dir)
+    assert "long: marked done by hand" in report.out
+    assert "interrupted 0 time(s) and resumed 1" not in report.out
+
+
+def test_an_interrupted_non_idempotent_step_without_a_decision_aborts_clearly(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    plan, answers = write(
+        tmp_path, "local.command", "{argv: [sleep, '30']}", {"steps": {"brief": {"confirm": True}}}
+    )
+    run_dir = start_and_kill_in("long", plan, answers, tmp_path / "runs")
+    result = cli("resume", run_dir, "--headless", "--answers", answers)
+    assert result.code == 1
+    assert "on_interrupted: rerun|mark_done|abort" in result.out
+    check_no_loss_or_duplicates(run_dir)
+
+
+def test_resume_of_a_finished_run_is_refused(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+    plan, answers = write(
+        tmp_path, "local.sleep", "{seconds: 0}", {"steps": {"brief": {"confirm": True}}}
+    )
+    first = cli("run", plan, "--headless", "--answers", answers, "--runs-dir", tmp_path / "r")
+    run_dir = first.out.splitlines()[0]
+    result = cli("resume", run_dir, "--headless")
+    assert result.code == 2
+    assert "finished already" in result.err
+
+
+def test_resume_of_something_that_is_not_a_run(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    result = cli("resume", tmp_path, "--headless")
+    assert result.code == 2
+    assert "not a run directory" in result.err
+
+
+def test_resume_of_a_tampered_journal_is_refused(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    plan, answers = write(
+        tmp_path, "local.command", "{argv: [sleep, '30']}", {"steps": {"brief": {"confirm": True}}}
+    )
+    run_dir = start_and_kill_in("long", plan, answers, tmp_path / "runs")
+    journal = run_dir / "journal.jsonl"
+    journal.write_text(journal.read_text().replace("Brief everyone", "Brief nobody"))
+    result = cli("resume", run_dir, "--headless", "--answers", answers)
+    assert result.code == 2
+    assert "does not verify" in result.err

@@ -1,0 +1,110 @@
+"""Secrets given to the operator never reach the journal, the report or the printed output."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drconsole.adapters import registry
+from drconsole.adapters.base import ActionContext, ActionSpec, Effect, Params, PermanentError
+from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
+from tests.conftest import CliResult
+
+SHARE = "practice-share-7f3a9c1e5b"
+
+
+class EchoParams(Params):
+    count: int = 2
+
+
+def _echo(ctx: ActionContext, params: EchoParams) -> Mapping[str, Any]:
+    """A test action that behaves badly on purpose: it puts the secrets it got everywhere."""
+    assert ctx.ask_secret is not None
+    got = [ctx.ask_secret(f"share {i + 1}") for i in range(params.count)]
+    for secret in got:
+        ctx.log(f"server echoed {secret.reveal()}")
+    if params.count > 2:
+        raise PermanentError(f"share {got[-1].reveal()} was refused")
+    return {"echo": " ".join(s.reveal() for s in got), "how_many": len(got)}
+
+
+@pytest.fixture
+def echo_action() -> Iterator[None]:
+    spec = ActionSpec(
+        name="test.echo_secrets",
+        summary="test only",
+        params=EchoParams,
+        outputs={"echo": "", "how_many": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=_echo,
+        describe=lambda p: "echo secrets",
+    )
+    registry.actions()[spec.name] = spec
+    yield
+    del registry.actions()[spec.name]
+
+
+@pytest.mark.usefixtures("echo_action")
+@pytest.mark.parametrize("count", [2, 3])
+def test_secrets_are_masked_everywhere(
+    cli: Callable[..., CliResult],
+    write_plan: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    count: int,
+) -> None:
+    monkeypatch.setenv("SHARE_ONE", SHARE)
+    (tmp_path / "share2").write_text(SHARE[::-1] + "\n")
+    (tmp_path / "share3").write_text("third-share-value-99\n")
+    plan = write_plan(
+        f"id: s\ntitle: S\nkind: drill\nsteps:\n"
+        f"  - {{id: unseal, action: test.echo_secrets, with: {{count: {count}}}}}\n"
+    )
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(
+        yaml.safe_dump(
+            {
+                "steps": {
+                    "unseal": {
+                        "secrets": [
+                            {"env": "SHARE_ONE"},
+                            {"file": str(tmp_path / "share2")},
+                            {"file": str(tmp_path / "share3")},
+                        ]
+                    }
+                }
+            }
+        )
+    )
+    result = cli("run", plan, "--headless", "--answers", answers, "--runs-dir", tmp_path / "r")
+    assert result.code == (0 if count == 2 else 1)
+    run_dir = Path(result.out.splitlines()[0])
+    report = cli("report", run_dir).out + cli("report", run_dir, "--format", "json").out
+    everything = (
+        result.out
+        + result.err
+        + report
+        + "".join(p.read_text() for p in run_dir.rglob("*") if p.is_file())
+    )
+    for secret in (SHARE, SHARE[::-1], "third-share-value-99"):
+        assert secret not in everything
+    assert "[redacted]" in everything
+    assert "secret given (env)" in report
+
+
+def test_a_secret_must_be_named_not_written() -> None:
+    with pytest.raises(SecretSourceError, match="must be named, not written out"):
+        secret_from_reference({"value": "hunter2"})
+    with pytest.raises(SecretSourceError, match="is not set"):
+        secret_from_reference({"env": "DRCONSOLE_TEST_UNSET_VARIABLE"})
+
+
+def test_a_secret_never_shows_itself() -> None:
+    secret = Secret("hunter2")
+    assert "hunter2" not in f"{secret} {secret!r}"
+    assert secret.reveal() == "hunter2"
