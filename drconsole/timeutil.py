@@ -78,6 +78,12 @@ def parse_timestamp(text: str | datetime) -> datetime:
     """
     if isinstance(text, datetime):
         value = text
+    elif text[-1:] == "Z" and len(text) >= 20:
+        # the journal's own form; Python 3.11 reads the Z itself (fast path for replay)
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return parse_timestamp(text[:-1] + "+00:00")
     else:
         raw = str(text).strip()
         if raw.endswith(("Z", "z")):

@@ -31,8 +31,10 @@ steps:
 """
 
 
-def start_and_kill_in(step: str, plan: Path, answers: Path, runs: Path) -> Path:
-    """Start a headless run and SIGKILL it once ``step`` has started."""
+def start_until(
+    step: str, plan: Path, answers: Path, runs: Path
+) -> tuple[subprocess.Popen[str], Path]:
+    """Start a headless run in its own session and wait until ``step`` has started."""
     proc = subprocess.Popen(
         [
             *drconsole_cmd(),
@@ -53,11 +55,15 @@ def start_and_kill_in(step: str, plan: Path, answers: Path, runs: Path) -> Path:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if any(e.type == "step_started" and e.data["step"] == step for e in read_events(run_dir)):
-            break
+            return proc, run_dir
         time.sleep(0.05)
-    else:
-        proc.kill()
-        raise AssertionError(f"step {step} never started")
+    proc.kill()
+    raise AssertionError(f"step {step} never started")
+
+
+def start_and_kill_in(step: str, plan: Path, answers: Path, runs: Path) -> Path:
+    """Start a headless run and SIGKILL it (and its children) once ``step`` has started."""
+    proc, run_dir = start_until(step, plan, answers, runs)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     return run_dir
@@ -106,26 +112,7 @@ def test_ctrl_c_leaves_the_run_resumable(tmp_path: Path) -> None:
     plan, answers = write(
         tmp_path, "local.sleep", "{seconds: 30}", {"steps": {"brief": {"confirm": True}}}
     )
-    proc = subprocess.Popen(
-        [
-            *drconsole_cmd(),
-            "run",
-            str(plan),
-            "--headless",
-            "--answers",
-            str(answers),
-            "--runs-dir",
-            str(tmp_path / "runs"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    run_dir = Path(proc.stdout.readline().strip())
-    while not any(
-        e.type == "step_started" and e.data["step"] == "long" for e in read_events(run_dir)
-    ):
-        time.sleep(0.05)
+    proc, run_dir = start_until("long", plan, answers, tmp_path / "runs")
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1

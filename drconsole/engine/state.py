@@ -38,6 +38,7 @@ class StepStatus(StrEnum):
     SIMULATED = "simulated"
 
 
+_STATUS = {status.value: status for status in StepStatus}
 DONE_OK = {StepStatus.SUCCEEDED, StepStatus.MARKED_DONE, StepStatus.SIMULATED}
 FINISHED = DONE_OK | {StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
 
@@ -149,7 +150,7 @@ def apply(state: RunState, event: Event) -> None:
         state.step(data["step"]).answers.append(data)
     elif kind == "step_finished":
         step = state.step(data["step"])
-        step.status = StepStatus(data["status"])
+        step.status = _STATUS[data["status"]]
         step.ended_at = at
         step.started_at = step.started_at or at
         step.outputs = data.get("outputs") or {}
