@@ -35,38 +35,46 @@ def _objective(state: RunState, key: str) -> timedelta | None:
     return timedelta(seconds=value) if value is not None else None
 
 
-def measure(state: RunState, now: datetime, remaining_estimate: timedelta | None = None) -> Clocks:
+def measure(
+    state: RunState,
+    now: datetime,
+    remaining_estimate: timedelta | None = None,
+    *,
+    finishing: bool = False,
+) -> Clocks:
     """Both clocks for ``state`` at ``now``.
 
     Args:
         state: the run so far.
         now: the current time (UTC).
         remaining_estimate: the estimated time left on the critical path, for the projection.
+        finishing: the run ends at ``now`` (for the figures written with ``run_finished``).
     """
     rto_obj = _objective(state, "rto_s")
     rpo_obj = _objective(state, "rpo_s")
     restored = state.milestones.get(SERVICE_RESTORED)
     incident = state.incident_at
-    if incident is None:
+    if incident is None or state.mode == "dry-run":
         return Clocks(None, rto_obj, "not measured", None, None, None, rpo_obj, "not measured")
+    finished = finishing or state.finished
     end = restored or state.ended_at or now
     elapsed = end - incident
     left = rto_obj - elapsed if rto_obj is not None else None
     if restored is not None:
         rto_status = "met" if rto_obj is None or elapsed <= rto_obj else "missed"
-    elif state.finished:
+    elif finished:
         rto_status = "stopped"
     else:
         rto_status = "over budget" if left is not None and left < timedelta(0) else "running"
     projected = None
-    if restored is None and not state.finished and remaining_estimate is not None:
+    if restored is None and not finished and remaining_estimate is not None:
         projected = now + remaining_estimate
     rpo = None
     rpo_status = "pending"
     if state.recovery_point is not None:
         rpo = max(incident - state.recovery_point, timedelta(0))
         rpo_status = "met" if rpo_obj is None or rpo <= rpo_obj else "missed"
-    elif state.finished:
+    elif finished:
         rpo_status = "not measured"
     return Clocks(elapsed, rto_obj, rto_status, left, projected, rpo, rpo_obj, rpo_status)
 

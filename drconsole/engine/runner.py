@@ -312,7 +312,7 @@ class Engine:
                 result, reason = RunResult.FAILED, f"not run: {', '.join(unfinished)}"
             else:
                 result, reason = RunResult.SUCCEEDED, "every step finished"
-        now = clocks.measure(self.state, utcnow())
+        now = clocks.measure(self.state, utcnow(), finishing=True)
         self.emit("run_finished", {"result": result.value, "reason": reason, **_clock_fields(now)})
         return result
 

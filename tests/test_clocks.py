@@ -1,0 +1,67 @@
+"""RTO and RPO against the objectives, from run state alone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from drconsole.engine.clocks import measure, remaining_critical_path
+from drconsole.engine.state import RunResult, RunState, StepState, StepStatus
+from drconsole.timeutil import parse_timestamp
+
+T0 = parse_timestamp("2026-11-26T02:00:00Z")
+
+
+def state(**kw: object) -> RunState:
+    s = RunState(mode="drill", incident_at=T0, objectives={"rto_s": 3600.0, "rpo_s": 900.0})
+    for key, value in kw.items():
+        setattr(s, key, value)
+    return s
+
+
+def test_rto_runs_then_is_met_at_service_restored() -> None:
+    running = measure(state(), T0 + timedelta(minutes=20), timedelta(minutes=15))
+    assert running.rto_status == "running"
+    assert running.rto_left == timedelta(minutes=40)
+    assert running.projected_finish == T0 + timedelta(minutes=35)
+    done = measure(
+        state(milestones={"service_restored": T0 + timedelta(minutes=50)}), T0 + timedelta(hours=3)
+    )
+    assert done.rto_status == "met"
+    assert done.rto_elapsed == timedelta(minutes=50)
+
+
+def test_rto_over_budget_and_missed() -> None:
+    assert measure(state(), T0 + timedelta(minutes=61)).rto_status == "over budget"
+    late = state(milestones={"service_restored": T0 + timedelta(minutes=61)})
+    assert measure(late, T0 + timedelta(hours=2)).rto_status == "missed"
+
+
+def test_rto_stops_when_the_run_ends_without_restoring() -> None:
+    ended = state(result=RunResult.FAILED, ended_at=T0 + timedelta(minutes=5))
+    assert measure(ended, T0 + timedelta(hours=1)).rto_status == "stopped"
+    assert measure(state(), T0 + timedelta(minutes=5), finishing=True).rto_status == "stopped"
+
+
+def test_rpo_is_the_distance_from_the_recovery_point_to_the_incident() -> None:
+    met = measure(state(recovery_point=T0 - timedelta(minutes=10)), T0 + timedelta(minutes=30))
+    assert (met.rpo_achieved, met.rpo_status) == (timedelta(minutes=10), "met")
+    missed = measure(state(recovery_point=T0 - timedelta(minutes=16)), T0)
+    assert missed.rpo_status == "missed"
+    assert measure(state(), T0).rpo_status == "pending"
+
+
+def test_a_dry_run_measures_nothing() -> None:
+    clocks = measure(state(mode="dry-run"), T0 + timedelta(minutes=5))
+    assert (clocks.rto_status, clocks.rpo_status) == ("not measured", "not measured")
+
+
+def test_the_projection_follows_the_longest_unfinished_path() -> None:
+    needs = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}
+    estimates = {
+        "a": timedelta(minutes=5),
+        "b": timedelta(minutes=10),
+        "c": timedelta(minutes=30),
+        "d": timedelta(minutes=1),
+    }
+    s = state(steps={"a": StepState("a", StepStatus.SUCCEEDED)})
+    assert remaining_critical_path(needs, estimates, s) == timedelta(minutes=31)
