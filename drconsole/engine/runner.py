@@ -222,6 +222,8 @@ class Engine:
                 )
 
     def _idempotent(self, step: Step) -> bool:
+        if self.mode is Mode.DRY_RUN:
+            return True  # a dry run called nothing, so repeating a step repeats nothing
         if step.idempotent is not None:
             return step.idempotent
         if step.call:
