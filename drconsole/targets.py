@@ -33,10 +33,6 @@ class Site(BaseModel):
     drill: bool = Field(False, description="A drill or sandbox site: destructive drill steps ok.")
     description: str | None = None
 
-    def section(self, name: str) -> dict[str, Any]:
-        value = (self.model_extra or {}).get(name, {})
-        return dict(value) if isinstance(value, dict) else {}
-
     def as_dict(self) -> dict[str, Any]:
         return {"drill": self.drill, "description": self.description, **(self.model_extra or {})}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -797,5 +796,3 @@ def _evidence_problem(fields: list[FieldSpec], values: dict[str, str]) -> str | 
             return f"{f.name} must be one of {', '.join(f.choices)}"
     return None
 
-
-ObserverFn = Callable[[Event, RunState], None]
