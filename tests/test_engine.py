@@ -301,36 +301,26 @@ def targets(tmp_path: Path) -> Path:
     return path
 
 
-def test_drill_mode_refuses_destructive_steps_on_a_non_drill_site(run: Run, tmp_path: Path) -> None:
-    marker = tmp_path / "m1"
-    plan = DESTRUCTIVE.replace("SITE", "primary").replace("MARKER", str(marker))
+@pytest.mark.parametrize(
+    ("site", "typed", "code", "message"),
+    [
+        ("primary", "qsign-db", 1, "not marked 'drill: true'"),  # drill mode, real site
+        ("sandbox", "qsign", 1, "nothing was done"),  # wrong typed confirmation
+        ("sandbox", "qsign-db", 0, None),  # the right one goes ahead
+    ],
+)
+def test_destructive_steps_need_a_drill_site_and_the_exact_typed_text(
+    run: Run, tmp_path: Path, site: str, typed: str, code: int, message: str | None
+) -> None:
+    marker = tmp_path / "marker"
+    plan = DESTRUCTIVE.replace("SITE", site).replace("MARKER", str(marker))
     result, _, events = run(
-        plan, {"steps": {"wipe": {"typed": "qsign-db"}}}, "--targets", targets(tmp_path)
+        plan, {"steps": {"wipe": {"typed": typed}}}, "--targets", targets(tmp_path)
     )
-    assert result.code == 1
-    assert "not marked 'drill: true'" in finished(events, "wipe")["error"]
-    assert not marker.exists()
-
-
-def test_a_wrong_typed_confirmation_does_nothing(run: Run, tmp_path: Path) -> None:
-    marker = tmp_path / "m2"
-    plan = DESTRUCTIVE.replace("SITE", "sandbox").replace("MARKER", str(marker))
-    result, _, events = run(
-        plan, {"steps": {"wipe": {"typed": "qsign"}}}, "--targets", targets(tmp_path)
-    )
-    assert result.code == 1
-    assert "nothing was done" in finished(events, "wipe")["error"]
-    assert not marker.exists()
-
-
-def test_the_right_typed_confirmation_goes_ahead(run: Run, tmp_path: Path) -> None:
-    marker = tmp_path / "m3"
-    plan = DESTRUCTIVE.replace("SITE", "sandbox").replace("MARKER", str(marker))
-    result, _, events = run(
-        plan, {"steps": {"wipe": {"typed": "qsign-db"}}}, "--targets", targets(tmp_path)
-    )
-    assert result.code == 0
-    assert marker.exists()
+    assert result.code == code
+    assert marker.exists() is (code == 0)
+    if message:
+        assert message in finished(events, "wipe")["error"]
 
 
 def test_yes_is_refused_in_real_mode(run: Run, tmp_path: Path) -> None:

@@ -152,7 +152,7 @@ def test_an_interrupted_non_idempotent_step_asks_and_can_be_marked_done(
     assert "interrupted 0 time(s) and resumed 1" not in report.out
 
 
-def test_an_interrupted_non_idempotent_step_without_a_decision_aborts_clearly(
+def test_without_a_decision_the_run_stops_resumable_until_one_is_given(
     tmp_path: Path, cli: Callable[..., CliResult]
 ) -> None:
     plan, answers = write(
@@ -162,7 +162,22 @@ def test_an_interrupted_non_idempotent_step_without_a_decision_aborts_clearly(
     result = cli("resume", run_dir, "--headless", "--answers", answers)
     assert result.code == 1
     assert "on_interrupted: rerun|mark_done|abort" in result.out
-    check_no_loss_or_duplicates(run_dir)
+    assert f"resume with: drconsole resume {run_dir}" in result.out
+    answers.write_text(
+        yaml.safe_dump(
+            {
+                "steps": {
+                    "brief": {"confirm": True},
+                    "long": {"on_interrupted": "mark_done", "reason": "ran"},
+                }
+            }
+        )
+    )
+    again = cli("resume", run_dir, "--headless", "--answers", answers)
+    assert again.code == 0, again
+    kinds = check_no_loss_or_duplicates(run_dir)
+    assert kinds.count("run_resumed:") == 2
+    assert kinds.count("step_started:long") == 1
 
 
 def test_resume_of_a_finished_run_is_refused(tmp_path: Path, cli: Callable[..., CliResult]) -> None:

@@ -202,7 +202,8 @@ class Engine:
                 try:
                     choice, reason = await self.operator.interrupted(q)
                 except NoAnswer as exc:
-                    self.abort(f"interrupted step {step_id!r} needs a decision: {exc}")
+                    # stop but stay resumable: the operator adds the decision and resumes
+                    self.interrupt(f"interrupted step {step_id!r} needs a decision: {exc}")
                     raise _Abort from None
             self._answer(step, "interrupted step", f"{choice.value}: {reason}", self.operator.name)
             if choice is InterruptedChoice.ABORT:
@@ -795,4 +796,3 @@ def _evidence_problem(fields: list[FieldSpec], values: dict[str, str]) -> str | 
         if f.choices and str(value) not in f.choices:
             return f"{f.name} must be one of {', '.join(f.choices)}"
     return None
-
