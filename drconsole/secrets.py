@@ -42,6 +42,28 @@ class Secret:
         return hash(self._value)
 
 
+_SECRET_KEY_ENDINGS = (
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "secret_id",
+    "secret_key",
+    "unseal_key",
+    "private_key",
+    "api_key",
+)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a key names a secret value: ``password``, ``db_password``, ``root_token``...
+
+    Matches the end of the key, so ``token_ttl`` or ``shares`` (a count) are not secrets.
+    """
+    lowered = key.lower()
+    return any(lowered == end or lowered.endswith("_" + end) for end in _SECRET_KEY_ENDINGS)
+
+
 def secret_from_reference(ref: dict[str, str]) -> Secret:
     """Read a secret named as ``{env: VAR}`` or ``{file: PATH}``; a literal is refused.
 

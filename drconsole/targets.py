@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "unseal", "private_key")
+from drconsole.secrets import is_secret_key
 
 
 class TargetsError(ValueError):
@@ -61,12 +61,7 @@ def _find_secrets(value: Any, path: str) -> list[str]:
     if isinstance(value, dict):
         for key, item in value.items():
             here = f"{path}.{key}" if path else str(key)
-            lowered = str(key).lower()
-            if (
-                any(w in lowered for w in _SECRET_WORDS)
-                and not lowered.endswith(("_env", "_file"))
-                and isinstance(item, str | int)
-            ):
+            if is_secret_key(str(key)) and isinstance(item, str | int):
                 found.append(here)
             found.extend(_find_secrets(item, here))
     return found

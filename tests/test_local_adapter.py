@@ -44,35 +44,19 @@ def run_plan(
     return result, [f"{e.type}:{e.data.get('step', '')}" for e in read_events(run_dir)]
 
 
-def test_http_check_passes_on_the_expected_status(
+@pytest.mark.parametrize(
+    ("path", "code", "failures", "said"),
+    [("/health", 0, 0, None), ("/busy", 1, 2, "answered 503, expected 200")],
+)
+def test_http_check_passes_on_200_and_retries_a_5xx_then_reports_it(
     cli: Callable[..., CliResult],
     write_plan: Callable[..., Path],
     tmp_path: Path,
     http_server: str,
-) -> None:
-    result, _ = run_plan(
-        cli,
-        write_plan,
-        tmp_path,
-        f"""
-id: h
-title: H
-kind: verification
-steps:
-  - id: api
-    check: local.http_check
-    with: {{url: "{http_server}/health"}}
-    expect: {{status: 200}}
-""",
-    )
-    assert result.code == 0
-
-
-def test_a_5xx_is_retried_then_reported(
-    cli: Callable[..., CliResult],
-    write_plan: Callable[..., Path],
-    tmp_path: Path,
-    http_server: str,
+    path: str,
+    code: int,
+    failures: int,
+    said: str | None,
 ) -> None:
     result, kinds = run_plan(
         cli,
@@ -85,13 +69,15 @@ kind: verification
 steps:
   - id: api
     check: local.http_check
-    with: {{url: "{http_server}/busy"}}
+    with: {{url: "{http_server}{path}"}}
+    expect: {{status: 200}}
     retry: {{attempts: 2, delay: 0.01s}}
 """,
     )
-    assert result.code == 1
-    assert kinds.count("attempt_failed:api") == 2
-    assert "answered 503, expected 200" in result.out
+    assert result.code == code
+    assert kinds.count("attempt_failed:api") == failures
+    if said:
+        assert said in result.out
 
 
 def test_commands_capture_output_and_classify_exit_codes(

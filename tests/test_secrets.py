@@ -108,3 +108,26 @@ def test_a_secret_never_shows_itself() -> None:
     secret = Secret("hunter2")
     assert "hunter2" not in f"{secret} {secret!r}"
     assert secret.reveal() == "hunter2"
+
+
+@pytest.mark.parametrize(
+    ("key", "secret"),
+    [
+        ("password", True),
+        ("db_password", True),
+        ("root_token", True),
+        ("unseal_key", True),
+        ("secret_id", True),
+        ("shares", False),
+        ("token_ttl", False),
+        ("password_env", False),
+        ("token_file", False),
+        ("threshold", False),
+    ],
+)
+def test_secret_keys_are_known_by_their_ending(key: str, secret: bool) -> None:
+    from drconsole.journal.redact import Redactor
+    from drconsole.secrets import is_secret_key
+
+    assert is_secret_key(key) is secret
+    assert (Redactor().clean({key: "value"})[key] == "[redacted]") is secret

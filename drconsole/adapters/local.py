@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import os
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -79,12 +80,10 @@ def _is_sha256(text: str) -> bool:
 class LocalAdapter:
     """Actions on the machine drconsole runs on."""
 
-    def sleep(self, seconds: float, cancel: Any = None) -> dict[str, Any]:
+    def sleep(self, seconds: float, cancel: threading.Event) -> dict[str, Any]:
         """Wait ``seconds``; stops early (Cancelled) when ``cancel`` is set."""
-        if cancel is not None and cancel.wait(seconds):
+        if cancel.wait(seconds):
             raise Cancelled("the wait was cancelled")
-        if cancel is None:
-            time.sleep(seconds)
         return {"slept_s": seconds}
 
     def command(self, params: CommandParams, ctx: ActionContext) -> dict[str, Any]:

@@ -552,22 +552,25 @@ class Engine:
             if policy.backoff is Backoff.EXPONENTIAL
             else wait_fixed(policy.delay.total_seconds())
         )
-        attempt_box = [self.state.steps[step.id].attempts - 1]
+        record = self.state.steps[step.id]  # its attempts count is kept by step_started
 
-        def before_sleep(rs: RetryCallState) -> None:
-            error = rs.outcome.exception() if rs.outcome else None
-            delay = rs.next_action.sleep if rs.next_action else 0.0
+        def attempt_failed(error: object, transient: bool, retry_in_s: float | None) -> None:
             self.emit(
                 "attempt_failed",
                 {
                     "step": step.id,
-                    "attempt": attempt_box[0],
+                    "attempt": record.attempts,
                     "of": policy.attempts,
                     "error": str(error),
-                    "transient": True,
-                    "retry_in_s": round(delay, 3),
+                    "transient": transient,
+                    "retry_in_s": retry_in_s,
                 },
             )
+
+        def before_sleep(rs: RetryCallState) -> None:
+            error = rs.outcome.exception() if rs.outcome else None
+            delay = rs.next_action.sleep if rs.next_action else 0.0
+            attempt_failed(error, True, round(delay, 3))
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts),
@@ -579,34 +582,23 @@ class Engine:
         try:
             async for attempt in retrying:
                 with attempt:
-                    attempt_box[0] += 1
-                    if attempt_box[0] > self.state.steps[step.id].attempts:
+                    if attempt.retry_state.attempt_number > 1:  # the first was journaled
                         self.emit(
                             "step_started",
                             {
                                 "step": step.id,
                                 "kind": step.kind,
-                                "attempt": attempt_box[0],
+                                "attempt": record.attempts + 1,
                                 "params": params,
-                                "description": self.state.steps[step.id].description,
+                                "description": record.description,
                             },
                         )
                     outputs = await self._attempt(step, spec, model, site)
         except AdapterError as exc:
-            self.emit(
-                "attempt_failed",
-                {
-                    "step": step.id,
-                    "attempt": attempt_box[0],
-                    "of": policy.attempts,
-                    "error": str(exc),
-                    "transient": isinstance(exc, TransientError),
-                    "retry_in_s": None,
-                },
-            )
+            attempt_failed(exc, isinstance(exc, TransientError), None)
             evidence = exc.evidence if isinstance(exc, CheckFailed) else {}
             prefix = "check failed: " if isinstance(exc, CheckFailed) else ""
-            tried = f" (after {attempt_box[0]} attempts)" if attempt_box[0] > 1 else ""
+            tried = f" (after {record.attempts} attempts)" if record.attempts > 1 else ""
             raise StepFailed(f"{prefix}{exc}{tried}", evidence) from None
         if step.expect:
             self._check_expectations(step, outputs)

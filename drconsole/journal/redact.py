@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drconsole.secrets import MASK, Secret
-
-_SECRET_KEYS = ("password", "passwd", "secret", "token", "unseal_key", "share", "private_key")
+from drconsole.secrets import MASK, Secret, is_secret_key
 
 
 class Redactor:
@@ -30,7 +28,7 @@ class Redactor:
         if isinstance(value, Secret):
             return MASK
         if isinstance(value, str):
-            if key and any(word in key.lower() for word in _SECRET_KEYS) and value != MASK:
+            if key and is_secret_key(key) and value != MASK:
                 return MASK
             for secret in self._values:
                 if secret in value:
