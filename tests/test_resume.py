@@ -186,7 +186,9 @@ def test_resume_of_a_finished_run_is_refused(tmp_path: Path, cli: Callable[..., 
     )
     first = cli("run", plan, "--headless", "--answers", answers, "--runs-dir", tmp_path / "r")
     run_dir = first.out.splitlines()[0]
+    before = (Path(run_dir) / "journal.jsonl").read_bytes()
     result = cli("resume", run_dir, "--headless")
+    assert (Path(run_dir) / "journal.jsonl").read_bytes() == before
     assert result.code == 2
     assert "finished already" in result.err
 

@@ -22,6 +22,7 @@ from drconsole.engine.runner import Engine, Mode, Observer
 from drconsole.engine.state import RunState
 from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir, verify
 from drconsole.plans import inputs as plan_inputs
+from drconsole.plans.model import Plan
 from drconsole.plans.validate import LoadResult, load_plan
 from drconsole.targets import Targets, TargetsError, load_targets
 from drconsole.timeutil import format_timestamp, utcnow
@@ -165,7 +166,40 @@ def prepare_resume(
             f"the journal of {run_dir} does not verify ({report.describe()}); "
             "it will not be extended. Keep it as evidence and start a new run"
         )
+    try:
+        journal = JournalWriter.reopen(run_dir, checked=report)  # repairs a torn last line
+    except (JournalError, OSError) as exc:
+        raise LaunchError(f"cannot reopen the journal of {run_dir}: {exc}") from None
     state = load_state(run_dir)
+    try:
+        plan, targets = _resumable(run_dir, state)
+    except LaunchError:
+        journal.close()
+        raise
+    engine = Engine(
+        plan,
+        journal=journal,
+        state=state,
+        operator=operator,
+        mode=Mode(state.mode),
+        inputs=dict(state.inputs),
+        targets=targets,
+        observers=observers,
+        run_dir=run_dir,
+    )
+    engine.emit(
+        "run_resumed",
+        {"operator": operator.name, "pid": os.getpid(), "interrupted": state.interrupted_steps()},
+    )
+    return Prepared(engine, run_dir)
+
+
+def _resumable(run_dir: Path, state: RunState) -> tuple[Plan, Targets | None]:
+    """The plan and targets a stopped run continues with.
+
+    Raises:
+        LaunchError: no run start, finished already, plan changed or invalid, bad targets.
+    """
     if not state.run_id:
         raise LaunchError(f"{run_dir} has no run_started event: not a usable run")
     if state.finished:
@@ -191,24 +225,4 @@ def prepare_resume(
             targets = load_targets(run_dir / TARGETS_COPY)
         except TargetsError as exc:
             raise LaunchError(str(exc)) from None
-    try:
-        journal = JournalWriter.reopen(run_dir)
-    except JournalError as exc:
-        raise LaunchError(str(exc)) from None
-    state = load_state(run_dir)
-    engine = Engine(
-        result.plan,
-        journal=journal,
-        state=state,
-        operator=operator,
-        mode=Mode(state.mode),
-        inputs=dict(state.inputs),
-        targets=targets,
-        observers=observers,
-        run_dir=run_dir,
-    )
-    engine.emit(
-        "run_resumed",
-        {"operator": operator.name, "pid": os.getpid(), "interrupted": state.interrupted_steps()},
-    )
-    return Prepared(engine, run_dir)
+    return result.plan, targets

@@ -90,17 +90,26 @@ class JournalWriter:
         return writer
 
     @classmethod
-    def reopen(cls, run_dir: Path, *, redactor: Redactor | None = None) -> JournalWriter:
+    def reopen(
+        cls,
+        run_dir: Path,
+        *,
+        redactor: Redactor | None = None,
+        checked: VerifyReport | None = None,
+    ) -> JournalWriter:
         """Open an existing journal to append after its last intact line.
 
         A line cut short by a crash (no newline, or not JSON) was never acknowledged: it is moved
         to ``journal.partial`` and a ``journal_repaired`` event records its hash.
 
+        Args:
+            checked: the result of ``verify(run_dir)`` when the caller has it already.
+
         Raises:
             JournalError: the journal does not verify; it must not be extended.
         """
         writer = cls(run_dir, redactor=redactor)
-        report = verify(run_dir)
+        report = checked or verify(run_dir)
         partial: bytes | None = None
         if not report.ok:
             if report.torn_tail is None:
