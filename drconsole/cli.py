@@ -78,6 +78,22 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list past runs")
     p.add_argument("--runs-dir", metavar="DIR")
+
+    p = sub.add_parser("sandbox", help="local practice services (PostgreSQL + pgBackRest)")
+    ssub = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
+    for name, text in (
+        ("up", "create if missing and start"),
+        ("down", "stop everything"),
+        ("status", "each service, port and health"),
+    ):
+        sp = ssub.add_parser(name, help=text)
+        sp.add_argument("--dir", metavar="DIR", help="the sandbox directory")
+    sp = ssub.add_parser("env", help="print export lines for eval")
+    sp.add_argument("--dir", metavar="DIR")
+    sp.add_argument("--site", choices=["primary", "dr", "sandbox"], default="primary")
+    sp = ssub.add_parser("writer", help="start or stop the steady writer")
+    sp.add_argument("action", choices=["start", "stop"])
+    sp.add_argument("--dir", metavar="DIR")
     return parser
 
 
@@ -103,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "journal": cmd_journal_verify,
         "report": cmd_report,
         "runs": cmd_runs,
+        "sandbox": cmd_sandbox,
     }[args.command]
     try:
         return handler(args)
@@ -399,4 +416,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
             f"{str(state.plan.get('id', '?'))[:24]:<24} {state.mode:<8} {result:<11} "
             f"{rto:>8}  {run.path}"
         )
+    return EXIT_OK
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from drconsole.sandbox import manager
+
+    root = Path(args.dir) if args.dir else manager.default_dir()
+    try:
+        if args.sandbox_command == "up":
+            print(manager.up(root))
+        elif args.sandbox_command == "down":
+            print(manager.down(root))
+        elif args.sandbox_command == "status":
+            print(manager.status(root))
+        elif args.sandbox_command == "env":
+            print(manager.env(root, args.site))
+        elif args.action == "start":
+            print(manager.writer_start(root))
+        else:
+            print(manager.writer_stop(root))
+    except manager.SandboxError as exc:
+        _err(str(exc))
+        return EXIT_FAILED
     return EXIT_OK

@@ -400,3 +400,63 @@ def test_evidence_that_does_not_match_its_form_is_refused(run: Run) -> None:
     result, _, events = run(plan, {"steps": {"a": {"confirm": True, "evidence": {"bag": "x"}}}})
     assert result.code == 1
     assert "does not match the expected form" in finished(events, "a")["error"]
+
+
+def test_when_false_skips_a_step_and_its_dependents_still_run(run: Run) -> None:
+    plan = """
+    id: when
+    title: When
+    kind: drill
+    inputs:
+      copy: {type: bool, default: false}
+    steps:
+      - {id: copy, action: local.sleep, with: {seconds: 0}, when: "${inputs.copy}"}
+      - {id: after, action: local.sleep, with: {seconds: 0}, needs: [copy]}
+    """
+    result, _, events = run(plan)
+    assert result.code == 0
+    assert finished(events, "copy")["status"] == "skipped"
+    assert "condition is false" in finished(events, "copy")["reason"]
+    assert finished(events, "after")["status"] == "succeeded"
+    result, _, events = run(plan, None, "--input", "copy=true")
+    assert finished(events, "copy")["status"] == "succeeded"
+
+
+def test_an_always_step_cleans_up_after_a_failure(run: Run, tmp_path: Path) -> None:
+    plan = """
+    id: clean
+    title: Clean
+    kind: verification
+    steps:
+      - {id: make, action: local.command, with: {argv: [echo, made]}}
+      - {id: compare, action: local.command, with: {argv: ["false"]}, needs: [make]}
+      - {id: later, action: local.sleep, with: {seconds: 0}, needs: [compare]}
+      - id: cleanup
+        action: local.command
+        with: {argv: [echo, "${steps.make.outputs.stdout}"]}
+        needs: [compare]
+        always: true
+    """
+    result, _, events = run(plan)
+    assert result.code == 1
+    assert finished(events, "cleanup")["status"] == "succeeded"
+    assert "later" not in {e.data.get("step") for e in events if e.type == "step_started"}
+
+
+def test_an_always_step_with_nothing_to_clean_is_skipped(run: Run) -> None:
+    plan = """
+    id: clean
+    title: Clean
+    kind: verification
+    steps:
+      - {id: make, action: local.command, with: {argv: ["false"]}}
+      - id: cleanup
+        action: local.command
+        with: {argv: [echo, "${steps.make.outputs.stdout}"]}
+        needs: [make]
+        always: true
+    """
+    result, _, events = run(plan)
+    assert result.code == 1
+    assert finished(events, "cleanup")["status"] == "skipped"
+    assert "gave no output 'stdout'" in finished(events, "cleanup")["reason"]

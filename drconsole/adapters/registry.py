@@ -10,10 +10,10 @@ from drconsole.adapters.base import ActionSpec
 @cache
 def actions() -> dict[str, ActionSpec]:
     """All actions by name (``adapter.method``)."""
-    from drconsole.adapters import local
+    from drconsole.adapters import local, postgres
 
     found: dict[str, ActionSpec] = {}
-    for module in (local,):
+    for module in (local, postgres):
         for spec in module.ACTIONS:
             found[spec.name] = spec
     return found

@@ -231,7 +231,15 @@ class Engine:
             return bool(spec and (spec.idempotent or spec.read_only))
         return True
 
-    def _ready(self, step: Step) -> bool:
+    def _ready(self, step: Step, stopping: bool) -> bool:
+        if step.always:
+            # cleanup: once every need has ended, or can no longer start because we stop
+            return all(
+                self.state.steps[dep].status in FINISHED or (stopping and dep not in self._tasks)
+                for dep in step.needs
+            )
+        if stopping:
+            return False
         for dep in step.needs:
             status = self.state.steps[dep].status
             if status in DONE_OK:
@@ -244,13 +252,13 @@ class Engine:
     async def _schedule(self) -> None:
         while True:
             stopping = self._abort_reason or self._interrupt_reason or self._stop_reason
-            if not stopping:
+            if not (self._abort_reason or self._interrupt_reason):
                 for step in self.plan.steps:
                     record = self.state.steps[step.id]
                     if (
                         record.status in (StepStatus.PENDING, StepStatus.RUNNING)
                         and step.id not in self._tasks
-                        and self._ready(step)
+                        and self._ready(step, bool(stopping))
                     ):
                         self._tasks[step.id] = asyncio.create_task(self._run_step(step))
             if not self._tasks:
@@ -321,6 +329,11 @@ class Engine:
     # ----------------------------------------------------------------- one step
     async def _run_step(self, step: Step) -> _Outcome:
         attempts_before = self.state.steps[step.id].attempts
+        skip = self._skip_reason(step)
+        if skip is not None:
+            outcome = _Outcome(StepStatus.SKIPPED, reason=skip)
+            self._record(step, outcome, attempts_before)
+            return outcome
         while True:
             try:
                 outcome = await self._execute(step)
@@ -352,6 +365,23 @@ class Engine:
                     self._stop_reason = f"step {step.id!r} failed"
             self._record(step, outcome, attempts_before)
             return outcome
+
+    def _skip_reason(self, step: Step) -> str | None:
+        """Why a step will not run: its ``when`` is false, or (for an ``always`` step) its
+        parameters need outputs of steps that did not succeed. None when it runs."""
+        if step.when is not None:
+            try:
+                value = resolve(step.when, self._lookup)
+            except RefError as exc:
+                return f"condition cannot be read: {exc}"
+            if value in (False, None, "", 0, "false", "no"):
+                return f"condition is false ({step.when})"
+        if step.always:
+            try:
+                resolve(step.with_, self._lookup)
+            except RefError as exc:
+                return f"nothing to do: {exc}"
+        return None
 
     def _record(self, step: Step, outcome: _Outcome, attempts_before: int) -> None:
         self.emit(
@@ -722,7 +752,7 @@ class Engine:
     def _milestone(self, step: Step) -> _Outcome:
         now = utcnow()
         recovery_point = None
-        if step.recovery_point is not None:
+        if step.recovery_point is not None and self._resolve(step.recovery_point) is not None:
             raw = self._resolve(step.recovery_point)
             try:
                 recovery_point = format_timestamp(parse_timestamp(raw))

@@ -39,7 +39,7 @@ class StepStatus(StrEnum):
 
 
 _STATUS = {status.value: status for status in StepStatus}
-DONE_OK = {StepStatus.SUCCEEDED, StepStatus.MARKED_DONE, StepStatus.SIMULATED}
+DONE_OK = {StepStatus.SUCCEEDED, StepStatus.MARKED_DONE, StepStatus.SIMULATED, StepStatus.SKIPPED}
 FINISHED = DONE_OK | {StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
 
 

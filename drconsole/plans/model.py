@@ -154,6 +154,12 @@ class Step(Model):
     recovery_point: str | None = Field(
         None, description="On a milestone: the timestamp of the data actually recovered."
     )
+    when: bool | str | None = Field(
+        None, description="Run only when this is true (usually ${inputs.NAME}); else skipped."
+    )
+    always: bool = Field(
+        False, description="Run even when a step it needs failed or the run is stopping (cleanup)."
+    )
 
     @model_validator(mode="before")
     @classmethod

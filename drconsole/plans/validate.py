@@ -317,6 +317,7 @@ class _Checker:
             ((*base, "confirm"), step.confirm),
             ((*base, "recovery_point"), step.recovery_point),
             ((*base, "expect"), step.expect),
+            ((*base, "when"), step.when),
         ]
         ancestors: set[str] | None = None
         for where, value in places:

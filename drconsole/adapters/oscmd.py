@@ -1,0 +1,85 @@
+"""Running a program as the operating-system user that owns a service.
+
+PostgreSQL refuses to run as root, and pgBackRest must write its repository as the database's
+owner, so commands for a cluster run as that user: directly when we are that user, through
+``subprocess``'s ``user=`` when we are root, and otherwise not at all (a clear error).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from drconsole.adapters.base import PermanentError, TransientError
+
+
+def current_user() -> str:
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a finished command gave."""
+
+    argv: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+
+    def tail(self, lines: int = 5) -> str:
+        text = (self.stderr.strip() or self.stdout.strip()).splitlines()
+        return "\n".join(text[-lines:])
+
+
+def run_as(
+    argv: Sequence[str],
+    *,
+    user: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 600.0,
+    cwd: str | None = None,
+) -> Result:
+    """Run ``argv`` (no shell) as ``user`` and wait for it.
+
+    Raises:
+        PermanentError: the program is missing, or we cannot act as ``user``.
+        TransientError: it did not finish within ``timeout`` seconds.
+    """
+    uid: int | None = None
+    gid: int | None = None
+    if user and user != current_user():
+        if os.geteuid() != 0:
+            raise PermanentError(
+                f"cannot run {argv[0]} as {user}: drconsole runs as {current_user()}",
+                hint=f"run drconsole as {user} or as root",
+            )
+        entry = pwd.getpwnam(user)
+        uid, gid = entry.pw_uid, entry.pw_gid
+        env = {"HOME": entry.pw_dir, "USER": user, "LOGNAME": user, **(env or {})}
+    full_env = {**os.environ, **(env or {})}
+    try:
+        done = subprocess.run(
+            list(argv),
+            env=full_env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+            user=uid,
+            group=gid,
+            extra_groups=[] if uid is not None else None,
+        )
+    except FileNotFoundError:
+        raise PermanentError(
+            f"program not found: {argv[0]}",
+            hint="install it (make setup installs the system packages)",
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise TransientError(f"{argv[0]} did not finish within {timeout:g} s") from None
+    return Result(tuple(argv), done.returncode, done.stdout, done.stderr)

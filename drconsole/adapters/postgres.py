@@ -1,0 +1,699 @@
+"""PostgreSQL: psycopg 3 for SQL, the pgBackRest CLI for backups and restores, a host
+controller (``pghost``) for stopping and starting.
+
+Targets ``postgres`` section: host, port, dbname, user, password_env or password_file,
+host_kind (local), data_dir, os_user, bin_dir, log_file, scratch_dir, and
+``pgbackrest: {config, stanza}``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from drconsole.adapters.base import (
+    ActionContext,
+    ActionSpec,
+    CheckFailed,
+    Effect,
+    Params,
+    PermanentError,
+    TransientError,
+)
+from drconsole.adapters.oscmd import run_as
+from drconsole.adapters.pgbackrest import Pgbackrest, epoch_to_utc
+from drconsole.adapters.pghost import LocalCluster, host_for, wait_until
+from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
+
+RECOVERY_SHORT = "recovery ended before configured recovery target was reached"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class PostgresAdapter:
+    """One cluster described by a targets ``postgres`` section."""
+
+    def __init__(self, section: Mapping[str, Any]) -> None:
+        if not section:
+            raise PermanentError("the site has no postgres section in the targets file")
+        self.section = dict(section)
+
+    # ----------------------------------------------------------------- connections
+    def _password(self) -> Secret | None:
+        for key, kind in (("password_env", "env"), ("password_file", "file")):
+            if self.section.get(key):
+                try:
+                    return secret_from_reference({kind: str(self.section[key])})
+                except SecretSourceError as exc:
+                    raise PermanentError(str(exc)) from None
+        return None
+
+    def connect(self, port: int | None = None, dbname: str | None = None) -> Any:
+        import psycopg
+
+        kwargs: dict[str, Any] = {
+            "host": self.section.get("host", "127.0.0.1"),
+            "port": port or self.section.get("port", 5432),
+            "dbname": dbname or self.section.get("dbname", "postgres"),
+            "user": self.section.get("user", "postgres"),
+            "connect_timeout": 5,
+            "autocommit": True,
+        }
+        password = self._password()
+        if password is not None:
+            kwargs["password"] = password.reveal()
+        try:
+            return psycopg.connect(**kwargs)
+        except psycopg.OperationalError as exc:
+            where = f"{kwargs['host']}:{kwargs['port']}/{kwargs['dbname']}"
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+            if "authentication" in text or "does not exist" in text:
+                raise PermanentError(f"PostgreSQL at {where} refused us: {text}") from None
+            raise TransientError(f"PostgreSQL at {where} does not answer: {text}") from None
+
+    def backrest(self) -> Pgbackrest:
+        conf = self.section.get("pgbackrest") or {}
+        if not conf.get("config") or not conf.get("stanza"):
+            raise PermanentError("the postgres section has no pgbackrest {config, stanza}")
+        return Pgbackrest(conf["config"], conf["stanza"], os_user=self.section.get("os_user"))
+
+    # ----------------------------------------------------------------- read-only
+    def ping(self, port: int | None = None) -> dict[str, Any]:
+        with self.connect(port) as conn:
+            version, recovery, now = conn.execute(
+                "SELECT current_setting('server_version'), pg_is_in_recovery(), now()"
+            ).fetchone()
+        return {"server_version": version, "in_recovery": recovery, "now": _iso(now)}
+
+    def query(self, sql: str, args: list[Any], port: int | None = None) -> dict[str, Any]:
+        import psycopg
+
+        with self.connect(port) as conn:
+            try:
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION READ ONLY")
+                    rows = conn.execute(sql, args).fetchall()
+            except psycopg.Error as exc:
+                raise PermanentError(f"query failed: {str(exc).strip()}") from None
+        first = list(rows[0]) if rows else None
+        value = first[0] if first else None
+        if isinstance(value, datetime):
+            value = _iso(value)
+        return {
+            "value": value,
+            "row": [_iso(v) if isinstance(v, datetime) else v for v in (first or [])],
+            "rows": len(rows),
+        }
+
+    def fingerprint(self, table: str, upto_id: int | None, port: int | None) -> dict[str, Any]:
+        from psycopg import sql
+
+        query = sql.SQL(
+            "SELECT count(*), max(id), md5(coalesce(string_agg(digest, ',' ORDER BY id), '')) "
+            "FROM {} WHERE %s::bigint IS NULL OR id <= %s::bigint"
+        ).format(sql.Identifier(table))
+        with self.connect(port) as conn:
+            count, max_id, digest = conn.execute(query, (upto_id, upto_id)).fetchone()
+        return {"count": count, "max_id": max_id, "md5": digest}
+
+    def backup_info(self, rpo_s: float | None) -> dict[str, Any]:
+        info = self.backrest().info()
+        status = info.get("status", {})
+        backups = [
+            {
+                "label": b["label"],
+                "type": b["type"],
+                "start": _iso(epoch_to_utc(b["timestamp"]["start"])),
+                "stop": _iso(epoch_to_utc(b["timestamp"]["stop"])),
+                "size": b["info"]["size"],
+                "repo_size": b["info"]["repository"]["size"],
+                "wal_start": b["archive"]["start"],
+                "wal_stop": b["archive"]["stop"],
+                "error": b.get("error", False),
+            }
+            for b in info.get("backup", [])
+        ]
+        outputs: dict[str, Any] = {
+            "count": len(backups),
+            "backups": backups,
+            "status": status.get("message"),
+        }
+        if not backups:
+            raise CheckFailed(
+                f"no backups in stanza {self.backrest().stanza}: {status.get('message', '')}",
+                evidence=outputs,
+            )
+        newest = backups[-1]
+        stop = epoch_to_utc(info["backup"][-1]["timestamp"]["stop"])
+        assert stop is not None
+        age = (datetime.now(stop.tzinfo) - stop).total_seconds()
+        outputs.update(
+            newest_label=newest["label"],
+            newest_type=newest["type"],
+            newest_stop=newest["stop"],
+            newest_age_s=round(age, 1),
+        )
+        if rpo_s is not None:
+            outputs["within_rpo"] = age <= rpo_s
+        return outputs
+
+    def verify_repo(self) -> dict[str, Any]:
+        problems = self.backrest().verify()
+        if problems:
+            raise CheckFailed(
+                f"pgbackrest verify found {len(problems)} problem(s): {problems[0]}",
+                evidence={"problems": problems},
+                hint="do not restore from this backup; take a new full backup",
+            )
+        return {"problems": [], "ok": True}
+
+    def recovery_window(self, target: str | None) -> dict[str, Any]:
+        """Earliest time a restore can reach (oldest backup's end) and latest (last WAL
+        archived, read from the primary when it answers, else the newest backup's end)."""
+        from drconsole.timeutil import parse_timestamp
+
+        info = self.backrest().info()
+        stops = [epoch_to_utc(b["timestamp"]["stop"]) for b in info.get("backup", [])]
+        if not stops:
+            raise CheckFailed("no backups: nothing can be restored")
+        earliest, latest, source = min(s for s in stops if s), max(s for s in stops if s), "backup"
+        try:
+            with self.connect() as conn:
+                row = conn.execute("SELECT last_archived_time FROM pg_stat_archiver").fetchone()
+            if row and row[0] and row[0] > latest:
+                latest, source = row[0], "archived WAL"
+        except TransientError:
+            pass
+        out: dict[str, Any] = {
+            "earliest": _iso(earliest),
+            "latest": _iso(latest),
+            "latest_from": source,
+        }
+        if target:
+            when = parse_timestamp(target)
+            out["target"] = _iso(when)
+            if not earliest <= when <= latest:
+                raise CheckFailed(
+                    f"target {out['target']} is outside the recovery window "
+                    f"{out['earliest']} .. {out['latest']}",
+                    evidence=out,
+                    hint="choose a time inside the window; nothing was stopped",
+                )
+        return out
+
+    def replication_status(self) -> dict[str, Any]:
+        with self.connect() as conn:
+            (recovery,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if recovery:
+                receive, replay, replay_ts, lag_bytes = conn.execute(
+                    "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
+                    "pg_last_xact_replay_timestamp(), "
+                    "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
+                ).fetchone()
+                lag_s = None
+                if replay_ts is not None:
+                    lag_s = round((datetime.now(replay_ts.tzinfo) - replay_ts).total_seconds(), 3)
+                return {
+                    "role": "standby",
+                    "receive_lsn": str(receive),
+                    "replay_lsn": str(replay),
+                    "last_replayed_commit": _iso(replay_ts),
+                    "lag_s": lag_s,
+                    "lag_bytes": int(lag_bytes or 0),
+                    "standbys": [],
+                }
+            rows = conn.execute(
+                "SELECT application_name, state, sent_lsn::text, replay_lsn::text, "
+                "pg_wal_lsn_diff(sent_lsn, replay_lsn), extract(epoch FROM replay_lag) "
+                "FROM pg_stat_replication"
+            ).fetchall()
+        standbys = [
+            {
+                "name": r[0],
+                "state": r[1],
+                "sent_lsn": r[2],
+                "replay_lsn": r[3],
+                "lag_bytes": int(r[4] or 0),
+                "lag_s": float(r[5]) if r[5] else 0.0,
+            }
+            for r in rows
+        ]
+        return {"role": "primary", "standbys": standbys}
+
+    # ----------------------------------------------------------------- changing state
+    def host(self) -> LocalCluster:
+        return host_for(self.section)
+
+    def stop(self) -> dict[str, Any]:
+        host = self.host()
+        was = host.is_running()
+        host.stop()
+        return {"was_running": was, "stopped": True}
+
+    def start(self, port: int | None = None) -> dict[str, Any]:
+        self.host().start()
+        self._wait_ready(port, 60)
+        return {"started": True, **self.ping(port)}
+
+    def _wait_ready(self, port: int | None, timeout_s: float) -> None:
+        def ready() -> bool:
+            try:
+                self.ping(port)
+                return True
+            except TransientError:
+                return False
+
+        if not wait_until(ready, timeout_s):
+            raise TransientError(f"PostgreSQL did not accept connections within {timeout_s:g} s")
+
+    def archive_check(self) -> dict[str, Any]:
+        self.backrest().run("check", timeout=300)
+        return {"archiving": "ok"}
+
+    def backup(self, kind: str) -> dict[str, Any]:
+        self.backrest().run("backup", f"--type={kind}", timeout=7200)
+        info = self.backup_info(None)
+        return {
+            "label": info["newest_label"],
+            "type": info["newest_type"],
+            "stop": info["newest_stop"],
+        }
+
+    def create_restore_point(self, name: str) -> dict[str, Any]:
+        with self.connect() as conn:
+            (lsn,) = conn.execute("SELECT pg_create_restore_point(%s)::text", (name,)).fetchone()
+        return {"name": name, "lsn": lsn}
+
+    def promote_standby(self) -> dict[str, Any]:
+        with self.connect() as conn:
+            (recovery,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if not recovery:
+                raise PermanentError("this server is not a standby: it accepts writes already")
+            conn.execute("SELECT pg_promote(true, 60)")
+        return {"promoted": True, **self.recovered_point(None)}
+
+    def recovered_point(self, port: int | None) -> dict[str, Any]:
+        with self.connect(port) as conn:
+            replay_ts, timeline, lsn = conn.execute(
+                "SELECT pg_last_xact_replay_timestamp(), "
+                "(SELECT timeline_id FROM pg_control_checkpoint()), pg_current_wal_lsn()::text"
+            ).fetchone()
+        return {"recovered_to": _iso(replay_ts), "timeline": timeline, "lsn": lsn}
+
+    def restore(self, p: RestoreParams, ctx: ActionContext, scratch: bool) -> dict[str, Any]:
+        """Restore into the live data directory, or into a scratch directory and port."""
+        section = self.section
+        data_dir = section.get("data_dir") or ""
+        port: int | None = None
+        cluster = self.host()
+        if scratch:
+            base = Path(p.scratch_dir or section.get("scratch_dir") or "")
+            if not str(base):
+                raise PermanentError("no scratch_dir: set it in the targets file or the step")
+            data_dir = str(base / f"restore-{int(time.time())}")
+            port = p.scratch_port or _free_port()
+            run_as(["mkdir", "-p", "-m", "0700", data_dir], user=section.get("os_user"))
+            cluster = LocalCluster(
+                data_dir,
+                os_user=section.get("os_user"),
+                bin_dir=cluster.bin_dir,
+                log_file=data_dir + ".log",
+            )
+        elif cluster.is_running():
+            raise PermanentError(
+                "the database is running; stop it before restoring into it",
+                hint="add a postgres.stop step before the restore",
+            )
+        options = [f"--pg1-path={data_dir}"]
+        if p.delta and not scratch:
+            options.append("--delta")
+        if p.type != "latest":
+            options.append(f"--type={p.type}")
+        if p.type in ("time", "lsn", "name", "xid"):
+            if not p.target:
+                raise PermanentError(f"a restore of type {p.type} needs a target")
+            options.append(f"--target={p.target}")
+        if p.type != "latest" and p.type != "immediate" and p.promote:
+            options.append("--target-action=promote")
+        if p.set:
+            options.append(f"--set={p.set}")
+        started = time.monotonic()
+        ctx.log(f"pgbackrest restore {' '.join(options)}")
+        self.backrest().run("restore", *options, timeout=7200)
+        if scratch:
+            self._scratch_settings(Path(data_dir), port or 0)
+        log_from = cluster.log_size()
+        ctx.log(f"starting PostgreSQL on {data_dir}")
+        try:
+            cluster.start(wait_s=600)
+        except PermanentError as exc:
+            raise self._explain_failed_start(cluster, log_from, exc) from None
+        self._wait_promoted(cluster, log_from, port, 600)
+        point = self.recovered_point(port)
+        elapsed = round(time.monotonic() - started, 3)
+        return {
+            **point,
+            "restore_s": elapsed,
+            "data_dir": data_dir,
+            "port": port or section.get("port"),
+            "type": p.type,
+            "target": p.target,
+        }
+
+    def _scratch_settings(self, data_dir: Path, port: int) -> None:
+        auto = data_dir / "postgresql.auto.conf"
+        sockets = data_dir.parent
+        extra = (
+            "\n# drconsole test restore: its own port, and never archive into the real repository\n"
+            f"port = {port}\narchive_mode = off\nlisten_addresses = '127.0.0.1'\n"
+            f"unix_socket_directories = '{sockets}'\n"
+        )
+        with auto.open("a") as handle:
+            handle.write(extra)
+        (data_dir / "standby.signal").unlink(missing_ok=True)
+
+    def _explain_failed_start(
+        self, cluster: LocalCluster, log_from: int, exc: PermanentError
+    ) -> PermanentError:
+        lines = cluster.log_lines(log_from)
+        for line in lines:
+            if RECOVERY_SHORT in line:
+                return PermanentError(
+                    f"PostgreSQL stopped recovery: {line.strip()}",
+                    hint="the archive holds no WAL up to the target: choose an earlier target "
+                    "or restore the latest point; nothing was promoted",
+                )
+        fatal = [line for line in lines if "FATAL" in line or "PANIC" in line]
+        if fatal:
+            return PermanentError(f"PostgreSQL did not start: {fatal[-1].strip()}")
+        return exc
+
+    def _wait_promoted(
+        self, cluster: LocalCluster, log_from: int, port: int | None, timeout_s: float
+    ) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not cluster.is_running():
+                raise self._explain_failed_start(
+                    cluster, log_from, PermanentError("PostgreSQL stopped during recovery")
+                )
+            try:
+                if not self.ping(port)["in_recovery"]:
+                    return
+            except TransientError:
+                pass
+            time.sleep(0.3)
+        raise TransientError(f"recovery did not finish within {timeout_s:g} s")
+
+    def drop_scratch(self, data_dir: str) -> dict[str, Any]:
+        base = self.section.get("scratch_dir")
+        if not base or not Path(data_dir).resolve().is_relative_to(Path(base).resolve()):
+            raise PermanentError(
+                f"{data_dir} is not under the scratch directory {base}; refusing to remove it"
+            )
+        cluster = LocalCluster(
+            data_dir,
+            os_user=self.section.get("os_user"),
+            bin_dir=self.host().bin_dir,
+            log_file=data_dir + ".log",
+        )
+        if Path(data_dir).exists():
+            cluster.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+        return {"removed": data_dir}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------- parameters
+class PortParams(Params):
+    port: int | None = Field(None, description="Another port on the same host (a test restore).")
+
+
+class QueryParams(PortParams):
+    sql: str = Field(description="One read-only SQL statement; %s for each argument.")
+    args: list[Any] = Field(default_factory=list, description="Arguments for the %s places.")
+
+
+class FingerprintParams(PortParams):
+    table: str = Field("signatures", description="The table (it has id and digest columns).")
+    upto_id: int | None = Field(None, description="Only rows with id up to this.")
+
+
+class BackupInfoParams(Params):
+    rpo_s: float | None = Field(None, description="The RPO in seconds, for within_rpo.")
+
+
+class WindowParams(Params):
+    target: str | None = Field(None, description="A UTC timestamp that must lie in the window.")
+
+
+class NoParams(Params):
+    pass
+
+
+class BackupParams(Params):
+    type: Literal["full", "diff", "incr"] = "full"
+
+
+class RestorePointParams(Params):
+    name: str = Field(min_length=1)
+
+
+class RestoreParams(Params):
+    type: Literal["latest", "immediate", "time", "lsn", "name", "xid"] = "latest"
+    target: str | None = Field(None, description="For time, lsn, name or xid.")
+    delta: bool = Field(True, description="Restore only what differs (live restores).")
+    promote: bool = Field(True, description="Promote when the target is reached.")
+    set: str | None = Field(None, description="A backup label; default the newest.")
+    scratch_dir: str | None = Field(None, description="Test restore: where (default targets).")
+    scratch_port: int | None = Field(None, description="Test restore: port (default a free one).")
+
+
+class ScratchParams(Params):
+    data_dir: str = Field(description="The test restore's data directory to remove.")
+
+
+def _pg(ctx: ActionContext) -> PostgresAdapter:
+    return PostgresAdapter(ctx.site.get("postgres") or {})
+
+
+POINT = {
+    "recovered_to": "last replayed commit time (UTC)",
+    "timeline": "timeline id",
+    "lsn": "WAL position",
+}
+
+ACTIONS = [
+    ActionSpec(
+        "postgres.ping",
+        "Connect and report version and recovery state.",
+        PortParams,
+        {"server_version": "", "in_recovery": "true on a standby", "now": "server time"},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _pg(c).ping(p.port),
+        lambda p: "connect and ask the server's state",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.query",
+        "One read-only SQL statement; the first value and row.",
+        QueryParams,
+        {"value": "first column of the first row", "row": "first row", "rows": "number of rows"},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _pg(c).query(p.sql, p.args, p.port),
+        lambda p: f"query: {p.sql}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.fingerprint",
+        "Row count, highest id and an MD5 over a table's digests.",
+        FingerprintParams,
+        {"count": "rows", "max_id": "highest id", "md5": "fingerprint"},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _pg(c).fingerprint(p.table, p.upto_id, p.port),
+        lambda p: f"fingerprint {p.table}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.backup_info",
+        "pgBackRest info: every backup, the newest one's age.",
+        BackupInfoParams,
+        {
+            "count": "",
+            "backups": "each backup",
+            "newest_label": "",
+            "newest_type": "",
+            "newest_stop": "",
+            "newest_age_s": "",
+            "within_rpo": "newest age <= rpo_s",
+            "status": "",
+        },
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _pg(c).backup_info(p.rpo_s),
+        lambda p: "pgbackrest info",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.verify_repo",
+        "pgBackRest verify, parsed: any invalid file fails.",
+        NoParams,
+        {"problems": "what verify reported", "ok": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _pg(c).verify_repo(),
+        lambda p: "pgbackrest verify",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.recovery_window",
+        "Earliest and latest restorable time; checks a target.",
+        WindowParams,
+        {"earliest": "", "latest": "", "latest_from": "", "target": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _pg(c).recovery_window(p.target),
+        lambda p: f"recovery window (target {p.target})",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.replication_status",
+        "Replication from either side, with lag.",
+        NoParams,
+        {
+            "role": "primary or standby",
+            "receive_lsn": "",
+            "replay_lsn": "",
+            "last_replayed_commit": "",
+            "lag_s": "",
+            "lag_bytes": "",
+            "standbys": "on a primary",
+        },
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _pg(c).replication_status(),
+        lambda p: "replication status",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.archive_check",
+        "pgBackRest check: switch WAL and see it archived.",
+        NoParams,
+        {"archiving": ""},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _pg(c).archive_check(),
+        lambda p: "pgbackrest check",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.stop",
+        "Stop the database (fast shutdown).",
+        NoParams,
+        {"was_running": "", "stopped": ""},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _pg(c).stop(),
+        lambda p: "stop PostgreSQL",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.start",
+        "Start the database and wait until it accepts connections.",
+        NoParams,
+        {"started": "", "server_version": "", "in_recovery": "", "now": ""},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _pg(c).start(),
+        lambda p: "start PostgreSQL",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.backup",
+        "pgBackRest backup (full, diff or incr).",
+        BackupParams,
+        {"label": "", "type": "", "stop": ""},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _pg(c).backup(p.type),
+        lambda p: f"pgbackrest backup --type={p.type}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.create_restore_point",
+        "A named restore point.",
+        RestorePointParams,
+        {"name": "", "lsn": ""},
+        Effect.CHANGES,
+        False,
+        lambda c, p: _pg(c).create_restore_point(p.name),
+        lambda p: f"restore point {p.name}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.promote_standby",
+        "Promote a standby to primary.",
+        NoParams,
+        {"promoted": "", **POINT},
+        Effect.DESTRUCTIVE,
+        False,
+        lambda c, p: _pg(c).promote_standby(),
+        lambda p: "promote the standby",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.restore",
+        "Restore into the live data directory (it is overwritten).",
+        RestoreParams,
+        {**POINT, "restore_s": "", "data_dir": "", "port": "", "type": "", "target": ""},
+        Effect.DESTRUCTIVE,
+        True,
+        lambda c, p: _pg(c).restore(p, c, scratch=False),
+        lambda p: (
+            f"pgbackrest restore --type={p.type}"
+            + (f" --target={p.target}" if p.target else "")
+            + " into the live data directory"
+        ),
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.test_restore",
+        "Restore into a scratch directory and port; live cluster untouched.",
+        RestoreParams,
+        {**POINT, "restore_s": "", "data_dir": "", "port": "", "type": "", "target": ""},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _pg(c).restore(p, c, scratch=True),
+        lambda p: f"pgbackrest restore --type={p.type} into a scratch cluster",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.drop_scratch",
+        "Stop and remove a test restore.",
+        ScratchParams,
+        {"removed": ""},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _pg(c).drop_scratch(p.data_dir),
+        lambda p: f"remove {p.data_dir}",
+        needs_site=True,
+    ),
+]

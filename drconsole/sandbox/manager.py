@@ -1,0 +1,264 @@
+"""``drconsole sandbox up|down|status|env|writer``: the sandbox's lifecycle and its files.
+
+``DIR/sandbox.json`` records ports and who owns what; ``DIR/targets.yaml`` describes the sites
+``sandbox``, ``primary`` and ``dr`` for plans; ``DIR/PRACTICE-ONLY.txt`` says what this is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+
+from drconsole.adapters.base import AdapterError
+from drconsole.sandbox import postgres
+from drconsole.sandbox.postgres import PgLayout
+
+STATE = "sandbox.json"
+NOTE = (
+    "PRACTICE ONLY. This directory is a drconsole sandbox: local PostgreSQL clusters, a\n"
+    "pgBackRest repository and demo credentials for drills and tests. Nothing here protects\n"
+    "real data, and any secret kept here is a practice secret. `drconsole sandbox down` stops\n"
+    "it; deleting the directory removes it.\n"
+)
+
+
+class SandboxError(Exception):
+    """The sandbox cannot do what was asked; the message says what to do."""
+
+
+def default_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "drconsole" / "sandbox"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class SandboxState:
+    root: str
+    os_user: str
+    primary_port: int
+    standby_port: int
+    created_at: float
+
+    def layout(self) -> PgLayout:
+        return PgLayout(Path(self.root), self.primary_port, self.standby_port, self.os_user)
+
+
+def load_state(root: Path) -> SandboxState | None:
+    try:
+        return SandboxState(**json.loads((root / STATE).read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError) as exc:
+        raise SandboxError(
+            f"{root / STATE} is unreadable ({exc}); remove the directory "
+            "and run 'drconsole sandbox up' again"
+        ) from None
+
+
+def _writer_pidfile(root: Path) -> Path:
+    return root / "writer.pid"
+
+
+def writer_pid(root: Path) -> int | None:
+    try:
+        pid = int(_writer_pidfile(root).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def writer_start(root: Path) -> str:
+    state = _require(root)
+    if writer_pid(root):
+        return "the writer is running already"
+    log = open(root / "writer.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "drconsole.sandbox.writer",
+            "--dsn",
+            state.layout().dsn(state.primary_port),
+            "--interval",
+            "0.2",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    _writer_pidfile(root).write_text(str(proc.pid))
+    return f"writer started (pid {proc.pid})"
+
+
+def writer_stop(root: Path) -> str:
+    pid = writer_pid(root)
+    if pid is None:
+        return "the writer is not running"
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.05)
+    _writer_pidfile(root).unlink(missing_ok=True)
+    return f"writer stopped (pid {pid})"
+
+
+def _require(root: Path) -> SandboxState:
+    state = load_state(root)
+    if state is None:
+        raise SandboxError(f"no sandbox in {root}; run 'drconsole sandbox up --dir {root}'")
+    return state
+
+
+def up(root: Path) -> str:
+    """Create if missing and start everything. A second ``up`` says so and does nothing."""
+    root = root.resolve()
+    state = load_state(root)
+    try:
+        if state is None:
+            root.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                root.chmod(0o755)
+            (root / "PRACTICE-ONLY.txt").write_text(NOTE)
+            state = SandboxState(
+                str(root), postgres.os_user_for_clusters(), free_port(), free_port(), time.time()
+            )
+            postgres.create(state.layout())
+            (root / STATE).write_text(json.dumps(asdict(state), indent=2))
+            write_targets(state)
+            writer_start(root)
+            return f"sandbox created in {root}\n" + status(root)
+        layout = state.layout()
+        started = []
+        for which in ("primary", "standby"):
+            cluster = layout.cluster(which)
+            if not cluster.is_running():
+                cluster.start()
+                started.append(which)
+        if not writer_pid(root):
+            writer_start(root)
+            started.append("writer")
+    except AdapterError as exc:
+        raise SandboxError(f"the sandbox could not start: {exc}") from None
+    if not started:
+        return f"the sandbox in {root} is up already; nothing to do\n" + status(root)
+    return f"started: {', '.join(started)}\n" + status(root)
+
+
+def down(root: Path) -> str:
+    state = _require(root)
+    said = [writer_stop(root)]
+    for which in ("standby", "primary"):
+        cluster = state.layout().cluster(which)
+        try:
+            running = cluster.is_running()
+            cluster.stop()
+        except AdapterError as exc:
+            said.append(f"{which}: {exc}")
+            continue
+        said.append(f"{which} stopped" if running else f"{which} was not running")
+    return "\n".join(said)
+
+
+def _ping(dsn: str) -> str:
+    try:
+        with psycopg.connect(dsn, connect_timeout=2) as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            return "up, standby (in recovery)" if row and row[0] else "up, accepting writes"
+    except psycopg.Error:
+        return "DOWN"
+
+
+def status(root: Path) -> str:
+    state = _require(root)
+    layout = state.layout()
+    lines = [f"sandbox {root} (practice only; clusters run as {state.os_user})"]
+    for which, port in (("primary", state.primary_port), ("standby", state.standby_port)):
+        lines.append(f"  postgres {which:<8} 127.0.0.1:{port:<6} {_ping(layout.dsn(port))}")
+    pid = writer_pid(root)
+    lines.append(f"  writer             {f'running (pid {pid})' if pid else 'stopped'}")
+    lines.append(f"  pgbackrest         stanza {postgres.STANZA}, {layout.backrest_config}")
+    lines.append(f"  targets file       {root / 'targets.yaml'}")
+    return "\n".join(lines)
+
+
+def env(root: Path, site: str = "primary") -> str:
+    state = _require(root)
+    if site not in ("primary", "dr", "sandbox"):
+        raise SandboxError(f"unknown site {site!r}; use primary, dr or sandbox")
+    port = state.standby_port if site == "dr" else state.primary_port
+    values = {"PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": "qsign", "PGDATABASE": "qsign"}
+    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items())
+
+
+def _pg_section(state: SandboxState, which: str) -> dict[str, Any]:
+    layout = state.layout()
+    cluster = layout.cluster(which)
+    port = state.primary_port if which == "primary" else state.standby_port
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "dbname": "qsign",
+        "user": "qsign",
+        "host_kind": "local",
+        "data_dir": cluster.data_dir,
+        "log_file": cluster.log_file,
+        "os_user": state.os_user,
+        "bin_dir": layout.bin_dir,
+        "pgbackrest": {"config": str(layout.backrest_config), "stanza": postgres.STANZA},
+        "scratch_dir": str(Path(state.root) / "scratch"),
+    }
+
+
+def write_targets(state: SandboxState) -> Path:
+    root = Path(state.root)
+    me = [sys.executable, "-m", "drconsole", "sandbox"]
+    writers = {
+        "stop": [*me, "writer", "stop", "--dir", str(root)],
+        "start": [*me, "writer", "start", "--dir", str(root)],
+    }
+    primary = {
+        "drill": True,
+        "description": "sandbox primary (practice only)",
+        "postgres": _pg_section(state, "primary"),
+        "writers": writers,
+    }
+    targets = {
+        "sites": {
+            "sandbox": primary,
+            "primary": primary,
+            "dr": {
+                "drill": True,
+                "description": "sandbox DR standby (practice only)",
+                "postgres": _pg_section(state, "standby"),
+                "writers": writers,
+            },
+        }
+    }
+    path = root / "targets.yaml"
+    path.write_text(
+        "# drconsole sandbox targets (practice only)\n" + yaml.safe_dump(targets, sort_keys=False)
+    )
+    return path
