@@ -8,6 +8,7 @@ host_kind (local), data_dir, os_user, bin_dir, log_file, scratch_dir, and
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Mapping
@@ -117,7 +118,8 @@ class PostgresAdapter:
         from psycopg import sql
 
         query = sql.SQL(
-            "SELECT count(*), max(id), md5(coalesce(string_agg(digest, ',' ORDER BY id), '')) "
+            "SELECT count(*), coalesce(max(id), 0), "
+            "md5(coalesce(string_agg(digest, ',' ORDER BY id), '')) "
             "FROM {} WHERE %s::bigint IS NULL OR id <= %s::bigint"
         ).format(sql.Identifier(table))
         with self.connect(port) as conn:
@@ -327,11 +329,17 @@ class PostgresAdapter:
                 bin_dir=cluster.bin_dir,
                 log_file=data_dir + ".log",
             )
-        elif cluster.is_running():
-            raise PermanentError(
-                "the database is running; stop it before restoring into it",
-                hint="add a postgres.stop step before the restore",
-            )
+        marker = Path(data_dir + ".drconsole-restore")
+        wanted = json.dumps({"type": p.type, "target": p.target, "set": p.set}, sort_keys=True)
+        resuming = False
+        if not scratch and cluster.is_running():
+            # the server runs: refuse, unless it is recovering from our own interrupted restore
+            if not (marker.exists() and marker.read_text() == wanted):
+                raise PermanentError(
+                    "the database is running; stop it before restoring into it",
+                    hint="add a postgres.stop step before the restore",
+                )
+            resuming = True
         options = [f"--pg1-path={data_dir}"]
         if p.delta and not scratch:
             options.append("--delta")
@@ -340,24 +348,36 @@ class PostgresAdapter:
         if p.type in ("time", "lsn", "name", "xid"):
             if not p.target:
                 raise PermanentError(f"a restore of type {p.type} needs a target")
-            options.append(f"--target={p.target}")
-        if p.type != "latest" and p.type != "immediate" and p.promote:
+            options.append(f"--target={_backrest_target(p.type, p.target)}")
+        if p.type != "latest" and p.promote:
             options.append("--target-action=promote")
         if p.set:
             options.append(f"--set={p.set}")
         started = time.monotonic()
-        ctx.log(f"pgbackrest restore {' '.join(options)}")
-        self.backrest().run("restore", *options, timeout=7200)
-        if scratch:
-            self._scratch_settings(Path(data_dir), port or 0)
-        log_from = cluster.log_size()
-        ctx.log(f"starting PostgreSQL on {data_dir}")
         try:
-            cluster.start(wait_s=600)
-        except PermanentError as exc:
-            raise self._explain_failed_start(cluster, log_from, exc) from None
-        self._wait_promoted(cluster, log_from, port, 600)
-        point = self.recovered_point(port)
+            log_from = cluster.log_size()
+            if resuming:
+                ctx.log("the interrupted restore's server is recovering: waiting for it")
+            else:
+                if not scratch:
+                    marker.write_text(wanted)
+                ctx.log(f"pgbackrest restore {' '.join(options)}")
+                self.backrest().run("restore", *options, timeout=7200)
+                if scratch:
+                    self._scratch_settings(Path(data_dir), port or 0)
+                log_from = cluster.log_size()
+                ctx.log(f"starting PostgreSQL on {data_dir}")
+                try:
+                    cluster.start(wait_s=600)
+                except PermanentError as exc:
+                    raise self._explain_failed_start(cluster, log_from, exc) from None
+            self._wait_promoted(cluster, log_from, port, 600, ctx)
+            point = self.recovered_point(port)
+            marker.unlink(missing_ok=True)
+        except BaseException:
+            if scratch:  # a failed test restore leaves nothing running behind
+                self.drop_scratch(data_dir)
+            raise
         elapsed = round(time.monotonic() - started, 3)
         return {
             **point,
@@ -397,10 +417,24 @@ class PostgresAdapter:
         return exc
 
     def _wait_promoted(
-        self, cluster: LocalCluster, log_from: int, port: int | None, timeout_s: float
+        self,
+        cluster: LocalCluster,
+        log_from: int,
+        port: int | None,
+        timeout_s: float,
+        ctx: ActionContext,
     ) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if ctx.cancel.is_set():
+                raise PermanentError("the restore was cancelled while PostgreSQL recovered")
+            if any(
+                "pausing at the end of recovery" in line for line in cluster.log_lines(log_from)
+            ):
+                raise PermanentError(
+                    "PostgreSQL paused at the end of recovery instead of promoting",
+                    hint="restore with promote: true, or resume it with pg_wal_replay_resume()",
+                )
             if not cluster.is_running():
                 raise self._explain_failed_start(
                     cluster, log_from, PermanentError("PostgreSQL stopped during recovery")
@@ -412,6 +446,24 @@ class PostgresAdapter:
                 pass
             time.sleep(0.3)
         raise TransientError(f"recovery did not finish within {timeout_s:g} s")
+
+    def safety_copy(self) -> dict[str, Any]:
+        """Copy the stopped data directory aside, so a restore can be undone by hand."""
+        host = self.host()
+        if host.is_running():
+            raise PermanentError("the database is running; a safety copy is taken while stopped")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        dest = f"{host.data_dir}.before-restore-{stamp}"
+        result = run_as(
+            ["cp", "-a", host.data_dir, dest], user=self.section.get("os_user"), timeout=7200
+        )
+        if result.code != 0:
+            raise PermanentError(
+                f"the safety copy failed: {result.tail()}",
+                hint="check free disk space next to the data directory",
+            )
+        size = sum(f.stat().st_size for f in Path(dest).rglob("*") if f.is_file())
+        return {"path": dest, "bytes": size}
 
     def drop_scratch(self, data_dir: str) -> dict[str, Any]:
         base = self.section.get("scratch_dir")
@@ -428,7 +480,21 @@ class PostgresAdapter:
         if Path(data_dir).exists():
             cluster.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
+        Path(data_dir + ".log").unlink(missing_ok=True)
         return {"removed": data_dir}
+
+
+def _backrest_target(kind: str, target: str) -> str:
+    """pgBackRest reads times as 'YYYY-MM-DD HH:MM:SS.ffffff+00', not ISO 8601 with T and Z."""
+    if kind != "time":
+        return target
+    from drconsole.timeutil import TimeFormatError, parse_timestamp
+
+    try:
+        when = parse_timestamp(target)
+    except TimeFormatError as exc:
+        raise PermanentError(str(exc)) from None
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f") + "+00"
 
 
 def _free_port() -> int:
@@ -683,6 +749,17 @@ ACTIONS = [
         True,
         lambda c, p: _pg(c).restore(p, c, scratch=True),
         lambda p: f"pgbackrest restore --type={p.type} into a scratch cluster",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.safety_copy",
+        "Copy the stopped data directory aside before a restore.",
+        NoParams,
+        {"path": "where the copy is", "bytes": "its size"},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _pg(c).safety_copy(),
+        lambda p: "copy the data directory aside",
         needs_site=True,
     ),
     ActionSpec(

@@ -20,6 +20,10 @@ from drconsole.adapters.pghost import DEFAULT_BIN, LocalCluster
 
 STANZA = "qsign"
 SANDBOX_USER = "drconsole-sandbox"
+SEED = """
+INSERT INTO signatures (payload, digest)
+SELECT 'seed-' || n, encode(sha256(('seed-' || n)::bytea), 'hex') FROM generate_series(1, 500) n;
+"""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS signatures (
     id bigserial PRIMARY KEY,
@@ -208,6 +212,7 @@ def create(layout: PgLayout) -> None:
         conn.execute("CREATE DATABASE qsign OWNER qsign")
     with psycopg.connect(layout.dsn(layout.primary_port), autocommit=True) as conn:
         conn.execute(SCHEMA)
+        conn.execute(SEED)
     backrest = layout.backrest()
     backrest.run("stanza-create")
     backrest.run("check")

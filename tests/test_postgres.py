@@ -1,0 +1,277 @@
+"""PostgreSQL recovery on real clusters: the sandbox, point-in-time restore, the recovery
+window, test restores, verify on a corrupted backup, and resume after SIGKILL mid-restore."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from drconsole.journal.journal import read_events, verify
+from drconsole.sandbox import manager
+from drconsole.timeutil import parse_timestamp
+from tests.conftest import REPO, CliResult, drconsole_cmd
+
+pytestmark = pytest.mark.slow
+
+PITR = REPO / "plans" / "pitr-restore.yaml"
+MONTHLY = REPO / "plans" / "monthly-db-recovery-test.yaml"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Path]:
+    """A sandbox in a fresh directory the unprivileged cluster user can reach."""
+    root = Path(tempfile.mkdtemp(prefix="drconsole-sbx-"))
+    root.chmod(0o755)
+    try:
+        manager.up(root / "sbx")
+        yield root / "sbx"
+    finally:
+        try:
+            manager.down(root / "sbx")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def dsn(sandbox: Path) -> str:
+    state = manager.load_state(sandbox)
+    assert state is not None
+    return f"host=127.0.0.1 port={state.primary_port} dbname=qsign user=qsign"
+
+
+def utc_now_text() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def answers(tmp_path: Path) -> Path:
+    path = tmp_path / "answers.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "operator": "dba-1",
+                "steps": {
+                    "confirm": {"confirm": True},
+                    "restore": {"typed": "restore qsign"},
+                    "long": {"on_interrupted": "rerun"},
+                },
+            }
+        )
+    )
+    return path
+
+
+def run_pitr(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path, target: str
+) -> tuple[CliResult, Path]:
+    result = cli(
+        "run",
+        PITR,
+        "--headless",
+        "--targets",
+        sandbox / "targets.yaml",
+        "--answers",
+        answers(tmp_path),
+        "--input",
+        f"target_time={target}",
+        "--runs-dir",
+        tmp_path / "runs",
+    )
+    return result, Path(result.out.splitlines()[0])
+
+
+def outputs(run_dir: Path, step: str) -> dict[str, Any]:
+    ends = [
+        e.data for e in read_events(run_dir) if e.type == "step_finished" and e.data["step"] == step
+    ]
+    return dict(ends[-1]["outputs"]) if ends else {}
+
+
+def started(run_dir: Path) -> set[str]:
+    return {e.data["step"] for e in read_events(run_dir) if e.type == "step_started"}
+
+
+def insert(sandbox: Path, payload: str) -> None:
+    with psycopg.connect(dsn(sandbox), autocommit=True) as conn:
+        conn.execute("INSERT INTO signatures (payload, digest) VALUES (%s, 'x')", (payload,))
+
+
+def exists(sandbox: Path, payload: str) -> bool:
+    with psycopg.connect(dsn(sandbox), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM signatures WHERE payload = %s", (payload,)
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_the_sandbox_comes_up_down_and_up_again(sandbox: Path) -> None:
+    assert "up already; nothing to do" in manager.up(sandbox)
+    status = manager.status(sandbox)
+    assert "primary" in status
+    assert "accepting writes" in status
+    assert "standby (in recovery)" in status
+    assert "writer             running" in status
+    assert (sandbox / "PRACTICE-ONLY.txt").read_text().startswith("PRACTICE ONLY")
+    targets = yaml.safe_load((sandbox / "targets.yaml").read_text())
+    assert set(targets["sites"]) == {"sandbox", "primary", "dr"}
+    said = manager.down(sandbox)
+    assert "primary stopped" in said
+    assert "writer stopped" in said
+    assert manager.status(sandbox).count("DOWN") == 2
+    assert "started: primary, standby, writer" in manager.up(sandbox)
+    assert "export PGPORT=" in manager.env(sandbox, "dr")
+
+
+def test_a_target_outside_the_window_is_refused_and_nothing_is_stopped(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    result, run_dir = run_pitr(cli, sandbox, tmp_path, "2020-01-01T00:00:00Z")
+    assert result.code == 1
+    assert "outside the recovery window" in result.out
+    assert started(run_dir) == {"flush-wal", "window"}
+    assert "accepting writes" in manager.status(sandbox)
+    assert manager.writer_pid(sandbox) is not None
+
+
+def test_a_pitr_lands_before_a_row_written_after_the_target(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    insert(sandbox, "before-target")
+    time.sleep(1.1)
+    target = utc_now_text()
+    time.sleep(1.1)
+    insert(sandbox, "after-target")
+    result, run_dir = run_pitr(cli, sandbox, tmp_path, target)
+    assert result.code == 0, result.out
+    assert exists(sandbox, "before-target")
+    assert not exists(sandbox, "after-target")
+    point = outputs(run_dir, "restore")
+    assert parse_timestamp(point["recovered_to"]) <= parse_timestamp(target)
+    assert outputs(run_dir, "newest-row")["value"] is True
+    assert Path(outputs(run_dir, "safety-copy")["path"]).is_dir()
+    assert "RPO" in result.out
+    assert "(met)" in result.out
+    assert manager.writer_pid(sandbox) is not None  # writers started again
+
+
+def test_a_test_restore_leaves_the_live_cluster_untouched(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    pidfile = Path(manager.load_state(sandbox).layout().primary) / "postmaster.pid"  # type: ignore[union-attr]
+    before = pidfile.read_text().splitlines()[0]
+    with psycopg.connect(dsn(sandbox), autocommit=True) as conn:
+        timeline = conn.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone()
+    result = cli(
+        "run",
+        MONTHLY,
+        "--headless",
+        "--targets",
+        sandbox / "targets.yaml",
+        "--runs-dir",
+        tmp_path / "runs",
+    )
+    assert result.code == 0, result.out
+    run_dir = Path(result.out.splitlines()[0])
+    assert outputs(run_dir, "live-fingerprint")["count"] >= 500
+    assert pidfile.read_text().splitlines()[0] == before
+    with psycopg.connect(dsn(sandbox), autocommit=True) as conn:
+        assert (
+            conn.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone() == timeline
+        )
+    assert list((sandbox / "scratch").iterdir()) == []
+
+
+def test_verify_catches_a_corrupted_backup_file(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path, write_plan: Callable[..., Path]
+) -> None:
+    plan = write_plan(
+        "id: v\ntitle: V\nkind: verification\nsteps:\n"
+        "  - {id: verify, check: postgres.verify_repo, site: primary}\n"
+    )
+    repo = sandbox / "pgbackrest" / "repo" / "backup" / "qsign"
+    victim = next(p for p in sorted(repo.glob("*/pg_data/base/*/*")) if p.stat().st_size > 8192)
+    original = victim.read_bytes()
+    try:
+        with victim.open("r+b") as handle:
+            handle.seek(100)
+            handle.write(b"CORRUPT!")
+        result = cli(
+            "run",
+            plan,
+            "--headless",
+            "--targets",
+            sandbox / "targets.yaml",
+            "--runs-dir",
+            tmp_path / "runs",
+        )
+        assert result.code == 1
+        assert "invalid checksum" in result.out
+        assert victim.name in result.out
+    finally:
+        victim.write_bytes(original)
+    again = cli(
+        "run",
+        plan,
+        "--headless",
+        "--targets",
+        sandbox / "targets.yaml",
+        "--runs-dir",
+        tmp_path / "runs",
+    )
+    assert again.code == 0, again.out
+
+
+def test_a_run_killed_during_the_restore_resumes_and_finishes(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    insert(sandbox, "kill-before")
+    time.sleep(1.1)
+    target = utc_now_text()
+    time.sleep(1.1)
+    insert(sandbox, "kill-after")
+    proc = subprocess.Popen(
+        [
+            *drconsole_cmd(),
+            "run",
+            str(PITR),
+            "--headless",
+            "--targets",
+            str(sandbox / "targets.yaml"),
+            "--answers",
+            str(answers(tmp_path)),
+            "--input",
+            f"target_time={target}",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    run_dir = Path(proc.stdout.readline().strip())
+    deadline = time.monotonic() + 60
+    while "restore" not in started(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    result = cli("resume", run_dir, "--headless", "--answers", answers(tmp_path))
+    assert result.code == 0, result.out
+    assert verify(run_dir).ok
+    resumed = [e.data for e in read_events(run_dir) if e.type == "run_resumed"]
+    assert resumed[0]["interrupted"] == ["restore"]
+    kinds = [f"{e.type}:{e.data.get('step', '')}" for e in read_events(run_dir)]
+    assert kinds.count("step_finished:restore") == 1
+    assert kinds.count("step_started:stop-db") == 1
+    assert exists(sandbox, "kill-before")
+    assert not exists(sandbox, "kill-after")
