@@ -1,45 +1,48 @@
 #!/usr/bin/env bash
-# make demo: until the sandbox and the TUI exist, show the main job headless: validate the
-# shipped plans, dry-run the hello drill, run it as a drill with an answers file, verify its
-# journal and print its report. Everything it writes is under a temporary practice directory.
+# make demo: start the local sandbox (real PostgreSQL 15 + pgBackRest, a standby and a steady
+# writer), then show the main jobs headless until the interactive console exists: the monthly
+# recovery test (a real test restore) and a point-in-time restore drill, with their records.
 set -euo pipefail
 runs_dir=${1:-runs}
+sandbox_dir=${DRCONSOLE_SANDBOX_DIR:-}
 dc=.venv/bin/drconsole
-practice=$(mktemp -d -t drconsole-demo.XXXXXX)
-echo "== practice files in $practice (PRACTICE ONLY)"
-head -c 65536 /dev/urandom > "$practice/qsign-backup.dump"
-(cd "$practice" && sha256sum qsign-backup.dump > qsign-backup.dump.sha256)
-cat > "$practice/answers.yaml" <<ANSWERS
-operator: demo-facilitator
-steps:
-  brief: {confirm: true}
-  approve:
-    signoffs:
-      - {name: Kim Security, role: security_officer}
-      - {name: Lee Witness, role: witness}
-ANSWERS
+dir_opt=()
+[ -n "$sandbox_dir" ] && dir_opt=(--dir "$sandbox_dir")
 
+echo "== drconsole sandbox up (practice only)"
+$dc sandbox up "${dir_opt[@]}"
+targets=$($dc sandbox status "${dir_opt[@]}" | awk '/targets file/ {print $3}')
+echo
 echo "== drconsole validate plans/"
 $dc validate plans/
 echo
-echo "== drconsole run plans/hello-drill.yaml --mode dry-run (touches nothing)"
-$dc run plans/hello-drill.yaml --headless --mode dry-run --yes \
-  --input file="$practice/qsign-backup.dump" --runs-dir "$runs_dir" >/dev/null
-echo "dry-run recorded under $runs_dir"
+echo "== monthly database recovery test: restore the newest backup into a scratch cluster"
+$dc run plans/monthly-db-recovery-test.yaml --headless --mode drill --targets "$targets" \
+  --runs-dir "$runs_dir" | tail -n 3
 echo
-echo "== drconsole run plans/hello-drill.yaml --mode drill --answers answers.yaml"
-out=$($dc run plans/hello-drill.yaml --headless --mode drill \
-  --input file="$practice/qsign-backup.dump" --answers "$practice/answers.yaml" \
-  --runs-dir "$runs_dir" | tee /dev/stderr)
+practice=$(mktemp -d -t drconsole-demo.XXXXXX)
+cat > "$practice/answers.yaml" <<ANSWERS
+operator: demo-dba
+steps:
+  confirm: {confirm: true}
+  restore: {typed: "restore qsign"}
+ANSWERS
+sleep 3
+target=$(date -u -d '-2 sec' +%Y-%m-%dT%H:%M:%SZ)
+echo "== point-in-time restore drill to $target (the writer keeps writing; later rows go)"
+out=$($dc run plans/pitr-restore.yaml --headless --mode drill --targets "$targets" \
+  --answers "$practice/answers.yaml" --input target_time="$target" --runs-dir "$runs_dir" \
+  | tee /dev/stderr)
 run_dir=$(head -n 1 <<<"$out")
 echo
 echo "== drconsole journal verify $run_dir"
 $dc journal verify "$run_dir"
 echo
-echo "== drconsole report $run_dir"
-$dc report "$run_dir"
+echo "== drconsole report $run_dir (first lines)"
+$dc report "$run_dir" | head -n 30
 echo
 echo "== drconsole runs"
-$dc runs --runs-dir "$runs_dir"
+$dc runs --runs-dir "$runs_dir" | head -n 6
 echo
-echo "The interactive console and the local sandbox are not built yet; see README.md."
+echo "The sandbox keeps running: 'drconsole sandbox status', 'drconsole sandbox down'."
+echo "The interactive console is not built yet; every run above is headless."

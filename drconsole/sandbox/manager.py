@@ -39,8 +39,13 @@ class SandboxError(Exception):
 
 
 def default_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "drconsole" / "sandbox"
+    """``$XDG_DATA_HOME/drconsole/sandbox``; as root ``/var/lib/drconsole/sandbox``, because the
+    unprivileged user the clusters run as cannot reach into root's home."""
+    if os.environ.get("XDG_DATA_HOME"):
+        return Path(os.environ["XDG_DATA_HOME"]) / "drconsole" / "sandbox"
+    if os.geteuid() == 0:
+        return Path("/var/lib/drconsole/sandbox")
+    return Path.home() / ".local" / "share" / "drconsole" / "sandbox"
 
 
 def free_port() -> int:

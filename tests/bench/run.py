@@ -172,6 +172,9 @@ def main() -> int:
         big = bench_replay_verify(tmp)
     startup = bench_startup()
     valid = bench_validate()
+    from tests.bench.pitr import bench_pitr
+
+    pitr = bench_pitr()
     text = f"""# Benchmarks
 
 Written by `make bench` ({time.strftime("%Y-%m-%d", time.gmtime())}, {platform.machine()},
@@ -185,6 +188,11 @@ noisy: each figure is a median, next to a baseline measured in the same run.
 | replay the same journal to run state | {big["replay_s"]:.3f} s | same | {big["replay_ratio"]:.2f}x | under 1 s |
 | `drconsole --help` start-up | {startup["help_s"]:.3f} s | `python -c pass`: {startup["python_s"]:.3f} s | {startup["ratio"]:.2f}x | under 0.3 s |
 | validate every shipped plan ({valid["plans"]}) | {valid["validate_s"] * 1000:.1f} ms | yaml.safe_load only: {valid["yaml_s"] * 1000:.1f} ms | {valid["ratio"]:.2f}x | - |
+| PITR plan on the sandbox, whole run | {pitr["plan_s"]:.2f} s | the same commands in a shell script: {pitr["shell_s"]:.2f} s | {pitr["ratio"]:.2f}x | at most 1.10 |
+
+The PITR figures are medians of {pitr["reps"]} runs of each, alternating, on one sandbox
+(`tests/bench/pitr.py`): the plan run headless through `drconsole run`, against a bash script
+doing the same pgBackRest, pg_ctl, cp and psql commands in the same order.
 
 How: `tests/bench/run.py`. Appends are {300} real fsynced events. The big journal is built
 in memory with the journal's own line format, then verified (hash of every line, chain, head)
