@@ -17,6 +17,8 @@ import psycopg
 import pytest
 import yaml
 
+from drconsole.adapters.base import ActionContext, PermanentError
+from drconsole.adapters.postgres import PostgresAdapter, RestoreParams
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager
 from drconsole.timeutil import parse_timestamp
@@ -129,6 +131,22 @@ def test_the_sandbox_comes_up_down_and_up_again(sandbox: Path) -> None:
     assert manager.status(sandbox).count("DOWN") == 2
     assert "started: primary, standby, writer" in manager.up(sandbox)
     assert "export PGPORT=" in manager.env(sandbox, "dr")
+
+
+def adapter(sandbox: Path, site: str = "primary") -> PostgresAdapter:
+    targets = yaml.safe_load((sandbox / "targets.yaml").read_text())
+    return PostgresAdapter(targets["sites"][site]["postgres"])
+
+
+def test_replication_status_from_both_sides(sandbox: Path) -> None:
+    insert(sandbox, "replicated")
+    standby = adapter(sandbox, "dr").replication_status()
+    assert standby["role"] == "standby"
+    assert standby["lag_bytes"] >= 0
+    assert standby["last_replayed_commit"] is not None
+    primary = adapter(sandbox).replication_status()
+    assert primary["role"] == "primary"
+    assert primary["standbys"][0]["state"] == "streaming"
 
 
 def test_a_target_outside_the_window_is_refused_and_nothing_is_stopped(
@@ -275,3 +293,25 @@ def test_a_run_killed_during_the_restore_resumes_and_finishes(
     assert kinds.count("step_started:stop-db") == 1
     assert exists(sandbox, "kill-before")
     assert not exists(sandbox, "kill-after")
+
+
+def test_a_restore_past_the_archive_stops_with_the_servers_words_and_promotes_nothing(
+    sandbox: Path,
+) -> None:
+    pg = adapter(sandbox)
+    point = pg.create_restore_point("before-the-end")
+    assert point["lsn"]
+    manager.writer_stop(sandbox)
+    pg.archive_check()
+    pg.stop()
+    future = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    with pytest.raises(PermanentError) as failed:
+        pg.restore(RestoreParams(type="time", target=future), ActionContext(), scratch=False)
+    assert "recovery ended before configured recovery target was reached" in str(failed.value)
+    assert not pg.host().is_running()  # nothing was promoted at another point
+    back = pg.restore(
+        RestoreParams(type="name", target="before-the-end"), ActionContext(), scratch=False
+    )
+    assert back["recovered_to"] is not None
+    assert pg.ping()["in_recovery"] is False
+    manager.writer_start(sandbox)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -80,6 +81,25 @@ class PostgresAdapter:
                 raise PermanentError(f"PostgreSQL at {where} refused us: {text}") from None
             raise TransientError(f"PostgreSQL at {where} does not answer: {text}") from None
 
+    @contextmanager
+    def session(self, port: int | None = None, dbname: str | None = None) -> Iterator[Any]:
+        """A connection whose driver errors become TransientError or PermanentError."""
+        import psycopg
+
+        try:
+            with self.connect(port, dbname) as conn:
+                yield conn
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise PermanentError(
+                f"PostgreSQL refused: {_first_line(exc)}",
+                hint="the role needs pg_monitor and EXECUTE on the recovery functions "
+                "(docs/sandbox.md lists the grants)",
+            ) from None
+        except psycopg.OperationalError as exc:
+            raise TransientError(f"PostgreSQL connection failed: {_first_line(exc)}") from None
+        except psycopg.Error as exc:
+            raise PermanentError(f"PostgreSQL error: {_first_line(exc)}") from None
+
     def backrest(self) -> Pgbackrest:
         conf = self.section.get("pgbackrest") or {}
         if not conf.get("config") or not conf.get("stanza"):
@@ -88,7 +108,7 @@ class PostgresAdapter:
 
     # ----------------------------------------------------------------- read-only
     def ping(self, port: int | None = None) -> dict[str, Any]:
-        with self.connect(port) as conn:
+        with self.session(port) as conn:
             version, recovery, now = conn.execute(
                 "SELECT current_setting('server_version'), pg_is_in_recovery(), now()"
             ).fetchone()
@@ -97,7 +117,7 @@ class PostgresAdapter:
     def query(self, sql: str, args: list[Any], port: int | None = None) -> dict[str, Any]:
         import psycopg
 
-        with self.connect(port) as conn:
+        with self.session(port) as conn:
             try:
                 with conn.transaction():
                     conn.execute("SET TRANSACTION READ ONLY")
@@ -122,7 +142,7 @@ class PostgresAdapter:
             "md5(coalesce(string_agg(digest, ',' ORDER BY id), '')) "
             "FROM {} WHERE %s::bigint IS NULL OR id <= %s::bigint"
         ).format(sql.Identifier(table))
-        with self.connect(port) as conn:
+        with self.session(port) as conn:
             count, max_id, digest = conn.execute(query, (upto_id, upto_id)).fetchone()
         return {"count": count, "max_id": max_id, "md5": digest}
 
@@ -188,7 +208,7 @@ class PostgresAdapter:
             raise CheckFailed("no backups: nothing can be restored")
         earliest, latest, source = min(s for s in stops if s), max(s for s in stops if s), "backup"
         try:
-            with self.connect() as conn:
+            with self.session() as conn:
                 row = conn.execute("SELECT last_archived_time FROM pg_stat_archiver").fetchone()
             if row and row[0] and row[0] > latest:
                 latest, source = row[0], "archived WAL"
@@ -212,7 +232,7 @@ class PostgresAdapter:
         return out
 
     def replication_status(self) -> dict[str, Any]:
-        with self.connect() as conn:
+        with self.session() as conn:
             (recovery,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
             if recovery:
                 receive, replay, replay_ts, lag_bytes = conn.execute(
@@ -290,12 +310,12 @@ class PostgresAdapter:
         }
 
     def create_restore_point(self, name: str) -> dict[str, Any]:
-        with self.connect() as conn:
+        with self.session() as conn:
             (lsn,) = conn.execute("SELECT pg_create_restore_point(%s)::text", (name,)).fetchone()
         return {"name": name, "lsn": lsn}
 
     def promote_standby(self) -> dict[str, Any]:
-        with self.connect() as conn:
+        with self.session() as conn:
             (recovery,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
             if not recovery:
                 raise PermanentError("this server is not a standby: it accepts writes already")
@@ -303,7 +323,7 @@ class PostgresAdapter:
         return {"promoted": True, **self.recovered_point(None)}
 
     def recovered_point(self, port: int | None) -> dict[str, Any]:
-        with self.connect(port) as conn:
+        with self.session(port) as conn:
             replay_ts, timeline, lsn = conn.execute(
                 "SELECT pg_last_xact_replay_timestamp(), "
                 "(SELECT timeline_id FROM pg_control_checkpoint()), pg_current_wal_lsn()::text"
@@ -482,6 +502,11 @@ class PostgresAdapter:
             shutil.rmtree(data_dir, ignore_errors=True)
         Path(data_dir + ".log").unlink(missing_ok=True)
         return {"removed": data_dir}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _backrest_target(kind: str, target: str) -> str:

@@ -20,6 +20,14 @@ from drconsole.adapters.pghost import DEFAULT_BIN, LocalCluster
 
 STANZA = "qsign"
 SANDBOX_USER = "drconsole-sandbox"
+# What a DR operator role needs beyond owning its database: reading replication and archiver
+# state, and the recovery functions plans call.
+GRANTS = (
+    "GRANT pg_monitor TO qsign",
+    "GRANT EXECUTE ON FUNCTION pg_create_restore_point(text) TO qsign",
+    "GRANT EXECUTE ON FUNCTION pg_promote(boolean, integer) TO qsign",
+    "GRANT EXECUTE ON FUNCTION pg_switch_wal() TO qsign",
+)
 SEED = """
 INSERT INTO signatures (payload, digest)
 SELECT 'seed-' || n, encode(sha256(('seed-' || n)::bytea), 'hex') FROM generate_series(1, 500) n;
@@ -210,6 +218,12 @@ def create(layout: PgLayout) -> None:
     ) as conn:
         conn.execute("CREATE ROLE qsign LOGIN")
         conn.execute("CREATE DATABASE qsign OWNER qsign")
+    # function privileges live in each database: grant them inside qsign
+    with psycopg.connect(
+        layout.dsn(layout.primary_port, "qsign", "postgres"), autocommit=True
+    ) as conn:
+        for grant in GRANTS:
+            conn.execute(grant)
     with psycopg.connect(layout.dsn(layout.primary_port), autocommit=True) as conn:
         conn.execute(SCHEMA)
         conn.execute(SEED)
