@@ -29,6 +29,18 @@ class Pgbackrest:
     os_user: str | None = None
     binary: str = "pgbackrest"
 
+    def _exec(self, command: str, options: tuple[str, ...], console: str, timeout: float) -> Result:
+        argv = [
+            self.binary,
+            f"--config={self.config}",
+            f"--stanza={self.stanza}",
+            f"--log-level-console={console}",
+            "--log-level-stderr=off",
+            command,
+            *options,
+        ]
+        return run_as(argv, user=self.os_user, timeout=timeout)
+
     def run(self, command: str, *options: str, timeout: float = 1800.0) -> Result:
         """Run a command; a non-zero exit raises with pgBackRest's own message.
 
@@ -36,16 +48,7 @@ class Pgbackrest:
             TransientError: a lock or archive timeout (worth a retry).
             PermanentError: anything else.
         """
-        argv = [
-            self.binary,
-            f"--config={self.config}",
-            f"--stanza={self.stanza}",
-            "--log-level-console=warn",
-            "--log-level-stderr=off",
-            command,
-            *options,
-        ]
-        result = run_as(argv, user=self.os_user, timeout=timeout)
+        result = self._exec(command, options, "warn", timeout)
         if result.code != 0:
             message = f"pgbackrest {command} failed (exit {result.code}): {result.tail(3)}"
             if result.code in _TRANSIENT_CODES:
@@ -67,21 +70,8 @@ class Pgbackrest:
 
     def verify(self) -> list[str]:
         """Problems ``pgbackrest verify`` reports (empty when the repository is sound)."""
-        argv_options = ["--log-level-console=info"]
-        result = run_as(
-            [
-                self.binary,
-                f"--config={self.config}",
-                f"--stanza={self.stanza}",
-                "--log-level-stderr=off",
-                *argv_options,
-                "verify",
-            ],
-            user=self.os_user,
-            timeout=3600,
-        )
-        text = result.stdout + result.stderr
-        problems = parse_verify(text)
+        result = self._exec("verify", (), "info", 3600)
+        problems = parse_verify(result.stdout + result.stderr)
         if result.code != 0 and not problems:
             problems.append(f"pgbackrest verify failed (exit {result.code}): {result.tail(3)}")
         return problems

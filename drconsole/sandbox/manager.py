@@ -95,22 +95,22 @@ def writer_start(root: Path) -> str:
     state = _require(root)
     if writer_pid(root):
         return "the writer is running already"
-    log = open(root / "writer.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "drconsole.sandbox.writer",
-            "--dsn",
-            state.layout().dsn(state.primary_port),
-            "--interval",
-            "0.2",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
+    with open(root / "writer.log", "ab") as log:  # the child keeps its own copy
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "drconsole.sandbox.writer",
+                "--dsn",
+                state.layout().dsn(state.primary_port),
+                "--interval",
+                "0.2",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
     _writer_pidfile(root).write_text(str(proc.pid))
     return f"writer started (pid {proc.pid})"
 
