@@ -35,6 +35,19 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check plan files; one line per problem")
     p.add_argument("paths", nargs="+", metavar="PATH", help="plan files or directories")
 
+    p = sub.add_parser("console", help="the interactive console (the default on a terminal)")
+    p.add_argument(
+        "--plans",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another directory of plans (plans/ is always listed)",
+    )
+    p.add_argument("--targets", metavar="FILE", help="targets file (default: the sandbox's)")
+    p.add_argument("--runs-dir", metavar="DIR")
+    p.add_argument("--operator", metavar="NAME")
+    p.add_argument("--mode", choices=["drill", "real", "dry-run"], default="drill")
+
     sub.add_parser("schema", help="print the plan JSON Schema (for editors)")
     sub.add_parser("actions", help="list the adapter actions plans can call")
 
@@ -103,11 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            _err(
-                "the interactive console (TUI) is not built yet; use "
-                "'drconsole run PLAN --headless' (see 'drconsole --help')"
-            )
-            return EXIT_INVALID
+            return cmd_console(parser.parse_args(["console"]))
         parser.print_help()
         return EXIT_OK
     handler = {
@@ -120,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": cmd_report,
         "runs": cmd_runs,
         "sandbox": cmd_sandbox,
+        "console": cmd_console,
     }[args.command]
     try:
         return handler(args)
@@ -298,11 +308,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from drconsole.engine.runner import Mode
 
     if _needs_tui(args):
-        _err(
-            "the interactive console (TUI) is not built yet; add --headless (with --answers "
-            "FILE, or --yes in drill mode)"
+        try:
+            given = _parse_inputs(args.input)
+        except ValueError as exc:
+            _err(str(exc))
+            return EXIT_INVALID
+        return _console(
+            targets=args.targets,
+            runs_dir=args.runs_dir,
+            operator=args.operator,
+            mode=args.mode,
+            given_inputs=given,
+            start_plan=Path(args.plan),
         )
-        return EXIT_INVALID
     try:
         given = _parse_inputs(args.input)
         operator, answers = _operator(args)
@@ -338,8 +356,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from drconsole.engine.launch import LaunchError, prepare_resume
 
     if _needs_tui(args):
-        _err("the interactive console (TUI) is not built yet; add --headless")
-        return EXIT_INVALID
+        return _console(resume=Path(args.run_dir), operator=args.operator)
     try:
         operator, _ = _operator(args)
     except AnswersError as exc:
@@ -440,3 +457,61 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _default_targets() -> Path | None:
+    import os
+
+    explicit = os.environ.get("DRCONSOLE_TARGETS")
+    if explicit:
+        return Path(explicit)
+    from drconsole.sandbox.manager import default_dir
+
+    sandbox = default_dir() / "targets.yaml"
+    return sandbox if sandbox.exists() else None
+
+
+def _console(
+    *,
+    targets: str | None = None,
+    runs_dir: str | None = None,
+    operator: str | None = None,
+    mode: str = "drill",
+    plan_dirs: Sequence[str] = (),
+    given_inputs: dict[str, str] | None = None,
+    start_plan: Path | None = None,
+    resume: Path | None = None,
+) -> int:
+    import getpass
+
+    from drconsole.engine.rundir import default_runs_dir
+    from drconsole.engine.runner import Mode
+    from drconsole.tui.app import DrConsoleApp
+
+    shipped = Path(__file__).resolve().parent.parent / "plans"
+    dirs = [Path(d) for d in plan_dirs]
+    for candidate in (Path("plans"), shipped):
+        if candidate.is_dir() and candidate.resolve() not in {d.resolve() for d in dirs}:
+            dirs.append(candidate)
+    app = DrConsoleApp(
+        plan_dirs=dirs,
+        runs_dir=Path(runs_dir) if runs_dir else default_runs_dir(),
+        targets_path=Path(targets) if targets else _default_targets(),
+        operator_name=operator or getpass.getuser(),
+        mode=Mode(mode),
+        given_inputs=given_inputs,
+        start_plan=start_plan,
+        resume=resume,
+    )
+    app.run()
+    return EXIT_OK
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    return _console(
+        targets=args.targets,
+        runs_dir=args.runs_dir,
+        operator=args.operator,
+        mode=args.mode,
+        plan_dirs=args.plans,
+    )

@@ -1,0 +1,121 @@
+"""The drconsole Textual app: home, runs, questions. Built by ``drconsole`` on a terminal.
+
+The engine runs on this app's event loop; adapters run in worker threads; the engine talks to
+people only through :class:`~drconsole.tui.operator.TuiOperator`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding
+
+from drconsole.engine.launch import LaunchError, prepare_new, prepare_resume
+from drconsole.engine.runner import Mode
+from drconsole.plans.validate import LoadResult
+from drconsole.tui.help import HelpScreen, PlansAndRuns
+from drconsole.tui.home import HomeScreen
+from drconsole.tui.operator import TuiOperator
+
+MODE_WORDS = {Mode.DRILL: "DRILL", Mode.DRY_RUN: "DRY-RUN", Mode.REAL: "REAL (production)"}
+
+
+class DrConsoleApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "drconsole"
+    COMMANDS: ClassVar[set[Any]] = App.COMMANDS | {PlansAndRuns}
+    BINDINGS = [Binding("question_mark", "help", "Help", show=False)]
+
+    def __init__(
+        self,
+        *,
+        plan_dirs: list[Path],
+        runs_dir: Path,
+        targets_path: Path | None,
+        operator_name: str,
+        mode: Mode = Mode.DRILL,
+        given_inputs: dict[str, Any] | None = None,
+        start_plan: Path | None = None,
+        resume: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.plan_dirs = plan_dirs
+        self.runs_dir = runs_dir
+        self.targets_path = targets_path
+        self.operator_name = operator_name
+        self.mode = mode
+        self.given_inputs = dict(given_inputs or {})
+        self._start_plan = start_plan
+        self._resume = resume
+
+    def on_mount(self) -> None:
+        self.push_screen(HomeScreen())
+        if self._resume is not None:
+            self.resume_run(self._resume)
+        elif self._start_plan is not None:
+            from drconsole.plans.validate import load_plan
+
+            result = load_plan(self._start_plan)
+            if result.plan is None:
+                self.notify(
+                    "The plan is not valid: " + "; ".join(str(p) for p in result.problems[:3]),
+                    severity="error",
+                    timeout=15,
+                )
+            else:
+                self.start_plan(self._start_plan, result)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def open_report(self, run_dir: Path) -> None:
+        from drconsole.tui.report_screen import ReportScreen
+
+        self.push_screen(ReportScreen(run_dir))
+
+    def start_plan(self, path: Path, result: LoadResult) -> None:
+        """Ask the plan's inputs, then start it in the current mode."""
+        from drconsole.tui.forms import InputsModal
+
+        assert result.plan is not None
+
+        def go(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            self._launch(
+                lambda: prepare_new(
+                    path,
+                    runs_dir=self.runs_dir,
+                    operator=TuiOperator(self, self.operator_name),
+                    mode=self.mode,
+                    given_inputs=values,
+                    targets_path=self.targets_path,
+                )
+            )
+
+        self.push_screen(InputsModal(result.plan, self.given_inputs, MODE_WORDS[self.mode]), go)
+
+    def resume_run(self, run_dir: Path) -> None:
+        self._launch(
+            lambda: prepare_resume(run_dir, operator=TuiOperator(self, self.operator_name))
+        )
+
+    def _launch(self, prepare: Any) -> None:
+        from drconsole.tui.run_screen import RunScreen
+
+        try:
+            prepared = prepare()
+        except LaunchError as exc:
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=20)
+            return
+        except OSError as exc:
+            self.notify(f"Cannot write the run record: {exc}", severity="error", timeout=20)
+            return
+        self.push_screen(RunScreen(prepared))
+
+    def on_screen_resume(self) -> None:
+        home = self.screen
+        if isinstance(home, HomeScreen):
+            home.refresh_all()

@@ -1,0 +1,84 @@
+"""The start form: a plan's inputs, checked as typed (timestamps in UTC), before anything runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from drconsole.plans.inputs import INCIDENT_AT, InputError, coerce
+from drconsole.plans.model import InputType, Plan
+from drconsole.timeutil import format_timestamp, utcnow
+
+
+class InputsModal(ModalScreen[dict[str, Any] | None]):
+    """Asks every input; Enter on the last field starts; Escape goes back."""
+
+    BINDINGS = [Binding("escape", "cancel", "Back")]
+    AUTO_FOCUS = "Input"
+
+    def __init__(self, plan: Plan, given: dict[str, Any], mode_words: str) -> None:
+        super().__init__()
+        self.plan = plan
+        self.given = given
+        self.mode_words = mode_words
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Label(f"Start: {self.plan.title}", classes="modal-title")
+            yield Static(f"Mode: {self.mode_words}", classes="modal-step")
+            with VerticalScroll():
+                for name, spec in self.plan.inputs.items():
+                    hint = {
+                        InputType.TIMESTAMP: " (UTC, e.g. "
+                        + format_timestamp(utcnow())[:19]
+                        + "Z)",
+                        InputType.DURATION: " (e.g. 15m)",
+                        InputType.BOOL: " (yes/no)",
+                        InputType.CHOICE: f" ({' | '.join(spec.choices or [])})",
+                    }.get(spec.type, "")
+                    need = "" if spec.required else " (optional)"
+                    if name == INCIDENT_AT:
+                        need = " (optional; default now)"
+                    yield Label(f"{spec.prompt or name}{hint}{need}")
+                    value = self.given.get(name, spec.default)
+                    yield Input(value="" if value is None else str(value), id=f"in-{name}")
+            yield Static(
+                "Enter on the last field starts the run.", id="form-problem", classes="modal-hint"
+            )
+
+    def on_mount(self) -> None:
+        if not self.plan.inputs:
+            self.dismiss({})
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        names = list(self.plan.inputs)
+        if event.input.id != f"in-{names[-1]}":
+            self.focus_next()
+            return
+        values: dict[str, Any] = {}
+        problems = []
+        for name, spec in self.plan.inputs.items():
+            raw = self.query_one(f"#in-{name}", Input).value.strip()
+            if not raw:
+                if spec.required:
+                    problems.append(f"{name} is required")
+                continue
+            try:
+                coerce(name, spec, raw)
+                values[name] = raw
+            except InputError as exc:
+                problems.append(str(exc))
+        if problems:
+            problem = self.query_one("#form-problem", Static)
+            problem.update("REFUSED: " + "; ".join(problems))
+            problem.set_classes("modal-problem")
+            return
+        self.dismiss(values)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,265 @@
+"""The operator's questions as modal screens. Each returns its answer through ``dismiss``.
+
+Keyboard first: every modal can be answered without a mouse; Escape means "no answer" (the
+engine then records the step as not confirmed, never as confirmed). Enter alone never confirms
+a destructive step: the typed text must match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Markdown, Static
+
+from drconsole.engine.operator import FailureChoice, FieldSpec, InterruptedChoice, Question
+
+
+class _Modal(ModalScreen[Any]):
+    BINDINGS = [Binding("escape", "cancel", "No answer")]
+    AUTO_FOCUS = "Input"
+
+    def __init__(self, q: Question | None, title: str) -> None:
+        super().__init__()
+        self.q = q
+        self.title_text = title
+
+    def header(self) -> ComposeResult:
+        yield Label(self.title_text, classes="modal-title")
+        if self.q is not None:
+            yield Label(f"Step: {self.q.title} ({self.q.step_id})", classes="modal-step")
+            if self.q.guidance:
+                with VerticalScroll(classes="modal-guidance"):
+                    yield Markdown(self.q.guidance)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmModal(_Modal):
+    """Yes or no. Keys: y, n."""
+
+    AUTO_FOCUS = "Button"
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes, done"),
+        Binding("n", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, q: Question, prompt: str) -> None:
+        super().__init__(q, "Confirm")
+        self.prompt = prompt
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield from self.header()
+            yield Static(self.prompt, classes="modal-prompt")
+            with Horizontal(classes="modal-buttons"):
+                yield Button("y: Yes, done", id="yes", variant="success")
+                yield Button("n: No", id="no", variant="error")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class TypedConfirmModal(_Modal):
+    """The operator types the target's name; anything else is refused on the spot."""
+
+    def __init__(self, q: Question, prompt: str, expected: str, problem: str | None) -> None:
+        super().__init__(q, "DESTRUCTIVE STEP: type to confirm")
+        self.prompt = prompt
+        self.expected = expected
+        self.problem = problem
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal destructive"):
+            yield from self.header()
+            yield Static(self.prompt, classes="modal-prompt")
+            yield Input(placeholder=f"type: {self.expected}", id="typed")
+            yield Static(
+                self.problem or "Enter checks the text; Escape cancels (nothing is done).",
+                id="problem",
+                classes="modal-problem" if self.problem else "modal-hint",
+            )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        typed = event.value.strip()
+        if typed != self.expected:
+            message = (
+                "Nothing typed: Enter alone never confirms."
+                if not typed
+                else f"That is not {self.expected!r}. Nothing was done; type it exactly."
+            )
+            problem = self.query_one("#problem", Static)
+            problem.update(f"REFUSED: {message}")
+            problem.set_classes("modal-problem")
+            event.input.value = ""
+            return
+        self.dismiss(typed)
+
+
+class SecretModal(_Modal):
+    """A masked input; the value is never shown, logged or kept by the screen."""
+
+    def __init__(self, q: Question, prompt: str, problem: str | None) -> None:
+        super().__init__(q, "Secret input (masked)")
+        self.prompt = prompt
+        self.problem = problem
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield from self.header()
+            yield Static(self.prompt, classes="modal-prompt")
+            yield Input(password=True, id="secret", placeholder="typed characters are hidden")
+            if self.problem:
+                yield Static(self.problem, classes="modal-problem")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        value = event.value
+        event.input.value = ""
+        self.dismiss(value or None)
+
+
+class SignoffModal(_Modal):
+    """Named people with roles; the engine checks distinctness and roles and may ask again."""
+
+    def __init__(self, q: Question, signers: int, roles: list[str], problem: str | None) -> None:
+        super().__init__(q, f"Sign-off: {signers} distinct people")
+        self.count = max(signers, len(roles))
+        self.roles = roles
+        self.problem = problem
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield from self.header()
+            need = ", ".join(self.roles) or "any role"
+            yield Static(
+                f"Each signer types their own name. Roles needed: {need}.", classes="modal-prompt"
+            )
+            for i in range(self.count):
+                role = self.roles[i] if i < len(self.roles) else ""
+                with Horizontal(classes="signer-row"):
+                    yield Input(placeholder="name", id=f"name-{i}")
+                    yield Input(value=role, placeholder="role", id=f"role-{i}")
+            if self.problem:
+                yield Static(f"REFUSED: {self.problem}", classes="modal-problem")
+            yield Static(
+                "Enter on the last field signs; Escape: no sign-off.", classes="modal-hint"
+            )
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        rows = []
+        for i in range(self.count):
+            name = self.query_one(f"#name-{i}", Input).value.strip()
+            role = self.query_one(f"#role-{i}", Input).value.strip()
+            rows.append({"name": name, "role": role})
+        if any(not r["name"] for r in rows):
+            self.focus_next()
+            return
+        self.dismiss(rows)
+
+
+class EvidenceModal(_Modal):
+    """Recorded values (bag numbers, serials), checked by the engine against their form."""
+
+    def __init__(self, q: Question, fields: list[FieldSpec], problem: str | None) -> None:
+        super().__init__(q, "Record evidence")
+        self.fields = fields
+        self.problem = problem
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield from self.header()
+            for f in self.fields:
+                label = f.prompt or f.name
+                form = f" (form {f.pattern})" if f.pattern else ""
+                yield Label(f"{label}{form}{'' if f.required else ' (optional)'}")
+                yield Input(id=f"ev-{f.name}")
+            if self.problem:
+                yield Static(f"REFUSED: {self.problem}", classes="modal-problem")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        values = {f.name: self.query_one(f"#ev-{f.name}", Input).value.strip() for f in self.fields}
+        if event.input.id != f"ev-{self.fields[-1].name}":
+            self.focus_next()
+            return
+        self.dismiss(values)
+
+
+class ChoiceModal(_Modal):
+    """A decision among a few choices, each with a key; an optional reason line (Tab)."""
+
+    AUTO_FOCUS = "Button"
+
+    def __init__(
+        self,
+        q: Question | None,
+        title: str,
+        text: str,
+        choices: list[tuple[str, str, str]],
+        with_reason: bool = False,
+    ) -> None:
+        super().__init__(q, title)
+        self.text = text
+        self.choices = choices
+        self.with_reason = with_reason
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield from self.header()
+            yield Static(self.text, classes="modal-prompt")
+            if self.with_reason:
+                yield Input(placeholder="reason (recorded in the journal)", id="reason")
+            with Horizontal(classes="modal-buttons"):
+                for value, key, label in self.choices:
+                    yield Button(f"{key}: {label}", id=f"choice-{value}")
+
+    def on_key(self, event: Any) -> None:
+        if isinstance(self.focused, Input):
+            return
+        for value, key, _ in self.choices:
+            if event.key == key:
+                event.stop()
+                self._choose(value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self._choose(str(event.button.id).removeprefix("choice-"))
+
+    def _choose(self, value: str) -> None:
+        reason = self.query_one("#reason", Input).value.strip() if self.with_reason else ""
+        self.dismiss((value, reason))
+
+
+def interrupted_modal(q: Question) -> ChoiceModal:
+    return ChoiceModal(
+        q,
+        "Interrupted step",
+        "The console stopped while this step ran. It is not safe to repeat by itself. "
+        "Check the system, then choose.",
+        [
+            (InterruptedChoice.RERUN.value, "r", "Run it again"),
+            (InterruptedChoice.MARK_DONE.value, "m", "Mark done (reason)"),
+            (InterruptedChoice.ABORT.value, "x", "Abort the run"),
+        ],
+        with_reason=True,
+    )
+
+
+def failure_modal(q: Question, error: str) -> ChoiceModal:
+    return ChoiceModal(
+        q,
+        "Step failed",
+        f"{error}\n\nWhat now?",
+        [
+            (FailureChoice.RETRY.value, "r", "Retry"),
+            (FailureChoice.CONTINUE.value, "c", "Continue without it"),
+            (FailureChoice.ABORT.value, "x", "Abort the run"),
+        ],
+    )

@@ -1,0 +1,311 @@
+"""The run screen: what the run is doing now, what it needs from you, and the clocks.
+
+Header: plan, mode in words (REAL is unmistakable), operator, the RTO clock (elapsed, objective,
+time left, projected finish) and the RPO (pending or reached, against objective). Left: the
+steps in plan order with status in words and a symbol. Right: the selected step's guidance,
+parameters, outputs, live output and retry countdown. Bottom: the journal as it is written.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Markdown, RichLog, Static
+
+from drconsole.engine.launch import Prepared
+from drconsole.engine.runner import Mode
+from drconsole.engine.state import RunResult, RunState, StepStatus
+from drconsole.journal.journal import Event
+from drconsole.timeutil import format_duration, format_timestamp
+
+STATUS_WORDS = {
+    StepStatus.PENDING: "· waiting",
+    StepStatus.RUNNING: "▶ RUNNING",
+    StepStatus.SUCCEEDED: "✓ done",
+    StepStatus.FAILED: "✗ FAILED",
+    StepStatus.SKIPPED: "↷ skipped",
+    StepStatus.MARKED_DONE: "✓ marked done",
+    StepStatus.CANCELLED: "✗ cancelled",
+    StepStatus.SIMULATED: "~ dry-run",
+}
+MODE_WORDS = {
+    Mode.DRILL: "DRILL (practice)",
+    Mode.REAL: "REAL: PRODUCTION",
+    Mode.DRY_RUN: "DRY-RUN (calls nothing)",
+}
+
+
+class RunScreen(Screen[None]):
+    """One run, live."""
+
+    BINDINGS = [
+        Binding("a", "abort", "Abort run"),
+        Binding("r", "report", "Report"),
+        Binding("f", "follow", "Follow"),
+        Binding("escape", "leave", "Back"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(self, prepared: Prepared) -> None:
+        super().__init__()
+        self.prepared = prepared
+        self.engine = prepared.engine
+        self.plan = self.engine.plan
+        self.selected = self.plan.steps[0].id
+        self.following = True
+        self.live_lines: dict[str, list[str]] = {}
+        self.retry_at: dict[str, float] = {}
+        self.result: RunResult | None = None
+        self.finished = False
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        mode = self.engine.mode
+        yield Static(id="run-title", classes=f"mode-{mode.value}")
+        yield Static(id="run-clocks")
+        with Horizontal(id="run-body"):
+            yield DataTable(id="steps", cursor_type="row", zebra_stripes=False)
+            with VerticalScroll(id="detail"):
+                yield Static(id="detail-head")
+                yield Markdown(id="detail-guidance")
+                yield Static(id="detail-facts")
+                yield RichLog(id="detail-live", max_lines=500, wrap=True)
+        yield RichLog(id="journal-log", max_lines=2000, wrap=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#steps", DataTable)
+        table.add_column("status", key="status", width=14)
+        table.add_column("step", key="step")
+        table.add_column("time", key="time", width=7)
+        table.add_column("tries", key="tries", width=5)
+        for step in self.plan.steps:
+            table.add_row("", step.id, "", "", key=step.id)
+        self.engine.observers.append(self)
+        state = self.engine.state
+        for step in self.plan.steps:
+            self._update_row(step.id, state)
+        self._title()
+        self._clocks()
+        self._show_detail()
+        self.set_interval(1.0, self._tick)
+        self.run_worker(self._drive(), exclusive=True, group="engine", exit_on_error=False)
+
+    async def _drive(self) -> None:
+        try:
+            self.result = await self.engine.run()
+        finally:
+            self.engine.journal.close()
+            self.finished = True
+            self._title()
+            self._clocks()
+            self._show_detail()
+            word = self.result.value.upper() if self.result else "INTERRUPTED (resumable)"
+            self.notify(f"Run finished: {word}. Press r for the report.", timeout=10)
+
+    # ------------------------------------------------------------------ observer
+    def event(self, event: Event, state: RunState) -> None:
+        data = event.data
+        step_id = str(data.get("step") or "")
+        line = self._log_line(event)
+        if line:
+            self.query_one("#journal-log", RichLog).write(line)
+        if event.type == "attempt_failed" and data.get("retry_in_s") is not None:
+            self.retry_at[step_id] = time.monotonic() + float(data["retry_in_s"])
+        if event.type in ("step_started", "step_finished"):
+            self.retry_at.pop(step_id, None)
+        if step_id and step_id in state.steps:
+            self._update_row(step_id, state)
+            if event.type == "step_started" and self.following:
+                self._select(step_id)
+            elif step_id == self.selected:
+                self._show_detail()
+        if event.type in ("milestone", "clock", "run_finished", "run_interrupted"):
+            self._clocks()
+
+    def live(self, step_id: str, line: str) -> None:
+        self.live_lines.setdefault(step_id, []).append(line)
+        if step_id == self.selected:
+            self.query_one("#detail-live", RichLog).write(line)
+
+    # ------------------------------------------------------------------ rendering
+    def _title(self) -> None:
+        state = self.engine.state
+        mode = MODE_WORDS[self.engine.mode]
+        result = ""
+        if self.finished:
+            result = f" │ {self.result.value.upper() if self.result else 'INTERRUPTED'}"
+        self.query_one("#run-title", Static).update(
+            f"{mode} │ {self.plan.title} │ operator {self.engine.operator.name}{result}"
+            f"\nrun {state.run_id}"
+        )
+
+    def _clocks(self) -> None:
+        c = self.engine.clocks()
+        rto = f"RTO {format_duration(c.rto_elapsed)} of {format_duration(c.rto_objective)}: "
+        rto += c.rto_status.upper() if c.rto_status in ("missed", "over budget") else c.rto_status
+        if c.rto_left is not None and c.rto_status in ("running", "over budget"):
+            rto += f", {format_duration(c.rto_left)} left"
+        if c.projected_finish is not None:
+            rto += f", projected finish {format_timestamp(c.projected_finish)[11:19]}Z"
+        rpo = f"RPO {format_duration(c.rpo_achieved) if c.rpo_achieved is not None else '-'} "
+        rpo += f"of {format_duration(c.rpo_objective)}: "
+        rpo += c.rpo_status.upper() if c.rpo_status == "missed" else c.rpo_status
+        self.query_one("#run-clocks", Static).update(f"{rto}  │  {rpo}")
+
+    def _tick(self) -> None:
+        if not self.finished:
+            self._clocks()
+        if self.selected in self.retry_at:
+            self._show_facts()
+
+    def _update_row(self, step_id: str, state: RunState) -> None:
+        record = state.steps.get(step_id)
+        if record is None:
+            return
+        table = self.query_one("#steps", DataTable)
+        table.update_cell(step_id, "status", STATUS_WORDS[record.status])
+        table.update_cell(
+            step_id,
+            "time",
+            format_duration(record.duration_s) if record.duration_s is not None else "",
+        )
+        table.update_cell(step_id, "tries", str(record.attempts or ""))
+
+    def _select(self, step_id: str) -> None:
+        self.selected = step_id
+        table = self.query_one("#steps", DataTable)
+        table.move_cursor(row=table.get_row_index(step_id))
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        step = self.plan.step(self.selected)
+        self.query_one("#detail-head", Static).update(
+            f"{step.label}  [{step.kind}{', DESTRUCTIVE' if step.destructive else ''}]"
+        )
+        self.query_one("#detail-guidance", Markdown).update(step.guidance or step.manual or "")
+        live = self.query_one("#detail-live", RichLog)
+        live.clear()
+        for line in self.live_lines.get(self.selected, []):
+            live.write(line)
+        self._show_facts()
+
+    def _show_facts(self) -> None:
+        record = self.engine.state.steps.get(self.selected)
+        lines = []
+        if record is not None:
+            lines.append(
+                f"Status: {STATUS_WORDS[record.status]}"
+                + (f", attempt {record.attempts}" if record.attempts > 1 else "")
+            )
+            if record.description:
+                lines.append(f"Does: {record.description}")
+            for key, value in record.params.items():
+                lines.append(f"  with.{key} = {value}")
+            at = self.retry_at.get(self.selected)
+            if at is not None:
+                last = record.failures[-1] if record.failures else {}
+                lines.append(f"Attempt {last.get('attempt')} failed: {last.get('error')}")
+                lines.append(f"Next attempt in {max(0, round(at - time.monotonic()))} s")
+            if record.error:
+                lines.append(f"Error: {record.error}")
+            if record.reason:
+                lines.append(f"Note: {record.reason}")
+            for key, value in record.outputs.items():
+                text = str(value)
+                lines.append(f"  out.{key} = {text[:200]}")
+        self.query_one("#detail-facts", Static).update("\n".join(lines))
+
+    @staticmethod
+    def _log_line(event: Event) -> str | None:
+        d = event.data
+        t = event.ts[11:19]
+        kind = event.type
+        if kind == "step_started":
+            return f"{t} start   {d['step']}: {d.get('description', '')}"
+        if kind == "step_finished":
+            extra = d.get("error") or d.get("reason") or ""
+            return f"{t} {str(d['status']).upper():<9} {d['step']}" + (
+                f": {extra}" if extra else ""
+            )
+        if kind == "attempt_failed":
+            retry = (
+                f", retry in {format_duration(d['retry_in_s'])}"
+                if d.get("retry_in_s") is not None
+                else ""
+            )
+            return (
+                f"{t} FAIL    {d['step']} attempt {d['attempt']}/{d.get('of')}: {d['error']}{retry}"
+            )
+        if kind == "operator_answer":
+            return f"{t} answer  {d['step']}: {d['question']} -> {d['answer']} ({d['by']})"
+        if kind in ("milestone", "run_finished", "run_interrupted", "run_resumed", "run_started"):
+            name = d.get("name") or d.get("result") or d.get("reason") or ""
+            return f"{t} {kind.replace('_', ' ').upper()} {name}"
+        return None
+
+    # ------------------------------------------------------------------ actions
+    @on(DataTable.RowHighlighted, "#steps")
+    def _row(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value and event.row_key.value != self.selected:
+            self.selected = str(event.row_key.value)
+            self.following = False
+            self._show_detail()
+
+    def action_follow(self) -> None:
+        self.following = True
+        running = [s for s, r in self.engine.state.steps.items() if r.status is StepStatus.RUNNING]
+        if running:
+            self._select(running[0])
+        self.notify("Following the running step.")
+
+    def action_abort(self) -> None:
+        if self.finished:
+            self.notify("The run has finished.")
+            return
+        from drconsole.tui.modals import ChoiceModal
+
+        def chosen(answer: Any) -> None:
+            if answer and answer[0] == "abort":
+                self.engine.abort(f"aborted by {self.engine.operator.name} from the console")
+
+        self.app.push_screen(
+            ChoiceModal(
+                None,
+                "Abort the run?",
+                "Running steps are cancelled and the run ends as ABORTED (it cannot be resumed).",
+                [("abort", "x", "Abort the run"), ("keep", "k", "Keep running")],
+            ),
+            chosen,
+        )
+
+    def action_report(self) -> None:
+        from drconsole.tui.report_screen import ReportScreen
+
+        self.app.push_screen(ReportScreen(self.prepared.run_dir))
+
+    def action_leave(self) -> None:
+        if self.finished:
+            self.app.pop_screen()
+            return
+        from drconsole.tui.modals import ChoiceModal
+
+        def chosen(answer: Any) -> None:
+            if answer and answer[0] == "stop":
+                self.engine.interrupt(f"left by {self.engine.operator.name} from the console")
+
+        self.app.push_screen(
+            ChoiceModal(
+                None,
+                "Leave the run?",
+                "The run stops now and stays resumable from the home screen.",
+                [("stop", "s", "Stop and leave"), ("keep", "k", "Keep running")],
+            ),
+            chosen,
+        )
