@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make demo: start the local sandbox (real PostgreSQL 15 + pgBackRest, a standby and a steady
-# writer), then show the main jobs headless until the interactive console exists: the monthly
-# recovery test (a real test restore) and a point-in-time restore drill, with their records.
+# writer), run the monthly recovery test (a real test restore) and a point-in-time restore
+# drill headless so that there is history to look at, then open the console on a terminal.
 set -euo pipefail
 runs_dir=${1:-runs}
 sandbox_dir=${DRCONSOLE_SANDBOX_DIR:-}
@@ -45,4 +45,10 @@ echo "== drconsole runs"
 $dc runs --runs-dir "$runs_dir" | head -n 6
 echo
 echo "The sandbox keeps running: 'drconsole sandbox status', 'drconsole sandbox down'."
-echo "The interactive console is not built yet; every run above is headless."
+if [ -t 0 ] && [ -t 1 ]; then
+  echo "Opening the console (q quits, ? shows every key)..."
+  sleep 2
+  exec $dc console --targets "$targets" --runs-dir "$runs_dir"
+fi
+echo "No terminal here: open the console later with"
+echo "  $dc console --targets $targets --runs-dir $runs_dir"

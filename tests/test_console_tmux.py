@@ -1,0 +1,100 @@
+"""End to end: the console in a real terminal (tmux, 80x24), a plan run by keystrokes, the
+screen read back as a person would see it."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drconsole.engine.rundir import list_runs
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def tmux() -> Iterator[list[str]]:
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed (make setup installs it)")
+    base = ["tmux", "-L", f"drconsole-test-{uuid.uuid4().hex[:8]}"]
+    yield base
+    subprocess.run([*base, "kill-server"], capture_output=True, check=False)
+
+
+def screen(tmux: list[str]) -> str:
+    return subprocess.run(
+        [*tmux, "capture-pane", "-p", "-t", "dc"], capture_output=True, text=True, check=False
+    ).stdout
+
+
+def wait_for(tmux: list[str], text: str, within_s: float = 30) -> str:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        shown = screen(tmux)
+        if text in shown:
+            return shown
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared; the screen shows:\n{screen(tmux)}")
+
+
+def keys(tmux: list[str], *sent: str) -> None:
+    subprocess.run([*tmux, "send-keys", "-t", "dc", *sent], check=True)
+
+
+def test_a_plan_run_by_keystrokes_in_a_real_terminal(tmux: list[str], tmp_path: Path) -> None:
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "id: e2e\ntitle: End to end\nkind: drill\nobjectives: {rto: 5m}\nsteps:\n"
+        "  - {id: brief, manual: Brief everyone.}\n"
+        "  - {id: pause, wait: 0.5s, needs: [brief]}\n"
+        "  - {id: done, milestone: service_restored, needs: [pause]}\n"
+    )
+    runs = tmp_path / "runs"
+    command = " ".join(
+        shlex.quote(a)
+        for a in [
+            sys.executable,
+            "-m",
+            "drconsole",
+            "run",
+            str(plan),
+            "--runs-dir",
+            str(runs),
+            "--operator",
+            "e2e-operator",
+        ]
+    )
+    subprocess.run(
+        [
+            *tmux,
+            "new-session",
+            "-d",
+            "-s",
+            "dc",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            f"cd {shlex.quote(str(REPO))} && {command}; sleep 30",
+        ],
+        check=True,
+    )
+    shown = wait_for(tmux, "y: Yes, done")
+    assert "Brief everyone." in shown
+    keys(tmux, "y")
+    shown = wait_for(tmux, "operator e2e-operator │ SUCCEEDED")
+    assert "DRILL" in shown
+    assert "operator e2e-operator" in shown
+    assert ": met" in shown
+    keys(tmux, "r")
+    shown = wait_for(tmux, "Run report: End to end")
+    keys(tmux, "escape", "escape")
+    wait_for(tmux, "Recent runs")
+    [summary] = list_runs(runs)
+    assert summary.state.result == "succeeded"

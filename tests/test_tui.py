@@ -1,0 +1,240 @@
+"""The console driven by keys (Textual Pilot): a whole run with a confirmation, a retry shown,
+a failure shown, a wrong typed confirmation refused, a sign-off; resume of a killed run; a
+dry-run; the home screen. Real engine, real journal, real files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import yaml
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from drconsole.engine.rundir import load_state
+from drconsole.engine.runner import Mode
+from drconsole.journal.journal import read_events, verify
+from drconsole.tui import modals
+from drconsole.tui.app import DrConsoleApp
+from drconsole.tui.home import HomeScreen
+from drconsole.tui.run_screen import RunScreen
+from tests.conftest import drconsole_cmd
+
+PLAN = """
+id: tui-small
+title: Small console plan
+kind: drill
+objectives: {rto: 10m}
+steps:
+  - {id: brief, title: Brief, manual: Brief everyone.}
+  - id: flaky
+    title: Flaky health check
+    check: local.http_check
+    with: {url: "http://127.0.0.1:PORT/health", timeout_s: 1}
+    retry: {attempts: 2, delay: 0.3s}
+    on_failure: continue
+    needs: [brief]
+  - id: wipe
+    title: Wipe the practice marker
+    action: local.command
+    with: {argv: [touch, "MARKER"]}
+    site: sandbox
+    destructive: true
+    confirm: wipe-it
+    needs: [flaky]
+  - id: approve
+    approval: {signers: 2, roles: [security_officer, witness]}
+    needs: [wipe]
+  - {id: done, milestone: service_restored, needs: [approve]}
+"""
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def setup(tmp_path: Path, text: str) -> tuple[Path, Path, Path]:
+    plans = tmp_path / "plans"
+    plans.mkdir(exist_ok=True)
+    plan = plans / "plan.yaml"
+    plan.write_text(text)
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(yaml.safe_dump({"sites": {"sandbox": {"drill": True}}}))
+    return plans, plan, targets
+
+
+def make_app(tmp_path: Path, plans: Path, targets: Path, **kw: Any) -> DrConsoleApp:
+    return DrConsoleApp(
+        plan_dirs=[plans],
+        runs_dir=tmp_path / "runs",
+        targets_path=targets,
+        operator_name="tester",
+        **kw,
+    )
+
+
+async def until(pilot: Pilot[Any], predicate: Callable[[], bool], within_s: float = 20) -> None:
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
+        await pilot.pause(0.05)
+
+
+def on(app: DrConsoleApp, kind: type) -> bool:
+    return isinstance(app.screen, kind)
+
+
+def run(coro: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coro)
+
+
+def test_a_whole_run_by_keys(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    plans, plan, targets = setup(
+        tmp_path, PLAN.replace("PORT", str(closed_port())).replace("MARKER", str(marker))
+    )
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: on(app, modals.ConfirmModal))
+            await pilot.press("y")
+            await until(pilot, lambda: on(app, modals.TypedConfirmModal))
+            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            log = "\n".join(str(line) for line in run_screen.query_one("#journal-log").lines)
+            assert "retry in" in log  # the retry was shown
+            assert "FAILED    flaky" in log  # and the failure
+            await pilot.press(*"wrong", "enter")
+            await pilot.pause(0.1)
+            assert on(app, modals.TypedConfirmModal)  # refused, still asking
+            problem = str(app.screen.query_one("#problem", Static).render())
+            assert "REFUSED" in problem
+            assert not marker.exists()
+            await pilot.press("enter")  # Enter alone never confirms
+            assert on(app, modals.TypedConfirmModal)
+            await pilot.press(*"wipe-it", "enter")
+            await until(pilot, lambda: on(app, modals.SignoffModal))
+            await pilot.press(*"Kim", "enter", "enter", *"Lee", "enter")
+            await until(pilot, lambda: run_screen.finished)
+            title = str(run_screen.query_one("#run-title", Static).render())
+            assert "SUCCEEDED" in title
+            assert "DRILL" in title
+            clocks = str(run_screen.query_one("#run-clocks", Static).render())
+            assert "RTO" in clocks
+            assert ": met" in clocks
+            table = run_screen.query_one("#steps", DataTable)
+            assert "FAILED" in str(table.get_cell("flaky", "status"))
+            assert "done" in str(table.get_cell("approve", "status"))
+        assert marker.exists()
+        run_dir = next((tmp_path / "runs").iterdir())
+        assert verify(run_dir).ok
+        state = load_state(run_dir)
+        assert state.result == "succeeded"
+        assert state.steps["approve"].outputs["signers"][0] == {
+            "name": "Kim",
+            "role": "security_officer",
+        }
+
+    run(scenario())
+
+
+def test_resume_of_a_killed_run_asks_about_the_interrupted_step(tmp_path: Path) -> None:
+    plans, plan, targets = setup(
+        tmp_path,
+        """
+id: killed
+title: Killed
+kind: drill
+steps:
+  - {id: long, action: local.command, with: {argv: [sleep, "30"]}}
+  - {id: after, action: local.sleep, with: {seconds: 0}, needs: [long]}
+""",
+    )
+    proc = subprocess.Popen(
+        [*drconsole_cmd(), "run", str(plan), "--headless", "--runs-dir", str(tmp_path / "runs")],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    run_dir = Path(proc.stdout.readline().strip())
+    while not any(e.type == "step_started" for e in read_events(run_dir)):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, resume=run_dir)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: on(app, modals.ChoiceModal))
+            assert "Interrupted step" in app.screen.title_text  # type: ignore[attr-defined]
+            await pilot.press("m")
+            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            await until(pilot, lambda: run_screen.finished)
+        state = load_state(run_dir)
+        assert state.steps["long"].status == "marked_done"
+        assert state.result == "succeeded"
+
+    run(scenario())
+
+
+def test_a_dry_run_calls_nothing(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    plans, plan, targets = setup(
+        tmp_path, PLAN.replace("PORT", str(closed_port())).replace("MARKER", str(marker))
+    )
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan, mode=Mode.DRY_RUN)
+        async with app.run_test(size=(80, 24)) as pilot:
+            run_screen: RunScreen | None = None
+
+            def ready() -> bool:
+                nonlocal run_screen
+                run_screen = next((s for s in app.screen_stack if isinstance(s, RunScreen)), None)
+                return run_screen is not None and run_screen.finished
+
+            await until(pilot, ready)
+            assert run_screen is not None
+            assert "DRY-RUN" in str(run_screen.query_one("#run-title", Static).render())
+            table = run_screen.query_one("#steps", DataTable)
+            assert "dry-run" in str(table.get_cell("wipe", "status"))
+        assert not marker.exists()
+
+    run(scenario())
+
+
+def test_home_lists_plans_and_runs_and_changes_mode_in_words(tmp_path: Path) -> None:
+    plans, plan, targets = setup(
+        tmp_path, "id: h\ntitle: H\nkind: drill\nsteps:\n  - {id: a, wait: 0s}\n"
+    )
+    (plans / "broken.yaml").write_text("id: [\n")
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: on(app, HomeScreen))
+            table = app.screen.query_one("#plans", DataTable)
+            assert table.row_count == 2
+            rows = [table.get_row_at(i) for i in range(2)]
+            assert [str(c) for c in rows[0][:2]] == ["broken.yaml", "INVALID"]
+            title = app.screen.query_one("#home-title", Static)
+            assert "DRILL" in str(title.render())
+            await pilot.press("m")
+            assert "DRY-RUN" in str(title.render())
+            await pilot.press("m")
+            assert "REAL" in str(title.render())
+            await until(pilot, lambda: "sandbox" in str(app.screen.query_one("#sites").render()))
+
+    run(scenario())
