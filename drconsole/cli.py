@@ -304,8 +304,8 @@ def _needs_tui(args: argparse.Namespace) -> bool:
 def cmd_run(args: argparse.Namespace) -> int:
     from drconsole.engine.answers import AnswersError
     from drconsole.engine.launch import LaunchError, prepare_new
+    from drconsole.engine.modes import Mode
     from drconsole.engine.rundir import default_runs_dir
-    from drconsole.engine.runner import Mode
 
     if _needs_tui(args):
         try:
@@ -484,8 +484,8 @@ def _console(
 ) -> int:
     import getpass
 
+    from drconsole.engine.modes import Mode
     from drconsole.engine.rundir import default_runs_dir
-    from drconsole.engine.runner import Mode
     from drconsole.tui.app import DrConsoleApp
 
     shipped = Path(__file__).resolve().parent.parent / "plans"

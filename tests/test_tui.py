@@ -17,8 +17,8 @@ import yaml
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from drconsole.engine.modes import Mode
 from drconsole.engine.rundir import load_state
-from drconsole.engine.runner import Mode
 from drconsole.journal.journal import read_events, verify
 from drconsole.tui import modals
 from drconsole.tui.app import DrConsoleApp
@@ -226,7 +226,7 @@ def test_home_lists_plans_and_runs_and_changes_mode_in_words(tmp_path: Path) -> 
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: on(app, HomeScreen))
             table = app.screen.query_one("#plans", DataTable)
-            assert table.row_count == 2
+            await until(pilot, lambda: table.row_count == 2)  # filled by a worker thread
             rows = [table.get_row_at(i) for i in range(2)]
             assert [str(c) for c in rows[0][:2]] == ["broken.yaml", "INVALID"]
             title = app.screen.query_one("#home-title", Static)

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from drconsole import __version__
+from drconsole.engine.modes import Mode
 from drconsole.engine.operator import Operator
 from drconsole.engine.rundir import PLAN_COPY, TARGETS_COPY, load_state, new_run_dir
-from drconsole.engine.runner import Engine, Mode, Observer
+from drconsole.engine.runner import Engine, Observer
 from drconsole.engine.state import RunState
 from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir, verify
 from drconsole.plans import inputs as plan_inputs

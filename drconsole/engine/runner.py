@@ -11,7 +11,6 @@ import re
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +36,7 @@ from drconsole.adapters.base import (
     TransientError,
 )
 from drconsole.engine import clocks
+from drconsole.engine.modes import Mode
 from drconsole.engine.operator import (
     FailureChoice,
     FieldSpec,
@@ -64,12 +64,6 @@ from drconsole.timeutil import format_duration, format_timestamp, parse_timestam
 
 ASK_AGAIN = 3
 _CANCEL_GRACE_S = 5.0
-
-
-class Mode(StrEnum):
-    DRILL = "drill"
-    REAL = "real"
-    DRY_RUN = "dry-run"
 
 
 class Observer(Protocol):
@@ -651,13 +645,15 @@ class Engine:
             result = await asyncio.wait_for(asyncio.shield(worker), timeout)
         except TimeoutError:
             ctx.cancel.set()
+            worker.add_done_callback(_collect)  # its late outcome is not an unhandled error
             with suppress(Exception):
-                await asyncio.wait_for(worker, _CANCEL_GRACE_S)
+                await asyncio.wait_for(asyncio.shield(worker), _CANCEL_GRACE_S)
             raise TransientError(
                 f"no answer within the step's timeout of {format_duration(step.timeout)}"
             ) from None
         except asyncio.CancelledError:
             ctx.cancel.set()
+            worker.add_done_callback(_collect)
             raise
         except Cancelled as exc:
             raise PermanentError(str(exc)) from None
@@ -772,6 +768,12 @@ class Engine:
         return _Outcome(
             StepStatus.SUCCEEDED, {"at": format_timestamp(now), "recovery_point": recovery_point}
         )
+
+
+def _collect(future: asyncio.Future[Any]) -> None:
+    """Take the outcome of a worker thread nobody awaits any more (cancelled or timed out)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _clock_fields(c: clocks.Clocks) -> dict[str, Any]:

@@ -7,17 +7,17 @@ people only through :class:`~drconsole.tui.operator.TuiOperator`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding
 
-from drconsole.engine.launch import LaunchError, prepare_new, prepare_resume
-from drconsole.engine.runner import Mode
-from drconsole.plans.validate import LoadResult
+if TYPE_CHECKING:
+    from drconsole.plans.validate import LoadResult
+
+from drconsole.engine.modes import Mode
 from drconsole.tui.help import HelpScreen, PlansAndRuns
 from drconsole.tui.home import HomeScreen
-from drconsole.tui.operator import TuiOperator
 
 MODE_WORDS = {Mode.DRILL: "DRILL", Mode.DRY_RUN: "DRY-RUN", Mode.REAL: "REAL (production)"}
 
@@ -77,7 +77,9 @@ class DrConsoleApp(App[None]):
 
     def start_plan(self, path: Path, result: LoadResult) -> None:
         """Ask the plan's inputs, then start it in the current mode."""
+        from drconsole.engine.launch import prepare_new
         from drconsole.tui.forms import InputsModal
+        from drconsole.tui.operator import TuiOperator
 
         assert result.plan is not None
 
@@ -98,11 +100,15 @@ class DrConsoleApp(App[None]):
         self.push_screen(InputsModal(result.plan, self.given_inputs, MODE_WORDS[self.mode]), go)
 
     def resume_run(self, run_dir: Path) -> None:
+        from drconsole.engine.launch import prepare_resume
+        from drconsole.tui.operator import TuiOperator
+
         self._launch(
             lambda: prepare_resume(run_dir, operator=TuiOperator(self, self.operator_name))
         )
 
     def _launch(self, prepare: Any) -> None:
+        from drconsole.engine.launch import LaunchError
         from drconsole.tui.run_screen import RunScreen
 
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,11 +17,12 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
-from drconsole.engine import rundir
-from drconsole.engine.runner import Mode
-from drconsole.plans.validate import LoadResult, load_plan
-from drconsole.targets import Targets, TargetsError, load_targets
+from drconsole.engine.modes import Mode
 from drconsole.timeutil import format_duration, format_timestamp
+
+if TYPE_CHECKING:
+    from drconsole.engine.rundir import RunSummary
+    from drconsole.plans.validate import LoadResult
 
 MODES = [Mode.DRILL, Mode.DRY_RUN, Mode.REAL]
 
@@ -39,7 +40,7 @@ class HomeScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.plans: dict[str, LoadResult] = {}
-        self.runs: dict[str, rundir.RunSummary] = {}
+        self.runs: dict[str, RunSummary] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(id="home-title")
@@ -77,9 +78,9 @@ class HomeScreen(Screen[None]):
 
     def refresh_all(self) -> None:
         self._title()
-        self._load_runs()
-        self._load_plans()
-        self._sites()
+        self.query_one("#sites", Static).update("reading the targets file…")
+        self._load_lists()
+        self._check_sites()
 
     def _title(self) -> None:
         app: Any = self.app
@@ -95,70 +96,74 @@ class HomeScreen(Screen[None]):
         )
         title.set_classes(f"mode-{self.mode.value}")
 
-    def _load_plans(self) -> None:
-        app: Any = self.app
-        table = self.query_one("#plans", DataTable)
-        table.clear()
-        self.plans.clear()
-        last: dict[str, str] = {}
-        for summary in self.runs.values():
-            plan_id = summary.state.plan.get("id", "")
-            if plan_id not in last:
-                last[plan_id] = summary.state.result.value if summary.state.result else "unfinished"
-        for directory in app.plan_dirs:
-            for path in sorted(Path(directory).glob("*.yaml")):
-                result = load_plan(path)
-                key = str(path)
-                self.plans[key] = result
-                if result.plan is None:
-                    table.add_row(
-                        path.name, "INVALID", "", f"{len(result.problems)} problems", key=key
-                    )
-                    continue
-                o = result.plan.objectives
-                obj = f"{format_duration(o.rto)}/{format_duration(o.rpo)}"
-                table.add_row(
-                    result.plan.id,
-                    result.plan.kind.value,
-                    obj,
-                    last.get(result.plan.id, "never"),
-                    key=key,
-                )
+    @work(thread=True, exclusive=True, group="lists", exit_on_error=False)
+    def _load_lists(self) -> None:
+        """Plans are validated and past runs replayed in a thread: the screen draws first."""
+        from drconsole.engine import rundir
+        from drconsole.plans.validate import load_plan
 
-    def _load_runs(self) -> None:
         app: Any = self.app
-        table = self.query_one("#runs", DataTable)
-        table.clear()
+        runs = rundir.list_runs(app.runs_dir)[:50]
+        plans = [
+            (path, load_plan(path))
+            for directory in app.plan_dirs
+            for path in sorted(Path(directory).glob("*.yaml"))
+        ]
+        app.call_from_thread(self._fill, plans, runs)
+
+    def _fill(self, plans: list[tuple[Path, LoadResult]], runs: list[RunSummary]) -> None:
+        run_table = self.query_one("#runs", DataTable)
+        run_table.clear()
         self.runs.clear()
-        for summary in rundir.list_runs(app.runs_dir)[:50]:
+        last: dict[str, str] = {}
+        for summary in runs:
             state = summary.state
             key = str(summary.path)
             self.runs[key] = summary
-            result = state.result.value if state.result else "UNFINISHED: resume"
-            table.add_row(
+            outcome = state.result.value if state.result else "UNFINISHED: resume"
+            last.setdefault(state.plan.get("id", ""), outcome)
+            run_table.add_row(
                 format_timestamp(state.started_at)[:16].replace("T", " "),
                 state.plan.get("id", "?"),
                 state.mode,
-                result,
+                outcome,
+                key=key,
+            )
+        plan_table = self.query_one("#plans", DataTable)
+        plan_table.clear()
+        self.plans.clear()
+        for path, result in plans:
+            key = str(path)
+            self.plans[key] = result
+            if result.plan is None:
+                plan_table.add_row(
+                    path.name, "INVALID", "", f"{len(result.problems)} problems", key=key
+                )
+                continue
+            o = result.plan.objectives
+            plan_table.add_row(
+                result.plan.id,
+                result.plan.kind.value,
+                f"{format_duration(o.rto)}/{format_duration(o.rpo)}",
+                last.get(result.plan.id, "never"),
                 key=key,
             )
 
-    def _sites(self) -> None:
+    @work(thread=True, exclusive=True, group="sites", exit_on_error=False)
+    def _check_sites(self) -> None:
+        """Reads the targets file and tries each site's database, in a thread."""
+        from drconsole.targets import TargetsError, load_targets
+
         app: Any = self.app
-        widget = self.query_one("#sites", Static)
+        show = self.query_one("#sites", Static).update
         if app.targets_path is None:
-            widget.update("no targets file: plans that act on a site cannot run")
+            app.call_from_thread(show, "no targets file: plans that act on a site cannot run")
             return
         try:
             targets = load_targets(app.targets_path)
         except TargetsError as exc:
-            widget.update(f"TARGETS FILE PROBLEM: {exc}")
+            app.call_from_thread(show, f"TARGETS FILE PROBLEM: {exc}")
             return
-        widget.update("\n".join(f"{name:<10} checking…" for name in targets.sites))
-        self._check_sites(targets)
-
-    @work(thread=True, exclusive=True, group="sites", exit_on_error=False)
-    def _check_sites(self, targets: Targets) -> None:
         lines = []
         for name, site in targets.sites.items():
             pg = site.as_dict().get("postgres") or {}
@@ -175,7 +180,7 @@ class HomeScreen(Screen[None]):
             except OSError:
                 answer = "DOES NOT ANSWER"
             lines.append(f"{name:<10} ({kind}) postgres {where}: {answer}")
-        self.app.call_from_thread(self.query_one("#sites", Static).update, "\n".join(lines))
+        app.call_from_thread(show, "\n".join(lines))
 
     # ------------------------------------------------------------------ actions
     def action_mode(self) -> None:

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Markdown, RichLog, Static
 
 from drconsole.engine.launch import Prepared
-from drconsole.engine.runner import Mode
+from drconsole.engine.modes import Mode
 from drconsole.engine.state import RunResult, RunState, StepStatus
 from drconsole.journal.journal import Event
 from drconsole.timeutil import format_duration, format_timestamp
@@ -43,6 +43,8 @@ MODE_WORDS = {
 
 class RunScreen(Screen[None]):
     """One run, live."""
+
+    AUTO_FOCUS = "#steps"
 
     BINDINGS = [
         Binding("a", "abort", "Abort run"),

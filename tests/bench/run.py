@@ -175,6 +175,9 @@ def main() -> int:
     from tests.bench.pitr import bench_pitr
 
     pitr = bench_pitr()
+    from tests.bench.console import bench_console
+
+    console = bench_console()
     text = f"""# Benchmarks
 
 Written by `make bench` ({time.strftime("%Y-%m-%d", time.gmtime())}, {platform.machine()},
@@ -189,10 +192,17 @@ noisy: each figure is a median, next to a baseline measured in the same run.
 | `drconsole --help` start-up | {startup["help_s"]:.3f} s | `python -c pass`: {startup["python_s"]:.3f} s | {startup["ratio"]:.2f}x | under 0.3 s |
 | validate every shipped plan ({valid["plans"]}) | {valid["validate_s"] * 1000:.1f} ms | yaml.safe_load only: {valid["yaml_s"] * 1000:.1f} ms | {valid["ratio"]:.2f}x | - |
 | PITR plan on the sandbox, whole run | {pitr["plan_s"]:.2f} s | the same commands in a shell script: {pitr["shell_s"]:.2f} s | {pitr["ratio"]:.2f}x | at most 1.10 |
+| console: launch to first screen drawn (tmux, 80x24) | {console["first"]["ours_s"]:.2f} s | a minimal Textual app: {console["first"]["minimal_s"]:.2f} s | {console["first"]["ratio"]:.2f}x | under 1 s |
+| console: key to updated step view while an action blocks in a worker | {console["keys"]["busy_ms"]:.1f} ms | same keys, nothing running: {console["keys"]["idle_ms"]:.1f} ms | {console["keys"]["ratio"]:.2f}x | under 50 ms |
+| console: peak memory (VmHWM) of a whole run | {console["memory"]["ours_mb"]:.1f} MB | a minimal Textual app: {console["memory"]["minimal_mb"]:.1f} MB | {console["memory"]["ratio"]:.2f}x | - |
 
 The PITR figures are medians of {pitr["reps"]} runs of each, alternating, on one sandbox
 (`tests/bench/pitr.py`): the plan run headless through `drconsole run`, against a bash script
 doing the same pgBackRest, pg_ctl, cp and psql commands in the same order.
+
+Console figures (`tests/bench/console.py`): the first screen is timed from starting the
+process in tmux until the home screen shows; key latency is read inside the app, from the key
+to the step view's update, median of 20 presses; memory is the process's VmHWM.
 
 How: `tests/bench/run.py`. Appends are {300} real fsynced events. The big journal is built
 in memory with the journal's own line format, then verified (hash of every line, chain, head)
