@@ -83,10 +83,10 @@ class RunScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#steps", DataTable)
-        table.add_column("status", key="status", width=14)
+        table.add_column("status", key="status", width=13)
         table.add_column("step", key="step")
-        table.add_column("time", key="time", width=7)
-        table.add_column("tries", key="tries", width=5)
+        table.add_column("time", key="time", width=6)
+        table.add_column("try", key="tries", width=3)
         for step in self.plan.steps:
             table.add_row("", step.id, "", "", key=step.id)
         self.engine.observers.append(self)
