@@ -48,7 +48,8 @@ def check_targets_for(plan_result: LoadResult, targets: Targets | None) -> None:
         LaunchError: a site is missing, or sites are named and there is no targets file.
     """
     assert plan_result.plan is not None
-    sites = sorted({s.site for s in plan_result.plan.steps if s.site})
+    # a site given by reference (${inputs.site}) is checked when the step runs
+    sites = sorted({s.site for s in plan_result.plan.steps if s.site and "${" not in s.site})
     if not sites:
         return
     if targets is None:

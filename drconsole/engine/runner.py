@@ -483,7 +483,7 @@ class Engine:
             except ValidationError:
                 text = f"{spec.name} with {params}"
             effect = spec.effect.value if not step.destructive else "destructive"
-            site = f" on site {step.site}" if step.site else ""
+            site = f" on site {self._site_name(step)}" if step.site else ""
             return f"{text}{site} [{effect}]"
         if step.manual is not None:
             fields = f"; record {', '.join(step.evidence)}" if step.evidence else ""
@@ -513,6 +513,12 @@ class Engine:
         return _Outcome(StepStatus.SIMULATED, outputs, reason="dry-run: nothing was called")
 
     # ----------------------------------------------------------------- step kinds
+    def _site_name(self, step: Step) -> str | None:
+        """The step's site; it may be a reference, e.g. ``${inputs.site}``."""
+        if step.site is None:
+            return None
+        return str(self._resolve(step.site))
+
     def _check_destructive_allowed(self, step: Step, spec: ActionSpec) -> None:
         if not (step.destructive or spec.effect is Effect.DESTRUCTIVE):
             return
@@ -523,12 +529,12 @@ class Engine:
                     "'drill: true' in the targets file"
                 )
             try:
-                site = self.targets.site(step.site)
+                site = self.targets.site(self._site_name(step) or "")
             except TargetsError as exc:
                 raise StepFailed(str(exc)) from None
             if not site.drill:
                 raise StepFailed(
-                    f"drill mode refuses destructive steps on site {step.site!r}: "
+                    f"drill mode refuses destructive steps on site {self._site_name(step)!r}: "
                     "it is not marked 'drill: true'. Use --mode real for a real "
                     "recovery, or a drill site"
                 )
@@ -565,7 +571,7 @@ class Engine:
         site: dict[str, Any] = {}
         if step.site is not None:
             try:
-                site = self.targets.site(step.site).as_dict()
+                site = self.targets.site(self._site_name(step) or "").as_dict()
             except TargetsError as exc:
                 raise StepFailed(str(exc)) from None
         policy = step.retry or RetryPolicy(attempts=1)
@@ -634,7 +640,7 @@ class Engine:
         artefacts = self.run_dir / "artefacts" / step.id
         ctx = ActionContext(
             site=site,
-            site_name=step.site,
+            site_name=self._site_name(step),
             log=lambda line: self._live_from_thread(step.id, line),
             ask_secret=lambda prompt: self._secret_from_thread(step, prompt),
             artefact_dir=str(artefacts),

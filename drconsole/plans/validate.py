@@ -318,6 +318,7 @@ class _Checker:
             ((*base, "recovery_point"), step.recovery_point),
             ((*base, "expect"), step.expect),
             ((*base, "when"), step.when),
+            ((*base, "site"), step.site),
         ]
         ancestors: set[str] | None = None
         for where, value in places:

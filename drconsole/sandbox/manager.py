@@ -22,7 +22,7 @@ import psycopg
 import yaml
 
 from drconsole.adapters.base import AdapterError
-from drconsole.sandbox import postgres
+from drconsole.sandbox import openbao, postgres
 from drconsole.sandbox.postgres import PgLayout
 
 STATE = "sandbox.json"
@@ -61,6 +61,7 @@ class SandboxState:
     primary_port: int
     standby_port: int
     created_at: float
+    bao_ports: dict[str, int] | None = None
 
     def layout(self) -> PgLayout:
         return PgLayout(Path(self.root), self.primary_port, self.standby_port, self.os_user)
@@ -147,10 +148,20 @@ def up(root: Path) -> str:
             if os.geteuid() == 0:
                 root.chmod(0o755)
             (root / "PRACTICE-ONLY.txt").write_text(NOTE)
+            bao_ports = {
+                k: free_port()
+                for k in ("bao_primary", "bao_primary_cluster", "bao_dr", "bao_dr_cluster")
+            }
             state = SandboxState(
-                str(root), postgres.os_user_for_clusters(), free_port(), free_port(), time.time()
+                str(root),
+                postgres.os_user_for_clusters(),
+                free_port(),
+                free_port(),
+                time.time(),
+                bao_ports,
             )
             postgres.create(state.layout())
+            openbao.create(root, bao_ports)
             (root / STATE).write_text(json.dumps(asdict(state), indent=2))
             write_targets(state)
             writer_start(root)
@@ -165,7 +176,12 @@ def up(root: Path) -> str:
         if not writer_pid(root):
             writer_start(root)
             started.append("writer")
-    except AdapterError as exc:
+        for server in openbao.servers(root, state.bao_ports or {}):
+            if not server.pid():
+                server.start()
+                server.unseal_for_practice()
+                started.append(f"openbao {server.name}")
+    except (AdapterError, RuntimeError) as exc:
         raise SandboxError(f"the sandbox could not start: {exc}") from None
     if not started:
         return f"the sandbox in {root} is up already; nothing to do\n" + status(root)
@@ -175,6 +191,12 @@ def up(root: Path) -> str:
 def down(root: Path) -> str:
     state = _require(root)
     said = [writer_stop(root)]
+    for server in openbao.servers(root, state.bao_ports or {}):
+        said.append(
+            f"openbao {server.name} stopped"
+            if server.stop()
+            else f"openbao {server.name} was not running"
+        )
     for which in ("standby", "primary"):
         cluster = state.layout().cluster(which)
         try:
@@ -196,6 +218,17 @@ def _ping(dsn: str) -> str:
         return "DOWN"
 
 
+def _bao_state(server: openbao.BaoServer) -> str:
+    if not server.pid():
+        return "DOWN"
+    try:
+        seal = server.client().sys.read_seal_status()
+    except Exception:  # noqa: BLE001 - shown as not answering
+        return "NOT ANSWERING"
+    word = "SEALED" if seal["sealed"] else "unsealed"
+    return f"{word} ({seal['t']} of {seal['n']})"
+
+
 def status(root: Path) -> str:
     state = _require(root)
     layout = state.layout()
@@ -204,6 +237,8 @@ def status(root: Path) -> str:
         lines.append(f"  postgres {which:<8} 127.0.0.1:{port:<6} {_ping(layout.dsn(port))}")
     pid = writer_pid(root)
     lines.append(f"  writer             {f'running (pid {pid})' if pid else 'stopped'}")
+    for server in openbao.servers(root, state.bao_ports or {}):
+        lines.append(f"  openbao {server.name:<10} {server.addr:<23} {_bao_state(server)}")
     lines.append(f"  pgbackrest         stanza {postgres.STANZA}, {layout.backrest_config}")
     lines.append(f"  targets file       {root / 'targets.yaml'}")
     return "\n".join(lines)
@@ -215,6 +250,16 @@ def env(root: Path, site: str = "primary") -> str:
         raise SandboxError(f"unknown site {site!r}; use primary, dr or sandbox")
     port = state.standby_port if site == "dr" else state.primary_port
     values = {"PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": "qsign", "PGDATABASE": "qsign"}
+    bao = {s.name: s for s in openbao.servers(root, state.bao_ports or {})}
+    server = bao.get("dr" if site == "dr" else "primary")
+    if server is not None:
+        token = server.dir / "PRACTICE-ONLY-root-token"
+        values.update(
+            VAULT_ADDR=server.addr,
+            BAO_ADDR=server.addr,
+            VAULT_TOKEN=token.read_text().strip() if token.exists() else "",
+        )
+        values["BAO_TOKEN"] = values["VAULT_TOKEN"]
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items())
 
 
@@ -250,20 +295,51 @@ def write_targets(state: SandboxState) -> Path:
         "postgres": _pg_section(state, "primary"),
         "writers": writers,
     }
-    targets = {
-        "sites": {
-            "sandbox": primary,
-            "primary": primary,
-            "dr": {
-                "drill": True,
-                "description": "sandbox DR standby (practice only)",
-                "postgres": _pg_section(state, "standby"),
-                "writers": writers,
-            },
-        }
+    dr = {
+        "drill": True,
+        "description": "sandbox DR standby (practice only)",
+        "postgres": _pg_section(state, "standby"),
+        "writers": writers,
     }
+    for server in openbao.servers(root, state.bao_ports or {}):
+        section = {
+            "addr": server.addr,
+            "token_file": str(server.dir / "PRACTICE-ONLY-root-token"),
+            "host_kind": "local",
+            "binary": openbao.bao_binary(),
+            "config": str(server.config),
+            "pidfile": str(server.pidfile),
+            "log_file": str(server.dir / "bao.log"),
+            "snapshots": str(root / "openbao" / "snapshots"),
+        }
+        (primary if server.name == "primary" else dr)["vault"] = section
+    targets = {"sites": {"sandbox": primary, "primary": primary, "dr": dr}}
     path = root / "targets.yaml"
     path.write_text(
         "# drconsole sandbox targets (practice only)\n" + yaml.safe_dump(targets, sort_keys=False)
     )
     return path
+
+
+def snapshot(root: Path, site: str = "primary") -> str:
+    """Take a raft snapshot of the sandbox's OpenBao (primary or dr) into its snapshots folder."""
+    from drconsole.adapters.base import AdapterError
+    from drconsole.adapters.vault import VaultAdapter
+
+    state = _require(root)
+    servers = {s.name: s for s in openbao.servers(root, state.bao_ports or {})}
+    if site not in servers:
+        raise SandboxError(
+            f"no OpenBao {site!r} in this sandbox (it has: {', '.join(servers) or 'none'})"
+        )
+    server = servers[site]
+    name = time.strftime("vault-snapshot-%Y%m%d-%H%M%S.snap", time.gmtime())
+    target = Path(root) / "openbao" / "snapshots" / f"{site}-{name}"
+    adapter = VaultAdapter(
+        {"addr": server.addr, "token_file": str(server.dir / "PRACTICE-ONLY-root-token")}
+    )
+    try:
+        saved = adapter.snapshot_save(str(target))
+    except AdapterError as exc:
+        raise SandboxError(f"the snapshot failed: {exc}") from None
+    return f"snapshot {saved['path']} ({saved['size']} bytes, sha256 {saved['sha256'][:16]}…)"

@@ -1,0 +1,662 @@
+"""Vault / OpenBao through hvac: status, raft snapshots (save, inspect, restore), restart,
+Shamir unseal by key custodians, seal, secrets checks.
+
+Targets ``vault`` section: addr, token_env or token_file, and for restarts ``host_kind: local``
+with config, pidfile, log_file and binary (the sandbox's servers). Shares and tokens are Secret
+values: asked through the operator, handed to the server, never stored, shown or journaled.
+
+Traps this adapter explains at the step where they bite:
+- a normal restore of another cluster's snapshot is refused: it needs ``force``;
+- after a force restore the node seals itself and still shows the old t/n until it restarts;
+  after the restart the ORIGINAL cluster's threshold and shares apply;
+- a node with auto-unseal takes recovery keys, not unseal shares;
+- partial unseal progress persists until reset;
+- a malformed share is refused at once; a wrong but well-formed one fails only when the
+  threshold is reached, and the server then resets progress: a fresh round begins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import tarfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from drconsole.adapters.base import (
+    ActionContext,
+    ActionSpec,
+    CheckFailed,
+    Effect,
+    Params,
+    PermanentError,
+    TransientError,
+)
+from drconsole.secrets import SecretSourceError, secret_from_reference
+
+_CHUNK = 1 << 20
+# members of a raft snapshot archive, as OpenBao and Vault write them
+SNAPSHOT_MEMBERS = {"meta.json", "state.bin", "SHA256SUMS"}
+
+
+class LocalBaoHost:
+    """An OpenBao server process on this machine, restarted through its pid file."""
+
+    def __init__(self, binary: str, config: str, pidfile: str, log_file: str) -> None:
+        self.binary, self.config, self.pidfile, self.log_file = binary, config, pidfile, log_file
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(Path(self.pidfile).read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(200):
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.05)
+        Path(self.pidfile).unlink(missing_ok=True)
+
+    def start(self) -> None:
+        if self.pid():
+            return
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(
+                [self.binary, "server", f"-config={self.config}"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        Path(self.pidfile).write_text(str(proc.pid))
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).split(", on ")[0].strip()
+    return text or type(exc).__name__
+
+
+class VaultAdapter:
+    """One Vault/OpenBao node described by a targets ``vault`` section."""
+
+    def __init__(self, section: Mapping[str, Any]) -> None:
+        if not section or not section.get("addr"):
+            raise PermanentError("the site has no vault section (with addr) in the targets file")
+        self.section = dict(section)
+
+    def client(self, with_token: bool = True) -> Any:
+        import hvac
+
+        token = None
+        if with_token:
+            for key, kind in (("token_env", "env"), ("token_file", "file")):
+                if self.section.get(key):
+                    try:
+                        token = secret_from_reference({kind: str(self.section[key])}).reveal()
+                    except SecretSourceError as exc:
+                        raise PermanentError(str(exc)) from None
+        return hvac.Client(url=self.section["addr"], token=token, timeout=15)
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call hvac; connection trouble is transient, a refusal permanent."""
+        import hvac.exceptions
+        import requests
+
+        try:
+            return fn(*args, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(
+                f"{what}: {self.section['addr']} does not answer ({type(exc).__name__})"
+            ) from None
+        except hvac.exceptions.VaultDown:
+            raise TransientError(f"{what}: the server is sealed or down") from None
+        except hvac.exceptions.Forbidden as exc:
+            raise PermanentError(
+                f"{what}: {_error_text(exc)}",
+                hint="the token is not valid for this data; after a snapshot restore the tokens "
+                "are those of the snapshot's cluster",
+            ) from None
+        except hvac.exceptions.VaultError as exc:
+            raise PermanentError(f"{what}: {_error_text(exc)}") from None
+
+    # ----------------------------------------------------------------- read-only
+    def status(self) -> dict[str, Any]:
+        client = self.client()
+        seal = self._call("status", client.sys.read_seal_status)
+        out: dict[str, Any] = {
+            "sealed": seal["sealed"],
+            "threshold": seal["t"],
+            "shares": seal["n"],
+            "progress": seal["progress"],
+            "version": seal.get("version"),
+            "cluster_name": seal.get("cluster_name"),
+            "cluster_id": seal.get("cluster_id"),
+            "storage": seal.get("storage_type"),
+            "seal_type": seal.get("type"),
+            "recovery_seal": seal.get("recovery_seal", False),
+            "leader": None,
+            "peers": [],
+        }
+        if not seal["sealed"]:
+            leader = self._call("leader", client.sys.read_leader_status)
+            out["leader"] = leader.get("leader_address")
+            try:
+                raft = client.sys.read_raft_config()
+                out["peers"] = [s["node_id"] for s in raft["data"]["config"]["servers"]]
+            except Exception:  # noqa: BLE001 - needs a token with sys access; status is still useful
+                out["peers"] = []
+        out["state"] = "sealed" if seal["sealed"] else "unsealed"
+        return out
+
+    def snapshot_inspect(self, path: str, expect_sha256: str | None) -> dict[str, Any]:
+        file = Path(path)
+        digest = hashlib.sha256()
+        try:
+            with file.open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            raise PermanentError(f"no snapshot file {file}") from None
+        actual = digest.hexdigest()
+        expected = expect_sha256
+        sidecar = Path(str(file) + ".sha256")
+        if expected is None and sidecar.exists():
+            expected = sidecar.read_text().split()[0].lower()
+        out: dict[str, Any] = {
+            "path": str(file),
+            "size": file.stat().st_size,
+            "sha256": actual,
+            "expected_sha256": expected,
+        }
+        try:
+            with tarfile.open(file, "r:gz") as archive:
+                members = {m.name for m in archive.getmembers()}
+                meta_member = archive.extractfile("meta.json") if "meta.json" in members else None
+                meta = meta_member.read() if meta_member else b"{}"
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise CheckFailed(
+                f"{file} is not a readable raft snapshot: {exc}",
+                evidence=out,
+                hint="do not restore it; take or fetch another snapshot",
+            ) from None
+        missing = SNAPSHOT_MEMBERS - members
+        out["members"] = sorted(members)
+        if missing:
+            raise CheckFailed(f"{file} lacks {', '.join(sorted(missing))}", evidence=out)
+        import json
+
+        info = json.loads(meta or b"{}")
+        out.update(index=info.get("Index"), term=info.get("Term"), version=info.get("Version"))
+        out["taken_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(file.stat().st_mtime))
+        if expected is not None and expected != actual:
+            raise CheckFailed(
+                f"SHA-256 of {file} is {actual[:16]}…, expected {expected[:16]}…",
+                evidence=out,
+                hint="the snapshot changed since it was taken",
+            )
+        return out
+
+    def newest_snapshot(self, given: str | None, rpo_s: float | None) -> dict[str, Any]:
+        """The snapshot to restore: the one given, else the newest in the site's snapshots."""
+        if given and given.startswith("s3://"):
+            raise PermanentError(
+                "snapshots in object storage need the object-storage adapter, "
+                "which is not built yet",
+                hint="download it and give the path",
+            )
+        if given:
+            chosen = Path(given)
+            if not chosen.is_file():
+                raise PermanentError(f"no snapshot file {chosen}")
+        else:
+            folder = self.section.get("snapshots")
+            found = list(Path(folder).glob("*.snap")) if folder and Path(folder).is_dir() else []
+            if not found:
+                raise CheckFailed(
+                    f"no snapshots (*.snap) in {folder}",
+                    hint="give the snapshot's path as the plan's input",
+                )
+            chosen = max(found, key=lambda f: f.stat().st_mtime)
+        age = time.time() - chosen.stat().st_mtime
+        out: dict[str, Any] = {
+            "path": str(chosen),
+            "age_s": round(age, 1),
+            "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(chosen.stat().st_mtime)),
+        }
+        if rpo_s is not None:
+            out["within_rpo"] = age <= rpo_s
+        return out
+
+    def verify_secrets(
+        self,
+        paths: dict[str, list[str]],
+        mount: str,
+        ctx: ActionContext | None = None,
+        ask_token: bool = False,
+    ) -> dict[str, Any]:
+        """Each KV v2 path exists and holds the expected keys; values are never returned.
+
+        With ``ask_token`` the token is asked as a secret (after a force restore the site's own
+        token is gone: the data, tokens included, are the snapshot cluster's)."""
+        client = self.client()
+        if ask_token:
+            if ctx is None or ctx.ask_secret is None:
+                raise PermanentError("no operator to ask for a token")
+            client.token = ctx.ask_secret(
+                "A token of the restored data (the snapshot cluster's)"
+            ).reveal()
+        checked: dict[str, Any] = {}
+        for path, keys in paths.items():
+            read = self._call(
+                f"read {path}",
+                client.secrets.kv.v2.read_secret_version,
+                path=path,
+                mount_point=mount,
+                raise_on_deleted_version=True,
+            )
+            data, meta = read["data"]["data"], read["data"]["metadata"]
+            missing = [k for k in keys if k not in data]
+            if missing:
+                raise CheckFailed(
+                    f"secret {path} lacks key(s) {', '.join(missing)}",
+                    evidence={"checked": checked},
+                )
+            checked[path] = {"version": meta["version"], "keys": sorted(data)}
+        return {"checked": checked, "count": len(checked)}
+
+    # ----------------------------------------------------------------- changing state
+    def snapshot_save(self, path: str) -> dict[str, Any]:
+        client = self.client()
+        response = self._call("snapshot", client.sys.take_raft_snapshot)
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        with target.open("wb") as handle:
+            for chunk in response.iter_content(_CHUNK):
+                handle.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        Path(str(target) + ".sha256").write_text(f"{digest.hexdigest()}  {target.name}\n")
+        return {"path": str(target), "size": size, "sha256": digest.hexdigest()}
+
+    def snapshot_restore(self, path: str, force: bool, ctx: ActionContext) -> dict[str, Any]:
+        client = self.client()
+        before = self._call("status", client.sys.read_seal_status)
+        data = Path(path).read_bytes()
+        call = client.sys.force_restore_raft_snapshot if force else client.sys.restore_raft_snapshot
+        try:
+            self._call("restore", call, data)
+        except PermanentError as exc:
+            if not force and "snapshot-force" in str(exc):
+                raise PermanentError(
+                    "the snapshot comes from another cluster (other unseal keys): a normal "
+                    "restore is refused",
+                    hint="restore with force: the node then takes the snapshot's keyring, seals, "
+                    "and needs the ORIGINAL cluster's shares after a restart",
+                ) from None
+            raise
+        ctx.log("restore accepted; the server applies it in the background")
+        sealed = False
+        for _ in range(60):  # the node applies the snapshot and, after a force restore, seals
+            time.sleep(0.25)
+            try:
+                sealed = bool(client.sys.read_seal_status()["sealed"])
+            except Exception:  # noqa: BLE001 - the node may be busy for a moment
+                continue
+            if sealed or not force:
+                break
+        out = {
+            "forced": force,
+            "sealed_now": sealed,
+            "threshold_before": before["t"],
+            "shares_before": before["n"],
+        }
+        if force and sealed:
+            out["next"] = (
+                "the node sealed itself with the snapshot's keyring: restart it, then "
+                "unseal with the ORIGINAL cluster's shares"
+            )
+        return out
+
+    def restart(self) -> dict[str, Any]:
+        if self.section.get("host_kind", "local") != "local" or not self.section.get("pidfile"):
+            raise PermanentError(
+                "this site's Vault cannot be restarted from here",
+                hint="restart the pod or service by hand, then confirm",
+            )
+        host = LocalBaoHost(
+            self.section["binary"],
+            self.section["config"],
+            self.section["pidfile"],
+            self.section["log_file"],
+        )
+        host.stop()
+        host.start()
+        client = self.client(with_token=False)
+        for _ in range(150):
+            try:
+                seal = client.sys.read_seal_status()
+                return {
+                    "restarted": True,
+                    "sealed": seal["sealed"],
+                    "threshold": seal["t"],
+                    "shares": seal["n"],
+                }
+            except Exception:  # noqa: BLE001 - still starting
+                time.sleep(0.2)
+        raise TransientError("the restarted server does not answer")
+
+    def unseal(self, custodians: list[str], ctx: ActionContext, rounds: int) -> dict[str, Any]:
+        """One share per custodian, asked through the operator; a fresh round after a failure."""
+        if ctx.ask_secret is None:
+            raise PermanentError("no operator to ask for unseal shares")
+        client = self.client(with_token=False)
+        seal = self._call("status", client.sys.read_seal_status)
+        if not seal["sealed"]:
+            return {
+                "sealed": False,
+                "threshold": seal["t"],
+                "shares": seal["n"],
+                "used": [],
+                "note": "already unsealed",
+            }
+        if seal.get("recovery_seal"):
+            raise PermanentError(
+                "this node uses auto-unseal: it takes recovery keys through "
+                "its seal provider, not unseal shares"
+            )
+        threshold = int(seal["t"])
+        if seal["progress"]:
+            self._call("reset", client.sys.submit_unseal_key, reset=True)
+            ctx.log(f"partial progress {seal['progress']}/{threshold} from earlier was reset")
+        names = list(custodians) or [f"custodian {i + 1}" for i in range(threshold)]
+        problems: list[str] = []
+        for round_no in range(1, rounds + 1):
+            used: list[str] = []
+            index = 0
+            while index < len(names):
+                name = names[index]
+                share = ctx.ask_secret(f"Unseal share of {name} ({len(used) + 1} of {threshold})")
+                try:
+                    result = client.sys.submit_unseal_key(share.reveal())
+                except Exception as exc:  # noqa: BLE001 - sorted below by the server's words
+                    text = _error_text(exc)
+                    if "valid hex or base64" in text:
+                        problems.append(
+                            f"the share of {name} is malformed (not hex or base64)"
+                            "; it was refused at once, progress kept"
+                        )
+                        ctx.log(problems[-1])
+                        continue  # ask the same custodian again
+                    problems.append(
+                        f"round {round_no}: the threshold was reached but the "
+                        "shares do not combine (a wrong share, or shares of another "
+                        "cluster); the server reset progress"
+                    )
+                    ctx.log(problems[-1])
+                    break
+                used.append(name)
+                ctx.log(
+                    f"{name}: progress {result['progress']}/{result['t']}"
+                    if result["sealed"]
+                    else f"{name}: unsealed"
+                )
+                if not result["sealed"]:
+                    return {
+                        "sealed": False,
+                        "threshold": result["t"],
+                        "shares": result["n"],
+                        "used": used,
+                        "rounds": round_no,
+                        "problems": problems,
+                    }
+                index += 1
+            else:
+                problems.append(
+                    f"round {round_no}: every custodian gave a share and it is still sealed"
+                )
+        raise PermanentError(
+            "Vault is still sealed: " + "; ".join(problems[-2:]),
+            hint="check each custodian's share (the original cluster's, after "
+            "a force restore) and run the step again",
+        )
+
+    def seal(self) -> dict[str, Any]:
+        self._call("seal", self.client().sys.seal)
+        return {"sealed": True}
+
+    def wait_unsealed(self, within_s: float) -> dict[str, Any]:
+        client = self.client(with_token=False)
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            try:
+                seal = client.sys.read_seal_status()
+                if not seal["sealed"]:
+                    return {"sealed": False, "threshold": seal["t"], "shares": seal["n"]}
+            except Exception:  # noqa: BLE001 - not answering yet
+                pass
+            time.sleep(0.5)
+        raise TransientError(f"still sealed after {within_s:g} s")
+
+
+class StatusParams(Params):
+    pass
+
+
+class SnapshotSaveParams(Params):
+    path: str = Field(description="Where to write the snapshot (a .sha256 is written beside).")
+
+
+class InspectParams(Params):
+    path: str = Field(description="The snapshot file.")
+    expect_sha256: str | None = Field(None, description="Default: the .sha256 file beside it.")
+
+
+class RestoreParams(Params):
+    path: str = Field(description="The snapshot file (inspect it first).")
+    force: bool = Field(
+        False,
+        description="Needed when the snapshot comes from another "
+        "cluster; the node then needs that cluster's shares.",
+    )
+
+
+class ChooseParams(Params):
+    path: str | None = Field(
+        None,
+        description="A snapshot file; default the newest one in the site's snapshots directory.",
+    )
+    rpo_s: float | None = Field(None, description="The RPO in seconds, for within_rpo.")
+
+
+class UnsealParams(Params):
+    custodians: list[str | dict[str, str]] = Field(
+        default_factory=list,
+        description="Names (or a sign-off step's signers) in the order they present shares.",
+    )
+    rounds: int = Field(2, ge=1, le=5, description="Fresh rounds after a failed combination.")
+
+    def names(self) -> list[str]:
+        return [c if isinstance(c, str) else c.get("name", "?") for c in self.custodians]
+
+
+class WaitParams(Params):
+    within_s: float = Field(60, gt=0, le=3600)
+
+
+class VerifyParams(Params):
+    paths: dict[str, list[str]] = Field(description="KV v2 path to the keys it must hold.")
+    mount: str = "secret"
+    ask_token: bool = Field(False, description="Ask a token of the restored data as a secret.")
+
+
+def _v(ctx: ActionContext) -> VaultAdapter:
+    return VaultAdapter(ctx.site.get("vault") or {})
+
+
+SEAL = {"sealed": "", "threshold": "t", "shares": "n"}
+
+ACTIONS = [
+    ActionSpec(
+        "vault.status",
+        "Seal state, t of n, progress, version, storage, raft leader.",
+        StatusParams,
+        {
+            **SEAL,
+            "progress": "",
+            "version": "",
+            "cluster_name": "",
+            "cluster_id": "",
+            "storage": "",
+            "seal_type": "",
+            "recovery_seal": "",
+            "leader": "",
+            "peers": "",
+            "state": "",
+        },
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _v(c).status(),
+        lambda p: "Vault status",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.newest_snapshot",
+        "Choose a snapshot: the given one or the newest; age.",
+        ChooseParams,
+        {"path": "", "age_s": "", "taken_at": "", "within_rpo": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _v(c).newest_snapshot(p.path, p.rpo_s),
+        lambda p: f"choose snapshot {p.path or '(newest)'}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.snapshot_inspect",
+        "Check a snapshot: archive, members, SHA-256, index.",
+        InspectParams,
+        {
+            "path": "",
+            "size": "",
+            "sha256": "",
+            "expected_sha256": "",
+            "members": "",
+            "index": "",
+            "term": "",
+            "version": "",
+            "taken_at": "",
+        },
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: VaultAdapter({"addr": "-"}).snapshot_inspect(p.path, p.expect_sha256),
+        lambda p: f"inspect {p.path}",
+    ),
+    ActionSpec(
+        "vault.verify_secrets",
+        "Read KV paths; check keys and versions, never values.",
+        VerifyParams,
+        {"checked": "path to version and key names", "count": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _v(c).verify_secrets(p.paths, p.mount, c, p.ask_token),
+        lambda p: f"check {len(p.paths)} secret path(s)",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.snapshot_save",
+        "Take a raft snapshot to a file (SHA-256 beside it).",
+        SnapshotSaveParams,
+        {"path": "", "size": "", "sha256": ""},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _v(c).snapshot_save(p.path),
+        lambda p: f"snapshot to {p.path}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.snapshot_restore",
+        "Restore a raft snapshot (force for another cluster's).",
+        RestoreParams,
+        {
+            "forced": "",
+            "sealed_now": "",
+            "threshold_before": "",
+            "shares_before": "",
+            "next": "what to do next",
+        },
+        Effect.DESTRUCTIVE,
+        False,
+        lambda c, p: _v(c).snapshot_restore(p.path, p.force, c),
+        lambda p: f"restore {p.path}" + (" with FORCE" if p.force else ""),
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.restart",
+        "Restart the node (after a force restore).",
+        StatusParams,
+        {"restarted": "", **SEAL},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _v(c).restart(),
+        lambda p: "restart the Vault node",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.unseal",
+        "Unseal: one share per custodian, asked as a secret.",
+        UnsealParams,
+        {
+            **SEAL,
+            "used": "custodians whose shares were used",
+            "rounds": "",
+            "problems": "what went wrong on the way",
+            "note": "",
+        },
+        Effect.CHANGES,
+        True,
+        lambda c, p: _v(c).unseal(p.names(), c, p.rounds),
+        lambda p: (
+            "unseal with custodians' shares"
+            + (f" ({', '.join(p.names())})" if p.custodians else "")
+        ),
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.seal",
+        "Seal the node.",
+        StatusParams,
+        {"sealed": ""},
+        Effect.DESTRUCTIVE,
+        True,
+        lambda c, p: _v(c).seal(),
+        lambda p: "seal Vault",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.wait_unsealed",
+        "Wait until the node is unsealed.",
+        WaitParams,
+        SEAL,
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _v(c).wait_unsealed(p.within_s),
+        lambda p: f"wait up to {p.within_s:g} s for unseal",
+        needs_site=True,
+    ),
+]

@@ -1,0 +1,258 @@
+"""Vault/OpenBao recovery on real OpenBao servers (the sandbox's): snapshot restore, force
+restore into another cluster and unseal with the original shares, malformed and wrong shares,
+a server down or sealed at the wrong moment, and no share or token anywhere in the record."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drconsole.adapters.vault import VaultAdapter
+from drconsole.journal.journal import read_events, verify
+from drconsole.sandbox import manager, openbao
+from tests.conftest import REPO, CliResult
+
+pytestmark = pytest.mark.slow
+
+RESTORE = REPO / "plans" / "vault-snapshot-restore.yaml"
+UNSEAL = REPO / "plans" / "vault-unseal.yaml"
+CUSTODIANS = [{"name": n, "role": "key_custodian"} for n in ("Ahn", "Baek", "Choi")]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="drconsole-vault-"))
+    root.chmod(0o755)
+    try:
+        manager.up(root / "sbx")
+        yield root / "sbx"
+    finally:
+        try:
+            manager.down(root / "sbx")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def bao(sandbox: Path, name: str) -> openbao.BaoServer:
+    state = manager.load_state(sandbox)
+    assert state is not None
+    return {s.name: s for s in openbao.servers(sandbox, state.bao_ports or {})}[name]
+
+
+def share(sandbox: Path, name: str, i: int) -> dict[str, str]:
+    return {"file": str(bao(sandbox, name).dir / f"PRACTICE-ONLY-share-{i}")}
+
+
+def kv(sandbox: Path, name: str, token_of: str | None = None) -> Any:
+    server = bao(sandbox, name)
+    token = bao(sandbox, token_of or name).practice_init()["root_token"]
+    return server.client(token).secrets.kv.v2
+
+
+def run(
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    sandbox: Path,
+    plan: Path,
+    answers: dict[str, Any],
+    *inputs: str,
+) -> tuple[CliResult, Path]:
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump({"operator": "facilitator", "steps": answers}))
+    args = [
+        "run",
+        plan,
+        "--headless",
+        "--targets",
+        sandbox / "targets.yaml",
+        "--answers",
+        path,
+        "--runs-dir",
+        tmp_path / "runs",
+    ]
+    for item in inputs:
+        args += ["--input", item]
+    result = cli(*args)
+    return result, Path(result.out.splitlines()[0])
+
+
+def outputs(run_dir: Path, step: str) -> dict[str, Any]:
+    ends = [
+        e.data for e in read_events(run_dir) if e.type == "step_finished" and e.data["step"] == step
+    ]
+    return dict(ends[-1].get("outputs") or {}) if ends else {}
+
+
+def assert_no_secret_anywhere(
+    cli: Callable[..., CliResult], sandbox: Path, run_dir: Path, printed: str
+) -> None:
+    report = cli("report", run_dir).out + cli("report", run_dir, "--format", "json").out
+    record = "".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
+    everything = printed + report + record
+    for name in ("primary", "dr"):
+        material = bao(sandbox, name).practice_init()
+        for secret in [*material["keys"], material["root_token"]]:
+            assert secret not in everything, f"a {name} secret leaked"
+    assert verify(run_dir).ok
+
+
+def test_malformed_and_wrong_shares_get_clear_messages_and_a_fresh_round(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    malformed = tmp_path / "malformed-share"
+    malformed.write_text("zz-this-is-not-a-share\n")
+    secrets = [
+        {"file": str(malformed)},
+        share(sandbox, "primary", 1),
+        share(sandbox, "primary", 2),
+        share(sandbox, "dr", 1),  # wrong: another cluster
+        share(sandbox, "primary", 1),
+        share(sandbox, "primary", 2),
+        share(sandbox, "primary", 3),
+    ]
+    result, run_dir = run(
+        cli,
+        tmp_path,
+        sandbox,
+        UNSEAL,
+        {
+            "seal-for-drill": {"typed": "seal primary"},
+            "custodians": {"signoffs": CUSTODIANS},
+            "unseal": {"secrets": secrets},
+        },
+        "simulate=true",
+    )
+    assert result.code == 0, result.out
+    out = outputs(run_dir, "unseal")
+    assert out["rounds"] == 2
+    assert "malformed" in out["problems"][0]
+    assert "do not combine" in out["problems"][1]
+    assert "the server reset progress" in out["problems"][1]
+    assert "the share of Ahn is malformed" in result.out
+    assert_no_secret_anywhere(cli, sandbox, run_dir, result.out + result.err)
+
+
+def test_a_restore_removes_what_came_after_the_snapshot(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    store = kv(sandbox, "primary")
+    store.create_or_update_secret(path="qsign/before", secret={"v": "kept"})
+    said = manager.snapshot(sandbox, "primary")
+    snapshot = said.split()[1]
+    store.create_or_update_secret(path="qsign/after", secret={"v": "lost"})
+    result, run_dir = run(
+        cli,
+        tmp_path,
+        sandbox,
+        RESTORE,
+        {"confirm": {"confirm": True}, "restore": {"typed": "restore vault primary"}},
+        "site=primary",
+        f"snapshot={snapshot}",
+    )
+    assert result.code == 0, result.out
+    assert store.read_secret_version(path="qsign/before", raise_on_deleted_version=True)
+    with pytest.raises(Exception, match="None|404|InvalidPath|not found"):
+        store.read_secret_version(path="qsign/after", raise_on_deleted_version=True)
+    assert outputs(run_dir, "custodians") == {}  # not sealed: no unseal needed
+    assert outputs(run_dir, "secrets")["count"] == 2
+    assert_no_secret_anywhere(cli, sandbox, run_dir, result.out + result.err)
+
+
+def test_force_restore_into_the_dr_cluster_then_unseal_with_the_original_shares(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    snapshot = manager.snapshot(sandbox, "primary").split()[1]
+    without_force, _ = run(
+        cli,
+        tmp_path,
+        sandbox,
+        RESTORE,
+        {"confirm": {"confirm": True}, "restore": {"typed": "restore vault dr"}},
+        "site=dr",
+        f"snapshot={snapshot}",
+    )
+    assert without_force.code == 1
+    assert "comes from another cluster" in without_force.out
+    assert "restore with force" in without_force.out
+    result, run_dir = run(
+        cli,
+        tmp_path,
+        sandbox,
+        RESTORE,
+        {
+            "confirm": {"confirm": True},
+            "restore": {"typed": "restore vault dr"},
+            "custodians": {"signoffs": CUSTODIANS},
+            "unseal": {"secrets": [share(sandbox, "primary", i) for i in (2, 4, 5)]},
+            "secrets": {
+                "secrets": [{"file": str(bao(sandbox, "primary").dir / "PRACTICE-ONLY-root-token")}]
+            },
+        },
+        "site=dr",
+        f"snapshot={snapshot}",
+        "force=true",
+    )
+    assert result.code == 0, result.out
+    restored = outputs(run_dir, "restore")
+    assert restored["forced"] is True
+    assert "ORIGINAL cluster's shares" in restored["next"]
+    assert outputs(run_dir, "sealed-config")["sealed"] is True
+    assert outputs(run_dir, "unseal")["used"] == ["Ahn", "Baek", "Choi"]
+    assert (
+        kv(sandbox, "dr", token_of="primary").read_secret_version(
+            path="qsign/db", raise_on_deleted_version=True
+        )["data"]["data"]["username"]
+        == "qsign"
+    )
+    assert "RPO" in result.out
+    assert_no_secret_anywhere(cli, sandbox, run_dir, result.out + result.err)
+
+
+def test_a_server_down_or_sealed_is_retried_then_reported(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path, write_plan: Callable[..., Path]
+) -> None:
+    plan = write_plan(
+        "id: v\ntitle: V\nkind: verification\nsteps:\n"
+        "  - id: secrets\n    check: vault.verify_secrets\n    site: primary\n"
+        "    with: {paths: {qsign/db: [username]}}\n"
+        "    retry: {attempts: 3, delay: 0.2s}\n"
+    )
+    primary = bao(sandbox, "primary")
+    adapter = VaultAdapter(
+        {"addr": primary.addr, "token_file": str(primary.dir / "PRACTICE-ONLY-root-token")}
+    )
+    adapter.seal()
+    sealed = cli(
+        "run",
+        plan,
+        "--headless",
+        "--targets",
+        sandbox / "targets.yaml",
+        "--runs-dir",
+        tmp_path / "runs",
+    )
+    assert sealed.code == 1
+    assert sealed.out.count("sealed or down") >= 3
+    primary.stop()
+    try:
+        down = cli(
+            "run",
+            plan,
+            "--headless",
+            "--targets",
+            sandbox / "targets.yaml",
+            "--runs-dir",
+            tmp_path / "runs",
+        )
+        assert down.code == 1
+        assert "does not answer" in down.out
+        assert "FAIL   secrets attempt 3/3" in down.out
+    finally:
+        primary.start()
+        primary.unseal_for_practice()
