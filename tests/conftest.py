@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
+import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +71,21 @@ def backup_file(tmp_path: Path) -> Path:
 def drconsole_cmd() -> list[str]:
     """The command that runs drconsole in a subprocess with this interpreter."""
     return [sys.executable, "-m", "drconsole"]
+
+
+@contextmanager
+def running_sandbox(prefix: str) -> Iterator[Path]:
+    """A whole sandbox in a fresh directory the unprivileged cluster user can reach; stopped
+    and removed afterwards."""
+    from drconsole.sandbox import manager
+
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)
+    try:
+        manager.up(root / "sbx")
+        yield root / "sbx"
+    finally:
+        try:
+            manager.down(root / "sbx")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)

@@ -4,10 +4,8 @@ window, test restores, verify on a corrupted backup, and resume after SIGKILL mi
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from drconsole.adapters.postgres import PostgresAdapter, RestoreParams
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager
 from drconsole.timeutil import parse_timestamp
-from tests.conftest import REPO, CliResult, drconsole_cmd
+from tests.conftest import REPO, CliResult, drconsole_cmd, running_sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -32,17 +30,8 @@ MONTHLY = REPO / "plans" / "monthly-db-recovery-test.yaml"
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Path]:
-    """A sandbox in a fresh directory the unprivileged cluster user can reach."""
-    root = Path(tempfile.mkdtemp(prefix="drconsole-sbx-"))
-    root.chmod(0o755)
-    try:
-        manager.up(root / "sbx")
-        yield root / "sbx"
-    finally:
-        try:
-            manager.down(root / "sbx")
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+    with running_sandbox("drconsole-sbx-") as root:
+        yield root
 
 
 def dsn(sandbox: Path) -> str:
@@ -128,8 +117,10 @@ def test_the_sandbox_comes_up_down_and_up_again(sandbox: Path) -> None:
     said = manager.down(sandbox)
     assert "primary stopped" in said
     assert "writer stopped" in said
-    assert manager.status(sandbox).count("DOWN") == 2
-    assert "started: primary, standby, writer" in manager.up(sandbox)
+    assert manager.status(sandbox).count("DOWN") == 4  # two clusters, two OpenBao servers
+    again = manager.up(sandbox)
+    assert "started: primary, standby, writer, openbao primary, openbao dr" in again
+    assert again.count("unsealed (3 of 5)") == 2  # the sandbox unseals its own servers
     assert "export PGPORT=" in manager.env(sandbox, "dr")
 
 

@@ -4,8 +4,6 @@ a server down or sealed at the wrong moment, and no share or token anywhere in t
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import yaml
 from drconsole.adapters.vault import VaultAdapter
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager, openbao
-from tests.conftest import REPO, CliResult
+from tests.conftest import REPO, CliResult, running_sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +25,8 @@ CUSTODIANS = [{"name": n, "role": "key_custodian"} for n in ("Ahn", "Baek", "Cho
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="drconsole-vault-"))
-    root.chmod(0o755)
-    try:
-        manager.up(root / "sbx")
-        yield root / "sbx"
-    finally:
-        try:
-            manager.down(root / "sbx")
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
+    with running_sandbox("drconsole-vault-") as root:
+        yield root
 
 
 def bao(sandbox: Path, name: str) -> openbao.BaoServer:

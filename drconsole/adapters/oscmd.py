@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -83,3 +85,18 @@ def run_as(
     except subprocess.TimeoutExpired:
         raise TransientError(f"{argv[0]} did not finish within {timeout:g} s") from None
     return Result(tuple(argv), done.returncode, done.stdout, done.stderr)
+
+
+def terminate(pid: int, within_s: float = 10.0) -> None:
+    """Send SIGTERM to ``pid`` and wait until it is gone (or ``within_s`` passes)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.05)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import tarfile
 import time
@@ -38,6 +37,7 @@ from drconsole.adapters.base import (
     PermanentError,
     TransientError,
 )
+from drconsole.adapters.oscmd import terminate
 from drconsole.secrets import SecretSourceError, secret_from_reference
 
 _CHUNK = 1 << 20
@@ -61,15 +61,8 @@ class LocalBaoHost:
 
     def stop(self) -> None:
         pid = self.pid()
-        if pid is None:
-            return
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(200):
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                break
-            time.sleep(0.05)
+        if pid is not None:
+            terminate(pid)
         Path(self.pidfile).unlink(missing_ok=True)
 
     def start(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import psycopg
 import yaml
 
 from drconsole.adapters.base import AdapterError
+from drconsole.adapters.oscmd import terminate
 from drconsole.sandbox import openbao, postgres
 from drconsole.sandbox.postgres import PgLayout
 
@@ -120,13 +120,7 @@ def writer_stop(root: Path) -> str:
     pid = writer_pid(root)
     if pid is None:
         return "the writer is not running"
-    os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
-        time.sleep(0.05)
+    terminate(pid, within_s=5)
     _writer_pidfile(root).unlink(missing_ok=True)
     return f"writer stopped (pid {pid})"
 
