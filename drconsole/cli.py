@@ -104,7 +104,9 @@ def _parser() -> argparse.ArgumentParser:
     sp = ssub.add_parser("env", help="print export lines for eval")
     sp.add_argument("--dir", metavar="DIR")
     sp.add_argument("--site", choices=["primary", "dr", "sandbox"], default="primary")
-    sp = ssub.add_parser("snapshot", help="take an OpenBao raft snapshot now")
+    sp = ssub.add_parser("publish", help="upload the newest pgBackRest backup to the bucket")
+    sp.add_argument("--dir", metavar="DIR")
+    sp = ssub.add_parser("snapshot", help="take an OpenBao raft snapshot now (and upload it)")
     sp.add_argument("--dir", metavar="DIR")
     sp.add_argument("--site", choices=["primary", "dr"], default="primary")
     sp = ssub.add_parser("writer", help="start or stop the steady writer")
@@ -452,6 +454,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(manager.status(root))
         elif args.sandbox_command == "env":
             print(manager.env(root, args.site))
+        elif args.sandbox_command == "publish":
+            print(manager.publish(root))
         elif args.sandbox_command == "snapshot":
             print(manager.snapshot(root, args.site))
         elif args.action == "start":

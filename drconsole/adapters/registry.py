@@ -10,10 +10,10 @@ from drconsole.adapters.base import ActionSpec
 @cache
 def actions() -> dict[str, ActionSpec]:
     """All actions by name (``adapter.method``)."""
-    from drconsole.adapters import local, postgres, vault
+    from drconsole.adapters import local, objectstore, postgres, vault
 
     found: dict[str, ActionSpec] = {}
-    for module in (local, postgres, vault):
+    for module in (local, postgres, vault, objectstore):
         for spec in module.ACTIONS:
             found[spec.name] = spec
     return found

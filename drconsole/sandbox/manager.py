@@ -22,7 +22,7 @@ import yaml
 
 from drconsole.adapters.base import AdapterError
 from drconsole.adapters.oscmd import terminate
-from drconsole.sandbox import openbao, postgres
+from drconsole.sandbox import openbao, postgres, s3
 from drconsole.sandbox.postgres import PgLayout
 
 STATE = "sandbox.json"
@@ -144,7 +144,7 @@ def up(root: Path) -> str:
             (root / "PRACTICE-ONLY.txt").write_text(NOTE)
             bao_ports = {
                 k: free_port()
-                for k in ("bao_primary", "bao_primary_cluster", "bao_dr", "bao_dr_cluster")
+                for k in ("bao_primary", "bao_primary_cluster", "bao_dr", "bao_dr_cluster", "s3")
             }
             state = SandboxState(
                 str(root),
@@ -156,6 +156,9 @@ def up(root: Path) -> str:
             )
             postgres.create(state.layout())
             openbao.create(root, bao_ports)
+            bucket = s3.MotoServer(root, bao_ports["s3"])
+            bucket.start()
+            s3.publish_backup(bucket, state.layout().backrest_dir / "repo", postgres.STANZA)
             (root / STATE).write_text(json.dumps(asdict(state), indent=2))
             write_targets(state)
             writer_start(root)
@@ -175,6 +178,11 @@ def up(root: Path) -> str:
                 server.start()
                 server.unseal_for_practice()
                 started.append(f"openbao {server.name}")
+        moto = _moto(state)
+        if moto is not None and not moto.pid():
+            moto.start()  # in memory: the bucket is made again and the newest backup published
+            s3.publish_backup(moto, layout.backrest_dir / "repo", postgres.STANZA)
+            started.append("s3 (moto)")
     except (AdapterError, RuntimeError) as exc:
         raise SandboxError(f"the sandbox could not start: {exc}") from None
     if not started:
@@ -191,6 +199,9 @@ def down(root: Path) -> str:
             if server.stop()
             else f"openbao {server.name} was not running"
         )
+    moto = _moto(state)
+    if moto is not None:
+        said.append("s3 (moto) stopped" if moto.stop() else "s3 (moto) was not running")
     for which in ("standby", "primary"):
         cluster = state.layout().cluster(which)
         try:
@@ -210,6 +221,25 @@ def _ping(dsn: str) -> str:
             return "up, standby (in recovery)" if row and row[0] else "up, accepting writes"
     except psycopg.Error:
         return "DOWN"
+
+
+def _moto(state: SandboxState) -> s3.MotoServer | None:
+    port = (state.bao_ports or {}).get("s3")
+    return s3.MotoServer(Path(state.root), port) if port else None
+
+
+def publish(root: Path) -> str:
+    """Upload the newest pgBackRest backup to the sandbox bucket (a copy, as one tar)."""
+    state = _require(root)
+    moto = _moto(state)
+    if moto is None or not moto.pid():
+        raise SandboxError("the sandbox's object storage is not running: 'drconsole sandbox up'")
+    try:
+        return "published " + s3.publish_backup(
+            moto, state.layout().backrest_dir / "repo", postgres.STANZA
+        )
+    except (AdapterError, RuntimeError) as exc:
+        raise SandboxError(f"publishing failed: {exc}") from None
 
 
 def _bao_state(server: openbao.BaoServer) -> str:
@@ -233,6 +263,10 @@ def status(root: Path) -> str:
     lines.append(f"  writer             {f'running (pid {pid})' if pid else 'stopped'}")
     for server in openbao.servers(root, state.bao_ports or {}):
         lines.append(f"  openbao {server.name:<10} {server.addr:<23} {_bao_state(server)}")
+    moto = _moto(state)
+    if moto is not None:
+        where = f"{moto.endpoint}  bucket {s3.BUCKET}"
+        lines.append(f"  s3 (moto)          {where:<35} {'up' if moto.pid() else 'DOWN'}")
     lines.append(f"  pgbackrest         stanza {postgres.STANZA}, {layout.backrest_config}")
     lines.append(f"  targets file       {root / 'targets.yaml'}")
     return "\n".join(lines)
@@ -254,6 +288,14 @@ def env(root: Path, site: str = "primary") -> str:
             VAULT_TOKEN=token.read_text().strip() if token.exists() else "",
         )
         values["BAO_TOKEN"] = values["VAULT_TOKEN"]
+    moto = _moto(state)
+    if moto is not None:
+        values.update(
+            AWS_ENDPOINT_URL=moto.endpoint,
+            AWS_DEFAULT_REGION=s3.REGION,
+            AWS_ACCESS_KEY_ID=s3.PRACTICE_KEY,
+            AWS_SECRET_ACCESS_KEY=s3.PRACTICE_SECRET,
+        )
     return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items())
 
 
@@ -307,6 +349,9 @@ def write_targets(state: SandboxState) -> Path:
             "snapshots": str(root / "openbao" / "snapshots"),
         }
         (primary if server.name == "primary" else dr)["vault"] = section
+    moto = _moto(state)
+    if moto is not None:
+        primary["s3"] = dr["s3"] = moto.section()
     targets = {"sites": {"sandbox": primary, "primary": primary, "dr": dr}}
     path = root / "targets.yaml"
     path.write_text(
@@ -336,4 +381,13 @@ def snapshot(root: Path, site: str = "primary") -> str:
         saved = adapter.snapshot_save(str(target))
     except AdapterError as exc:
         raise SandboxError(f"the snapshot failed: {exc}") from None
-    return f"snapshot {saved['path']} ({saved['size']} bytes, sha256 {saved['sha256'][:16]}…)"
+    said = f"snapshot {saved['path']} ({saved['size']} bytes, sha256 {saved['sha256'][:16]}…)"
+    moto = _moto(state)
+    if moto is not None and moto.pid():
+        key = f"vault/snapshots/{name}"
+        try:
+            moto.store().upload(saved["path"], key)
+        except AdapterError as exc:
+            raise SandboxError(f"the snapshot was taken but not uploaded: {exc}") from None
+        said += f"\nuploaded to s3://{s3.BUCKET}/{key}"
+    return said

@@ -1,0 +1,546 @@
+"""Object storage (S3 API) through boto3: list backups, verify objects by streaming SHA-256,
+freshness against the RPO, size anomalies, expected daily backups, bucket protection, upload
+and download with checksums.
+
+Targets ``s3`` section: bucket, endpoint (for S3-compatible stores), region, profile, and
+optionally access_key_file and secret_key_file; otherwise the usual AWS_* variables and
+profiles apply. botocore's own retries are off: the engine retries, visibly, in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from drconsole.adapters.base import (
+    ActionContext,
+    ActionSpec,
+    Cancelled,
+    CheckFailed,
+    Effect,
+    Params,
+    PermanentError,
+    TransientError,
+)
+from drconsole.secrets import SecretSourceError, secret_from_reference
+
+CHUNK = 1 << 20
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class ObjectStore:
+    """One bucket described by a targets ``s3`` section."""
+
+    def __init__(self, section: Mapping[str, Any]) -> None:
+        if not section or not section.get("bucket"):
+            raise PermanentError("the site has no s3 section (with bucket) in the targets file")
+        self.section = dict(section)
+        self.bucket = str(section["bucket"])
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            kwargs: dict[str, Any] = {}
+            for key, name in (
+                ("access_key_file", "aws_access_key_id"),
+                ("secret_key_file", "aws_secret_access_key"),
+            ):
+                if self.section.get(key):
+                    try:
+                        kwargs[name] = secret_from_reference(
+                            {"file": str(self.section[key])}
+                        ).reveal()
+                    except SecretSourceError as exc:
+                        raise PermanentError(str(exc)) from None
+            session = boto3.session.Session(profile_name=self.section.get("profile"))
+            config = Config(
+                retries={"max_attempts": 1, "mode": "standard"},
+                connect_timeout=float(self.section.get("connect_timeout", 5)),
+                read_timeout=float(self.section.get("read_timeout", 30)),
+            )
+            self._client = session.client(
+                "s3",
+                endpoint_url=self.section.get("endpoint"),
+                region_name=self.section.get("region"),
+                config=config,
+                **kwargs,
+            )
+        return self._client
+
+    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        """Call S3: 5xx, throttling and network trouble are transient; the rest permanent."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            text = f"{what}: {error.get('Code', status)} {error.get('Message', '')}".strip()
+            if status >= 500 or error.get("Code") in ("SlowDown", "Throttling", "RequestTimeout"):
+                raise TransientError(text) from None
+            raise PermanentError(text) from None
+        except BotoCoreError as exc:
+            raise TransientError(f"{what}: {exc}") from None
+
+    # ----------------------------------------------------------------- listing
+    def objects(self, prefix: str) -> list[dict[str, Any]]:
+        """Current objects under a prefix (not sidecars), oldest first."""
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call(f"list {prefix}", self.client().list_objects_v2, **kwargs)
+            for item in page.get("Contents", []):
+                if item["Key"].endswith(".sha256"):
+                    continue
+                found.append(
+                    {
+                        "key": item["Key"],
+                        "size": int(item["Size"]),
+                        "time": _iso(item["LastModified"]),
+                        "_dt": item["LastModified"],
+                    }
+                )
+            if not page.get("IsTruncated"):
+                break
+            token = page.get("NextContinuationToken")
+        found.sort(key=lambda o: o["_dt"])
+        return found
+
+    def list_backups(self, prefix: str) -> dict[str, Any]:
+        objs = self.objects(prefix)
+        for obj in objs:
+            head = self._call(
+                f"head {obj['key']}",
+                self.client().head_object,
+                Bucket=self.bucket,
+                Key=obj["key"],
+                ChecksumMode="ENABLED",
+            )
+            obj["version_id"] = head.get("VersionId")
+            obj["checksum_sha256"] = head.get("ChecksumSHA256")
+        return {"count": len(objs), "backups": [_public(o) for o in objs]}
+
+    # ----------------------------------------------------------------- verification
+    def _expected(self, key: str, version_id: str | None) -> tuple[str | None, str]:
+        """The expected SHA-256 (hex): the object's stored checksum, else a .sha256 sidecar."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        head = self._call(f"head {key}", self.client().head_object, **kwargs)
+        sidecar = None
+        try:
+            body = self._call(
+                f"get {key}.sha256",
+                self.client().get_object,
+                Bucket=self.bucket,
+                Key=key + ".sha256",
+            )["Body"].read()
+            sidecar = body.decode().split()[0].lower()
+        except PermanentError:
+            sidecar = None
+        if sidecar:
+            return sidecar, "sidecar .sha256"
+        stored = head.get("ChecksumSHA256")
+        if stored and "-" not in stored:
+            return base64.b64decode(stored).hex(), "stored S3 checksum"
+        return None, "none"
+
+    def verify_object(self, key: str, version_id: str | None, cancel: Any = None) -> dict[str, Any]:
+        """Stream the object through SHA-256 (constant memory) and compare."""
+        expected, source = self._expected(key, version_id)
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        start = time.perf_counter()
+        response = self._call(f"get {key}", self.client().get_object, **kwargs)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            for chunk in response["Body"].iter_chunks(CHUNK):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"verification of {key} was cancelled")
+                digest.update(chunk)
+                size += len(chunk)
+        except (OSError, ValueError) as exc:
+            raise TransientError(f"reading {key} failed: {exc}") from None
+        seconds = max(time.perf_counter() - start, 1e-9)
+        actual = digest.hexdigest()
+        out = {
+            "key": key,
+            "version_id": response.get("VersionId"),
+            "size": size,
+            "sha256": actual,
+            "expected": expected,
+            "expected_from": source,
+            "mb_per_s": round(size / seconds / 1e6, 1),
+        }
+        if expected is None:
+            raise CheckFailed(
+                f"{key} has no checksum to compare with (no stored SHA-256 and no .sha256 sidecar)",
+                evidence=out,
+                hint="upload backups with ChecksumAlgorithm=SHA256 or a sidecar",
+            )
+        if actual != expected:
+            raise CheckFailed(
+                f"{key} (version {out['version_id']}) does not match its checksum: "
+                f"{actual[:16]}… against {expected[:16]}… from the {source}",
+                evidence=out,
+                hint="the object changed after its checksum was recorded: do not restore it",
+            )
+        return out
+
+    def verify_all(self, prefix: str, parallel: int, cancel: Any) -> dict[str, Any]:
+        objs = self.objects(prefix)
+        start = time.perf_counter()
+
+        def one(obj: dict[str, Any]) -> dict[str, Any]:
+            try:
+                return self.verify_object(obj["key"], None, cancel)
+            except CheckFailed as exc:
+                return {"key": obj["key"], "failed": exc.message, **exc.evidence}
+
+        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+            results = list(pool.map(one, objs))
+        seconds = max(time.perf_counter() - start, 1e-9)
+        failed = [r for r in results if "failed" in r]
+        total = sum(int(r.get("size", 0)) for r in results)
+        problems = [f"{r['key']}: {r['failed']}" for r in failed]
+        out: dict[str, Any] = {
+            "checked": len(results),
+            "failed": problems,
+            "bytes": total,
+            "mb_per_s": round(total / seconds / 1e6, 1),
+        }
+        if failed:
+            raise CheckFailed(
+                f"{len(failed)} of {len(results)} objects fail their checksum: " + problems[0],
+                evidence=out,
+            )
+        return out
+
+    def freshness(self, prefix: str, rpo_s: float) -> dict[str, Any]:
+        objs = self.objects(prefix)
+        if not objs:
+            raise CheckFailed(f"no backups under {prefix}: nothing succeeded")
+        newest = objs[-1]
+        age = (datetime.now(UTC) - newest["_dt"]).total_seconds()
+        out = {
+            "newest": newest["key"],
+            "newest_time": newest["time"],
+            "age_s": round(age, 1),
+            "rpo_s": rpo_s,
+        }
+        if age > rpo_s:
+            raise CheckFailed(
+                f"the newest backup under {prefix} is {round(age / 3600, 1)} h old,"
+                f" more than the allowed {round(rpo_s / 3600, 1)} h",
+                evidence=out,
+            )
+        return out
+
+    def size_anomaly(self, prefix: str, max_change: float) -> dict[str, Any]:
+        objs = self.objects(prefix)
+        if len(objs) < 2:
+            return {
+                "latest": objs[-1]["key"] if objs else None,
+                "change": None,
+                "note": "fewer than two backups: nothing to compare",
+            }
+        latest, previous = objs[-1], objs[-2]
+        change = (latest["size"] - previous["size"]) / max(previous["size"], 1)
+        out = {
+            "latest": latest["key"],
+            "latest_size": latest["size"],
+            "previous": previous["key"],
+            "previous_size": previous["size"],
+            "change": round(change, 3),
+        }
+        if abs(change) > max_change:
+            raise CheckFailed(
+                f"{latest['key']} is {abs(round(change * 100))}% "
+                f"{'smaller' if change < 0 else 'larger'} than {previous['key']} "
+                f"(alert above {round(max_change * 100)}%)",
+                evidence=out,
+            )
+        return out
+
+    def expected_days(self, prefix: str, days: int) -> dict[str, Any]:
+        """At least one backup on each of the last ``days`` days (UTC), today included."""
+        objs = self.objects(prefix)
+        have = {o["_dt"].astimezone(UTC).date() for o in objs}
+        today = datetime.now(UTC).date()
+        wanted = [today - timedelta(days=i) for i in range(days)]
+        missing = sorted(str(d) for d in wanted if d not in have)
+        out = {"days": days, "missing": missing, "found": len(objs)}
+        if missing:
+            raise CheckFailed(f"no backup under {prefix} on {', '.join(missing)}", evidence=out)
+        return out
+
+    def bucket_protection(self, require_versioning: bool) -> dict[str, Any]:
+        client = self.client()
+        versioning = self._call("versioning", client.get_bucket_versioning, Bucket=self.bucket).get(
+            "Status", "Disabled"
+        )
+        out: dict[str, Any] = {"bucket": self.bucket, "versioning": versioning}
+        try:
+            lock = self._call(
+                "object lock", client.get_object_lock_configuration, Bucket=self.bucket
+            )["ObjectLockConfiguration"]
+            rule = lock.get("Rule", {}).get("DefaultRetention", {})
+            out["object_lock"] = lock.get("ObjectLockEnabled", "Disabled")
+            out["retention"] = {"mode": rule.get("Mode"), "days": rule.get("Days")}
+        except PermanentError:
+            out["object_lock"] = "not configured"
+        try:
+            rules = self._call("encryption", client.get_bucket_encryption, Bucket=self.bucket)[
+                "ServerSideEncryptionConfiguration"
+            ]["Rules"]
+            out["encryption"] = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        except PermanentError:
+            out["encryption"] = "not configured"
+        if require_versioning and versioning != "Enabled":
+            raise CheckFailed(
+                f"bucket {self.bucket} has versioning {versioning}: an overwritten "
+                "or deleted backup cannot be recovered",
+                evidence=out,
+            )
+        return out
+
+    def upload(self, path: str, key: str) -> dict[str, Any]:
+        file = Path(path)
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        with file.open("rb") as handle:
+            put = self._call(
+                f"put {key}",
+                self.client().put_object,
+                Bucket=self.bucket,
+                Key=key,
+                Body=handle,
+                ChecksumAlgorithm="SHA256",
+            )
+        return {
+            "key": key,
+            "version_id": put.get("VersionId"),
+            "sha256": digest,
+            "size": file.stat().st_size,
+        }
+
+    def download(self, key: str, path: str) -> dict[str, Any]:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        checked = self.verify_object(key, None)
+        response = self._call(f"get {key}", self.client().get_object, Bucket=self.bucket, Key=key)
+        digest = hashlib.sha256()
+        with target.open("wb") as handle:
+            for chunk in response["Body"].iter_chunks(CHUNK):
+                handle.write(chunk)
+                digest.update(chunk)
+        if digest.hexdigest() != checked["sha256"]:
+            raise TransientError(f"{key} changed while it was downloaded; try again")
+        Path(str(target) + ".sha256").write_text(f"{digest.hexdigest()}  {target.name}\n")
+        return {
+            "path": str(target),
+            "key": key,
+            "sha256": digest.hexdigest(),
+            "size": checked["size"],
+        }
+
+    def newest(self, prefix: str) -> dict[str, Any]:
+        objs = self.objects(prefix)
+        if not objs:
+            raise CheckFailed(f"no objects under {prefix}")
+        return _public(objs[-1])
+
+
+def _public(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+
+class PrefixParams(Params):
+    prefix: str = Field("", description="The key prefix, e.g. vault/snapshots/.")
+
+
+class VerifyObjectParams(Params):
+    key: str
+    version_id: str | None = None
+
+
+class VerifyAllParams(PrefixParams):
+    parallel: int = Field(4, ge=1, le=32, description="Objects verified at the same time.")
+
+
+class FreshParams(PrefixParams):
+    rpo_s: float = Field(86400, gt=0, description="The newest backup must be younger than this.")
+
+
+class SizeParams(PrefixParams):
+    max_change: float = Field(0.5, gt=0, description="Alert when the size changes by more.")
+
+
+class DaysParams(PrefixParams):
+    days: int = Field(7, ge=1, le=366)
+
+
+class ProtectionParams(Params):
+    require_versioning: bool = True
+
+
+class UploadParams(Params):
+    path: str
+    key: str
+
+
+class DownloadParams(Params):
+    key: str
+    path: str
+
+
+def _s3(ctx: ActionContext) -> ObjectStore:
+    return ObjectStore(ctx.site.get("s3") or {})
+
+
+ACTIONS = [
+    ActionSpec(
+        "s3.list_backups",
+        "Objects under a prefix: time, size, version, checksum.",
+        PrefixParams,
+        {"count": "", "backups": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _s3(c).list_backups(p.prefix),
+        lambda p: f"list {p.prefix}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.newest",
+        "The newest object under a prefix.",
+        PrefixParams,
+        {"key": "", "size": "", "time": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _s3(c).newest(p.prefix),
+        lambda p: f"newest under {p.prefix}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.verify_object",
+        "Stream an object through SHA-256; compare with its checksum.",
+        VerifyObjectParams,
+        {
+            "key": "",
+            "version_id": "",
+            "size": "",
+            "sha256": "",
+            "expected": "",
+            "expected_from": "",
+            "mb_per_s": "",
+        },
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _s3(c).verify_object(p.key, p.version_id, c.cancel),
+        lambda p: f"verify {p.key}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.verify_all",
+        "Verify every object under a prefix, several at a time.",
+        VerifyAllParams,
+        {"checked": "", "failed": "", "bytes": "", "mb_per_s": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _s3(c).verify_all(p.prefix, p.parallel, c.cancel),
+        lambda p: f"verify every object under {p.prefix}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.freshness",
+        "The newest backup's age against the RPO.",
+        FreshParams,
+        {"newest": "", "newest_time": "", "age_s": "", "rpo_s": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _s3(c).freshness(p.prefix, p.rpo_s),
+        lambda p: f"newest under {p.prefix} younger than {p.rpo_s:g} s",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.size_anomaly",
+        "The latest backup's size against the one before.",
+        SizeParams,
+        {
+            "latest": "",
+            "latest_size": "",
+            "previous": "",
+            "previous_size": "",
+            "change": "",
+            "note": "",
+        },
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _s3(c).size_anomaly(p.prefix, p.max_change),
+        lambda p: f"size change under {p.prefix}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.expected_days",
+        "A backup on each of the last N days.",
+        DaysParams,
+        {"days": "", "missing": "", "found": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _s3(c).expected_days(p.prefix, p.days),
+        lambda p: f"a backup each day for {p.days} days under {p.prefix}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.bucket_protection",
+        "Versioning, object lock and retention, encryption.",
+        ProtectionParams,
+        {"bucket": "", "versioning": "", "object_lock": "", "retention": "", "encryption": ""},
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _s3(c).bucket_protection(p.require_versioning),
+        lambda p: "bucket protection",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.upload",
+        "Upload a file with a SHA-256 checksum.",
+        UploadParams,
+        {"key": "", "version_id": "", "sha256": "", "size": ""},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _s3(c).upload(p.path, p.key),
+        lambda p: f"upload {p.path}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.download",
+        "Download an object after verifying it; .sha256 beside it.",
+        DownloadParams,
+        {"path": "", "key": "", "sha256": "", "size": ""},
+        Effect.CHANGES,
+        True,
+        lambda c, p: _s3(c).download(p.key, p.path),
+        lambda p: f"download {p.key}",
+        needs_site=True,
+    ),
+]
