@@ -460,3 +460,19 @@ def test_an_always_step_with_nothing_to_clean_is_skipped(run: Run) -> None:
     assert result.code == 1
     assert finished(events, "cleanup")["status"] == "skipped"
     assert "gave no output 'stdout'" in finished(events, "cleanup")["reason"]
+
+
+def test_a_verification_fails_when_a_check_it_continued_past_failed(run: Run) -> None:
+    plan = """
+    id: verify
+    title: Verify
+    kind: verification
+    steps:
+      - {id: bad, action: local.command, with: {argv: ["false"]}, on_failure: continue}
+      - {id: good, action: local.sleep, with: {seconds: 0}}
+    """
+    result, _, events = run(plan)
+    assert result.code == 1
+    assert finished(events, "good")["status"] == "succeeded"  # every finding was collected
+    end = [e.data for e in events if e.type == "run_finished"][0]
+    assert end["reason"] == "1 check(s) found a problem: bad"

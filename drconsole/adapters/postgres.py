@@ -361,6 +361,7 @@ class PostgresAdapter:
                 )
             resuming = True
         options = [f"--pg1-path={data_dir}"]
+        used_set = p.set
         if p.delta and not scratch:
             options.append("--delta")
         if p.type != "latest":
@@ -371,7 +372,17 @@ class PostgresAdapter:
             options.append(f"--target={_backrest_target(p.type, p.target)}")
         if p.type != "latest" and p.promote:
             options.append("--target-action=promote")
-        if p.set:
+        if p.set == "random":
+            import secrets
+
+            labels = [b["label"] for b in self.backrest().info().get("backup", [])]
+            if not labels:
+                raise PermanentError("no backups to choose from")
+            chosen = secrets.choice(labels)
+            used_set = chosen
+            ctx.log(f"randomly chosen backup: {chosen}")
+            options.append(f"--set={chosen}")
+        elif p.set:
             options.append(f"--set={p.set}")
         started = time.monotonic()
         try:
@@ -402,6 +413,7 @@ class PostgresAdapter:
         return {
             **point,
             "restore_s": elapsed,
+            "set": used_set or "newest",
             "data_dir": data_dir,
             "port": port or section.get("port"),
             "type": p.type,
@@ -570,7 +582,7 @@ class RestoreParams(Params):
     target: str | None = Field(None, description="For time, lsn, name or xid.")
     delta: bool = Field(True, description="Restore only what differs (live restores).")
     promote: bool = Field(True, description="Promote when the target is reached.")
-    set: str | None = Field(None, description="A backup label; default the newest.")
+    set: str | None = Field(None, description="A backup label, or random; default the newest.")
     scratch_dir: str | None = Field(None, description="Test restore: where (default targets).")
     scratch_port: int | None = Field(None, description="Test restore: port (default a free one).")
 
@@ -754,7 +766,7 @@ ACTIONS = [
         "postgres.restore",
         "Restore into the live data directory (it is overwritten).",
         RestoreParams,
-        {**POINT, "restore_s": "", "data_dir": "", "port": "", "type": "", "target": ""},
+        {**POINT, "restore_s": "", "data_dir": "", "port": "", "type": "", "target": "", "set": ""},
         Effect.DESTRUCTIVE,
         True,
         lambda c, p: _pg(c).restore(p, c, scratch=False),
@@ -769,7 +781,7 @@ ACTIONS = [
         "postgres.test_restore",
         "Restore into a scratch directory and port; live cluster untouched.",
         RestoreParams,
-        {**POINT, "restore_s": "", "data_dir": "", "port": "", "type": "", "target": ""},
+        {**POINT, "restore_s": "", "data_dir": "", "port": "", "type": "", "target": "", "set": ""},
         Effect.CHANGES,
         True,
         lambda c, p: _pg(c).restore(p, c, scratch=True),

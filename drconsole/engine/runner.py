@@ -55,7 +55,7 @@ from drconsole.engine.state import (
     apply,
 )
 from drconsole.journal.journal import Event, JournalWriter
-from drconsole.plans.model import Backoff, OnFailure, Plan, RetryPolicy, Step
+from drconsole.plans.model import Backoff, OnFailure, Plan, PlanKind, RetryPolicy, Step
 from drconsole.plans.refs import Ref, RefError, resolve
 from drconsole.plans.validate import step_outputs
 from drconsole.secrets import Secret
@@ -314,6 +314,12 @@ class Engine:
                 )
             elif unfinished:
                 result, reason = RunResult.FAILED, f"not run: {', '.join(unfinished)}"
+            elif self.plan.kind is PlanKind.VERIFICATION and self._continued:
+                # a verification's findings are its result: a failed check fails the run,
+                # even when the plan went on to collect the other findings
+                found = sorted(self._continued)
+                result = RunResult.FAILED
+                reason = f"{len(found)} check(s) found a problem: {', '.join(found)}"
             else:
                 result, reason = RunResult.SUCCEEDED, "every step finished"
         now = clocks.measure(self.state, utcnow(), finishing=True)

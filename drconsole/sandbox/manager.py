@@ -164,6 +164,7 @@ def up(root: Path) -> str:
             writer_start(root)
             return f"sandbox created in {root}\n" + status(root)
         layout = state.layout()
+        write_targets(state)  # always current, also after an upgrade of drconsole
         started = []
         for which in ("primary", "standby"):
             cluster = layout.cluster(which)

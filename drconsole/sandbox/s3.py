@@ -47,6 +47,7 @@ class MotoServer:
             "bucket": BUCKET,
             "endpoint": self.endpoint,
             "region": REGION,
+            "download_dir": str(self.dir / "downloads"),
             "access_key_file": str(self.dir / "PRACTICE-ONLY-access-key"),
             "secret_key_file": str(self.dir / "PRACTICE-ONLY-secret-key"),
         }
