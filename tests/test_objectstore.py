@@ -1,0 +1,232 @@
+"""Object storage against a real moto server (the S3 API over HTTP), with a small fault proxy
+of our own in front of it for 5xx answers and timeouts."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drconsole.adapters.base import CheckFailed
+from drconsole.adapters.objectstore import ObjectStore
+from drconsole.journal.journal import read_events
+from drconsole.sandbox.s3 import MotoServer
+from tests.conftest import CliResult
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    server = MotoServer(tmp_path_factory.mktemp("s3"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def store(moto: MotoServer, request: pytest.FixtureRequest) -> ObjectStore:
+    """The sandbox bucket, with a prefix of this test's own."""
+    store = moto.store()
+    store.section["prefix"] = request.node.name[:40] + "/"
+    return store
+
+
+class FaultProxy:
+    """Forwards to moto; answers 503 to the first ``fail`` requests, or sleeps ``delay`` s."""
+
+    def __init__(self, target_port: int) -> None:
+        self.fail = 0
+        self.delay = 0.0
+        self.seen = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                proxy.seen += 1
+                if proxy.fail > 0:
+                    proxy.fail -= 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if proxy.delay:
+                    time.sleep(proxy.delay)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                conn = http.client.HTTPConnection("127.0.0.1", target_port, timeout=30)
+                conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+                answer = conn.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward  # noqa: N815
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxy(moto: MotoServer) -> Iterator[FaultProxy]:
+    fault = FaultProxy(moto.port)
+    yield fault
+    fault.close()
+
+
+def put(store: ObjectStore, key: str, data: bytes) -> dict[str, Any]:
+    return dict(
+        store.client().put_object(
+            Bucket=store.bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256"
+        )
+    )
+
+
+def test_a_changed_object_with_an_unchanged_checksum_record_names_key_and_version(
+    store: ObjectStore,
+) -> None:
+    import hashlib
+
+    key = store.section["prefix"] + "qsign-full.tar"
+    original = b"backup" * 10000
+    put(store, key, original)
+    sidecar = hashlib.sha256(original).hexdigest() + "  qsign-full.tar\n"
+    store.client().put_object(Bucket=store.bucket, Key=key + ".sha256", Body=sidecar.encode())
+    assert store.verify_object(key, None)["expected_from"] == "sidecar .sha256"
+    changed = put(store, key, b"tampered" * 10000)  # new content; the record stays the same
+    with pytest.raises(CheckFailed) as failed:
+        store.verify_object(key, None)
+    assert key in failed.value.message
+    assert changed["VersionId"] in failed.value.message
+
+
+def test_a_stored_s3_checksum_is_enough_and_is_streamed(store: ObjectStore) -> None:
+    key = store.section["prefix"] + "big.bin"
+    put(store, key, b"x" * (5 * 1024 * 1024 + 17))
+    out = store.verify_object(key, None)
+    assert out["expected_from"] == "stored S3 checksum"
+    assert out["size"] == 5 * 1024 * 1024 + 17
+
+
+def test_a_missing_day_of_backups_is_reported(store: ObjectStore) -> None:
+    prefix = store.section["prefix"]
+    put(store, prefix + "today.tar", b"today")
+    with pytest.raises(CheckFailed) as failed:
+        store.expected_days(prefix, 2)
+    assert failed.value.evidence["missing"]
+    assert "no backup under" in failed.value.message
+    assert store.expected_days(prefix, 1)["missing"] == []
+
+
+def test_a_backup_half_the_size_of_the_one_before_is_flagged(store: ObjectStore) -> None:
+    prefix = store.section["prefix"]
+    put(store, prefix + "a.tar", b"a" * 1000)
+    time.sleep(1.1)  # S3 times have one-second resolution
+    put(store, prefix + "b.tar", b"b" * 450)
+    with pytest.raises(CheckFailed, match="55% smaller"):
+        store.size_anomaly(prefix, 0.5)
+
+
+def test_a_bucket_without_versioning_is_flagged(moto: MotoServer) -> None:
+    client = moto.store().client()
+    client.create_bucket(
+        Bucket="unversioned-backups",
+        CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"},
+    )
+    section = {**moto.section(), "bucket": "unversioned-backups"}
+    with pytest.raises(CheckFailed, match="versioning Disabled"):
+        ObjectStore(section).bucket_protection(True)
+    ok = moto.store().bucket_protection(True)
+    assert ok["versioning"] == "Enabled"
+    assert ok["object_lock"] == "not configured"
+
+
+def fault_run(
+    cli: Callable[..., CliResult],
+    write_plan: Callable[..., Path],
+    tmp_path: Path,
+    moto: MotoServer,
+    proxy: FaultProxy,
+    key: str,
+) -> tuple[CliResult, list[dict[str, Any]]]:
+    section = {**moto.section(), "endpoint": f"http://127.0.0.1:{proxy.port}", "read_timeout": 1}
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(yaml.safe_dump({"sites": {"primary": {"s3": section}}}))
+    plan = write_plan(
+        "id: s\ntitle: S\nkind: verification\nsteps:\n"
+        f"  - id: verify\n    check: s3.verify_object\n    site: primary\n"
+        f"    with: {{key: {key}}}\n"
+        "    retry: {attempts: 3, backoff: exponential, delay: 0.2s}\n"
+    )
+    result = cli("run", plan, "--headless", "--targets", targets, "--runs-dir", tmp_path / "r")
+    run_dir = Path(result.out.splitlines()[0])
+    return result, [e.data for e in read_events(run_dir) if e.type == "attempt_failed"]
+
+
+def test_transient_5xx_is_retried_with_backoff_then_succeeds(
+    cli: Callable[..., CliResult],
+    write_plan: Callable[..., Path],
+    tmp_path: Path,
+    moto: MotoServer,
+    proxy: FaultProxy,
+    store: ObjectStore,
+) -> None:
+    key = store.section["prefix"] + "x.tar"
+    put(store, key, b"x" * 100)
+    proxy.fail = 2
+    result, failures = fault_run(cli, write_plan, tmp_path, moto, proxy, key)
+    assert result.code == 0, result.out
+    # each failed attempt is journaled with its exponential delay, then the check succeeds
+    assert failures
+    assert [f["retry_in_s"] for f in failures] == [0.2 * 2**i for i in range(len(failures))]
+    assert all("503" in f["error"] or "ServiceUnavailable" in f["error"] for f in failures)
+
+
+def test_persistent_5xx_and_timeouts_are_reported_after_the_attempts(
+    cli: Callable[..., CliResult],
+    write_plan: Callable[..., Path],
+    tmp_path: Path,
+    moto: MotoServer,
+    proxy: FaultProxy,
+    store: ObjectStore,
+) -> None:
+    key = store.section["prefix"] + "y.tar"
+    put(store, key, b"y" * 100)
+    proxy.fail = 100
+    result, failures = fault_run(cli, write_plan, tmp_path, moto, proxy, key)
+    assert result.code == 1
+    assert len(failures) == 3
+    assert failures[-1]["retry_in_s"] is None
+    proxy.fail, proxy.delay = 0, 2.5
+    (tmp_path / "t").mkdir()
+    result, failures = fault_run(cli, write_plan, tmp_path / "t", moto, proxy, key)
+    assert result.code == 1
+    assert len(failures) == 3
+    assert "timed out" in failures[0]["error"].lower() or "timeout" in failures[0]["error"].lower()
