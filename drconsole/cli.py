@@ -443,8 +443,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from drconsole.sandbox import manager
+    from drconsole.sandbox.paths import default_dir
 
-    root = Path(args.dir) if args.dir else manager.default_dir()
+    root = Path(args.dir) if args.dir else default_dir()
     try:
         if args.sandbox_command == "up":
             print(manager.up(root))
@@ -474,7 +475,7 @@ def _default_targets() -> Path | None:
     explicit = os.environ.get("DRCONSOLE_TARGETS")
     if explicit:
         return Path(explicit)
-    from drconsole.sandbox.manager import default_dir
+    from drconsole.sandbox.paths import default_dir
 
     sandbox = default_dir() / "targets.yaml"
     return sandbox if sandbox.exists() else None

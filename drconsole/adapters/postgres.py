@@ -467,16 +467,16 @@ class PostgresAdapter:
                     "PostgreSQL paused at the end of recovery instead of promoting",
                     hint="restore with promote: true, or resume it with pg_wal_replay_resume()",
                 )
-            if not cluster.is_running():
-                raise self._explain_failed_start(
-                    cluster, log_from, PermanentError("PostgreSQL stopped during recovery")
-                )
             try:
                 if not self.ping(port)["in_recovery"]:
                     return
             except TransientError:
-                pass
-            time.sleep(0.3)
+                # not answering: ask pg_ctl (a process) only now, not on every poll
+                if not cluster.is_running():
+                    raise self._explain_failed_start(
+                        cluster, log_from, PermanentError("PostgreSQL stopped during recovery")
+                    ) from None
+            time.sleep(0.1)
         raise TransientError(f"recovery did not finish within {timeout_s:g} s")
 
     def safety_copy(self) -> dict[str, Any]:

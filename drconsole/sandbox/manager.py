@@ -38,16 +38,6 @@ class SandboxError(Exception):
     """The sandbox cannot do what was asked; the message says what to do."""
 
 
-def default_dir() -> Path:
-    """``$XDG_DATA_HOME/drconsole/sandbox``; as root ``/var/lib/drconsole/sandbox``, because the
-    unprivileged user the clusters run as cannot reach into root's home."""
-    if os.environ.get("XDG_DATA_HOME"):
-        return Path(os.environ["XDG_DATA_HOME"]) / "drconsole" / "sandbox"
-    if os.geteuid() == 0:
-        return Path("/var/lib/drconsole/sandbox")
-    return Path.home() / ".local" / "share" / "drconsole" / "sandbox"
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

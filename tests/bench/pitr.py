@@ -1,6 +1,6 @@
 """PITR plan against a plain shell script doing the same commands, on one sandbox.
 
-Both do: archive check, stop the writer, stop PostgreSQL, copy the data directory aside,
+Both do: archive check, recovery window (pgbackrest info and the archiver's last time), stop the writer, stop PostgreSQL, copy the data directory aside,
 pgbackrest restore --type=time --delta with promote, start, wait for promotion, two integrity
 queries, start the writer. Runs alternate so that drift on a noisy machine hits both.
 """
@@ -27,6 +27,8 @@ set -euo pipefail
 AS="{as_user}"
 BR="pgbackrest --config={config} --stanza=qsign"
 $AS $BR check
+$AS $BR info --output=json >/dev/null   # the plan's recovery-window check does the same
+psql -h 127.0.0.1 -p {port} -U qsign -d qsign -Atc "select last_archived_time from pg_stat_archiver" >/dev/null
 {writer_stop}
 $AS {bin}/pg_ctl -D {data} stop -m fast -w >/dev/null
 $AS cp -a {data} {data}.before-restore-$(date -u +%Y%m%dT%H%M%S%N)

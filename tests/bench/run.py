@@ -178,6 +178,9 @@ def main() -> int:
     from tests.bench.console import bench_console
 
     console = bench_console()
+    from tests.bench.objects import bench_objects
+
+    objects = bench_objects()
     text = f"""# Benchmarks
 
 Written by `make bench` ({time.strftime("%Y-%m-%d", time.gmtime())}, {platform.machine()},
@@ -195,6 +198,8 @@ noisy: each figure is a median, next to a baseline measured in the same run.
 | console: launch to first screen drawn (tmux, 80x24) | {console["first"]["ours_s"]:.2f} s | a minimal Textual app: {console["first"]["minimal_s"]:.2f} s | {console["first"]["ratio"]:.2f}x | under 1 s |
 | console: key to updated step view while an action blocks in a worker | {console["keys"]["busy_ms"]:.1f} ms | same keys, nothing running: {console["keys"]["idle_ms"]:.1f} ms | {console["keys"]["ratio"]:.2f}x | under 50 ms |
 | console: peak memory (VmHWM) of a whole run | {console["memory"]["ours_mb"]:.1f} MB | a minimal Textual app: {console["memory"]["minimal_mb"]:.1f} MB | {console["memory"]["ratio"]:.2f}x | - |
+| object verification (64 MiB from the sandbox's moto, streamed through SHA-256) | {objects["ours_mb_s"]:.0f} MB/s | sha256sum of the same bytes on local disk: {objects["sha256sum_mb_s"]:.0f} MB/s | {objects["ratio"]:.2f} | at least 0.8 |
+| verify 16 objects of 4 MiB, 4 at a time | {objects["parallel_s"]:.2f} s | one by one: {objects["serial_s"]:.2f} s | {objects["speedup"]:.2f}x faster | - |
 
 The PITR figures are medians of {pitr["reps"]} runs of each, alternating, on one sandbox
 (`tests/bench/pitr.py`): the plan run headless through `drconsole run`, against a bash script
