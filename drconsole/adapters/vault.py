@@ -204,14 +204,21 @@ class VaultAdapter:
             )
         return out
 
-    def newest_snapshot(self, given: str | None, rpo_s: float | None) -> dict[str, Any]:
-        """The snapshot to restore: the one given, else the newest in the site's snapshots."""
+    def newest_snapshot(
+        self, given: str | None, rpo_s: float | None, s3: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The snapshot to restore: the one given (a path, or s3://BUCKET/KEY fetched through
+        the site's s3 section and verified against its checksum), else the newest in the
+        site's snapshots folder."""
         if given and given.startswith("s3://"):
-            raise PermanentError(
-                "snapshots in object storage need the object-storage adapter, "
-                "which is not built yet",
-                hint="download it and give the path",
-            )
+            from drconsole.adapters.objectstore import ObjectStore
+
+            if not s3:
+                raise PermanentError("an s3:// snapshot needs an s3 section for this site")
+            bucket, _, key = given.removeprefix("s3://").partition("/")
+            into = Path(self.section.get("snapshots") or ".") / "downloaded" / Path(key).name
+            fetched = ObjectStore({**s3, "bucket": bucket}).download(key, str(into))
+            given = fetched["path"]
         if given:
             chosen = Path(given)
             if not chosen.is_file():
@@ -536,7 +543,7 @@ ACTIONS = [
         {"path": "", "age_s": "", "taken_at": "", "within_rpo": ""},
         Effect.READ_ONLY,
         True,
-        lambda c, p: _v(c).newest_snapshot(p.path, p.rpo_s),
+        lambda c, p: _v(c).newest_snapshot(p.path, p.rpo_s, c.site.get("s3")),
         lambda p: f"choose snapshot {p.path or '(newest)'}",
         needs_site=True,
     ),
