@@ -134,7 +134,8 @@ def test_a_restore_removes_what_came_after_the_snapshot(
     store = kv(sandbox, "primary")
     store.create_or_update_secret(path="qsign/before", secret={"v": "kept"})
     said = manager.snapshot(sandbox, "primary")
-    snapshot = said.split()[1]
+    snapshot = said.split("uploaded to ")[1].strip()  # s3://qsign-backups/vault/snapshots/...
+    assert snapshot.startswith("s3://qsign-backups/")
     store.create_or_update_secret(path="qsign/after", secret={"v": "lost"})
     result, run_dir = run(
         cli,
