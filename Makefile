@@ -51,7 +51,7 @@ lint: $(STAMP)
 bench: setup
 	$(PY) -m tests.bench.run --output docs/benchmarks.md
 
-## demo: the best main job available: a drill of the shipped hello plan, then its report
+## demo: start the sandbox, run a test restore and a PITR drill on it, open the console
 demo: setup
 	@bash scripts/demo.sh "$(RUNS_DIR)"
 
