@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
 
+    p = sub.add_parser("record", help="a ceremony's record for participants to sign")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=["md", "html", "json"], default="md")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+
     p = sub.add_parser("runs", help="list past runs")
     p.add_argument("--runs-dir", metavar="DIR")
 
@@ -132,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "resume": cmd_resume,
         "journal": cmd_journal_verify,
         "report": cmd_report,
+        "record": cmd_record,
         "runs": cmd_runs,
         "sandbox": cmd_sandbox,
         "console": cmd_console,
@@ -157,7 +163,7 @@ def _plan_files(paths: Sequence[str]) -> list[Path]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from drconsole.plans.validate import load_plan
+    from drconsole.plans.validate import load_plan, offline_capable
 
     bad = 0
     files = _plan_files(args.paths)
@@ -170,8 +176,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         if not result.ok:
             bad += 1
-        else:
-            print(f"{path}: ok ({len(result.plan.steps) if result.plan else 0} steps)")
+        elif result.plan is not None:
+            offline = ", offline-capable" if offline_capable(result.plan) else ""
+            print(f"{path}: ok ({len(result.plan.steps)} steps{offline})")
     return EXIT_FAILED if bad else EXIT_OK
 
 
@@ -407,12 +414,40 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.format == "json"
         else to_markdown(report)
     )
-    if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
-        print(args.output)
+    _write_or_print(text, args.output)
+    return EXIT_OK if report["journal"]["intact"] else EXIT_FAILED
+
+
+def _write_or_print(text: str, output: str | None) -> None:
+    if output:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+        print(output)
     else:
         print(text)
-    return EXIT_OK if report["journal"]["intact"] else EXIT_FAILED
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    import json
+
+    from drconsole.journal.journal import is_run_dir
+    from drconsole.report.record import build_record, to_html, to_markdown
+
+    run_dir = Path(args.run_dir)
+    if not is_run_dir(run_dir):
+        _err(f"{run_dir} is not a run directory (it has no journal.jsonl)")
+        return EXIT_INVALID
+    record = build_record(run_dir)
+    if not record["participants"]:
+        _err(f"{run_dir} is not a ceremony (nobody signed in); use: drconsole report {run_dir}")
+        return EXIT_INVALID
+    render = {
+        "json": lambda r: json.dumps(r, indent=2, ensure_ascii=False),
+        "html": to_html,
+        "md": to_markdown,
+    }[args.format]
+    text = render(record)
+    _write_or_print(text, args.output)
+    return EXIT_OK if record["journal"]["intact"] else EXIT_FAILED
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ def test_a_good_plan_validates(
     path = write_plan(GOOD)
     result = cli("validate", path)
     assert result.code == 0
-    assert "ok (3 steps)" in result.out
+    assert "ok (3 steps, offline-capable)" in result.out
 
 
 def test_every_shipped_plan_validates(cli: Callable[..., CliResult]) -> None:
@@ -65,8 +65,8 @@ def test_every_shipped_plan_validates(cli: Callable[..., CliResult]) -> None:
         ),
         (
             "id: x\ntitle: T\nkind: drill\nsteps:\n  - id: a\n    manaul: m\n",
-            ":5:5: a step needs exactly one of action, check, manual, approval, wait, milestone "
-            "(unknown key 'manaul')",
+            ":5:5: a step needs exactly one of action, check, manual, approval, wait, milestone, "
+            "checkbox, choice, record, bag, quorum (unknown key 'manaul')",
         ),
         ("id: x\ntitle: T\nkind: holiday\nsteps:\n  - {id: a, manual: m}\n", ":3:1: kind:"),
         (

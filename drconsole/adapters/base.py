@@ -104,6 +104,7 @@ class ActionSpec:
         run: the call itself (runs in a worker thread).
         describe: what it would do with these parameters, for dry-run.
         needs_site: it acts on a target site from the targets file.
+        offline: it needs no network (allowed in plans marked ``offline: true``).
     """
 
     name: str
@@ -115,6 +116,7 @@ class ActionSpec:
     run: Runner
     describe: Describer
     needs_site: bool = False
+    offline: bool = False
 
     @property
     def read_only(self) -> bool:

@@ -223,6 +223,7 @@ ACTIONS = [
         effect=Effect.READ_ONLY,
         idempotent=True,
         run=_run_sleep,
+        offline=True,
         describe=lambda p: f"wait {p.seconds:g} s",
     ),
     ActionSpec(
@@ -237,6 +238,7 @@ ACTIONS = [
         effect=Effect.CHANGES,
         idempotent=False,
         run=lambda ctx, p: _local.command(p, ctx),
+        offline=True,
         describe=lambda p: "run " + " ".join(p.argv),
     ),
     ActionSpec(
@@ -252,6 +254,7 @@ ACTIONS = [
         effect=Effect.READ_ONLY,
         idempotent=True,
         run=lambda ctx, p: _local.file_sha256(p, ctx),
+        offline=True,
         describe=lambda p: (
             f"hash {p.path}" + (f" and compare with {p.expect_file}" if p.expect_file else "")
         ),

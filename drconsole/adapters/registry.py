@@ -16,6 +16,7 @@ MODULES = {
     "postgres": "drconsole.adapters.postgres",
     "vault": "drconsole.adapters.vault",
     "s3": "drconsole.adapters.objectstore",
+    "hsm": "drconsole.adapters.hsm",
 }
 _loaded: dict[str, ActionSpec] = {}
 _imported: set[str] = set()

@@ -16,6 +16,22 @@ An answers file (YAML or JSON) answers the operator by step id::
       restore: {on_interrupted: rerun}          # or mark_done (with reason) or abort
       flaky: {on_failure: continue}             # or retry or abort
 
+A ceremony adds the sign-in sheet, initials (per step, or a default for every step), the
+decisions on exceptions, quorum presentations and closing attestations::
+
+    participants:
+      - {name: Kim Min, role: administrator, affiliation: QSIGN Ops, initials: KM}
+      - {name: Lee Ji, role: witness, affiliation: Audit, initials: LJ}
+      - {name: Park Su, role: custodian, affiliation: Security, initials: PS, holds: [card-1]}
+    initials: {actor: KM, witness: LJ}          # default for steps without their own
+    attestations:
+      KM: {agree: true}
+      LJ: {agree: false, reason: the bag at step 4 was opened before I arrived}
+    steps:
+      open-safe: {initials: {actor: PS, witness: LJ}}
+      bag-check: {exception: {decision: continue; bag photographed}}
+      cards: {quorum: [{initials: PS, token: card-1}, {initials: CH, token: card-2}]}
+
 A secret answer names an environment variable or a file, never a literal value.
 """
 
@@ -27,6 +43,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from drconsole.engine.ceremony_rules import Participant
 from drconsole.engine.operator import (
     FailureChoice,
     FieldSpec,
@@ -51,6 +68,34 @@ class SignerAnswer(_Strict):
     role: str = Field(min_length=1)
 
 
+class InitialsAnswer(_Strict):
+    actor: str = Field(min_length=1)
+    witness: str = Field(min_length=1)
+
+
+class ExceptionAnswer(_Strict):
+    happened: str | None = None
+    decision: str = Field(min_length=1)
+
+
+class QuorumAnswer(_Strict):
+    initials: str = Field(min_length=1)
+    token: str = Field(min_length=1)
+
+
+class ParticipantAnswer(_Strict):
+    name: str = Field(min_length=1)
+    role: str = Field(min_length=1)
+    affiliation: str = ""
+    initials: str = Field(min_length=1)
+    holds: list[str] = Field(default_factory=list)
+
+
+class AttestationAnswer(_Strict):
+    agree: bool
+    reason: str | None = None
+
+
 class StepAnswers(_Strict):
     confirm: bool | None = None
     typed: str | None = None
@@ -61,12 +106,18 @@ class StepAnswers(_Strict):
     on_interrupted: InterruptedChoice | None = None
     on_failure: FailureChoice | None = None
     reason: str | None = None
+    initials: InitialsAnswer | None = None
+    exception: ExceptionAnswer | None = None
+    quorum: list[QuorumAnswer] | None = None
 
 
 class AnswersFile(_Strict):
     operator: str | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     steps: dict[str, StepAnswers] = Field(default_factory=dict)
+    participants: list[ParticipantAnswer] | None = None
+    initials: InitialsAnswer | None = None
+    attestations: dict[str, AttestationAnswer] = Field(default_factory=dict)
 
 
 def load_answers(path: str | Path) -> AnswersFile:
@@ -187,3 +238,52 @@ class AnswersOperator:
                 q, "decision after the failure", "{on_failure: retry|continue|abort}"
             )
         return choice
+
+    async def participants(
+        self, q: Question, roles: dict[str, str], problem: str | None = None
+    ) -> list[Participant]:
+        if problem:
+            raise NoAnswer(problem)
+        if self.answers.participants is None:
+            raise NoAnswer(
+                "the answers file has no participants; add participants: "
+                "[{name: NAME, role: ROLE, affiliation: ORG, initials: XX}]"
+            )
+        return [
+            Participant(p.name, p.role, p.affiliation, p.initials, tuple(p.holds))
+            for p in self.answers.participants
+        ]
+
+    async def initials(self, q: Question, problem: str | None = None) -> tuple[str, str]:
+        if problem:
+            raise NoAnswer(problem)
+        given = self._step(q).initials or self.answers.initials
+        if given is None:
+            raise self._missing(q, "initials", "{initials: {actor: XX, witness: YY}}")
+        return given.actor, given.witness
+
+    async def exception(
+        self, q: Question, number: int, expected: str, happened: str | None
+    ) -> tuple[str, str]:
+        given = self._step(q).exception
+        if given is None:
+            raise self._missing(
+                q, f"decision on exception #{number}", "{exception: {decision: TEXT}}"
+            )
+        return given.happened or happened or "not described", given.decision
+
+    async def quorum(
+        self, q: Question, role: str, need: int, present: str, problem: str | None = None
+    ) -> list[tuple[str, str]]:
+        if problem:
+            raise NoAnswer(problem)
+        given = self._step(q).quorum
+        if given is None:
+            raise self._missing(q, "quorum", "{quorum: [{initials: XX, token: ID}]}")
+        return [(a.initials, a.token) for a in given]
+
+    async def attest(self, q: Question, participant: Participant) -> tuple[bool, str]:
+        for initials, given in self.answers.attestations.items():
+            if initials.casefold() == participant.initials.casefold():
+                return given.agree, given.reason or ""
+        raise NoAnswer(f"the answers file has no attestation of {participant.initials}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from drconsole.engine.ceremony_rules import Participant
 from drconsole.secrets import Secret
 
 
@@ -98,4 +99,32 @@ class Operator(Protocol):
 
     async def failed(self, q: Question, error: str) -> FailureChoice:
         """What to do after a step with ``on_failure: ask`` failed."""
+        ...
+
+    # ----------------------------------------------------------------- ceremonies
+    async def participants(
+        self, q: Question, roles: dict[str, str], problem: str | None = None
+    ) -> list[Participant]:
+        """The sign-in sheet: everyone present, each with one role (role id -> title)."""
+        ...
+
+    async def initials(self, q: Question, problem: str | None = None) -> tuple[str, str]:
+        """The initials of who did the step and of the witness."""
+        ...
+
+    async def exception(
+        self, q: Question, number: int, expected: str, happened: str | None
+    ) -> tuple[str, str]:
+        """An exception to the script: what happened (given when the engine knows) and the
+        ceremony administrator's decision."""
+        ...
+
+    async def quorum(
+        self, q: Question, role: str, need: int, present: str, problem: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(initials, card or share id) of each holder presenting."""
+        ...
+
+    async def attest(self, q: Question, participant: Participant) -> tuple[bool, str]:
+        """A participant's closing attestation: agree, or not with a reason."""
         ...

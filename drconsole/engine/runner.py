@@ -7,9 +7,7 @@ Blocking adapter calls run in worker threads; the event loop only schedules and 
 from __future__ import annotations
 
 import asyncio
-import re
 from contextlib import suppress
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +34,7 @@ from drconsole.adapters.base import (
     TransientError,
 )
 from drconsole.engine import clocks
+from drconsole.engine.ceremony import CEREMONY_KINDS, CeremonySteps
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import (
     FailureChoice,
@@ -46,6 +45,7 @@ from drconsole.engine.operator import (
     Question,
     Signer,
 )
+from drconsole.engine.outcome import ASK_AGAIN, Outcome, StepFailed, evidence_problem
 from drconsole.engine.state import (
     DONE_OK,
     FINISHED,
@@ -55,14 +55,21 @@ from drconsole.engine.state import (
     apply,
 )
 from drconsole.journal.journal import Event, JournalWriter
-from drconsole.plans.model import Backoff, OnFailure, Plan, PlanKind, RetryPolicy, Step
+from drconsole.plans.model import (
+    Backoff,
+    EvidenceField,
+    OnFailure,
+    Plan,
+    PlanKind,
+    RetryPolicy,
+    Step,
+)
 from drconsole.plans.refs import Ref, RefError, resolve
 from drconsole.plans.validate import step_outputs
 from drconsole.secrets import Secret
 from drconsole.targets import Targets, TargetsError
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
 
-ASK_AGAIN = 3
 _CANCEL_GRACE_S = 5.0
 
 
@@ -74,25 +81,8 @@ class Observer(Protocol):
     def live(self, step_id: str, line: str) -> None: ...
 
 
-class StepFailed(Exception):
-    """A step could not complete; the message is what the operator reads."""
-
-    def __init__(self, message: str, outputs: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.outputs = outputs or {}
-
-
 class _Abort(Exception):
     pass
-
-
-@dataclass
-class _Outcome:
-    status: StepStatus
-    outputs: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    reason: str | None = None
-    continued: bool = False
 
 
 class Engine:
@@ -120,8 +110,8 @@ class Engine:
         self.targets = targets or Targets()
         self.observers = list(observers or [])
         self.run_dir = run_dir or journal.run_dir
-        self._ask_lock = asyncio.Lock()
-        self._tasks: dict[str, asyncio.Task[_Outcome]] = {}
+        self.ask_lock = asyncio.Lock()
+        self._tasks: dict[str, asyncio.Task[Outcome]] = {}
         self._abort_reason: str | None = None
         self._interrupt_reason: str | None = None
         self._stop_reason: str | None = None
@@ -133,6 +123,7 @@ class Engine:
         }
         self._estimates = {s.id: s.estimate for s in plan.steps if s.estimate is not None}
         self._needs = {s.id: list(s.needs) for s in plan.steps}
+        self.ceremony = CeremonySteps(self)
 
     # ----------------------------------------------------------------- journal and observers
     def emit(self, event_type: str, data: dict[str, Any]) -> Event:
@@ -176,10 +167,16 @@ class Engine:
         loop = asyncio.get_running_loop()
         self._loop = loop
         try:
-            await self._settle_interrupted()
-            await self._schedule()
+            why_not = await self.ceremony.sign_in()
+            if why_not is not None:
+                self.interrupt(why_not)
+            else:
+                await self._settle_interrupted()
+                await self._schedule()
         except _Abort:
             pass
+        if self._interrupt_reason is None:
+            await self.ceremony.attest_all()
         if self._interrupt_reason is not None and self._abort_reason is None:
             self.emit("run_interrupted", {"reason": self._interrupt_reason})
             return None
@@ -189,17 +186,17 @@ class Engine:
         for step_id in self.state.interrupted_steps():
             step = self.plan.step(step_id)
             if self._idempotent(step):
-                self._answer(step, "interrupted step", "rerun (safe to repeat)", self.operator.name)
+                self.answer(step, "interrupted step", "rerun (safe to repeat)", self.operator.name)
                 continue
-            q = self._question(step)
-            async with self._ask_lock:
+            q = self.question(step)
+            async with self.ask_lock:
                 try:
                     choice, reason = await self.operator.interrupted(q)
                 except NoAnswer as exc:
                     # stop but stay resumable: the operator adds the decision and resumes
                     self.interrupt(f"interrupted step {step_id!r} needs a decision: {exc}")
                     raise _Abort from None
-            self._answer(step, "interrupted step", f"{choice.value}: {reason}", self.operator.name)
+            self.answer(step, "interrupted step", f"{choice.value}: {reason}", self.operator.name)
             if choice is InterruptedChoice.ABORT:
                 self.abort(f"aborted at interrupted step {step_id!r}: {reason}")
                 raise _Abort
@@ -314,32 +311,40 @@ class Engine:
                 )
             elif unfinished:
                 result, reason = RunResult.FAILED, f"not run: {', '.join(unfinished)}"
-            elif self.plan.kind is PlanKind.VERIFICATION and self._continued:
+            elif self.plan.kind in (PlanKind.VERIFICATION, PlanKind.CEREMONY) and (
+                self._continued - {e["step"] for e in self.state.exceptions}
+            ):
                 # a verification's findings are its result: a failed check fails the run,
-                # even when the plan went on to collect the other findings
-                found = sorted(self._continued)
+                # even when the plan went on to collect the other findings (a ceremony's
+                # exceptions are recorded decisions, not failures)
+                found = sorted(self._continued - {e["step"] for e in self.state.exceptions})
                 result = RunResult.FAILED
                 reason = f"{len(found)} check(s) found a problem: {', '.join(found)}"
             else:
                 result, reason = RunResult.SUCCEEDED, "every step finished"
+        if self.state.exceptions:
+            reason += f"; {len(self.state.exceptions)} exception(s) recorded"
         now = clocks.measure(self.state, utcnow(), finishing=True)
         self.emit("run_finished", {"result": result.value, "reason": reason, **_clock_fields(now)})
         return result
 
     # ----------------------------------------------------------------- one step
-    async def _run_step(self, step: Step) -> _Outcome:
+    async def _run_step(self, step: Step) -> Outcome:
         attempts_before = self.state.steps[step.id].attempts
         skip = self._skip_reason(step)
         if skip is not None:
-            outcome = _Outcome(StepStatus.SKIPPED, reason=skip)
+            outcome = Outcome(StepStatus.SKIPPED, reason=skip)
             self._record(step, outcome, attempts_before)
             return outcome
         while True:
             try:
                 outcome = await self._execute(step)
+                await self.ceremony.initial(step)
             except StepFailed as exc:
-                outcome = _Outcome(StepStatus.FAILED, exc.outputs, str(exc))
-            if outcome.status is StepStatus.FAILED:
+                outcome = Outcome(StepStatus.FAILED, exc.outputs, str(exc))
+            if outcome.continued:
+                self._continued.add(step.id)  # an exception in a ceremony: recorded, go on
+            elif outcome.status is StepStatus.FAILED:
                 choice = await self._on_failure(step, outcome.error or "failed")
                 if choice is FailureChoice.RETRY:
                     self.emit(
@@ -383,7 +388,7 @@ class Engine:
                 return f"nothing to do: {exc}"
         return None
 
-    def _record(self, step: Step, outcome: _Outcome, attempts_before: int) -> None:
+    def _record(self, step: Step, outcome: Outcome, attempts_before: int) -> None:
         self.emit(
             "step_finished",
             {
@@ -402,19 +407,19 @@ class Engine:
             return FailureChoice.CONTINUE
         if step.on_failure is OnFailure.STOP or self.mode is Mode.DRY_RUN:
             return None
-        async with self._ask_lock:
+        async with self.ask_lock:
             try:
-                choice = await self.operator.failed(self._question(step), error)
+                choice = await self.operator.failed(self.question(step), error)
             except NoAnswer as exc:
-                self._answer(step, "after failure", f"no answer: {exc}", self.operator.name)
+                self.answer(step, "after failure", f"no answer: {exc}", self.operator.name)
                 return None
-        self._answer(step, "after failure", choice.value, self.operator.name)
+        self.answer(step, "after failure", choice.value, self.operator.name)
         return choice
 
-    def _question(self, step: Step, **details: Any) -> Question:
+    def question(self, step: Step, **details: Any) -> Question:
         return Question(step.id, step.label, step.guidance, details)
 
-    def _answer(self, step: Step, question: str, answer: Any, by: str) -> None:
+    def answer(self, step: Step, question: str, answer: Any, by: str) -> None:
         self.emit(
             "operator_answer", {"step": step.id, "question": question, "answer": answer, "by": by}
         )
@@ -445,16 +450,16 @@ class Engine:
             raise RefError(f"{ref.text}: step {step_id!r} gave no output {output!r}")
         return record.outputs[output]
 
-    def _resolve(self, value: Any) -> Any:
+    def resolve(self, value: Any) -> Any:
         try:
             return resolve(value, self._lookup)
         except RefError as exc:
             raise StepFailed(f"cannot resolve a parameter: {exc}") from None
 
-    async def _execute(self, step: Step) -> _Outcome:
+    async def _execute(self, step: Step) -> Outcome:
         kind = step.kind
         spec = registry.lookup(step.call) if step.call else None
-        params = self._resolve(step.with_) if step.call else {}
+        params = self.resolve(step.with_) if step.call else {}
         description = self._describe(step, spec, params)
         self.emit(
             "step_started",
@@ -475,10 +480,12 @@ class Engine:
             return await self._manual(step)
         if kind == "approval":
             return await self._approval(step)
+        if kind in CEREMONY_KINDS:
+            return await self.ceremony.execute(step)
         if kind == "wait":
             assert step.wait is not None
             await asyncio.sleep(step.wait.total_seconds())
-            return _Outcome(StepStatus.SUCCEEDED, {"waited_s": step.wait.total_seconds()})
+            return Outcome(StepStatus.SUCCEEDED, {"waited_s": step.wait.total_seconds()})
         return self._milestone(step)
 
     def _describe(self, step: Step, spec: ActionSpec | None, params: dict[str, Any]) -> str:
@@ -493,15 +500,26 @@ class Engine:
             return f"{text}{site} [{effect}]"
         if step.manual is not None:
             fields = f"; record {', '.join(step.evidence)}" if step.evidence else ""
-            return f"operator does: {step.manual.strip()}{fields}"
+            return f"operator does: {str(self.resolve(step.manual)).strip()}{fields}"
         if step.approval is not None:
             roles = ", ".join(step.approval.roles) or "any role"
             return f"sign-off by {step.approval.signers} distinct people ({roles})"
+        if step.checkbox is not None:
+            return f"confirm: {step.checkbox.strip()} (if not, an exception is recorded)"
+        if step.choice is not None:
+            return f"choose: {step.choice.prompt} ({' / '.join(step.choice.options)})"
+        if step.record is not None:
+            return f"record {', '.join(step.record)}"
+        if step.bag is not None:
+            return f"{step.bag.event.value} bag {step.bag.label} ({step.bag.contents})"
+        if step.quorum is not None:
+            q = step.quorum
+            return f"{q.need} distinct {q.role}s each present their own {q.present}"
         if step.wait is not None:
             return f"wait {format_duration(step.wait)}"
         return f"milestone {step.milestone}"
 
-    def _simulate(self, step: Step, spec: ActionSpec | None, params: dict[str, Any]) -> _Outcome:
+    def _simulate(self, step: Step, spec: ActionSpec | None, params: dict[str, Any]) -> Outcome:
         if spec is not None:
             try:
                 spec.params.model_validate(params)
@@ -512,18 +530,18 @@ class Engine:
             try:
                 self._check_destructive_allowed(step, spec)
             except StepFailed as exc:
-                return _Outcome(StepStatus.FAILED, {}, f"would be refused: {exc}")
+                return Outcome(StepStatus.FAILED, {}, f"would be refused: {exc}")
         outputs = {}
         for name in sorted(step_outputs(step) or ()):
             outputs[name] = f"<{step.id}.{name}>"
-        return _Outcome(StepStatus.SIMULATED, outputs, reason="dry-run: nothing was called")
+        return Outcome(StepStatus.SIMULATED, outputs, reason="dry-run: nothing was called")
 
     # ----------------------------------------------------------------- step kinds
     def _site_name(self, step: Step) -> str | None:
         """The step's site; it may be a reference, e.g. ``${inputs.site}``."""
         if step.site is None:
             return None
-        return str(self._resolve(step.site))
+        return str(self.resolve(step.site))
 
     def _check_destructive_allowed(self, step: Step, spec: ActionSpec) -> None:
         if not (step.destructive or spec.effect is Effect.DESTRUCTIVE):
@@ -546,25 +564,25 @@ class Engine:
                 )
 
     async def _typed_confirmation(self, step: Step) -> None:
-        expected = str(self._resolve(step.confirm or ""))
+        expected = str(self.resolve(step.confirm or ""))
         prompt = f"Type {expected!r} to go ahead with: {step.label}"
         problem = None
         for _ in range(ASK_AGAIN):
-            async with self._ask_lock:
+            async with self.ask_lock:
                 try:
                     typed = await self.operator.typed_confirm(
-                        self._question(step), prompt, expected, problem
+                        self.question(step), prompt, expected, problem
                     )
                 except NoAnswer as exc:
                     raise StepFailed(f"not confirmed, nothing was done: {exc}") from None
             if typed.strip() == expected:
-                self._answer(step, "typed confirmation", "matched", self.operator.name)
+                self.answer(step, "typed confirmation", "matched", self.operator.name)
                 return
-            self._answer(step, "typed confirmation", "did not match", self.operator.name)
+            self.answer(step, "typed confirmation", "did not match", self.operator.name)
             problem = f"that was not {expected!r}; nothing was done. Type it exactly"
         raise StepFailed("the typed confirmation did not match; nothing was done")
 
-    async def _call(self, step: Step, spec: ActionSpec, params: dict[str, Any]) -> _Outcome:
+    async def _call(self, step: Step, spec: ActionSpec, params: dict[str, Any]) -> Outcome:
         try:
             model = spec.params.model_validate(params)
         except ValidationError as exc:
@@ -638,7 +656,7 @@ class Engine:
             raise StepFailed(f"{prefix}{exc}{tried}", evidence) from None
         if step.expect:
             self._check_expectations(step, outputs)
-        return _Outcome(StepStatus.SUCCEEDED, outputs)
+        return Outcome(StepStatus.SUCCEEDED, outputs)
 
     async def _attempt(
         self, step: Step, spec: ActionSpec, model: Any, site: dict[str, Any]
@@ -685,83 +703,88 @@ class Engine:
         return future.result()
 
     async def _ask_secret(self, step: Step, prompt: str) -> Secret:
-        async with self._ask_lock:
+        async with self.ask_lock:
             try:
-                secret = await self.operator.secret(self._question(step), prompt)
+                secret = await self.operator.secret(self.question(step), prompt)
             except NoAnswer as exc:
                 raise PermanentError(str(exc)) from None
         self.journal.redactor.register(secret)
-        self._answer(
+        self.answer(
             step, prompt, f"secret given ({secret.source.split(':')[0]})", self.operator.name
         )
         return secret
 
     def _check_expectations(self, step: Step, outputs: dict[str, Any]) -> None:
-        expected = self._resolve(step.expect or {})
+        expected = self.resolve(step.expect or {})
         for key, want in expected.items():
             got = outputs.get(key)
             if got != want:
                 raise StepFailed(f"check failed: {key} is {got!r}, expected {want!r}", outputs)
 
-    async def _manual(self, step: Step) -> _Outcome:
-        q = self._question(step)
-        async with self._ask_lock:
+    async def _manual(self, step: Step) -> Outcome:
+        q = self.question(step)
+        if step.destructive:
+            await self._typed_confirmation(step)  # before the operator does anything
+        async with self.ask_lock:
             try:
-                done = await self.operator.confirm(q, f"Done? {step.manual}")
+                done = await self.operator.confirm(q, f"Done? {self.resolve(step.manual)}")
             except NoAnswer as exc:
                 raise StepFailed(str(exc)) from None
-        self._answer(step, "confirm", "done" if done else "not done", self.operator.name)
+        self.answer(step, "confirm", "done" if done else "not done", self.operator.name)
         if not done:
             raise StepFailed("the operator did not confirm this step")
         outputs: dict[str, Any] = {"confirmed_by": self.operator.name}
         if step.evidence:
-            outputs.update(await self._evidence(step, q))
-        return _Outcome(StepStatus.SUCCEEDED, outputs)
+            outputs.update(await self.ask_evidence(step, q, step.evidence))
+        return Outcome(StepStatus.SUCCEEDED, outputs)
 
-    async def _evidence(self, step: Step, q: Question) -> dict[str, str]:
+    async def ask_evidence(
+        self, step: Step, q: Question, spec: dict[str, EvidenceField]
+    ) -> dict[str, str]:
+        """Recorded values, checked against their types, patterns and choices."""
         fields = [
             FieldSpec(name, f.type.value, f.prompt, f.required, f.pattern, f.choices)
-            for name, f in step.evidence.items()
+            for name, f in spec.items()
         ]
         problem = None
         for _ in range(ASK_AGAIN):
-            async with self._ask_lock:
+            async with self.ask_lock:
                 try:
                     values = await self.operator.evidence(q, fields, problem)
                 except NoAnswer as exc:
                     raise StepFailed(str(exc)) from None
-            problem = _evidence_problem(fields, values)
+            problem = evidence_problem(fields, values)
             if problem is None:
                 kept = {f.name: values[f.name] for f in fields if f.name in values}
-                self._answer(step, "evidence", kept, self.operator.name)
+                self.answer(step, "evidence", kept, self.operator.name)
                 return kept
         raise StepFailed(f"evidence not accepted: {problem}")
 
-    async def _approval(self, step: Step) -> _Outcome:
+    async def _approval(self, step: Step) -> Outcome:
         assert step.approval is not None
         need, roles = step.approval.signers, list(step.approval.roles)
         problem = None
         for _ in range(ASK_AGAIN):
-            async with self._ask_lock:
+            async with self.ask_lock:
                 try:
-                    signers = await self.operator.signoff(
-                        self._question(step), need, roles, problem
-                    )
+                    signers = await self.operator.signoff(self.question(step), need, roles, problem)
                 except NoAnswer as exc:
                     raise StepFailed(f"not approved: {exc}") from None
-            problem = _signoff_problem(signers, need, roles)
+            problem = _signoff_problem(signers, need, roles) or self.ceremony.signer_problem(
+                signers
+            )
             if problem is None:
                 listed = [{"name": s.name, "role": s.role} for s in signers]
-                self._answer(step, "sign-off", listed, self.operator.name)
-                return _Outcome(StepStatus.SUCCEEDED, {"signers": listed})
-            self._answer(step, "sign-off", f"refused: {problem}", self.operator.name)
+                self.answer(step, "sign-off", listed, self.operator.name)
+                return Outcome(StepStatus.SUCCEEDED, {"signers": listed})
+            self.answer(step, "sign-off", f"refused: {problem}", self.operator.name)
         raise StepFailed(f"not approved: {problem}")
 
-    def _milestone(self, step: Step) -> _Outcome:
+    def _milestone(self, step: Step) -> Outcome:
         now = utcnow()
         recovery_point = None
-        if step.recovery_point is not None and self._resolve(step.recovery_point) is not None:
-            raw = self._resolve(step.recovery_point)
+        if step.recovery_point is not None and self.resolve(step.recovery_point) is not None:
+            raw = self.resolve(step.recovery_point)
             try:
                 recovery_point = format_timestamp(parse_timestamp(raw))
             except ValueError as exc:
@@ -777,7 +800,7 @@ class Engine:
         )
         measured = clocks.measure(self.state, now)
         self.emit("clock", {"reason": f"milestone {step.milestone}", **_clock_fields(measured)})
-        return _Outcome(
+        return Outcome(
             StepStatus.SUCCEEDED, {"at": format_timestamp(now), "recovery_point": recovery_point}
         )
 
@@ -813,22 +836,4 @@ def _signoff_problem(signers: list[Signer], need: int, roles: list[str]) -> str 
     missing = [role for role in roles if role not in {s.role for s in signers}]
     if missing:
         return f"no signer in the role {', '.join(missing)}"
-    return None
-
-
-def _evidence_problem(fields: list[FieldSpec], values: dict[str, str]) -> str | None:
-    known = {f.name for f in fields}
-    extra = sorted(set(values) - known)
-    if extra:
-        return f"unknown evidence field {extra[0]!r} (expected: {', '.join(sorted(known))})"
-    for f in fields:
-        value = values.get(f.name)
-        if value is None or str(value).strip() == "":
-            if f.required:
-                return f"{f.name} is required"
-            continue
-        if f.pattern and not re.fullmatch(f.pattern, str(value)):
-            return f"{f.name} {value!r} does not match the expected form {f.pattern}"
-        if f.choices and str(value) not in f.choices:
-            return f"{f.name} must be one of {', '.join(f.choices)}"
     return None

@@ -13,6 +13,14 @@ Event types (``data`` fields):
 - ``run_interrupted``: reason.
 - ``run_finished``: result, reason.
 - ``journal_repaired``: dropped_bytes, dropped_sha256.
+
+Ceremonies add:
+- ``participants``: participants [{name, role, affiliation, initials, holds}].
+- ``presence``: initials, present (false: left the room), reason, by.
+- ``initials``: step, actor, witness (initials; the event's time is the step's time).
+- ``exception``: number, step, expected, happened, decision, by.
+- ``bag``: step, event (inspect, open, seal), label, bag_id, contents, intact, previous.
+- ``attestation``: initials, name, agree, reason.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ class StepState:
     error: str | None = None
     reason: str | None = None
     answers: list[dict[str, Any]] = field(default_factory=list)
+    initials: dict[str, Any] | None = None
 
     @property
     def duration_s(self) -> float | None:
@@ -97,6 +106,12 @@ class RunState:
     events: int = 0
     last_hash: str = ""
     last_ts: datetime | None = None
+    participants: list[dict[str, Any]] = field(default_factory=list)
+    absent: set[str] = field(default_factory=set)
+    presence: list[dict[str, Any]] = field(default_factory=list)
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
+    bags: list[dict[str, Any]] = field(default_factory=list)
+    attestations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -163,6 +178,27 @@ def apply(state: RunState, event: Event) -> None:
             state.recovery_point = parse_timestamp(data["recovery_point"])
     elif kind == "run_interrupted":
         state.interruptions += 1
+    elif kind == "participants":
+        state.participants = list(data["participants"])
+    elif kind == "presence":
+        key = str(data["initials"]).strip().casefold()
+        if data["present"]:
+            state.absent.discard(key)
+        else:
+            state.absent.add(key)
+        state.presence.append({**data, "at": event.ts})
+    elif kind == "initials":
+        state.step(data["step"]).initials = {
+            "actor": data["actor"],
+            "witness": data["witness"],
+            "at": event.ts,
+        }
+    elif kind == "exception":
+        state.exceptions.append({**data, "at": event.ts})
+    elif kind == "bag":
+        state.bags.append({**data, "at": event.ts})
+    elif kind == "attestation":
+        state.attestations.append({**data, "at": event.ts})
     elif kind == "run_finished":
         state.result = RunResult(data["result"])
         state.result_reason = data.get("reason")

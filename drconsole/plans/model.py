@@ -1,7 +1,9 @@
 """The pydantic model of a plan. Its shape is the contract documented in ``docs/plans.md``.
 
 A plan has an id, a title, a kind, objectives (RTO, RPO), typed inputs, and steps. Each step is
-exactly one of: ``action``, ``check``, ``manual``, ``approval``, ``wait``, ``milestone``.
+exactly one of: ``action``, ``check``, ``manual``, ``approval``, ``wait``, ``milestone``,
+``checkbox``, ``choice``, ``record``, ``bag``, ``quorum``. A plan with a ``ceremony`` section is
+run as a witnessed ceremony (participants, initials per step, exceptions, attestations).
 """
 
 from __future__ import annotations
@@ -36,7 +38,19 @@ Duration = Annotated[
 ]
 
 IDENT = r"^[a-z][a-z0-9_-]*$"
-STEP_KINDS = ("action", "check", "manual", "approval", "wait", "milestone")
+STEP_KINDS = (
+    "action",
+    "check",
+    "manual",
+    "approval",
+    "wait",
+    "milestone",
+    "checkbox",
+    "choice",
+    "record",
+    "bag",
+    "quorum",
+)
 
 
 class Model(BaseModel):
@@ -113,6 +127,11 @@ class Approval(Model):
     roles: list[str] = Field(default_factory=list)
 
 
+class Compare(StrEnum):
+    EXACT = "exact"
+    ENDS = "ends"
+
+
 class EvidenceField(Model):
     """A value the operator records at a manual step (a bag number, a serial)."""
 
@@ -121,6 +140,50 @@ class EvidenceField(Model):
     required: bool = True
     pattern: str | None = Field(None, description="A regular expression the value must match.")
     choices: list[str] | None = None
+    expect: Any = Field(
+        None,
+        description="On a record step: the value it must equal (often a ${...} reference); "
+        "a different value is recorded as an exception, and the run goes on.",
+    )
+    compare: Compare = Field(
+        Compare.EXACT,
+        description="How the value is compared with 'expect': exact (case-insensitive), or "
+        "ends (the first and last 4 characters, as read aloud off a checksum: '3f2a...9b1c').",
+    )
+
+
+class Choice(Model):
+    """One answer picked from a list; the step's output ``choice`` is the answer."""
+
+    prompt: str
+    options: list[str] = Field(min_length=2)
+
+
+class BagEvent(StrEnum):
+    INSPECT = "inspect"
+    OPEN = "open"
+    SEAL = "seal"
+
+
+class Bag(Model):
+    """A tamper-evident bag event. The bag id is read from the bag and recorded; on inspect and
+    open it is read back against the last seal of the same label (this run's, or the previous
+    ceremony's record); a different id, or a bag that is not intact, is an exception."""
+
+    event: BagEvent
+    label: str = Field(
+        description="What the bag is for, the same every time (may be a ${inputs.NAME})."
+    )
+    contents: str = Field(description="What is (or goes) inside.")
+    pattern: str | None = Field(None, description="The form of a bag id, a regular expression.")
+
+
+class Quorum(Model):
+    """K distinct holders of a role, each presenting only their own card or share."""
+
+    role: str
+    need: int = Field(ge=1, le=20, description="K: how many distinct holders must present.")
+    present: str = Field("card", description="What each presents: card, share, key.")
 
 
 class Step(Model):
@@ -151,6 +214,20 @@ class Step(Model):
     )
     estimate: Duration | None = None
     evidence: dict[str, EvidenceField] = Field(default_factory=dict)
+    checkbox: str | None = Field(
+        None, description="A statement to confirm; if it cannot be, that is an exception."
+    )
+    choice: Choice | None = None
+    record: dict[str, EvidenceField] | None = Field(
+        None, description="Typed values to read and record (bag ids, serials, checksum ends)."
+    )
+    bag: Bag | None = None
+    quorum: Quorum | None = None
+    key_material: bool = Field(
+        False,
+        description="This step moves key material: in a ceremony it must come after the "
+        "approvals the ceremony requires.",
+    )
     recovery_point: str | None = Field(
         None, description="On a milestone: the timestamp of the data actually recovered."
     )
@@ -191,6 +268,38 @@ class Step(Model):
         return self.title or self.id
 
 
+class RoleRule(Model):
+    """A ceremony role: what it does and how many people hold it."""
+
+    title: str
+    min: int = Field(1, ge=0, le=20)
+    max: int | None = Field(None, ge=1, le=20)
+
+
+class Material(Model):
+    """An item of the materials inventory."""
+
+    item: str
+    bag: str | None = Field(None, description="The label of the bag it travels in.")
+
+
+class Ceremony(Model):
+    """What makes a plan a witnessed ceremony."""
+
+    roles: dict[str, RoleRule] = Field(min_length=2)
+    administrator: str = Field("administrator", description="The role that runs the ceremony.")
+    witness: str = Field("witness", description="The role that witnesses every step.")
+    minimum_present: int = Field(2, ge=1, le=20, description="People present at all times.")
+    key_material_approvals: list[str] = Field(
+        default_factory=list,
+        description="Roles whose approval must come before any step with key_material: true.",
+    )
+    previous_record: str | None = Field(
+        None, description="The previous ceremony's run directory or record.json (bag ids)."
+    )
+    materials: list[Material] = Field(default_factory=list)
+
+
 class Plan(Model):
     """A runbook."""
 
@@ -204,6 +313,10 @@ class Plan(Model):
     roles: dict[str, str] = Field(
         default_factory=dict, description="Role name to what the role does in this plan."
     )
+    offline: bool = Field(
+        False, description="Runs with no network: only offline actions are allowed."
+    )
+    ceremony: Ceremony | None = None
     steps: list[Step] = Field(min_length=1)
 
     def step(self, step_id: str) -> Step:

@@ -172,6 +172,16 @@ def step_outputs(step: Step) -> set[str] | None:
         return {"signers"}
     if step.milestone is not None:
         return {"at", "recovery_point"}
+    if step.checkbox is not None:
+        return {"confirmed", "exceptions"}
+    if step.choice is not None:
+        return {"choice"}
+    if step.record is not None:
+        return set(step.record) | {"exceptions"}
+    if step.bag is not None:
+        return {"bag_id", "intact", "previous", "exceptions"}
+    if step.quorum is not None:
+        return {"holders", "presented"}
     return {"waited_s"}
 
 
@@ -199,6 +209,7 @@ class _Checker:
                 elif dep == step.id:
                     self.at((*base, "needs", j), f"step {step.id!r} needs itself")
             self._check_call(step, base)
+            self._check_ceremony_step(step, base)
         cycle = self._find_cycle()
         if cycle:
             first = self.index[cycle[0]]
@@ -206,6 +217,8 @@ class _Checker:
         else:
             for i, step in enumerate(self.plan.steps):
                 self._check_refs(step, ("steps", i))
+            self._check_key_material()
+        self._check_ceremony()
         for key, spec in self.plan.inputs.items():
             if not isinstance(key, str) or not key.replace("_", "").isalnum():
                 self.at(("inputs", key), f"input name {key!r}: use letters, digits and _")
@@ -274,6 +287,72 @@ class _Checker:
                 if key not in spec.outputs:
                     self.at((*base, "expect", key), f"{call} has no output {key!r}")
 
+    def _check_ceremony_step(self, step: Step, base: PathT) -> None:
+        ceremony = self.plan.ceremony
+        if step.call and self.plan.offline:
+            spec = registry.lookup(step.call)
+            if spec is not None and not spec.offline:
+                self.at(
+                    (*base, step.kind),
+                    f"{step.call} needs a network; this plan is marked offline "
+                    "(use local.*, hsm.* or a manual step)",
+                )
+        if step.quorum is not None:
+            if ceremony is None:
+                self.at((*base, "quorum"), "a quorum step needs a 'ceremony' section (roles)")
+            elif step.quorum.role not in ceremony.roles:
+                known = ", ".join(ceremony.roles)
+                self.at(
+                    (*base, "quorum", "role"),
+                    f"unknown ceremony role {step.quorum.role!r} (roles: {known})",
+                )
+        if step.approval is not None and ceremony is not None:
+            for j, role in enumerate(step.approval.roles):
+                if role not in ceremony.roles:
+                    self.at((*base, "approval", "roles", j), f"unknown ceremony role {role!r}")
+        if step.key_material and ceremony is None:
+            self.at((*base, "key_material"), "'key_material' is for ceremony plans")
+
+    def _check_key_material(self) -> None:
+        ceremony = self.plan.ceremony
+        if ceremony is None or not ceremony.key_material_approvals:
+            return
+        for i, step in enumerate(self.plan.steps):
+            if not step.key_material:
+                continue
+            approved: set[str] = set()
+            for dep in self._ancestors(step.id):
+                approval = self.plan.step(dep).approval
+                if approval is not None:
+                    approved.update(approval.roles)
+            missing = [r for r in ceremony.key_material_approvals if r not in approved]
+            if missing:
+                self.at(
+                    ("steps", i, "key_material"),
+                    f"step {step.id!r} moves key material: it must need approval steps "
+                    f"signed by {', '.join(missing)} first",
+                )
+
+    def _check_ceremony(self) -> None:
+        ceremony = self.plan.ceremony
+        if ceremony is None:
+            return
+        for key in ("administrator", "witness"):
+            role = getattr(ceremony, key)
+            if role not in ceremony.roles:
+                self.at(("ceremony", key), f"the {key} role {role!r} is not among the roles")
+        for j, role in enumerate(ceremony.key_material_approvals):
+            if role not in ceremony.roles:
+                self.at(("ceremony", "key_material_approvals", j), f"unknown role {role!r}")
+        for _sub, expr in iter_refs(ceremony.previous_record):
+            try:
+                ref = parse_ref(expr)
+            except RefError as exc:
+                self.at(("ceremony", "previous_record"), str(exc))
+                continue
+            if ref.root != "inputs" or ref.parts[0] not in self.plan.inputs:
+                self.at(("ceremony", "previous_record"), f"{ref.text}: use a declared input")
+
     def _find_cycle(self) -> list[str] | None:
         graph = {s.id: [d for d in s.needs if d in self.index] for s in self.plan.steps}
         state: dict[str, int] = {}
@@ -319,6 +398,10 @@ class _Checker:
             ((*base, "expect"), step.expect),
             ((*base, "when"), step.when),
             ((*base, "site"), step.site),
+            ((*base, "manual"), step.manual),
+            ((*base, "checkbox"), step.checkbox),
+            ((*base, "bag", "label"), step.bag.label if step.bag else None),
+            ((*base, "record"), {k: f.expect for k, f in (step.record or {}).items()}),
         ]
         ancestors: set[str] | None = None
         for where, value in places:
@@ -352,6 +435,16 @@ class _Checker:
                             f"{ref.text}: step {target!r} has no output {output!r} "
                             f"(it has: {known})",
                         )
+
+
+def offline_capable(plan: Plan) -> bool:
+    """True when no step calls an action that needs a network."""
+    for step in plan.steps:
+        if step.call:
+            spec = registry.lookup(step.call)
+            if spec is None or not spec.offline:
+                return False
+    return True
 
 
 def _check_constraint(meta: Any, value: Any) -> None:

@@ -169,17 +169,29 @@ class SignoffModal(_Modal):
 class EvidenceModal(_Modal):
     """Recorded values (bag numbers, serials), checked by the engine against their form."""
 
-    def __init__(self, q: Question, fields: list[FieldSpec], problem: str | None) -> None:
-        super().__init__(q, "Record evidence")
+    def __init__(
+        self,
+        q: Question,
+        fields: list[FieldSpec],
+        problem: str | None,
+        title: str = "Record evidence",
+        text: str | None = None,
+    ) -> None:
+        super().__init__(q, title)
+        self.text = text
         self.fields = fields
         self.problem = problem
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
             yield from self.header()
+            if self.text:
+                yield Static(self.text, classes="modal-prompt")
             for f in self.fields:
                 label = f.prompt or f.name
                 form = f" (form {f.pattern})" if f.pattern else ""
+                if f.choices:
+                    form += f" (one of: {', '.join(f.choices)})"
                 yield Label(f"{label}{form}{'' if f.required else ' (optional)'}")
                 yield Input(id=f"ev-{f.name}")
             if self.problem:

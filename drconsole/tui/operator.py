@@ -12,6 +12,7 @@ from typing import Any
 from textual.app import App
 from textual.screen import ModalScreen
 
+from drconsole.engine.ceremony_rules import Participant
 from drconsole.engine.operator import (
     FailureChoice,
     FieldSpec,
@@ -30,6 +31,7 @@ class TuiOperator:
     def __init__(self, app: App[Any], name: str) -> None:
         self.app = app
         self.name = name
+        self._sheet: list[Participant] = []
 
     async def _ask(self, screen: ModalScreen[Any]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -88,3 +90,109 @@ class TuiOperator:
         if answer is None:
             raise NoAnswer("no decision after the failure")
         return FailureChoice(answer[0])
+
+    # ----------------------------------------------------------------- ceremonies
+    async def participants(
+        self, q: Question, roles: dict[str, str], problem: str | None = None
+    ) -> list[Participant]:
+        sheet = list(self._sheet)
+        if problem:
+            listed = "\n".join(f"  {p.initials}  {p.name} ({p.role})" for p in sheet)
+            answer = await self._ask(
+                modals.ChoiceModal(
+                    q,
+                    "Sign-in refused",
+                    f"REFUSED: {problem}\n\nSigned in:\n{listed}",
+                    [("add", "a", "Add someone"), ("clear", "c", "Start again")],
+                )
+            )
+            if answer is None:
+                raise NoAnswer(problem)
+            if answer[0] == "clear":
+                sheet = []
+        fields = [
+            FieldSpec("name", prompt="Full name"),
+            FieldSpec("role", "choice", prompt="Role", choices=list(roles)),
+            FieldSpec("affiliation", prompt="Affiliation", required=False),
+            FieldSpec("initials", prompt="Initials (used at every step)"),
+            FieldSpec("holds", prompt="Cards or shares held, comma-separated", required=False),
+        ]
+        while True:
+            title = f"Participant {len(sheet) + 1}: sign in (Escape when everyone has)"
+            values = await self._ask(modals.EvidenceModal(q, fields, None, title=title))
+            if values is None:
+                break
+            if not values.get("name") or values.get("role") not in roles:
+                continue  # incomplete or an unknown role: ask that person again
+            holds = tuple(h.strip() for h in values.get("holds", "").split(",") if h.strip())
+            sheet.append(
+                Participant(
+                    values["name"],
+                    values["role"],
+                    values.get("affiliation", ""),
+                    values["initials"],
+                    holds,
+                )
+            )
+        if not sheet:
+            raise NoAnswer("nobody signed in")
+        self._sheet = sheet
+        return sheet
+
+    async def initials(self, q: Question, problem: str | None = None) -> tuple[str, str]:
+        fields = [
+            FieldSpec("actor", prompt="Initials of who did this step"),
+            FieldSpec("witness", prompt="Initials of the witness"),
+        ]
+        values = await self._ask(modals.EvidenceModal(q, fields, problem, title="Initials"))
+        if values is None:
+            raise NoAnswer("no initials were given")
+        return values["actor"], values["witness"]
+
+    async def exception(
+        self, q: Question, number: int, expected: str, happened: str | None
+    ) -> tuple[str, str]:
+        fields = [
+            FieldSpec("happened", prompt="What happened", required=happened is None),
+            FieldSpec("decision", prompt="The ceremony administrator's decision"),
+        ]
+        text = f"Expected: {expected}" + (f"\nFound: {happened}" if happened else "")
+        values = await self._ask(
+            modals.EvidenceModal(q, fields, None, title=f"EXCEPTION #{number}", text=text)
+        )
+        if values is None:
+            raise NoAnswer("no decision was recorded")
+        return values.get("happened") or happened or "not described", values["decision"]
+
+    async def quorum(
+        self, q: Question, role: str, need: int, present: str, problem: str | None = None
+    ) -> list[tuple[str, str]]:
+        presented: list[tuple[str, str]] = []
+        fields = [
+            FieldSpec("initials", prompt=f"Initials of the {role}"),
+            FieldSpec("token", prompt=f"The {present} presented (its number)"),
+        ]
+        for i in range(need):
+            title = f"Quorum: {role} {i + 1} of {need} presents their {present}"
+            values = await self._ask(
+                modals.EvidenceModal(q, fields, problem if i == 0 else None, title=title)
+            )
+            if values is None:
+                raise NoAnswer("the quorum was not completed")
+            presented.append((values["initials"], values["token"]))
+        return presented
+
+    async def attest(self, q: Question, participant: Participant) -> tuple[bool, str]:
+        answer = await self._ask(
+            modals.ChoiceModal(
+                q,
+                f"Attestation: {participant.name} ({participant.initials}, {participant.role})",
+                "I was present throughout, and the script was followed except as noted in the "
+                "exceptions.",
+                [("agree", "a", "I agree"), ("disagree", "d", "I do not agree (reason)")],
+                with_reason=True,
+            )
+        )
+        if answer is None:
+            raise NoAnswer(f"{participant.name} gave no attestation")
+        return answer[0] == "agree", answer[1]

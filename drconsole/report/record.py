@@ -1,0 +1,399 @@
+"""A ceremony's record, for participants to sign: the plan's SHA-256 and version, participants,
+materials inventory, every step with initials and times, tamper-evident bag events, breaks,
+exceptions, artefacts with hashes, closing attestations, and the journal's final hash so the
+paper and the electronic record can be matched. Markdown, printable HTML, or JSON.
+
+Built from the run directory alone (the journal, verified, and the plan copy kept beside it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from pathlib import Path
+from typing import Any
+
+from drconsole.engine.rundir import PLAN_COPY
+from drconsole.engine.state import StepStatus, replay
+from drconsole.journal.journal import read_events, verify
+from drconsole.plans.model import Plan
+from drconsole.plans.validate import load_plan
+from drconsole.timeutil import format_timestamp
+
+AGREE_TEXT = (
+    "I was present throughout the ceremony, and the script was followed except as noted in "
+    "the exceptions."
+)
+
+
+def build_record(run_dir: Path) -> dict[str, Any]:
+    """The record as plain data (what ``--format json`` prints, and what the next ceremony
+    reads its bag numbers from)."""
+    check = verify(run_dir)
+    state = replay(read_events(run_dir))
+    plan = _plan(run_dir)
+    titles = {s.id: s.label for s in plan.steps} if plan else {}
+    kinds = {s.id: s.kind for s in plan.steps} if plan else {}
+    steps = []
+    for number, step in enumerate(state.steps.values(), start=1):
+        marks = step.initials or {}
+        steps.append(
+            {
+                "number": number,
+                "id": step.id,
+                "title": titles.get(step.id, step.id),
+                "kind": kinds.get(step.id, ""),
+                "status": step.status.value,
+                "started_at": format_timestamp(step.started_at) if step.started_at else None,
+                "ended_at": format_timestamp(step.ended_at) if step.ended_at else None,
+                "actor": marks.get("actor"),
+                "witness": marks.get("witness"),
+                "initialled_at": marks.get("at"),
+                "what": step.description,
+                "recorded": _recorded(step.outputs),
+                "error": step.error,
+                "note": step.reason if step.status is not StepStatus.SUCCEEDED else None,
+            }
+        )
+    attested = {a["initials"].casefold(): a for a in state.attestations}
+    participants = []
+    for p in state.participants:
+        a = attested.get(str(p["initials"]).casefold())
+        participants.append(
+            {
+                **p,
+                "attestation": None
+                if a is None
+                else {"agree": a["agree"], "reason": a.get("reason"), "at": a["at"]},
+            }
+        )
+    return {
+        "run_id": state.run_id,
+        "plan": {
+            "id": state.plan.get("id"),
+            "title": state.plan.get("title"),
+            "version": state.plan.get("version"),
+            "sha256": state.plan.get("sha256"),
+        },
+        "mode": state.mode,
+        "operator": state.operator,
+        "started_at": format_timestamp(state.started_at) if state.started_at else None,
+        "ended_at": format_timestamp(state.ended_at) if state.ended_at else None,
+        "result": state.result.value if state.result else "unfinished",
+        "result_reason": state.result_reason,
+        "inputs": state.inputs,
+        "participants": participants,
+        "materials": [m.model_dump() for m in plan.ceremony.materials]
+        if plan and plan.ceremony
+        else [],
+        "steps": steps,
+        "bags": state.bags,
+        "presence": state.presence,
+        "exceptions": state.exceptions,
+        "artefacts": _artefacts(run_dir, state.steps),
+        "journal": {
+            "events": check.count,
+            "final_hash": check.final_hash,
+            "intact": check.ok,
+            "problem": None if check.ok else check.describe(),
+        },
+    }
+
+
+def _plan(run_dir: Path) -> Plan | None:
+    loaded = load_plan(run_dir / PLAN_COPY)
+    return loaded.plan
+
+
+def _recorded(outputs: dict[str, Any]) -> dict[str, Any]:
+    """Short outputs worth printing (values read, check values, counts), not long texts."""
+    kept = {}
+    for key, value in outputs.items():
+        if key in ("labels", "stdout", "stderr", "presented") or value is None:
+            continue
+        if isinstance(value, str | int | float | bool) and len(str(value)) <= 80:
+            kept[key] = value
+    return kept
+
+
+def _artefacts(run_dir: Path, steps: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    base = run_dir / "artefacts"
+    if base.is_dir():
+        for path in sorted(p for p in base.rglob("*") if p.is_file()):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found.append({"file": str(path.relative_to(run_dir)), "sha256": digest, "step": None})
+    for step in steps.values():
+        sha = step.outputs.get("sha256")
+        if isinstance(sha, str):
+            path = step.params.get("path") or step.outputs.get("path")
+            found.append({"file": str(path), "sha256": sha, "step": step.id})
+    return found
+
+
+# ----------------------------------------------------------------------------- Markdown
+def _bag_check(b: dict[str, Any]) -> str:
+    """What was checked of a bag: intact, and its number against the last seal."""
+    said = []
+    if b.get("intact") is not None:
+        said.append("intact" if b["intact"] else "NOT INTACT")
+    if b.get("previous"):
+        same = str(b["previous"]).casefold() == str(b["bag_id"]).casefold()
+        said.append(f"{'matches' if same else 'DIFFERS FROM'} {b['previous']}")
+    elif b.get("previous_source"):
+        said.append(str(b["previous_source"]))
+    return "; ".join(said)
+
+
+def _bag_line(b: dict[str, Any]) -> str:
+    check = _bag_check(b)
+    tail = f" ({check})" if check else ""
+    return f"{b['at']} | {b['event']} | {b['label']} | {b['bag_id']} | {b['contents']}{tail}"
+
+
+def to_markdown(record: dict[str, Any]) -> str:
+    plan = record["plan"]
+    lines = [
+        f"# Ceremony record: {plan['title']}",
+        "",
+        f"- Plan: `{plan['id']}` version {plan['version'] or '-'}",
+        f"- Plan SHA-256: `{plan['sha256']}`",
+        f"- Run: `{record['run_id']}` ({str(record['mode']).upper()})",
+        f"- Console operator: {record['operator']}",
+        f"- Started {record['started_at']}, ended {record['ended_at'] or '-'} (UTC)",
+        f"- Result: **{record['result']}** ({record['result_reason'] or '-'})",
+        f"- Journal final hash: `{record['journal']['final_hash']}` "
+        f"({record['journal']['events']} events, "
+        f"{'intact' if record['journal']['intact'] else 'BROKEN'})",
+        "",
+        "## Participants",
+        "",
+        "| initials | name | role | affiliation | holds |",
+        "|---|---|---|---|---|",
+    ]
+    for p in record["participants"]:
+        lines.append(
+            f"| {p['initials']} | {p['name']} | {p['role']} | {p['affiliation'] or '-'} | "
+            f"{', '.join(p.get('holds') or []) or '-'} |"
+        )
+    if record["materials"]:
+        lines += ["", "## Materials", ""]
+        for m in record["materials"]:
+            lines.append(f"- {m['item']}" + (f" (bag: {m['bag']})" if m.get("bag") else ""))
+    lines += [
+        "",
+        "## Steps",
+        "",
+        "| # | step | status | time (UTC) | actor | witness | recorded |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in record["steps"]:
+        recorded = ", ".join(f"{k}={v}" for k, v in s["recorded"].items()) or "-"
+        status = s["status"] + (f": {s['note']}" if s["note"] else "")
+        lines.append(
+            f"| {s['number']} | {s['title']} (`{s['id']}`) | {status} | "
+            f"{s['initialled_at'] or s['ended_at'] or '-'} | {s['actor'] or '-'} | "
+            f"{s['witness'] or '-'} | {recorded.replace('|', '/')} |"
+        )
+    lines += ["", "## Tamper-evident bags", ""]
+    lines += (
+        [
+            "| time | event | bag | number | contents |",
+            "|---|---|---|---|---|",
+        ]
+        + [f"| {_bag_line(b)} |" for b in record["bags"]]
+        if record["bags"]
+        else ["- none"]
+    )
+    lines += ["", "## Breaks", ""]
+    lines += [
+        f"- {e['at']}: {e['name']} ({e['initials']}) "
+        + ("returned" if e["present"] else f"left the room: {e.get('reason') or '-'}")
+        for e in record["presence"]
+    ] or ["- none"]
+    lines += ["", "## Exceptions", ""]
+    lines += [
+        f"{e['number']}. {e['at']}, step `{e['step'] or '-'}`: expected {e['expected']}; "
+        f"happened: {e['happened']}; decision: {e['decision']} (recorded by {e['by']})"
+        for e in record["exceptions"]
+    ] or ["- none"]
+    lines += ["", "## Artefacts", ""]
+    lines += [
+        f"- `{a['file']}` SHA-256 `{a['sha256']}`" + (f" (step {a['step']})" if a["step"] else "")
+        for a in record["artefacts"]
+    ] or ["- none"]
+    lines += ["", "## Attestations", "", f"Agreeing means: {AGREE_TEXT}", ""]
+    for p in record["participants"]:
+        a = p["attestation"]
+        said = (
+            "NOT GIVEN"
+            if a is None
+            else "agrees"
+            if a["agree"]
+            else f"DOES NOT AGREE: {a['reason']}"
+        )
+        lines += [
+            f"- {p['name']} ({p['initials']}, {p['role']}): {said}",
+            "",
+            "  Signature: ______________________  Date: ____________",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- HTML
+_CSS = """
+body { font-family: serif; font-size: 11pt; margin: 2cm; color: #000; }
+h1 { font-size: 16pt; } h2 { font-size: 13pt; margin-top: 1.2em; }
+table { border-collapse: collapse; width: 100%; margin: 0.5em 0; }
+th, td { border: 1px solid #000; padding: 3px 5px; text-align: left; vertical-align: top; }
+code { font-family: monospace; word-break: break-all; }
+.sig td { height: 2.2em; }
+.flag { font-weight: bold; }
+@media print { body { margin: 1.2cm; } h2 { break-after: avoid; } tr { break-inside: avoid; } }
+@page { size: A4; @bottom-right { content: counter(page) " / " counter(pages); } }
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("-" if value is None or value == "" else str(value))
+
+
+def _table(head: list[str], rows: list[list[Any]], cls: str = "") -> str:
+    out = [f"<table class='{cls}'><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
+    for row in rows:
+        out.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def to_html(record: dict[str, Any]) -> str:
+    """A printable page: the same facts as the Markdown, and signature lines."""
+    plan = record["plan"]
+    journal = record["journal"]
+    final = journal["final_hash"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>Ceremony record {_e(record['run_id'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Ceremony record: {_e(plan['title'])}</h1>",
+        _table(
+            ["", ""],
+            [
+                ["Plan", f"{plan['id']} version {plan['version'] or '-'}"],
+                ["Plan SHA-256", plan["sha256"]],
+                ["Run", f"{record['run_id']} ({str(record['mode']).upper()})"],
+                ["Console operator", record["operator"]],
+                ["Started / ended (UTC)", f"{record['started_at']} / {record['ended_at'] or '-'}"],
+                ["Result", f"{record['result']} ({record['result_reason'] or '-'})"],
+                ["Journal final hash", final],
+                [
+                    "Journal",
+                    f"{journal['events']} events, "
+                    f"{'intact' if journal['intact'] else 'BROKEN: ' + str(journal['problem'])}",
+                ],
+            ],
+        ),
+        "<h2>Participants</h2>",
+        _table(
+            ["Initials", "Name", "Role", "Affiliation", "Holds"],
+            [
+                [
+                    p["initials"],
+                    p["name"],
+                    p["role"],
+                    p["affiliation"],
+                    ", ".join(p.get("holds") or []),
+                ]
+                for p in record["participants"]
+            ],
+        ),
+    ]
+    if record["materials"]:
+        parts += [
+            "<h2>Materials</h2>",
+            _table(["Item", "Bag"], [[m["item"], m.get("bag")] for m in record["materials"]]),
+        ]
+    parts += [
+        "<h2>Steps</h2>",
+        _table(
+            ["#", "Step", "Status", "Time (UTC)", "Actor", "Witness", "Recorded"],
+            [
+                [
+                    s["number"],
+                    f"{s['title']} ({s['id']})",
+                    s["status"] + (f": {s['note']}" if s["note"] else ""),
+                    s["initialled_at"] or s["ended_at"],
+                    s["actor"],
+                    s["witness"],
+                    ", ".join(f"{k}={v}" for k, v in s["recorded"].items()),
+                ]
+                for s in record["steps"]
+            ],
+        ),
+        "<h2>Tamper-evident bags</h2>",
+        _table(
+            ["Time", "Event", "Bag", "Number", "Contents", "Check"],
+            [
+                [b["at"], b["event"], b["label"], b["bag_id"], b["contents"], _bag_check(b)]
+                for b in record["bags"]
+            ],
+        ),
+        "<h2>Breaks</h2>",
+        _table(
+            ["Time", "Who", "Event"],
+            [
+                [
+                    e["at"],
+                    f"{e['name']} ({e['initials']})",
+                    "returned" if e["present"] else f"left: {e.get('reason') or '-'}",
+                ]
+                for e in record["presence"]
+            ],
+        ),
+        "<h2>Exceptions</h2>",
+        _table(
+            ["#", "Time", "Step", "Expected", "Happened", "Decision", "Recorded by"],
+            [
+                [
+                    e["number"],
+                    e["at"],
+                    e["step"],
+                    e["expected"],
+                    e["happened"],
+                    e["decision"],
+                    e["by"],
+                ]
+                for e in record["exceptions"]
+            ],
+        ),
+        "<h2>Artefacts</h2>",
+        _table(
+            ["File", "SHA-256", "Step"],
+            [[a["file"], a["sha256"], a["step"]] for a in record["artefacts"]],
+        ),
+        "<h2>Attestations and signatures</h2>",
+        f"<p>Agreeing means: {_e(AGREE_TEXT)}</p>",
+        _table(
+            ["Name", "Role", "Initials", "Attestation", "Signature", "Date"],
+            [
+                [
+                    p["name"],
+                    p["role"],
+                    p["initials"],
+                    "not given"
+                    if p["attestation"] is None
+                    else "agrees"
+                    if p["attestation"]["agree"]
+                    else f"does not agree: {p['attestation']['reason']}",
+                    "",
+                    "",
+                ]
+                for p in record["participants"]
+            ],
+            cls="sig",
+        ),
+        f"<p>This page belongs to the electronic record whose journal ends with hash "
+        f"<code>{_e(final)}</code>.</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)

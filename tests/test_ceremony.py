@@ -1,0 +1,492 @@
+"""Witnessed ceremonies: sign-in, witness and quorum rules, initials on every step, exceptions
+that never stop the record, bag numbers read back against the previous record, presence, the
+approvals before key material moves, and the exported record (Markdown, HTML, JSON)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drconsole.engine.answers import AnswersFile, AnswersOperator
+from drconsole.engine.ceremony import CeremonyError
+from drconsole.engine.ceremony_rules import (
+    Participant,
+    initials_problem,
+    leave_problem,
+    quorum_problem,
+    sign_in_problem,
+    values_match,
+)
+from drconsole.engine.launch import prepare_new
+from drconsole.engine.modes import Mode
+from drconsole.journal.journal import read_events, verify
+from drconsole.plans.model import Ceremony, Compare
+from drconsole.plans.validate import validate_text
+from drconsole.report.record import build_record, to_html, to_markdown
+from tests.conftest import CliResult
+
+CEREMONY = Ceremony.model_validate(
+    {
+        "roles": {
+            "administrator": {"title": "runs it", "min": 1, "max": 1},
+            "witness": {"title": "witnesses", "min": 1},
+            "custodian": {"title": "holds a card", "min": 2},
+            "security_officer": {"title": "approves", "min": 1},
+        }
+    }
+)
+PEOPLE = [
+    Participant("Kim Min", "administrator", "Ops", "KM"),
+    Participant("Lee Ji", "witness", "Audit", "LJ"),
+    Participant("Park Su", "custodian", "Security", "PS", ("card-1",)),
+    Participant("Choi Ha", "custodian", "Security", "CH", ("card-2",)),
+    Participant("Jung Ra", "security_officer", "Security", "JR"),
+]
+
+PLAN = """
+id: tiny-ceremony
+title: A small ceremony
+kind: ceremony
+version: "7"
+offline: true
+inputs:
+  previous_record: {type: string}
+ceremony:
+  roles:
+    administrator: {title: runs the ceremony, min: 1, max: 1}
+    witness: {title: witnesses every step, min: 1}
+    custodian: {title: holds a card, min: 2}
+    security_officer: {title: approves, min: 1}
+  key_material_approvals: [security_officer]
+  previous_record: "${inputs.previous_record}"
+  materials:
+    - {item: Officer cards, bag: cards}
+steps:
+  - id: room
+    checkbox: The door is closed
+  - id: open-cards
+    bag: {event: open, label: cards, contents: officer cards}
+    needs: [room]
+  - id: approve
+    approval: {signers: 1, roles: [security_officer]}
+    needs: [open-cards]
+  - id: quorum
+    quorum: {role: custodian, need: 2, present: card}
+    needs: [approve]
+  - id: serial
+    record:
+      serial: {prompt: HSM serial, pattern: "^[A-Z0-9]+$", expect: "ABC123"}
+    needs: [quorum]
+  - id: move-keys
+    manual: Move the key material
+    key_material: true
+    needs: [serial]
+  - id: where
+    choice: {prompt: "Where do the cards go?", options: [safe A, safe B]}
+    needs: [move-keys]
+  - id: seal-cards
+    bag: {event: seal, label: cards, contents: officer cards}
+    needs: [where]
+  - id: done
+    milestone: ceremony_done
+    needs: [seal-cards]
+"""
+
+
+def sheet() -> list[dict[str, Any]]:
+    return [
+        {"name": p.name, "role": p.role, "affiliation": p.affiliation, "initials": p.initials,
+         "holds": list(p.holds)}
+        for p in PEOPLE
+    ]  # fmt: skip
+
+
+def answers(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "operator": "Kim Min",
+        "participants": sheet(),
+        "initials": {"actor": "KM", "witness": "LJ"},
+        "attestations": {p.initials: {"agree": True} for p in PEOPLE},
+        "steps": {
+            "room": {"confirm": True},
+            "open-cards": {"evidence": {"bag_id": "TEB-0001", "intact": "yes"}},
+            "approve": {"signoffs": [{"name": "Jung Ra", "role": "security_officer"}]},
+            "quorum": {
+                "quorum": [
+                    {"initials": "PS", "token": "card-1"},
+                    {"initials": "CH", "token": "card-2"},
+                ],
+                "initials": {"actor": "PS", "witness": "LJ"},
+            },
+            "serial": {"evidence": {"serial": "ABC123"}},
+            "move-keys": {"confirm": True},
+            "where": {"evidence": {"choice": "safe A"}},
+            "seal-cards": {"evidence": {"bag_id": "TEB-0002"}},
+        },
+    }
+    for key, value in changes.items():
+        if key in base["steps"] or key in ("open-cards", "serial"):
+            base["steps"][key] = value
+        else:
+            base[key] = value
+    return base
+
+
+@pytest.fixture
+def ceremony(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> Callable[..., tuple[CliResult, Path]]:
+    """Run the small ceremony headless with the given answers (and previous record)."""
+    plan = tmp_path / "tiny.yaml"
+    plan.write_text(PLAN)
+    counter = iter(range(100))
+
+    def go(given: dict[str, Any], *extra: str) -> tuple[CliResult, Path]:
+        path = tmp_path / f"answers-{next(counter)}.yaml"
+        path.write_text(yaml.safe_dump(given))
+        result = cli(
+            "run", plan, "--headless", "--runs-dir", tmp_path / "runs", "--answers", path,
+            "--mode", "drill", *extra,
+        )  # fmt: skip
+        run_dir = Path(result.out.splitlines()[0]) if result.out else Path()
+        return result, run_dir
+
+    return go
+
+
+# ----------------------------------------------------------------------------- the rules
+def test_sign_in_accepts_a_proper_sheet() -> None:
+    assert sign_in_problem(CEREMONY, PEOPLE, "Kim Min") is None
+
+
+@pytest.mark.parametrize(
+    ("people", "operator", "words"),
+    [
+        (PEOPLE, "Lee Ji", "cannot also be the witness"),
+        ([*PEOPLE, Participant("Kim Min", "witness", "Ops", "KM2")], "Kim Min", "signed in twice"),
+        ([*PEOPLE, Participant("Kang Bo", "witness", "Ops", "km")], "Kim Min", "signed in twice"),
+        (PEOPLE[:3], "Kim Min", "custodian (holds a card) needs at least 2"),
+        ([*PEOPLE, Participant("Yoon", "administrator", "", "YO")], "Kim Min", "at most 1"),
+        ([*PEOPLE, Participant("Han", "auditor", "", "HA")], "Kim Min", "unknown role"),
+        (
+            [*PEOPLE[:3], Participant("Choi Ha", "custodian", "S", "CH", ("card-1",)), PEOPLE[4]],
+            "Kim Min",
+            "held by both",
+        ),
+    ],
+)
+def test_sign_in_refuses_each_violation(
+    people: list[Participant], operator: str, words: str
+) -> None:
+    problem = sign_in_problem(CEREMONY, people, operator)
+    assert problem is not None
+    assert words in problem
+
+
+@pytest.mark.parametrize(
+    ("actor", "witness", "absent", "words"),
+    [
+        ("KM", "KM", set(), "cannot witness their own step"),
+        ("PS", "KM", set(), "only the internal witness initials as witness"),
+        ("KM", "XX", set(), "belong to nobody"),
+        ("ZZ", "LJ", set(), "belong to nobody"),
+        ("PS", "LJ", {"ps"}, "out of the room"),
+    ],
+)
+def test_step_initials_refuse_each_violation(
+    actor: str, witness: str, absent: set[str], words: str
+) -> None:
+    problem = initials_problem(CEREMONY, PEOPLE, absent, actor, witness)
+    assert problem is not None
+    assert words in problem
+    assert initials_problem(CEREMONY, PEOPLE, set(), "ps", "lj") is None
+
+
+@pytest.mark.parametrize(
+    ("presented", "words"),
+    [
+        ([("PS", "card-1")], "1 custodian(s) presented; 2 distinct"),
+        ([("PS", "card-1"), ("ps", "card-1")], "presented twice"),
+        ([("PS", "card-2"), ("CH", "card-1")], "is Choi Ha's; each custodian presents only"),
+        ([("PS", "card-1"), ("JR", "card-9")], "not custodian"),
+        ([("PS", "card-1"), ("CH", "card-7")], "holds card-2, not 'card-7'"),
+    ],
+)
+def test_quorum_refuses_each_violation(presented: list[tuple[str, str]], words: str) -> None:
+    problem = quorum_problem(PEOPLE, set(), "custodian", 2, presented)
+    assert problem is not None
+    assert words in problem
+    assert (
+        quorum_problem(PEOPLE, set(), "custodian", 2, [("PS", "card-1"), ("CH", "card-2")]) is None
+    )
+
+
+def test_two_people_must_stay_in_the_room() -> None:
+    two = PEOPLE[:2]
+    problem = leave_problem(two, set(), "KM", 2)
+    assert problem is not None
+    assert "2 people must be in the room" in problem
+    assert leave_problem(PEOPLE, set(), "PS", 2) is None
+
+
+def test_checksum_ends_compare_first_and_last_four() -> None:
+    digest = "3f2a" + "0" * 56 + "9b1c"
+    assert values_match(digest, "3F2A...9B1C", Compare.ENDS)
+    assert values_match(digest, "3f2a 9b1c", Compare.ENDS)
+    assert not values_match(digest, "3f2a...9b1d", Compare.ENDS)
+    assert values_match("TEB-01", " teb-01 ", Compare.EXACT)
+
+
+def test_key_material_needs_the_approvals_first() -> None:
+    assert validate_text(PLAN).ok
+    result = validate_text(PLAN.replace("needs: [serial]", "needs: []"))
+    assert any(
+        "moves key material: it must need approval steps signed by security_officer" in p.message
+        for p in result.problems
+    )
+
+
+def test_offline_plans_refuse_network_actions() -> None:
+    text = PLAN.replace(
+        "  - id: done\n",
+        "  - id: ping\n    check: local.http_check\n    with: {url: 'http://127.0.0.1:1/'}\n"
+        "  - id: done\n",
+    )
+    result = validate_text(text)
+    assert validate_text(PLAN).ok
+    assert any("local.http_check needs a network" in p.message for p in result.problems)
+
+
+# ----------------------------------------------------------------------------- whole runs
+def test_a_ceremony_runs_with_initials_on_every_step(
+    ceremony: Callable[..., tuple[CliResult, Path]],
+) -> None:
+    result, run_dir = ceremony(answers())
+    assert result.code == 0, result.err
+    state_events = list(read_events(run_dir))
+    types = [e.type for e in state_events]
+    assert types.index("participants") < types.index("step_started")
+    initialled = {e.data["step"]: e.data for e in state_events if e.type == "initials"}
+    assert set(initialled) == {
+        "room", "open-cards", "approve", "quorum", "serial", "move-keys", "where", "seal-cards"
+    }  # fmt: skip
+    assert initialled["quorum"]["actor"] == "PS"
+    assert sum(1 for e in state_events if e.type == "attestation") == len(PEOPLE)
+    record = build_record(run_dir)
+    assert record["plan"]["version"] == "7"
+    assert len(record["plan"]["sha256"]) == 64
+    assert [b["event"] for b in record["bags"]] == ["open", "seal"]
+    assert record["bags"][0]["previous_source"] == "no previous record given"
+    assert record["exceptions"] == []
+
+
+def test_an_unconfirmed_checkbox_is_an_exception_and_the_ceremony_goes_on(
+    ceremony: Callable[..., tuple[CliResult, Path]],
+) -> None:
+    given = answers()
+    given["steps"]["room"] = {
+        "confirm": False,
+        "exception": {"happened": "the door does not lock", "decision": "guard posted outside"},
+    }
+    result, run_dir = ceremony(given)
+    assert result.code == 0, result.err
+    record = build_record(run_dir)
+    assert record["exceptions"][0] | {"at": None} == {
+        "number": 1,
+        "step": "room",
+        "expected": "The door is closed",
+        "happened": "the door does not lock",
+        "decision": "guard posted outside",
+        "by": "Kim Min",
+        "at": None,
+    }
+    assert record["result"] == "succeeded"
+    assert "1 exception(s) recorded" in record["result_reason"]
+    assert [s["status"] for s in record["steps"]][-1] == "succeeded"  # the rest ran
+
+
+def test_a_bag_number_unlike_the_previous_record_raises_an_exception(
+    ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    _, first = ceremony(answers())  # seals the cards in TEB-0002
+    exported = tmp_path / "record.json"
+    assert cli("record", first, "--format", "json", "--output", exported).code == 0
+    for previous in (first, exported):
+        given = answers()
+        given["inputs"] = {"previous_record": str(previous)}
+        given["steps"]["open-cards"] = {
+            "evidence": {"bag_id": "TEB-0003", "intact": "yes"},
+            "exception": {"decision": "stop and call security"},
+        }
+        result, run_dir = ceremony(given)
+        assert result.code == 0, result.err
+        (exc,) = build_record(run_dir)["exceptions"]
+        assert exc["step"] == "open-cards"
+        assert "TEB-0002" in exc["expected"]
+        assert "TEB-0003" in exc["happened"]
+    given = answers()
+    given["inputs"] = {"previous_record": str(exported)}
+    given["steps"]["open-cards"] = {"evidence": {"bag_id": "teb-0002", "intact": "yes"}}
+    result, run_dir = ceremony(given)
+    assert result.code == 0
+    assert build_record(run_dir)["exceptions"] == []
+
+
+def test_a_recorded_value_that_differs_is_an_exception(
+    ceremony: Callable[..., tuple[CliResult, Path]],
+) -> None:
+    given = answers()
+    given["steps"]["serial"] = {
+        "evidence": {"serial": "ABC999"},
+        "exception": {"decision": "label misprinted; vendor to confirm"},
+    }
+    result, run_dir = ceremony(given)
+    assert result.code == 0
+    (exc,) = build_record(run_dir)["exceptions"]
+    assert exc["expected"] == "serial = ABC123"
+    assert "ABC999" in exc["happened"]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"operator": "Lee Ji"}, "cannot also be the witness"),
+        ({"participants": sheet()[:3]}, "needs at least"),
+    ],
+)
+def test_a_sign_in_violation_stops_before_any_step(
+    ceremony: Callable[..., tuple[CliResult, Path]], change: dict[str, Any], words: str
+) -> None:
+    given = answers()
+    given.update(change)
+    result, run_dir = ceremony(given)
+    assert result.code == 1  # stopped, resumable once the sheet is right
+    assert "resume" in result.out
+    events = list(read_events(run_dir))
+    assert not [e for e in events if e.type == "step_started"]
+    refused = [e.data["problem"] for e in events if e.type == "participants_refused"]
+    assert refused
+    assert words in refused[0]
+    assert words in result.err or words in result.out
+
+
+def test_someone_elses_card_breaks_the_quorum(
+    ceremony: Callable[..., tuple[CliResult, Path]],
+) -> None:
+    given = answers()
+    given["steps"]["quorum"] = {
+        "quorum": [{"initials": "PS", "token": "card-2"}, {"initials": "CH", "token": "card-1"}]
+    }
+    result, run_dir = ceremony(given)
+    assert result.code == 1
+    record = build_record(run_dir)
+    step = next(s for s in record["steps"] if s["id"] == "quorum")
+    assert step["status"] == "failed"
+    assert "Choi Ha's" in step["error"]
+    assert next(s for s in record["steps"] if s["id"] == "move-keys")["status"] == "pending"
+
+
+def test_the_witness_cannot_initial_as_actor_and_witness(
+    ceremony: Callable[..., tuple[CliResult, Path]],
+) -> None:
+    given = answers()
+    given["steps"]["room"] = {"confirm": True, "initials": {"actor": "LJ", "witness": "LJ"}}
+    result, run_dir = ceremony(given)
+    assert result.code == 1
+    step = build_record(run_dir)["steps"][0]
+    assert step["status"] == "failed"
+    assert "cannot witness their own step" in step["error"]
+
+
+def test_only_signed_in_people_approve(ceremony: Callable[..., tuple[CliResult, Path]]) -> None:
+    given = answers()
+    given["steps"]["approve"] = {
+        "signoffs": [{"name": "Somebody Else", "role": "security_officer"}]
+    }
+    result, run_dir = ceremony(given)
+    assert result.code == 1
+    step = next(s for s in build_record(run_dir)["steps"] if s["id"] == "approve")
+    assert "not signed in to this ceremony" in step["error"]
+
+
+def test_breaks_are_recorded_and_never_leave_one_person_alone(tmp_path: Path) -> None:
+    plan = tmp_path / "tiny.yaml"
+    plan.write_text(PLAN)
+    operator = AnswersOperator(AnswersFile.model_validate(answers()))
+
+    async def go() -> dict[str, Any]:
+        prepared = prepare_new(
+            plan, runs_dir=tmp_path / "runs", operator=operator, mode=Mode.DRILL,
+            given_inputs={},
+        )  # fmt: skip
+        engine = prepared.engine
+        assert await engine.ceremony.sign_in() is None
+        engine.ceremony.leave("PS", "phone call")
+        engine.ceremony.leave("CH", "break")
+        engine.ceremony.leave("JR", "break")
+        with pytest.raises(CeremonyError, match="2 people must be in the room"):
+            engine.ceremony.leave("LJ", "break")
+        engine.ceremony.come_back("PS")
+        with pytest.raises(CeremonyError, match="not recorded as out"):
+            engine.ceremony.come_back("PS")
+        engine.ceremony.note_exception(None, "", "fire alarm test at 10:02", "paused 5 minutes")
+        engine.ceremony.come_back("CH")
+        engine.ceremony.come_back("JR")
+        await engine.run()
+        return build_record(prepared.run_dir)
+
+    record = asyncio.run(go())
+    assert [(e["initials"], e["present"]) for e in record["presence"]] == [
+        ("PS", False), ("CH", False), ("JR", False), ("PS", True), ("CH", True), ("JR", True)
+    ]  # fmt: skip
+    assert record["exceptions"][0]["happened"] == "fire alarm test at 10:02"
+    assert record["result"] == "succeeded"
+
+
+def test_the_exported_record_holds_every_step_initial_time_and_the_final_hash(
+    ceremony: Callable[..., tuple[CliResult, Path]], cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    given = answers()
+    given["attestations"]["PS"] = {"agree": False, "reason": "the camera was off at step 4"}
+    _, run_dir = ceremony(given)
+    final = verify(run_dir).final_hash
+    record = build_record(run_dir)
+    md, page = to_markdown(record), to_html(record)
+    for text in (md, page):
+        assert final in text
+        assert record["plan"]["sha256"] in text
+        for step in record["steps"]:
+            assert step["id"] in text
+            if step["actor"]:
+                assert step["initialled_at"] in text
+        for person in PEOPLE:
+            assert person.name in text
+        assert "the camera was off at step 4" in text
+        assert "TEB-0001" in text
+        assert "TEB-0002" in text
+        assert "Officer cards" in text
+    assert md.count("Signature: ____") == len(PEOPLE)
+    assert page.count("<tr>") >= len(record["steps"]) + len(PEOPLE)
+    assert "| 6 | move-keys (`move-keys`) | succeeded |" in md.replace("Move", "move")
+    out = tmp_path / "record.html"
+    assert cli("record", run_dir, "--format", "html", "--output", out).code == 0
+    assert out.read_text().startswith("<!doctype html>")
+    data = json.loads(cli("record", run_dir, "--format", "json").out)
+    assert data["journal"]["final_hash"] == final
+
+
+def test_record_refuses_a_run_that_is_not_a_ceremony(
+    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
+) -> None:
+    plan = write_plan("id: p\ntitle: P\nkind: drill\nsteps:\n  - {id: a, milestone: m}\n")
+    result = cli("run", plan, "--headless", "--runs-dir", tmp_path / "runs")
+    run_dir = Path(result.out.splitlines()[0])
+    refused = cli("record", run_dir)
+    assert refused.code == 2
+    assert "not a ceremony" in refused.err
