@@ -97,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="list past runs")
     p.add_argument("--runs-dir", metavar="DIR")
 
-    p = sub.add_parser("sandbox", help="local practice services (PostgreSQL + pgBackRest)")
+    p = sub.add_parser("sandbox", help="local practice services (databases, Vault, S3, HSM)")
     ssub = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
     for name, text in (
         ("up", "create if missing and start"),
@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     sp = ssub.add_parser("snapshot", help="take an OpenBao raft snapshot now (and upload it)")
     sp.add_argument("--dir", metavar="DIR")
     sp.add_argument("--site", choices=["primary", "dr"], default="primary")
+    sp = ssub.add_parser("hsm", help="practice stand-ins for the HSM vendor's commands")
+    sp.add_argument("action", choices=["backup", "restore", "clear"])
+    sp.add_argument("file", nargs="?", metavar="FILE", help="the practice backup file")
+    sp.add_argument("--dir", metavar="DIR")
     sp = ssub.add_parser("writer", help="start or stop the steady writer")
     sp.add_argument("action", choices=["start", "stop"])
     sp.add_argument("--dir", metavar="DIR")
@@ -494,6 +498,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(manager.publish(root))
         elif args.sandbox_command == "snapshot":
             print(manager.snapshot(root, args.site))
+        elif args.sandbox_command == "hsm":
+            print(manager.hsm(root, args.action, Path(args.file) if args.file else None))
         elif args.action == "start":
             print(manager.writer_start(root))
         else:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from drconsole.adapters.base import ActionContext, PermanentError
+from drconsole.adapters.hsm import HsmAdapter
 from drconsole.adapters.postgres import PostgresAdapter, RestoreParams
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager
@@ -113,7 +114,7 @@ def test_the_sandbox_comes_up_down_and_up_again(sandbox: Path) -> None:
     assert "writer             running" in status
     assert (sandbox / "PRACTICE-ONLY.txt").read_text().startswith("PRACTICE ONLY")
     targets = yaml.safe_load((sandbox / "targets.yaml").read_text())
-    assert set(targets["sites"]) == {"sandbox", "primary", "dr"}
+    assert set(targets["sites"]) == {"sandbox", "primary", "dr", "hsm", "dev-hsm"}
     said = manager.down(sandbox)
     assert "primary stopped" in said
     assert "writer stopped" in said
@@ -122,6 +123,27 @@ def test_the_sandbox_comes_up_down_and_up_again(sandbox: Path) -> None:
     assert "started: primary, standby, writer, openbao primary, openbao dr, s3 (moto)" in again
     assert again.count("unsealed (3 of 5)") == 2  # the sandbox unseals its own servers
     assert "export PGPORT=" in manager.env(sandbox, "dr")
+
+
+def test_the_sandbox_practice_hsm_stands_in_for_the_vendor_commands(
+    sandbox: Path, cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    assert "practice HSM       SoftHSM2 tokens" in manager.status(sandbox)
+    sites = yaml.safe_load((sandbox / "targets.yaml").read_text())["sites"]
+    prod = HsmAdapter(sites["hsm"]["hsm"], "hsm")
+    dev = HsmAdapter(sites["dev-hsm"]["hsm"], "dev-hsm")
+    kcv = prod.key_check(ActionContext(), "qsign-master-key", None)["kcv"]
+    backup = tmp_path / "hsm-backup.enc"
+    said = cli("sandbox", "hsm", "backup", backup, "--dir", sandbox)
+    assert said.code == 0
+    assert Path(f"{backup}.sha256").exists()
+    assert cli("sandbox", "hsm", "restore", backup, "--dir", sandbox).code == 0
+    assert dev.key_check(ActionContext(), "qsign-master-key", kcv)["matches"] is True
+    assert "1 object(s)" in cli("sandbox", "hsm", "clear", "--dir", sandbox).out
+    assert not dev.key_check(ActionContext(), "qsign-master-key", None, False)["present"]
+    missing = cli("sandbox", "hsm", "restore", tmp_path / "nope", "--dir", sandbox)
+    assert missing.code == 1
+    assert "no such backup file" in missing.err
 
 
 def adapter(sandbox: Path, site: str = "primary") -> PostgresAdapter:

@@ -87,7 +87,9 @@ async def until(pilot: Pilot[Any], predicate: Callable[[], bool], within_s: floa
     deadline = time.monotonic() + within_s
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; screen is {pilot.app.screen!r}")
+            screen = pilot.app.screen
+            detail = getattr(screen, "title_text", ""), getattr(screen, "fields", "")
+            raise AssertionError(f"timed out; screen is {screen!r} {detail}")
         await pilot.pause(0.05)
 
 
@@ -236,5 +238,98 @@ def test_home_lists_plans_and_runs_and_changes_mode_in_words(tmp_path: Path) -> 
             await pilot.press("m")
             assert "REAL" in str(title.render())
             await until(pilot, lambda: "sandbox" in str(app.screen.query_one("#sites").render()))
+
+    run(scenario())
+
+
+CEREMONY_PLAN = """
+id: tui-ceremony
+title: Console ceremony
+kind: ceremony
+offline: true
+ceremony:
+  roles:
+    administrator: {title: runs it, min: 1, max: 1}
+    witness: {title: witnesses, min: 1}
+    custodian: {title: holds a card, min: 1}
+steps:
+  - {id: room, checkbox: The door is closed}
+  - id: pause
+    action: local.command
+    with: {argv: [sh, -c, "while [ ! -e GO ]; do sleep 0.05; done"]}
+    needs: [room]
+  - id: seal
+    bag: {event: seal, label: cards, contents: officer cards}
+    needs: [pause]
+"""
+
+
+def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    plans, plan, targets = setup(tmp_path, CEREMONY_PLAN.replace("GO", str(go)))
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            for name, role, initials in (
+                ("Kim", "administrator", "KM"),
+                ("Lee", "witness", "LJ"),
+                ("Park", "custodian", "PS"),
+            ):
+                await until(pilot, lambda: on(app, modals.EvidenceModal))
+                assert "sign in" in app.screen.title_text  # type: ignore[attr-defined]
+                await pilot.press(*name, "enter", *role, "enter", "enter", *initials, "enter")
+                await pilot.press("enter")  # holds: none
+                await pilot.pause(0.05)
+            await until(pilot, lambda: on(app, modals.EvidenceModal))
+            await pilot.press("escape")  # everyone has signed in
+            await until(pilot, lambda: on(app, modals.ConfirmModal))
+            await pilot.press("n")  # the door cannot be closed: an exception
+            await until(pilot, lambda: on(app, modals.EvidenceModal))
+            assert "EXCEPTION #1" in app.screen.title_text  # type: ignore[attr-defined]
+            await pilot.press(*"broken", "enter", *"guard", "enter")
+            await until(pilot, lambda: on(app, modals.EvidenceModal))
+            assert app.screen.title_text == "Initials"  # type: ignore[attr-defined]
+            await pilot.press(*"KM", "enter", *"LJ", "enter")
+            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            await until(pilot, lambda: app.screen is run_screen)
+            await pilot.press("b")
+            await until(pilot, lambda: on(app, modals.EvidenceModal))
+            await pilot.press(*"PS", "enter", *"leaves", "enter", *"call", "enter")
+            await until(pilot, lambda: app.screen is run_screen)
+            title = str(run_screen.query_one("#run-title", Static).render())
+            assert "2 of 3 in the room" in title
+            await pilot.press("b")  # a second leaver would leave one person alone
+            await until(pilot, lambda: on(app, modals.EvidenceModal))
+            await pilot.press(*"LJ", "enter", *"leaves", "enter", "enter")
+            await until(pilot, lambda: app.screen is run_screen)
+            assert "2 of 3 in the room" in str(run_screen.query_one("#run-title").render())
+            await pilot.press("x")
+            await until(pilot, lambda: on(app, modals.EvidenceModal))
+            await pilot.press("enter", *"alarm", "enter", *"paused", "enter")
+            await until(pilot, lambda: app.screen is run_screen)
+            go.touch()  # the long step ends
+            await until(pilot, lambda: getattr(app.screen, "title_text", "") == "Initials")
+            await pilot.press(*"KM", "enter", *"LJ", "enter")
+            await until(
+                pilot,
+                lambda: on(app, modals.EvidenceModal) and app.screen.fields[0].name == "bag_id",  # type: ignore[attr-defined]
+            )
+            await pilot.press(*"TEB-9", "enter")
+            await until(pilot, lambda: getattr(app.screen, "title_text", "") == "Initials")
+            await pilot.press(*"KM", "enter", *"LJ", "enter")
+            for _ in range(3):
+                await until(pilot, lambda: on(app, modals.ChoiceModal))
+                await pilot.press("a")
+                await pilot.pause(0.05)
+            await until(pilot, lambda: run_screen.finished)
+        run_dir = next((tmp_path / "runs").iterdir())
+        state = load_state(run_dir)
+        assert state.result == "succeeded"
+        assert [e["happened"] for e in state.exceptions] == ["broken", "alarm"]
+        assert [(p["initials"], p["present"]) for p in state.presence] == [("PS", False)]
+        assert len(state.attestations) == 3
+        assert state.steps["seal"].initials is not None
+        assert state.bags[0]["bag_id"] == "TEB-9"
 
     run(scenario())

@@ -22,7 +22,7 @@ import yaml
 
 from drconsole.adapters.base import AdapterError
 from drconsole.adapters.oscmd import terminate
-from drconsole.sandbox import openbao, postgres, s3
+from drconsole.sandbox import openbao, postgres, s3, softhsm
 from drconsole.sandbox.postgres import PgLayout
 
 STATE = "sandbox.json"
@@ -149,13 +149,14 @@ def up(root: Path) -> str:
             bucket = s3.MotoServer(root, bao_ports["s3"])
             bucket.start()
             s3.publish_backup(bucket, state.layout().backrest_dir / "repo", postgres.STANZA)
+            _ensure_hsm(root)
             (root / STATE).write_text(json.dumps(asdict(state), indent=2))
             write_targets(state)
             writer_start(root)
             return f"sandbox created in {root}\n" + status(root)
         layout = state.layout()
+        started = ["practice HSM tokens (created)"] if _ensure_hsm(root) else []
         write_targets(state)  # always current, also after an upgrade of drconsole
-        started = []
         for which in ("primary", "standby"):
             cluster = layout.cluster(which)
             if not cluster.is_running():
@@ -179,6 +180,48 @@ def up(root: Path) -> str:
     if not started:
         return f"the sandbox in {root} is up already; nothing to do\n" + status(root)
     return f"started: {', '.join(started)}\n" + status(root)
+
+
+def _practice_hsm(root: Path) -> softhsm.PracticeHsm | None:
+    hsm = softhsm.PracticeHsm(root / "hsm")
+    return hsm if hsm.conf.exists() else None
+
+
+def _ensure_hsm(root: Path) -> bool:
+    """Create the practice HSM tokens when SoftHSM2 is installed and they are missing."""
+    if _practice_hsm(root) is not None or softhsm.module_path() is None:
+        return False
+    softhsm.create(root / "hsm")
+    return True
+
+
+def hsm(root: Path, action: str, file: Path | None = None) -> str:
+    """The practice stand-ins for the vendor's HSM commands: backup, restore, clear."""
+    _require(root)
+    practice = _practice_hsm(root)
+    if practice is None:
+        raise SandboxError("the sandbox has no practice HSM: install softhsm2, then sandbox up")
+    try:
+        if action == "backup":
+            if file is None:
+                raise SandboxError("name the backup file: sandbox hsm backup FILE")
+            digest = softhsm.practice_backup(practice, file)
+            return f"practice backup written: {file} and {file}.sha256 (SHA-256 {digest})"
+        if action == "restore":
+            if file is None:
+                raise SandboxError("name the backup file: sandbox hsm restore FILE")
+            if not file.is_file():
+                raise SandboxError(f"no such backup file: {file}")
+            softhsm.practice_restore(practice, file)
+            return f"restored {softhsm.MASTER_KEY} onto {softhsm.DEV_TOKEN} from {file}"
+        if action == "clear":
+            gone = softhsm.practice_clear(practice)
+            return f"{softhsm.DEV_TOKEN}: {gone} object(s) labelled {softhsm.MASTER_KEY} removed"
+    except AdapterError as exc:
+        raise SandboxError(f"practice HSM: {exc}") from None
+    except Exception as exc:  # a PKCS#11 error from the practice token
+        raise SandboxError(f"practice HSM: {type(exc).__name__}: {exc}") from None
+    raise SandboxError(f"unknown action {action!r}; use backup, restore or clear")
 
 
 def down(root: Path) -> str:
@@ -259,6 +302,13 @@ def status(root: Path) -> str:
         where = f"{moto.endpoint}  bucket {s3.BUCKET}"
         lines.append(f"  s3 (moto)          {where:<35} {'up' if moto.pid() else 'DOWN'}")
     lines.append(f"  pgbackrest         stanza {postgres.STANZA}, {layout.backrest_config}")
+    practice = _practice_hsm(root)
+    hsm_line = (
+        f"SoftHSM2 tokens {softhsm.PROD_TOKEN} (site hsm), {softhsm.DEV_TOKEN} (site dev-hsm)"
+        if practice
+        else "none (install softhsm2, then sandbox up)"
+    )
+    lines.append(f"  practice HSM       {hsm_line}")
     lines.append(f"  targets file       {root / 'targets.yaml'}")
     return "\n".join(lines)
 
@@ -343,7 +393,15 @@ def write_targets(state: SandboxState) -> Path:
     moto = _moto(state)
     if moto is not None:
         primary["s3"] = dr["s3"] = moto.section()
-    targets = {"sites": {"sandbox": primary, "primary": primary, "dr": dr}}
+    targets: dict[str, Any] = {"sites": {"sandbox": primary, "primary": primary, "dr": dr}}
+    practice = _practice_hsm(root)
+    if practice is not None:
+        for site, token in (("hsm", softhsm.PROD_TOKEN), ("dev-hsm", softhsm.DEV_TOKEN)):
+            targets["sites"][site] = {
+                "drill": True,
+                "description": f"practice HSM token {token} (SoftHSM2, practice only)",
+                "hsm": practice.site(token),
+            }
     path = root / "targets.yaml"
     path.write_text(
         "# drconsole sandbox targets (practice only)\n" + yaml.safe_dump(targets, sort_keys=False)

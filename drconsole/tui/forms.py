@@ -12,6 +12,7 @@ from textual.widgets import Input, Label, Static
 
 from drconsole.plans.inputs import INCIDENT_AT, InputError, coerce
 from drconsole.plans.model import InputType, Plan
+from drconsole.plans.validate import offline_capable
 from drconsole.timeutil import format_timestamp, utcnow
 
 
@@ -31,6 +32,7 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
         with Vertical(classes="modal"):
             yield Label(f"Start: {self.plan.title}", classes="modal-title")
             yield Static(f"Mode: {self.mode_words}", classes="modal-step")
+            yield Static(plan_notes(self.plan), classes="modal-step")
             with VerticalScroll():
                 for name, spec in self.plan.inputs.items():
                     hint = {
@@ -82,3 +84,17 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def plan_notes(plan: Plan) -> str:
+    """What to know before starting: offline or not, ceremony or not."""
+    if offline_capable(plan):
+        said = "OFFLINE-CAPABLE: this plan needs no network."
+    else:
+        said = "Needs the network to reach its systems."
+    if plan.ceremony is not None:
+        said += (
+            " CEREMONY: everyone signs in first; the actor and the witness initial every step;"
+            " b records a break, x an exception."
+        )
+    return said

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from drconsole.engine.modes import Mode
+from drconsole.plans.validate import offline_capable
 from drconsole.timeutil import format_duration, format_timestamp
 
 if TYPE_CHECKING:
@@ -56,10 +57,10 @@ class HomeScreen(Screen[None]):
     def on_mount(self) -> None:
         plans = self.query_one("#plans", DataTable)
         for key, label, width in (
-            ("plan", "plan", 26),
-            ("kind", "kind", 12),
+            ("plan", "plan", 24),
+            ("kind", "kind (offline?)", 17),
             ("obj", "RTO/RPO", 13),
-            ("last", "last run", 18),
+            ("last", "last run", 15),
         ):
             plans.add_column(label, key=key, width=width)
         runs = self.query_one("#runs", DataTable)
@@ -143,7 +144,7 @@ class HomeScreen(Screen[None]):
             o = result.plan.objectives
             plan_table.add_row(
                 result.plan.id,
-                result.plan.kind.value,
+                result.plan.kind.value + (", offline" if offline_capable(result.plan) else ""),
                 f"{format_duration(o.rto)}/{format_duration(o.rpo)}",
                 last.get(result.plan.id, "never"),
                 key=key,

@@ -1,4 +1,5 @@
-"""The run's report, read from its journal, with export to the run directory."""
+"""The run's report, read from its journal, with export to the run directory (and, for a
+ceremony, its record as Markdown and as a printable HTML page)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown
 
 from drconsole.report.build import build, to_markdown
+from drconsole.report.record import build_record, to_html
+from drconsole.report.record import to_markdown as record_markdown
 
 
 class ReportScreen(Screen[None]):
     BINDINGS = [
-        Binding("e", "export", "Export report.md"),
+        Binding("e", "export", "Export"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
@@ -23,6 +26,10 @@ class ReportScreen(Screen[None]):
         super().__init__()
         self.run_dir = run_dir
         self.text = to_markdown(build(run_dir))
+        record = build_record(run_dir)
+        self.record = record if record["participants"] else None
+        if self.record is not None:
+            self.text = record_markdown(self.record) + "\n\n---\n\n" + self.text
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -31,5 +38,13 @@ class ReportScreen(Screen[None]):
 
     def action_export(self) -> None:
         path = self.run_dir / "report.md"
-        path.write_text(self.text + "\n", encoding="utf-8")
-        self.notify(f"Written: {path}")
+        path.write_text(to_markdown(build(self.run_dir)) + "\n", encoding="utf-8")
+        written = [path]
+        if self.record is not None:
+            for name, text in (
+                ("record.md", record_markdown(self.record)),
+                ("record.html", to_html(self.record)),
+            ):
+                (self.run_dir / name).write_text(text + "\n", encoding="utf-8")
+                written.append(self.run_dir / name)
+        self.notify("Written: " + ", ".join(str(p) for p in written), timeout=15)

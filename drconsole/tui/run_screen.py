@@ -50,6 +50,8 @@ class RunScreen(Screen[None]):
         Binding("a", "abort", "Abort run"),
         Binding("r", "report", "Report"),
         Binding("f", "follow", "Follow"),
+        Binding("b", "presence", "Break"),
+        Binding("x", "exception", "Exception"),
         Binding("escape", "leave", "Back"),
         Binding("question_mark", "app.help", "Help"),
     ]
@@ -65,6 +67,12 @@ class RunScreen(Screen[None]):
         self.retry_at: dict[str, float] = {}
         self.result: RunResult | None = None
         self.finished = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Break and exception keys exist only in ceremonies."""
+        if action in ("presence", "exception"):
+            return self.plan.ceremony is not None and not self.finished
+        return True
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -130,6 +138,8 @@ class RunScreen(Screen[None]):
                 self._show_detail()
         if event.type in ("milestone", "clock", "run_finished", "run_interrupted"):
             self._clocks()
+        if event.type in ("participants", "presence", "exception"):
+            self._title()
 
     def live(self, step_id: str, line: str) -> None:
         self.live_lines.setdefault(step_id, []).append(line)
@@ -143,9 +153,16 @@ class RunScreen(Screen[None]):
         result = ""
         if self.finished:
             result = f" │ {self.result.value.upper() if self.result else 'INTERRUPTED'}"
+        ceremony = ""
+        if self.plan.ceremony is not None and state.participants:
+            here = len(state.participants) - len(state.absent)
+            ceremony = (
+                f" │ CEREMONY: {here} of {len(state.participants)} in the room"
+                f", {len(state.exceptions)} exception(s)"
+            )
         self.query_one("#run-title", Static).update(
             f"{mode} │ {self.plan.title} │ operator {self.engine.operator.name}{result}"
-            f"\nrun {state.run_id}"
+            f"\nrun {state.run_id}{ceremony}"
         )
 
     def _clocks(self) -> None:
@@ -247,6 +264,21 @@ class RunScreen(Screen[None]):
             )
         if kind == "operator_answer":
             return f"{t} answer  {d['step']}: {d['question']} -> {d['answer']} ({d['by']})"
+        if kind == "participants":
+            people = ", ".join(f"{p['initials']} ({p['role']})" for p in d["participants"])
+            return f"{t} SIGNED IN {people}"
+        if kind == "initials":
+            return f"{t} initials {d['step']}: actor {d['actor']}, witness {d['witness']}"
+        if kind == "presence":
+            what = "back in the room" if d["present"] else f"LEFT the room: {d.get('reason')}"
+            return f"{t} {d['name']} ({d['initials']}) {what}"
+        if kind == "exception":
+            return f"{t} EXCEPTION #{d['number']} at {d['step'] or '-'}: {d['happened']}"
+        if kind == "bag":
+            return f"{t} bag {d['event']} {d['label']}: {d['bag_id']}"
+        if kind == "attestation":
+            word = "agrees" if d["agree"] else f"DOES NOT AGREE: {d.get('reason')}"
+            return f"{t} attestation {d['name']} ({d['initials']}): {word}"
         if kind in ("milestone", "run_finished", "run_interrupted", "run_resumed", "run_started"):
             name = d.get("name") or d.get("result") or d.get("reason") or ""
             return f"{t} {kind.replace('_', ' ').upper()} {name}"
@@ -286,6 +318,72 @@ class RunScreen(Screen[None]):
             ),
             chosen,
         )
+
+    def action_presence(self) -> None:
+        """Someone leaves the room or comes back (two people at least stay)."""
+        from drconsole.engine.ceremony import CeremonyError
+        from drconsole.engine.operator import FieldSpec
+        from drconsole.tui.modals import EvidenceModal
+
+        state = self.engine.state
+        if not state.participants:
+            self.notify("Nobody has signed in yet.")
+            return
+        out = ", ".join(p["initials"] for p in state.participants
+                        if p["initials"].casefold() in state.absent) or "nobody"  # fmt: skip
+        fields = [
+            FieldSpec("initials", prompt="Initials of who leaves or comes back"),
+            FieldSpec("event", "choice", prompt="leaves or back", choices=["leaves", "back"]),
+            FieldSpec("reason", prompt="Reason (for a break)", required=False),
+        ]
+
+        def done(values: Any) -> None:
+            if not values:
+                return
+            try:
+                if values.get("event") == "back":
+                    self.engine.ceremony.come_back(values["initials"])
+                elif values.get("event") == "leaves":
+                    self.engine.ceremony.leave(values["initials"], values.get("reason") or "break")
+                else:
+                    raise CeremonyError("say 'leaves' or 'back'")
+            except CeremonyError as exc:
+                self.notify(f"REFUSED: {exc}", severity="error", timeout=15)
+
+        question = self.engine.question(self.plan.step(self.selected))
+        self.app.push_screen(
+            EvidenceModal(question, fields, None, title="Break", text=f"Out of the room: {out}"),
+            done,
+        )
+
+    def action_exception(self) -> None:
+        """The witness or administrator writes down an exception to the script."""
+        from drconsole.engine.ceremony import CeremonyError
+        from drconsole.engine.operator import FieldSpec
+        from drconsole.tui.modals import EvidenceModal
+
+        fields = [
+            FieldSpec("expected", prompt="What the script expected", required=False),
+            FieldSpec("happened", prompt="What happened"),
+            FieldSpec("decision", prompt="The ceremony administrator's decision"),
+        ]
+
+        def done(values: Any) -> None:
+            if not values:
+                return
+            try:
+                number = self.engine.ceremony.note_exception(
+                    self.selected, values.get("expected", ""), values.get("happened", ""),
+                    values.get("decision", ""),
+                )  # fmt: skip
+            except CeremonyError as exc:
+                self.notify(f"REFUSED: {exc}", severity="error")
+                return
+            self.notify(f"Exception #{number} recorded at step {self.selected}.")
+
+        question = self.engine.question(self.plan.step(self.selected))
+        title = f"Exception at step {self.selected}"
+        self.app.push_screen(EvidenceModal(question, fields, None, title=title), done)
 
     def action_report(self) -> None:
         from drconsole.tui.report_screen import ReportScreen
