@@ -114,6 +114,10 @@ def _parser() -> argparse.ArgumentParser:
     sp = ssub.add_parser("snapshot", help="take an OpenBao raft snapshot now (and upload it)")
     sp.add_argument("--dir", metavar="DIR")
     sp.add_argument("--site", choices=["primary", "dr"], default="primary")
+    sp = ssub.add_parser("fail-primary", help="simulate the primary site's failure (drills)")
+    sp.add_argument("--dir", metavar="DIR")
+    sp = ssub.add_parser("prepare-drill", help="roles, writer and DR Vault ready for a drill")
+    sp.add_argument("--dir", metavar="DIR")
     sp = ssub.add_parser("hsm", help="practice stand-ins for the HSM vendor's commands")
     sp.add_argument("action", choices=["backup", "restore", "clear"])
     sp.add_argument("file", nargs="?", metavar="FILE", help="the practice backup file")
@@ -498,6 +502,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(manager.publish(root))
         elif args.sandbox_command == "snapshot":
             print(manager.snapshot(root, args.site))
+        elif args.sandbox_command == "fail-primary":
+            print(manager.fail_primary(root))
+        elif args.sandbox_command == "prepare-drill":
+            print(manager.prepare_drill(root))
         elif args.sandbox_command == "hsm":
             print(manager.hsm(root, args.action, Path(args.file) if args.file else None))
         elif args.action == "start":

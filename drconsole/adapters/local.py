@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import os
 import subprocess
 import threading
@@ -29,6 +30,7 @@ from drconsole.adapters.base import (
     PermanentError,
     TransientError,
 )
+from drconsole.timeutil import format_timestamp, utcnow
 
 _TAIL = 4000
 _CHUNK = 1 << 20
@@ -71,6 +73,16 @@ class HttpCheckParams(Params):
     url: str = Field(description="The URL to GET (http or https).")
     expect_status: int = Field(200, ge=100, le=599, description="The status that means healthy.")
     timeout_s: float = Field(10.0, gt=0, le=300, description="Seconds to wait for an answer.")
+
+
+class NotifyParams(Params):
+    subject: str
+    message: str
+    webhook_url: str | None = Field(None, description="POST the message here as JSON.")
+    file: str | None = Field(
+        None, description="Write the message here when there is no webhook or it fails."
+    )
+    timeout_s: float = Field(10.0, gt=0, le=120)
 
 
 def _is_sha256(text: str) -> bool:
@@ -187,6 +199,41 @@ class LocalAdapter:
             raise TransientError(message)
         raise CheckFailed(message, evidence=outputs)
 
+    def notify(self, params: NotifyParams, ctx: ActionContext) -> dict[str, Any]:
+        """Tell stakeholders: a webhook, else (or when it fails) a message file."""
+        at = format_timestamp(utcnow())
+        failure = None
+        if params.webhook_url:
+            body = json.dumps(
+                {"subject": params.subject, "message": params.message, "at": at}
+            ).encode()
+            request = urllib.request.Request(
+                params.webhook_url,
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=params.timeout_s) as response:
+                    return {"delivered_via": "webhook", "status": int(response.status), "at": at}
+            except urllib.error.HTTPError as exc:
+                failure = f"the webhook answered {exc.code}"
+            except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError) as exc:
+                failure = f"the webhook did not answer: {getattr(exc, 'reason', exc)}"
+            ctx.log(failure)
+        if params.file:
+            path = Path(params.file)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("a", encoding="utf-8") as f:
+                    f.write(f"{at}  {params.subject}\n{params.message}\n\n")
+            except OSError as exc:
+                raise PermanentError(f"cannot write {path}: {exc.strerror}") from None
+            return {"delivered_via": "file", "path": str(path), "at": at, "webhook": failure}
+        if failure:
+            raise TransientError(failure)
+        raise PermanentError("nowhere to send the message: give webhook_url or file")
+
 
 def _read_checksum_file(path: Path, name: str) -> str:
     try:
@@ -257,6 +304,26 @@ ACTIONS = [
         offline=True,
         describe=lambda p: (
             f"hash {p.path}" + (f" and compare with {p.expect_file}" if p.expect_file else "")
+        ),
+    ),
+    ActionSpec(
+        name="local.notify",
+        summary="Notify stakeholders: POST to a webhook, or append to a message file when "
+        "offline or when the webhook fails.",
+        params=NotifyParams,
+        outputs={
+            "delivered_via": "webhook or file",
+            "status": "the webhook's HTTP status",
+            "path": "the message file",
+            "at": "when",
+            "webhook": "why the webhook was not used (when it failed)",
+        },
+        effect=Effect.CHANGES,
+        idempotent=False,
+        run=lambda ctx, p: _local.notify(p, ctx),
+        describe=lambda p: (
+            f"notify: {p.subject} via "
+            + " then ".join(x for x in (p.webhook_url and "webhook", p.file and "file") if x)
         ),
     ),
     ActionSpec(

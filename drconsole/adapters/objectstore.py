@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
+from drconsole.adapters.aws import aws_call, boto_client
 from drconsole.adapters.base import (
     ActionContext,
     ActionSpec,
@@ -30,7 +31,6 @@ from drconsole.adapters.base import (
     PermanentError,
     TransientError,
 )
-from drconsole.secrets import SecretSourceError, secret_from_reference
 
 CHUNK = 1 << 20
 
@@ -51,51 +51,11 @@ class ObjectStore:
 
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-            from botocore.config import Config
-
-            kwargs: dict[str, Any] = {}
-            for key, name in (
-                ("access_key_file", "aws_access_key_id"),
-                ("secret_key_file", "aws_secret_access_key"),
-            ):
-                if self.section.get(key):
-                    try:
-                        kwargs[name] = secret_from_reference(
-                            {"file": str(self.section[key])}
-                        ).reveal()
-                    except SecretSourceError as exc:
-                        raise PermanentError(str(exc)) from None
-            session = boto3.session.Session(profile_name=self.section.get("profile"))
-            config = Config(
-                retries={"max_attempts": 1, "mode": "standard"},
-                connect_timeout=float(self.section.get("connect_timeout", 5)),
-                read_timeout=float(self.section.get("read_timeout", 30)),
-            )
-            self._client = session.client(
-                "s3",
-                endpoint_url=self.section.get("endpoint"),
-                region_name=self.section.get("region"),
-                config=config,
-                **kwargs,
-            )
+            self._client = boto_client("s3", self.section)
         return self._client
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
-        """Call S3: 5xx, throttling and network trouble are transient; the rest permanent."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            text = f"{what}: {error.get('Code', status)} {error.get('Message', '')}".strip()
-            if status >= 500 or error.get("Code") in ("SlowDown", "Throttling", "RequestTimeout"):
-                raise TransientError(text) from None
-            raise PermanentError(text) from None
-        except BotoCoreError as exc:
-            raise TransientError(f"{what}: {exc}") from None
+        return aws_call(what, fn, **kwargs)
 
     # ----------------------------------------------------------------- listing
     def objects(self, prefix: str) -> list[dict[str, Any]]:

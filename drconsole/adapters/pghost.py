@@ -1,6 +1,7 @@
 """How a PostgreSQL cluster is stopped and started: one small interface, one class per kind of
-host. ``LocalCluster`` drives ``pg_ctl`` on this machine as the cluster's OS owner; the failover
-work adds a Kubernetes StatefulSet kind.
+host. ``LocalCluster`` drives ``pg_ctl`` on this machine as the cluster's OS owner;
+``StatefulSetCluster`` scales a Kubernetes StatefulSet to 0 and back (``host_kind:
+statefulset``, with ``statefulset: NAME`` and a ``kubernetes`` section like a site's).
 """
 
 from __future__ import annotations
@@ -93,7 +94,34 @@ class LocalCluster:
             return 0
 
 
-def host_for(section: dict[str, Any]) -> LocalCluster:
+class StatefulSetCluster:
+    """A cluster run by a StatefulSet: stopped by scaling to 0, started by scaling back."""
+
+    def __init__(self, name: str, kubernetes: dict[str, Any], replicas: int = 1) -> None:
+        from drconsole.adapters.kubernetes import KubeAdapter
+
+        self.name = name
+        self.replicas = replicas
+        self.kube = KubeAdapter(kubernetes, f"statefulset {name}")
+
+    def describe(self) -> str:
+        return f"statefulset {self.name} in {self.kube.describe()}"
+
+    def is_running(self) -> bool:
+        return bool(self.kube.status("statefulset", self.name)["ready"] > 0)
+
+    def stop(self) -> None:
+        from drconsole.adapters.base import ActionContext
+
+        self.kube.scale("statefulset", self.name, 0, 300.0, ActionContext())
+
+    def start(self, wait_s: float = 120.0) -> None:
+        from drconsole.adapters.base import ActionContext
+
+        self.kube.scale("statefulset", self.name, self.replicas, wait_s, ActionContext())
+
+
+def host_for(section: dict[str, Any]) -> ClusterHost:
     """The host controller a targets ``postgres`` section describes.
 
     Raises:
@@ -112,7 +140,16 @@ def host_for(section: dict[str, Any]) -> LocalCluster:
             bin_dir=section.get("bin_dir", DEFAULT_BIN),
             log_file=section.get("log_file"),
         )
-    raise PermanentError(f"unknown host_kind {kind!r} for PostgreSQL (known: local)")
+    if kind == "statefulset":
+        if not section.get("statefulset") or not isinstance(section.get("kubernetes"), dict):
+            raise PermanentError(
+                "host_kind statefulset needs 'statefulset: NAME' and a 'kubernetes' section "
+                "(kubeconfig, context, namespace) in the postgres section"
+            )
+        return StatefulSetCluster(
+            section["statefulset"], section["kubernetes"], int(section.get("replicas", 1))
+        )
+    raise PermanentError(f"unknown host_kind {kind!r} for PostgreSQL (known: local, statefulset)")
 
 
 def wait_until(predicate: Any, timeout_s: float, interval_s: float = 0.2) -> bool:

@@ -30,7 +30,7 @@ from drconsole.adapters.base import (
 )
 from drconsole.adapters.oscmd import run_as
 from drconsole.adapters.pgbackrest import Pgbackrest, epoch_to_utc
-from drconsole.adapters.pghost import LocalCluster, host_for, wait_until
+from drconsole.adapters.pghost import ClusterHost, LocalCluster, host_for, wait_until
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
 
 RECOVERY_SHORT = "recovery ended before configured recovery target was reached"
@@ -271,8 +271,23 @@ class PostgresAdapter:
         return {"role": "primary", "standbys": standbys}
 
     # ----------------------------------------------------------------- changing state
-    def host(self) -> LocalCluster:
+    def host(self) -> ClusterHost:
         return host_for(self.section)
+
+    def local_host(self) -> LocalCluster:
+        """The host as a local data directory (restores, safety copies, scratch restores).
+
+        Raises:
+            PermanentError: the cluster runs elsewhere (a StatefulSet).
+        """
+        host = self.host()
+        if not isinstance(host, LocalCluster):
+            raise PermanentError(
+                f"{host.describe()}: restores and safety copies work on a local data directory; "
+                "a restore inside a StatefulSet's volume (a Kubernetes Job) is not built",
+                hint="run the restore on the database host (host_kind: local)",
+            )
+        return host
 
     def stop(self) -> dict[str, Any]:
         host = self.host()
@@ -314,6 +329,76 @@ class PostgresAdapter:
             (lsn,) = conn.execute("SELECT pg_create_restore_point(%s)::text", (name,)).fetchone()
         return {"name": name, "lsn": lsn}
 
+    def writable(self) -> dict[str, Any]:
+        """Whether this server accepts writes now. Never fails: an unreachable server is
+        ``accepts_writes: false`` with the reason; an answer that cannot be read is
+        ``"unknown"``, which a guard treats as a live primary."""
+        try:
+            with self.session() as conn:
+                recovery, read_only = conn.execute(
+                    "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only')"
+                ).fetchone()
+        except TransientError as exc:
+            return {"accepts_writes": False, "state": f"down: {exc.message}"}
+        except PermanentError as exc:
+            return {"accepts_writes": "unknown", "state": f"cannot tell: {exc.message}"}
+        if recovery:
+            return {"accepts_writes": False, "state": "standby (in recovery)"}
+        if read_only == "on":
+            return {
+                "accepts_writes": False,
+                "state": "up, read-only (default_transaction_read_only)",
+            }
+        return {"accepts_writes": True, "state": "up and accepting writes"}
+
+    def rebuild_standby(
+        self, source_host: str, source_port: int, archive_mode: str, ctx: ActionContext
+    ) -> dict[str, Any]:
+        """Make this cluster a streaming standby of another: stop it, move its data directory
+        aside, pg_basebackup from the source (-R), start, and wait until it streams."""
+        host = self.local_host()
+        section = self.section
+        user = section.get("os_user")
+        port = int(section.get("port") or 5432)
+        if host.is_running():
+            ctx.log("stopping the old cluster")
+            host.stop()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = f"{host.data_dir}.before-rebuild-{stamp}"
+        if Path(host.data_dir).exists():
+            run_as(["mv", host.data_dir, aside], user=user)
+            ctx.log(f"old data directory kept at {aside}")
+        replication = section.get("replication") or {}
+        passfile = replication.get("passfile")
+        ctx.log(f"pg_basebackup from {source_host}:{source_port}")
+        result = run_as(
+            [
+                f"{host.bin_dir}/pg_basebackup", "-h", source_host, "-p", str(source_port),
+                "-U", str(replication.get("user", "postgres")), "-D", host.data_dir,
+                "-R", "-X", "stream", "-c", "fast",
+            ],
+            user=user,
+            timeout=7200,
+            env={"PGPASSFILE": str(passfile)} if passfile else None,
+        )  # fmt: skip
+        if result.code != 0:
+            raise PermanentError(
+                f"pg_basebackup failed: {result.tail()}",
+                hint=f"the old data directory is kept at {aside}",
+            )
+        settings = [f"port = {port}"]
+        if archive_mode != "keep":
+            settings.append(f"archive_mode = {archive_mode}")
+        # appended, so they win over the source's postgresql.conf (owner and mode unchanged)
+        with (Path(host.data_dir) / "postgresql.auto.conf").open("a", encoding="utf-8") as f:
+            f.write("".join(f"{line}\n" for line in settings))
+        host.start()
+        self._wait_ready(None, 120)
+        status = self.replication_status()
+        if status["role"] != "standby":
+            raise PermanentError("the rebuilt cluster is not in recovery; check its log")
+        return {"role": "standby", "moved_aside": aside, **status}
+
     def promote_standby(self) -> dict[str, Any]:
         with self.session() as conn:
             (recovery,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
@@ -335,7 +420,7 @@ class PostgresAdapter:
         section = self.section
         data_dir = section.get("data_dir") or ""
         port: int | None = None
-        cluster = self.host()
+        cluster = self.local_host()
         if scratch:
             base = Path(p.scratch_dir or section.get("scratch_dir") or "")
             if not str(base):
@@ -481,7 +566,7 @@ class PostgresAdapter:
 
     def safety_copy(self) -> dict[str, Any]:
         """Copy the stopped data directory aside, so a restore can be undone by hand."""
-        host = self.host()
+        host = self.local_host()
         if host.is_running():
             raise PermanentError("the database is running; a safety copy is taken while stopped")
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -506,7 +591,7 @@ class PostgresAdapter:
         cluster = LocalCluster(
             data_dir,
             os_user=self.section.get("os_user"),
-            bin_dir=self.host().bin_dir,
+            bin_dir=self.local_host().bin_dir,
             log_file=data_dir + ".log",
         )
         if Path(data_dir).exists():
@@ -587,6 +672,14 @@ class RestoreParams(Params):
     scratch_port: int | None = Field(None, description="Test restore: port (default a free one).")
 
 
+class RebuildParams(Params):
+    source_host: str = Field(description="The primary to copy from.")
+    source_port: int = Field(ge=1, le=65535)
+    archive_mode: Literal["keep", "on", "off"] = Field(
+        "keep", description="archive_mode for this cluster (when it is later promoted)."
+    )
+
+
 class ScratchParams(Params):
     data_dir: str = Field(description="The test restore's data directory to remove.")
 
@@ -602,6 +695,36 @@ POINT = {
 }
 
 ACTIONS = [
+    ActionSpec(
+        "postgres.writable",
+        "Does this server accept writes now? Never fails: down, standby, read-only or live.",
+        NoParams,
+        {
+            "accepts_writes": 'true, false, or "unknown" (treat as true)',
+            "state": "in words, with the reason when it is down",
+        },
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _pg(c).writable(),
+        lambda p: "ask whether the server accepts writes",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.rebuild_standby",
+        "Make this cluster a streaming standby of another (old data directory moved aside).",
+        RebuildParams,
+        {
+            "role": "standby",
+            "moved_aside": "where the old data directory is",
+            "lag_s": "replay lag",
+            "last_replayed_commit": "",
+        },
+        Effect.DESTRUCTIVE,
+        True,
+        lambda c, p: _pg(c).rebuild_standby(p.source_host, p.source_port, p.archive_mode, c),
+        lambda p: f"rebuild as a standby of {p.source_host}:{p.source_port}",
+        needs_site=True,
+    ),
     ActionSpec(
         "postgres.ping",
         "Connect and report version and recovery state.",

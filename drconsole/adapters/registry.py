@@ -17,6 +17,8 @@ MODULES = {
     "vault": "drconsole.adapters.vault",
     "s3": "drconsole.adapters.objectstore",
     "hsm": "drconsole.adapters.hsm",
+    "k8s": "drconsole.adapters.kubernetes",
+    "dns": "drconsole.adapters.dns",
 }
 _loaded: dict[str, ActionSpec] = {}
 _imported: set[str] = set()

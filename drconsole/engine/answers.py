@@ -15,6 +15,7 @@ An answers file (YAML or JSON) answers the operator by step id::
       unseal: {secrets: [{env: SHARE_1}, {file: /run/keys/share2}]}
       restore: {on_interrupted: rerun}          # or mark_done (with reason) or abort
       flaky: {on_failure: continue}             # or retry or abort
+      promote: {override: {typed: PROMOTE ANYWAY, reason: primary fenced at the switch}}
 
 A ceremony adds the sign-in sheet, initials (per step, or a default for every step), the
 decisions on exceptions, quorum presentations and closing attestations::
@@ -68,6 +69,11 @@ class SignerAnswer(_Strict):
     role: str = Field(min_length=1)
 
 
+class OverrideAnswer(_Strict):
+    typed: str
+    reason: str = Field(min_length=1)
+
+
 class InitialsAnswer(_Strict):
     actor: str = Field(min_length=1)
     witness: str = Field(min_length=1)
@@ -106,6 +112,7 @@ class StepAnswers(_Strict):
     on_interrupted: InterruptedChoice | None = None
     on_failure: FailureChoice | None = None
     reason: str | None = None
+    override: OverrideAnswer | None = None
     initials: InitialsAnswer | None = None
     exception: ExceptionAnswer | None = None
     quorum: list[QuorumAnswer] | None = None
@@ -175,6 +182,11 @@ class AnswersOperator:
     ) -> str:
         if problem:
             raise NoAnswer(problem)
+        if q.details.get("guard"):
+            override = self._step(q).override
+            if override is None:
+                raise NoAnswer(f"no override for step {q.step_id!r}")
+            return override.typed
         typed = self._step(q).typed
         if typed is None:
             if self.yes:
@@ -211,7 +223,10 @@ class AnswersOperator:
     ) -> dict[str, str]:
         if problem:
             raise NoAnswer(problem)
-        given = self._step(q).evidence
+        step = self._step(q)
+        if q.details.get("guard") and step.override is not None:
+            return {"override_reason": step.override.reason}
+        given = step.evidence
         if given is None:
             if not any(f.required for f in fields):
                 return {}

@@ -473,6 +473,8 @@ class Engine:
         )
         if self.mode is Mode.DRY_RUN:
             return self._simulate(step, spec, params)
+        if step.guard is not None:
+            await self._guard(step)
         if kind in ("action", "check"):
             assert spec is not None
             return await self._call(step, spec, params)
@@ -562,6 +564,40 @@ class Engine:
                     "it is not marked 'drill: true'. Use --mode real for a real "
                     "recovery, or a drill site"
                 )
+
+    async def _guard(self, step: Step) -> None:
+        """Refuse the step while its guard's condition holds, unless overridden with a reason.
+
+        Raises:
+            StepFailed: refused, and no override was typed (nothing was done).
+        """
+        guard = step.guard
+        assert guard is not None
+        value = self.resolve(guard.refuse_when)
+        if value in (False, None, "", 0, "false", "no"):
+            return
+        because = str(self.resolve(guard.because))
+        self.answer(step, "guard", f"refused: {because}", "drconsole")
+        q = Question(step.id, step.label, step.guidance, {"guard": True})
+        prompt = (
+            f"REFUSED: {because}. To go ahead anyway, type {guard.override!r}; "
+            "you will be asked why."
+        )
+        problem = None
+        for _ in range(ASK_AGAIN):
+            async with self.ask_lock:
+                try:
+                    typed = await self.operator.typed_confirm(q, prompt, guard.override, problem)
+                except NoAnswer:
+                    raise StepFailed(f"refused: {because}; nothing was done") from None
+            if typed.strip() == guard.override:
+                break
+            problem = f"that was not {guard.override!r}; nothing was done"
+        else:
+            raise StepFailed(f"refused: {because}; the override did not match, nothing was done")
+        reason_field = {"override_reason": EvidenceField(prompt="Why go ahead anyway?")}
+        reason = (await self.ask_evidence(step, q, reason_field))["override_reason"]
+        self.answer(step, "guard override", f"overridden: {reason}", self.operator.name)
 
     async def _typed_confirmation(self, step: Step) -> None:
         expected = str(self.resolve(step.confirm or ""))

@@ -47,6 +47,7 @@ class StepStatus(StrEnum):
 
 
 _STATUS = {status.value: status for status in StepStatus}
+INCIDENT_MILESTONE = "incident"  # marks when the incident began, unless incident_at was given
 DONE_OK = {StepStatus.SUCCEEDED, StepStatus.MARKED_DONE, StepStatus.SIMULATED, StepStatus.SKIPPED}
 FINISHED = DONE_OK | {StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED}
 
@@ -174,6 +175,8 @@ def apply(state: RunState, event: Event) -> None:
         step.attempts = max(step.attempts, int(data.get("attempts", step.attempts)))
     elif kind == "milestone":
         state.milestones[data["name"]] = parse_timestamp(data["at"])
+        if data["name"] == INCIDENT_MILESTONE and not state.inputs.get("incident_at"):
+            state.incident_at = state.milestones[data["name"]]  # a drill's simulated failure
         if data.get("recovery_point"):
             state.recovery_point = parse_timestamp(data["recovery_point"])
     elif kind == "run_interrupted":

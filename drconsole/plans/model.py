@@ -127,6 +127,15 @@ class Approval(Model):
     roles: list[str] = Field(default_factory=list)
 
 
+class Guard(Model):
+    """A safety interlock: when ``refuse_when`` is true the step is refused, unless the operator
+    types ``override`` and gives a reason (both journaled)."""
+
+    refuse_when: bool | str = Field(description="Usually an output: ${steps.ID.outputs.NAME}.")
+    because: str = Field(description="Why going ahead would be dangerous, in words.")
+    override: str = Field(min_length=3, description="The text to type to go ahead anyway.")
+
+
 class Compare(StrEnum):
     EXACT = "exact"
     ENDS = "ends"
@@ -223,6 +232,9 @@ class Step(Model):
     )
     bag: Bag | None = None
     quorum: Quorum | None = None
+    guard: Guard | None = Field(
+        None, description="Refuse this step while a condition holds, unless overridden."
+    )
     key_material: bool = Field(
         False,
         description="This step moves key material: in a ceremony it must come after the "

@@ -399,6 +399,7 @@ class _Checker:
             ((*base, "when"), step.when),
             ((*base, "site"), step.site),
             ((*base, "manual"), step.manual),
+            ((*base, "guard"), step.guard.model_dump() if step.guard else None),
             ((*base, "checkbox"), step.checkbox),
             ((*base, "bag", "label"), step.bag.label if step.bag else None),
             ((*base, "record"), {k: f.expect for k, f in (step.record or {}).items()}),

@@ -22,7 +22,7 @@ import yaml
 
 from drconsole.adapters.base import AdapterError
 from drconsole.adapters.oscmd import terminate
-from drconsole.sandbox import openbao, postgres, s3, softhsm
+from drconsole.sandbox import dns, k8s, openbao, postgres, s3, softhsm
 from drconsole.sandbox.postgres import PgLayout
 
 STATE = "sandbox.json"
@@ -132,10 +132,7 @@ def up(root: Path) -> str:
             if os.geteuid() == 0:
                 root.chmod(0o755)
             (root / "PRACTICE-ONLY.txt").write_text(NOTE)
-            bao_ports = {
-                k: free_port()
-                for k in ("bao_primary", "bao_primary_cluster", "bao_dr", "bao_dr_cluster", "s3")
-            }
+            bao_ports = {k: free_port() for k in PORT_NAMES}
             state = SandboxState(
                 str(root),
                 postgres.os_user_for_clusters(),
@@ -148,7 +145,10 @@ def up(root: Path) -> str:
             openbao.create(root, bao_ports)
             bucket = s3.MotoServer(root, bao_ports["s3"])
             bucket.start()
+            dns.ensure_zone(bucket)
             s3.publish_backup(bucket, state.layout().backrest_dir / "repo", postgres.STANZA)
+            for sim in k8s.simulators(root, bao_ports):
+                sim.start()
             _ensure_hsm(root)
             (root / STATE).write_text(json.dumps(asdict(state), indent=2))
             write_targets(state)
@@ -156,6 +156,7 @@ def up(root: Path) -> str:
             return f"sandbox created in {root}\n" + status(root)
         layout = state.layout()
         started = ["practice HSM tokens (created)"] if _ensure_hsm(root) else []
+        _ensure_ports(state)
         write_targets(state)  # always current, also after an upgrade of drconsole
         for which in ("primary", "standby"):
             cluster = layout.cluster(which)
@@ -165,21 +166,50 @@ def up(root: Path) -> str:
         if not writer_pid(root):
             writer_start(root)
             started.append("writer")
-        for server in openbao.servers(root, state.bao_ports or {}):
+        bao = openbao.servers(root, state.bao_ports or {})
+        for server in bao:
             if not server.pid():
                 server.start()
-                server.unseal_for_practice()
+                other = next(s for s in bao if s is not server)
+                server.unseal_for_practice(other)
                 started.append(f"openbao {server.name}")
         moto = _moto(state)
         if moto is not None and not moto.pid():
             moto.start()  # in memory: the bucket is made again and the newest backup published
+            dns.ensure_zone(moto)
             s3.publish_backup(moto, layout.backrest_dir / "repo", postgres.STANZA)
             started.append("s3 (moto)")
+        for sim in k8s.simulators(root, state.bao_ports or {}):
+            if not sim.pid():
+                sim.start()
+                started.append(f"kubernetes simulator {sim.site}")
     except (AdapterError, RuntimeError) as exc:
         raise SandboxError(f"the sandbox could not start: {exc}") from None
     if not started:
         return f"the sandbox in {root} is up already; nothing to do\n" + status(root)
     return f"started: {', '.join(started)}\n" + status(root)
+
+
+PORT_NAMES = (
+    "bao_primary",
+    "bao_primary_cluster",
+    "bao_dr",
+    "bao_dr_cluster",
+    "s3",
+    "k8s_primary",
+    "k8s_dr",
+)
+
+
+def _ensure_ports(state: SandboxState) -> None:
+    """Give a sandbox made by an older drconsole the ports of the services added since."""
+    ports = dict(state.bao_ports or {})
+    missing = [name for name in PORT_NAMES if name not in ports]
+    if not missing:
+        return
+    ports.update({name: free_port() for name in missing})
+    state.bao_ports = ports
+    (Path(state.root) / STATE).write_text(json.dumps(asdict(state), indent=2))
 
 
 def _practice_hsm(root: Path) -> softhsm.PracticeHsm | None:
@@ -236,6 +266,9 @@ def down(root: Path) -> str:
     moto = _moto(state)
     if moto is not None:
         said.append("s3 (moto) stopped" if moto.stop() else "s3 (moto) was not running")
+    for sim in k8s.simulators(root, state.bao_ports or {}):
+        name = f"kubernetes simulator {sim.site}"
+        said.append(f"{name} stopped" if sim.stop() else f"{name} was not running")
     for which in ("standby", "primary"):
         cluster = state.layout().cluster(which)
         try:
@@ -301,6 +334,9 @@ def status(root: Path) -> str:
     if moto is not None:
         where = f"{moto.endpoint}  bucket {s3.BUCKET}"
         lines.append(f"  s3 (moto)          {where:<35} {'up' if moto.pid() else 'DOWN'}")
+    for sim in k8s.simulators(root, state.bao_ports or {}):
+        up_or_down = "up" if sim.pid() else "DOWN"
+        lines.append(f"  k8s sim {sim.site:<10} {sim.url:<23} {up_or_down}")
     lines.append(f"  pgbackrest         stanza {postgres.STANZA}, {layout.backrest_config}")
     practice = _practice_hsm(root)
     hsm_line = (
@@ -366,13 +402,13 @@ def write_targets(state: SandboxState) -> Path:
         "stop": [*me, "writer", "stop", "--dir", str(root)],
         "start": [*me, "writer", "start", "--dir", str(root)],
     }
-    primary = {
+    primary: dict[str, Any] = {
         "drill": True,
         "description": "sandbox primary (practice only)",
         "postgres": _pg_section(state, "primary"),
         "writers": writers,
     }
-    dr = {
+    dr: dict[str, Any] = {
         "drill": True,
         "description": "sandbox DR standby (practice only)",
         "postgres": _pg_section(state, "standby"),
@@ -393,6 +429,22 @@ def write_targets(state: SandboxState) -> Path:
     moto = _moto(state)
     if moto is not None:
         primary["s3"] = dr["s3"] = moto.section()
+        primary["dns"] = dr["dns"] = dns.section(moto)
+    sims = {sim.site: sim for sim in k8s.simulators(root, state.bao_ports or {})}
+    if sims:
+        config = k8s.kubeconfig(root, list(sims.values()))
+        for site, part in (("primary", primary), ("dr", dr)):
+            part["kubernetes"] = {
+                "kubeconfig": str(config),
+                "context": site,
+                "namespace": "qsign",
+            }
+            part["api_health_url"] = sims[site].health_url()
+    for site, part in (("primary", primary), ("dr", dr)):
+        part["endpoint"] = dns.ENDPOINTS[site]
+        part["notify_file"] = str(root / "notifications.log")
+        part["simulate_failure"] = [*me, "fail-primary", "--dir", str(root)]
+        part["prepare_drill"] = [*me, "prepare-drill", "--dir", str(root)]
     targets: dict[str, Any] = {"sites": {"sandbox": primary, "primary": primary, "dr": dr}}
     practice = _practice_hsm(root)
     if practice is not None:
@@ -407,6 +459,62 @@ def write_targets(state: SandboxState) -> Path:
         "# drconsole sandbox targets (practice only)\n" + yaml.safe_dump(targets, sort_keys=False)
     )
     return path
+
+
+def prepare_drill(root: Path) -> str:
+    """Before a failover drill: the primary is the primary, the standby streams, the writer
+    runs, and the DR Vault is a cluster of its own (an earlier drill restored the primary's
+    snapshot into it: it is reset to an empty cluster, as a DR standby cluster would be)."""
+    state = _require(root)
+    layout = state.layout()
+    roles = {
+        which: _ping(layout.dsn(port))
+        for which, port in (("primary", state.primary_port), ("standby", state.standby_port))
+    }
+    if roles["primary"] != "up, accepting writes" or "standby" not in roles["standby"]:
+        raise SandboxError(
+            f"the sandbox is not ready for a drill (primary: {roles['primary']}; standby: "
+            f"{roles['standby']}): finish the failback plan, or recreate the sandbox "
+            "(sandbox down, delete the directory, sandbox up)"
+        )
+    said = []
+    if not writer_pid(root):
+        said.append(writer_start(root))
+    for server in openbao.servers(root, state.bao_ports or {}):
+        if server.name == "dr" and server.pid() and not server.own_token_works():
+            server.reset()
+            said.append("DR OpenBao reset to an empty cluster of its own (after a drill)")
+    return "\n".join(said + ["the sandbox is ready for a drill"])
+
+
+def fail_primary(root: Path) -> str:
+    """Simulate the primary site's failure for a drill: its writer and database stop, its
+    api-server is scaled to 0, its Vault stops. The DR site is untouched."""
+    from drconsole.adapters.base import ActionContext
+    from drconsole.adapters.kubernetes import KubeAdapter
+
+    state = _require(root)
+    said = [writer_stop(root)]
+    try:
+        cluster = state.layout().cluster("primary")
+        if cluster.is_running():
+            cluster.stop()
+            said.append("primary PostgreSQL stopped")
+        sims = k8s.simulators(root, state.bao_ports or {})
+        for sim in sims:
+            if sim.site == "primary" and sim.pid():
+                config = str(k8s.kubeconfig(root, sims))
+                kube = KubeAdapter(
+                    {"kubeconfig": config, "context": "primary", "namespace": "qsign"}
+                )
+                kube.scale("deployment", "qsign-api", 0, 60.0, ActionContext())
+                said.append("primary api-server scaled to 0 (simulator)")
+        for server in openbao.servers(root, state.bao_ports or {}):
+            if server.name == "primary" and server.stop():
+                said.append("primary OpenBao stopped")
+    except AdapterError as exc:
+        raise SandboxError(f"could not simulate the failure: {exc}") from None
+    return "\n".join(said + ["the primary site is down (simulated); the DR site is untouched"])
 
 
 def snapshot(root: Path, site: str = "primary") -> str:

@@ -140,17 +140,30 @@ class BaoServer:
             share.chmod(0o600)
         self.unseal_for_practice()
 
-    def unseal_for_practice(self) -> None:
-        """The sandbox unseals its own servers at start with the practice shares."""
+    def unseal_for_practice(self, other: BaoServer | None = None) -> None:
+        """The sandbox unseals its own servers at start with the practice shares; a server
+        that took the other's keyring in a failover drill is unsealed with the other's."""
         client = self.client()
-        for key in self.practice_init()["keys"][:THRESHOLD]:
+        for keys in (self.practice_init()["keys"], other.practice_init()["keys"] if other else []):
             if not client.sys.read_seal_status()["sealed"]:
                 break
-            client.sys.submit_unseal_key(key)
-        self.wait_leader()
+            client.sys.submit_unseal_key(reset=True)
+            for key in keys[:THRESHOLD]:
+                if not client.sys.read_seal_status()["sealed"]:
+                    break
+                client.sys.submit_unseal_key(key)
+            if not client.sys.read_seal_status()["sealed"]:
+                break
+        try:
+            self.wait_leader()
+        except RuntimeError:
+            if other is None:
+                raise
+            other.wait_leader_of(self)
 
-    def wait_leader(self, within_s: float = 30) -> None:
-        client = self.client(self.practice_init()["root_token"])
+    def wait_leader_of(self, server: BaoServer, within_s: float = 30) -> None:
+        """Wait for ``server`` (holding this server's data) to elect itself leader."""
+        client = server.client(self.practice_init()["root_token"])
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             try:
@@ -159,7 +172,28 @@ class BaoServer:
             except Exception:  # noqa: BLE001 - raft elects a leader in a second or two
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"OpenBao {self.name} elected no raft leader")
+        raise RuntimeError(f"OpenBao {server.name} elected no raft leader")
+
+    def own_token_works(self) -> bool:
+        """False when the server holds another cluster's data (after a force restore)."""
+        try:
+            self.client(self.practice_init()["root_token"]).auth.token.lookup_self()
+            return True
+        except Exception:  # noqa: BLE001 - forbidden, sealed or down: not usable
+            return False
+
+    def reset(self) -> None:
+        """Back to an empty cluster of its own (new practice shares and token)."""
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.dir / "data", ignore_errors=True)
+        self.write_config()
+        self.start()
+        self.initialise()
+
+    def wait_leader(self, within_s: float = 30) -> None:
+        self.wait_leader_of(self, within_s)
 
     def seed(self) -> None:
         client = self.client(self.practice_init()["root_token"])

@@ -1,0 +1,93 @@
+"""The sandbox's two Kubernetes API simulators (sites primary and dr), run as programs, and the
+kubeconfig with one context per site. The primary runs the api-server with 3 replicas; the DR
+site has it at 0, ready to be scaled up on failover. Simulators keep state in memory: after
+``down`` and ``up`` they start again from these seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from drconsole.adapters.oscmd import terminate
+from drconsole.sandbox.k8ssim import qsign_objects, write_kubeconfig
+
+API_REPLICAS = {"primary": 3, "dr": 0}
+
+
+@dataclass(frozen=True)
+class SimProcess:
+    root: Path
+    site: str
+    port: int
+
+    @property
+    def dir(self) -> Path:
+        return self.root / "k8s"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.dir / f"{self.site}.pid"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def start(self) -> None:
+        if self.pid():
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        seed = self.dir / f"{self.site}-seed.yaml"
+        seed.write_text(yaml.safe_dump(qsign_objects(API_REPLICAS[self.site])))
+        with open(self.dir / f"{self.site}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "drconsole.sandbox.k8ssim", "--port", str(self.port),
+                 "--seed", str(seed), "--ready-delay", "1.0"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            )  # fmt: skip
+        self.pidfile.write_text(str(proc.pid))
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{self.url}/api/v1/namespaces", timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"the Kubernetes API simulator did not answer on {self.url}")
+
+    def stop(self) -> bool:
+        pid = self.pid()
+        if pid is None:
+            return False
+        terminate(pid)
+        self.pidfile.unlink(missing_ok=True)
+        return True
+
+    def health_url(self) -> str:
+        return f"{self.url}/sim/health/qsign/qsign-api"
+
+
+def simulators(root: Path, ports: dict[str, int]) -> list[SimProcess]:
+    return [
+        SimProcess(root, site, ports[f"k8s_{site}"])
+        for site in ("primary", "dr")
+        if f"k8s_{site}" in ports
+    ]
+
+
+def kubeconfig(root: Path, sims: list[SimProcess]) -> Path:
+    return write_kubeconfig(root / "k8s" / "kubeconfig", {s.site: s.url for s in sims})

@@ -1,0 +1,648 @@
+"""A Kubernetes API simulator for the sandbox and the tests (no real API server runs here).
+
+It is a simulator, not a cluster: a small HTTP server speaking the real REST shapes of the few
+resources drconsole uses, so that the official ``kubernetes`` client reaches it through an
+ordinary kubeconfig:
+
+- ``/api/v1/namespaces`` and, per namespace, ``pods``, ``services``, ``configmaps``,
+  ``secrets``; ``/apis/apps/v1/namespaces/NS/deployments|statefulsets`` with the ``scale``
+  subresource;
+- GET (one or a list, ``labelSelector`` with equality terms), POST, PUT, PATCH (merge),
+  DELETE; every write bumps a global ``resourceVersion``; a PUT with a stale one is 409
+  Conflict, a POST of an existing name 409 AlreadyExists, a missing object 404 NotFound, all as
+  ``Status`` objects;
+- a controller thread makes each workload's pods follow its replicas: new pods become Ready
+  after ``ready_delay_s``; removed ones terminate after a short delay; a rollout restart (the
+  ``kubectl.kubernetes.io/restartedAt`` template annotation) replaces them; the annotation
+  ``simulator.drconsole.io/fault`` on a workload (``CrashLoopBackOff``, ``ImagePullBackOff``,
+  ``Unschedulable``) keeps its new pods from becoming ready, with that reason;
+- ``GET /sim/health/NS/SERVICE``: 200 when a ready pod matches the service's selector, else 503
+  (the simulated application's health endpoint behind that service).
+
+Run it with ``python -m drconsole.sandbox.k8ssim --port N [--seed FILE] [--ready-delay S]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import yaml
+
+FAULT = "simulator.drconsole.io/fault"
+RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+OWNER = "simulator.drconsole.io/owner"
+CORE = {"pods": "Pod", "services": "Service", "configmaps": "ConfigMap", "secrets": "Secret"}
+APPS = {"deployments": "Deployment", "statefulsets": "StatefulSet"}
+_NAMESPACES = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?$")
+_CORE = re.compile(
+    r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>pods|services|configmaps|secrets)"
+    r"(?:/(?P<name>[^/]+))?$"
+)
+_APPS = re.compile(
+    r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>deployments|statefulsets)"
+    r"(?:/(?P<name>[^/]+)(?:/(?P<sub>scale|status))?)?$"
+)
+_HEALTH = re.compile(r"^/sim/health/(?P<ns>[^/]+)/(?P<name>[^/]+)$")
+
+
+class ApiError(Exception):
+    """A Kubernetes ``Status`` failure."""
+
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def merge(base: Any, patch: Any) -> Any:
+    """JSON merge patch (RFC 7386): maps merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict) or not isinstance(base, dict):
+        return copy.deepcopy(patch)
+    out = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge(base.get(key), value)
+    return out
+
+
+def _selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+class Store:
+    """Every object, by (plural, namespace, name); one lock; one resourceVersion counter."""
+
+    def __init__(self, ready_delay_s: float = 1.0, terminate_delay_s: float = 0.3) -> None:
+        self.lock = threading.RLock()
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.rv = itertools.count(1)
+        self.ready_delay_s = ready_delay_s
+        self.terminate_delay_s = terminate_delay_s
+
+    # ----------------------------------------------------------------- helpers
+    def _stamp(self, obj: dict[str, Any]) -> dict[str, Any]:
+        obj["metadata"]["resourceVersion"] = str(next(self.rv))
+        return obj
+
+    def _require_ns(self, ns: str) -> None:
+        if ("namespaces", "", ns) not in self.objects:
+            raise ApiError(404, "NotFound", f'namespaces "{ns}" not found')
+
+    def _get(self, plural: str, ns: str, name: str) -> dict[str, Any]:
+        obj = self.objects.get((plural, ns, name))
+        if obj is None:
+            raise ApiError(404, "NotFound", f'{plural} "{name}" not found')
+        return obj
+
+    @staticmethod
+    def _shape(plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        kind = CORE.get(plural) or APPS.get(plural) or "Namespace"
+        obj["kind"] = kind
+        obj["apiVersion"] = "apps/v1" if plural in APPS else "v1"
+        meta = obj.setdefault("metadata", {})
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("creationTimestamp", _now())
+        meta.setdefault("labels", {})
+        if plural in APPS:
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("replicas", 1)
+            meta.setdefault("generation", 1)
+            obj.setdefault("status", {"replicas": 0, "readyReplicas": 0, "observedGeneration": 0})
+            if plural == "statefulsets":
+                spec.setdefault("serviceName", meta["name"])
+        if plural == "namespaces":
+            obj["status"] = {"phase": "Active"}
+        if plural == "services":
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("type", "ClusterIP")
+            spec.setdefault("clusterIP", f"10.96.0.{secrets.randbelow(250) + 2}")
+        return obj
+
+    # ----------------------------------------------------------------- the API
+    def list(self, plural: str, ns: str, selector: dict[str, str]) -> list[dict[str, Any]]:
+        with self.lock:
+            if plural != "namespaces":
+                self._require_ns(ns)
+            return [
+                copy.deepcopy(o)
+                for (p, n, _), o in sorted(self.objects.items())
+                if p == plural
+                and (plural == "namespaces" or n == ns)
+                and all(o["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())
+            ]
+
+    def read(self, plural: str, ns: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(self._get(plural, ns, name))
+
+    def create(self, plural: str, ns: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            name = body.get("metadata", {}).get("name")
+            if not name:
+                raise ApiError(422, "Invalid", "metadata.name: Required value")
+            if plural != "namespaces":
+                self._require_ns(ns)
+            key = (plural, "" if plural == "namespaces" else ns, name)
+            if key in self.objects:
+                raise ApiError(409, "AlreadyExists", f'{plural} "{name}" already exists')
+            obj = self._shape(plural, copy.deepcopy(body))
+            if plural != "namespaces":
+                obj["metadata"]["namespace"] = ns
+            self.objects[key] = self._stamp(obj)
+            return copy.deepcopy(obj)
+
+    def replace(self, plural: str, ns: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            old = self._get(plural, ns, name)
+            given = body.get("metadata", {}).get("resourceVersion")
+            if given and given != old["metadata"]["resourceVersion"]:
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {plural} "{name}": the object has been '
+                    "modified; please apply your changes to the latest version and try again",
+                )
+            obj = copy.deepcopy(body)
+            obj["metadata"] = {**old["metadata"], **obj.get("metadata", {})}
+            obj = self._shape(plural, obj)
+            obj["metadata"]["namespace"] = old["metadata"].get("namespace")
+            if plural in APPS:
+                obj["status"] = old["status"]
+                if obj.get("spec") != old.get("spec"):
+                    obj["metadata"]["generation"] = old["metadata"]["generation"] + 1
+            self.objects[(plural, ns, name)] = self._stamp(obj)
+            return copy.deepcopy(obj)
+
+    def patch(self, plural: str, ns: str, name: str, body: Any) -> dict[str, Any]:
+        with self.lock:
+            old = self._get(plural, ns, name)
+            if not isinstance(body, dict):
+                raise ApiError(415, "UnsupportedMediaType", "only merge patches are simulated")
+            new = merge(old, body)
+            new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+            return self.replace(plural, ns, name, new)
+
+    def delete(self, plural: str, ns: str, name: str) -> dict[str, Any]:
+        with self.lock:
+            key = (plural, "" if plural == "namespaces" else ns, name)
+            self._get(*key)  # 404 when missing
+            del self.objects[key]
+            if plural == "namespaces":
+                for other in [k for k in self.objects if k[1] == name]:
+                    del self.objects[other]
+            return {"kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": {}}
+
+    def scale(self, plural: str, ns: str, name: str, replicas: int | None) -> dict[str, Any]:
+        with self.lock:
+            if replicas is not None:
+                if replicas < 0:
+                    raise ApiError(422, "Invalid", "spec.replicas: must be >= 0")
+                self.patch(plural, ns, name, {"spec": {"replicas": replicas}})
+            obj = self._get(plural, ns, name)
+            selector = obj["spec"].get("selector", {}).get("matchLabels", {})
+            return {
+                "kind": "Scale",
+                "apiVersion": "autoscaling/v1",
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "resourceVersion": obj["metadata"]["resourceVersion"],
+                },
+                "spec": {"replicas": obj["spec"]["replicas"]},
+                "status": {
+                    "replicas": obj["status"].get("replicas", 0),
+                    "selector": ",".join(f"{k}={v}" for k, v in selector.items()),
+                },
+            }
+
+    def health(self, ns: str, name: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            service = self._get("services", ns, name)
+            selector = service["spec"].get("selector") or {}
+            ready = [
+                o["metadata"]["name"]
+                for (p, n, _), o in self.objects.items()
+                if p == "pods"
+                and n == ns
+                and _selector_matches(selector, o["metadata"].get("labels", {}))
+                and _pod_ready(o)
+            ]
+        if ready:
+            return 200, {"status": "ok", "service": name, "ready_endpoints": len(ready)}
+        return 503, {"status": "unavailable", "service": name, "ready_endpoints": 0}
+
+    # ----------------------------------------------------------------- the controller
+    def reconcile(self) -> None:
+        """Pods follow their workloads' replicas; readiness follows after a delay."""
+        with self.lock:
+            now = time.monotonic()
+            for (plural, ns, name), obj in list(self.objects.items()):
+                if plural not in APPS:
+                    continue
+                self._reconcile_workload(plural, ns, name, obj, now)
+            for key, pod in list(self.objects.items()):
+                if key[0] != "pods":
+                    continue
+                sim = pod["metadata"].get("annotations", {})
+                if "terminating-until" in sim and now >= float(sim["terminating-until"]):
+                    del self.objects[key]
+                elif "ready-at" in sim and not _pod_ready(pod) and now >= float(sim["ready-at"]):
+                    fault = sim.get("fault")
+                    if not fault:
+                        _set_pod_ready(pod)
+                        self._stamp(pod)
+
+    def _reconcile_workload(
+        self, plural: str, ns: str, name: str, obj: dict[str, Any], now: float
+    ) -> None:
+        owner = f"{plural}/{name}"
+        template = obj["spec"].get("template", {})
+        restarted = template.get("metadata", {}).get("annotations", {}).get(RESTARTED_AT, "")
+        fault = obj["metadata"].get("annotations", {}).get(FAULT, "")
+        pods = [
+            o
+            for (p, n, _), o in self.objects.items()
+            if p == "pods" and n == ns and o["metadata"].get("labels", {}).get(OWNER) == owner
+        ]
+        alive = [p for p in pods if "terminating-until" not in p["metadata"]["annotations"]]
+        for pod in alive:
+            if pod["metadata"]["annotations"].get("restarted-at", "") != restarted:
+                pod["metadata"]["annotations"]["terminating-until"] = str(
+                    now + self.terminate_delay_s
+                )
+                pod["metadata"]["deletionTimestamp"] = _now()
+        alive = [p for p in alive if "terminating-until" not in p["metadata"]["annotations"]]
+        want = int(obj["spec"].get("replicas") or 0)
+        for pod in sorted(alive, key=lambda p: p["metadata"]["name"])[want:]:
+            pod["metadata"]["annotations"]["terminating-until"] = str(now + self.terminate_delay_s)
+            pod["metadata"]["deletionTimestamp"] = _now()
+        alive = alive[:want]
+        taken = {p["metadata"]["name"] for p in pods}
+        for index in range(want):
+            if len(alive) >= want:
+                break
+            pod_name = (
+                f"{name}-{index}" if plural == "statefulsets" else f"{name}-{secrets.token_hex(3)}"
+            )
+            if pod_name in taken:
+                continue
+            pod = _new_pod(
+                ns, pod_name, owner, template, restarted, fault, now + self.ready_delay_s
+            )
+            self.objects[("pods", ns, pod_name)] = self._stamp(pod)
+            alive.append(pod)
+            taken.add(pod_name)
+        ready = sum(1 for p in alive if _pod_ready(p))
+        status = {
+            "replicas": len(alive),
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+            "updatedReplicas": len(alive),
+            "observedGeneration": obj["metadata"].get("generation", 1),
+        }
+        if plural == "statefulsets":
+            status["currentReplicas"] = len(alive)
+        if obj.get("status") != status:
+            obj["status"] = status
+            self._stamp(obj)
+
+
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    for cond in pod.get("status", {}).get("conditions", []):
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def _set_pod_ready(pod: dict[str, Any]) -> None:
+    status = pod["status"]
+    status["phase"] = "Running"
+    status["conditions"] = [{"type": "Ready", "status": "True"}]
+    for c in status["containerStatuses"]:
+        c["ready"] = True
+        c["state"] = {"running": {"startedAt": _now()}}
+
+
+def _new_pod(
+    ns: str,
+    name: str,
+    owner: str,
+    template: dict[str, Any],
+    restarted: str,
+    fault: str,
+    ready_at: float,
+) -> dict[str, Any]:
+    labels = {**template.get("metadata", {}).get("labels", {}), OWNER: owner}
+    containers = template.get("spec", {}).get("containers") or [{"name": "app", "image": "app"}]
+    waiting = {
+        "CrashLoopBackOff": ("Running", "CrashLoopBackOff", "back-off restarting failed container"),
+        "ImagePullBackOff": ("Pending", "ImagePullBackOff", "Back-off pulling image"),
+        "Unschedulable": ("Pending", "Unschedulable", "0/3 nodes are available"),
+    }
+    phase, reason, message = waiting.get(fault, ("Pending", "ContainerCreating", ""))
+    statuses = [
+        {
+            "name": c.get("name", "app"),
+            "image": c.get("image", "app"),
+            "imageID": "",
+            "ready": False,
+            "restartCount": 5 if fault == "CrashLoopBackOff" else 0,
+            "state": {"waiting": {"reason": reason, "message": message}},
+        }
+        for c in containers
+    ]
+    conditions = [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]
+    if fault == "Unschedulable":
+        conditions = [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+             "message": message},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
+        ]  # fmt: skip
+    return {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": str(uuid.uuid4()),
+            "creationTimestamp": _now(),
+            "labels": labels,
+            "annotations": {"ready-at": str(ready_at), "restarted-at": restarted, "fault": fault},
+        },
+        "spec": {"containers": containers},
+        "status": {"phase": phase, "conditions": conditions, "containerStatuses": statuses},
+    }
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+    def _send(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            return json.loads(raw or b"{}")
+        except ValueError:
+            raise ApiError(400, "BadRequest", "the body is not JSON") from None
+
+    def _route(self, method: str) -> None:
+        store = self.server.store
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        selector = dict(
+            term.split("=", 1)
+            for term in ",".join(query.get("labelSelector", [])).replace("==", "=").split(",")
+            if "=" in term
+        )
+        try:
+            if m := _HEALTH.match(url.path):
+                if method != "GET":
+                    raise ApiError(405, "MethodNotAllowed", "GET only")
+                self._send(*store.health(m["ns"], m["name"]))
+                return
+            if m := _NAMESPACES.match(url.path):
+                plural, ns, name, sub = "namespaces", "", m["name"], None
+            elif m := _CORE.match(url.path):
+                plural, ns, name, sub = m["plural"], m["ns"], m["name"], None
+            elif m := _APPS.match(url.path):
+                plural, ns, name, sub = m["plural"], m["ns"], m["name"], m["sub"]
+            else:
+                raise ApiError(404, "NotFound", f"the simulator does not serve {url.path}")
+            self._send(*self._dispatch(store, method, plural, ns, name, sub, selector))
+        except ApiError as exc:
+            self._send(exc.code, exc.status())
+
+    def _dispatch(
+        self,
+        store: Store,
+        method: str,
+        plural: str,
+        ns: str,
+        name: str | None,
+        sub: str | None,
+        selector: dict[str, str],
+    ) -> tuple[int, dict[str, Any]]:
+        if name is None:
+            if method == "GET":
+                items = store.list(plural, ns, selector)
+                kind = (CORE.get(plural) or APPS.get(plural) or "Namespace") + "List"
+                return 200, {
+                    "kind": kind,
+                    "apiVersion": "apps/v1" if plural in APPS else "v1",
+                    "metadata": {"resourceVersion": str(next(store.rv))},
+                    "items": items,
+                }
+            if method == "POST":
+                return 201, store.create(plural, ns, self._body())
+            raise ApiError(405, "MethodNotAllowed", f"{method} on a collection")
+        if sub == "scale":
+            if method == "GET":
+                return 200, store.scale(plural, ns, name, None)
+            body = self._body()
+            return 200, store.scale(plural, ns, name, int(body.get("spec", {}).get("replicas")))
+        if method == "GET":
+            return 200, store.read(plural, ns, name)
+        if method == "PUT":
+            return 200, store.replace(plural, ns, name, self._body())
+        if method == "PATCH":
+            return 200, store.patch(plural, ns, name, self._body())
+        if method == "DELETE":
+            return 200, store.delete(plural, ns, name)
+        raise ApiError(405, "MethodNotAllowed", method)
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's names
+        self._route("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._route("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._route("PUT")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._route("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._route("DELETE")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    store: Store
+
+
+class Simulator:
+    """The simulator in this process (tests) or as a program (the sandbox)."""
+
+    def __init__(self, port: int = 0, ready_delay_s: float = 1.0) -> None:
+        self.store = Store(ready_delay_s)
+        self.server = _Server(("127.0.0.1", port), _Handler)
+        self.server.store = self.store
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def seed(self, objects: list[dict[str, Any]]) -> None:
+        """Create objects (namespaces first); each needs ``kind`` and ``metadata``."""
+        plural_of = {v: k for k, v in {**CORE, **APPS, "namespaces": "Namespace"}.items()}
+        for obj in sorted(objects, key=lambda o: o["kind"] != "Namespace"):
+            plural = plural_of[obj["kind"]]
+            self.store.create(plural, obj["metadata"].get("namespace", ""), obj)
+
+    def _controller(self) -> None:
+        while not self._stop.wait(0.1):
+            self.store.reconcile()
+
+    def start(self) -> Simulator:
+        for target in (self.server.serve_forever, self._controller):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def kubeconfig(self, path: Path, context: str) -> Path:
+        """Write a kubeconfig reaching this simulator as ``context``."""
+        return write_kubeconfig(path, {context: self.url})
+
+
+def write_kubeconfig(path: Path, contexts: dict[str, str]) -> Path:
+    """A kubeconfig with one cluster, user and context per name -> server URL."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": url}} for n, url in contexts.items()],
+        "users": [{"name": n, "user": {"token": "simulator-no-auth"}} for n in contexts],
+        "contexts": [
+            {"name": n, "context": {"cluster": n, "user": n, "namespace": "qsign"}}
+            for n in contexts
+        ],
+        "current-context": next(iter(contexts)),
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def qsign_objects(api_replicas: int, db_replicas: int = 1) -> list[dict[str, Any]]:
+    """The QSIGN namespace as the guide describes it: the api-server, PostgreSQL as a
+    StatefulSet, Vault, the service in front of the API, and the application's config."""
+
+    def workload(kind: str, name: str, replicas: int, image: str) -> dict[str, Any]:
+        labels = {"app": name}
+        return {
+            "kind": kind,
+            "metadata": {"name": name, "namespace": "qsign", "labels": labels},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": name, "image": image}]},
+                },
+            },
+        }
+
+    return [
+        {"kind": "Namespace", "metadata": {"name": "qsign"}},
+        workload("Deployment", "qsign-api", api_replicas, "qsign/api-server:1.4"),
+        workload("StatefulSet", "postgres", db_replicas, "postgres:15"),
+        workload("StatefulSet", "vault", 1, "openbao/openbao:2.4"),
+        {
+            "kind": "Service",
+            "metadata": {"name": "qsign-api", "namespace": "qsign"},
+            "spec": {
+                "selector": {"app": "qsign-api"},
+                "ports": [{"port": 443, "targetPort": 8443, "protocol": "TCP"}],
+            },
+        },
+        {
+            "kind": "ConfigMap",
+            "metadata": {"name": "qsign-config", "namespace": "qsign"},
+            "data": {"LOG_LEVEL": "info"},
+        },
+    ]
+
+
+def _iter_seed(path: Path) -> Iterator[dict[str, Any]]:
+    data = yaml.safe_load(path.read_text())
+    yield from data if isinstance(data, list) else data.get("items", [])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--seed", type=Path, help="YAML list of objects to create at start")
+    parser.add_argument("--ready-delay", type=float, default=1.0)
+    args = parser.parse_args()
+    sim = Simulator(args.port, args.ready_delay)
+    if args.seed:
+        sim.seed(list(_iter_seed(args.seed)))
+    sim.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        sim.stop()
+
+
+if __name__ == "__main__":
+    main()
