@@ -7,6 +7,7 @@ owner, so commands for a cluster run as that user: directly when we are that use
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from drconsole.adapters.base import PermanentError, TransientError
 
@@ -95,8 +97,22 @@ def terminate(pid: int, within_s: float = 10.0) -> None:
         return
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
+        if _gone(pid):
             return
         time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited. A child of ours is reaped; an exited process nobody reaped (a
+    zombie, such as a server started earlier by this same process) counts as gone."""
+    with contextlib.suppress(ChildProcessError):  # not our child
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"

@@ -295,7 +295,9 @@ class VaultAdapter:
         Path(str(target) + ".sha256").write_text(f"{digest.hexdigest()}  {target.name}\n")
         return {"path": str(target), "size": size, "sha256": digest.hexdigest()}
 
-    def snapshot_restore(self, path: str, force: bool, ctx: ActionContext) -> dict[str, Any]:
+    def snapshot_restore(
+        self, path: str, force: bool, ctx: ActionContext, wait_for_seal: bool = True
+    ) -> dict[str, Any]:
         client = self.client()
         before = self._call("status", client.sys.read_seal_status)
         data = Path(path).read_bytes()
@@ -311,9 +313,9 @@ class VaultAdapter:
                     "and needs the ORIGINAL cluster's shares after a restart",
                 ) from None
             raise
-        ctx.log("restore accepted; the server applies it in the background")
+        ctx.log("restore accepted and applied")
         sealed = False
-        for _ in range(60):  # the node applies the snapshot and, after a force restore, seals
+        for _ in range(60 if wait_for_seal else 0):  # after a force restore the node seals
             time.sleep(0.25)
             try:
                 sealed = bool(client.sys.read_seal_status()["sealed"])
@@ -327,7 +329,7 @@ class VaultAdapter:
             "threshold_before": before["t"],
             "shares_before": before["n"],
         }
-        if force and sealed:
+        if force and (sealed or not wait_for_seal):
             out["next"] = (
                 "the node sealed itself with the snapshot's keyring: restart it, then "
                 "unseal with the ORIGINAL cluster's shares"
@@ -470,6 +472,11 @@ class InspectParams(Params):
 
 class RestoreParams(Params):
     path: str = Field(description="The snapshot file (inspect it first).")
+    wait_for_seal: bool = Field(
+        True,
+        description="After a force restore, wait (some seconds) until the node seals itself. "
+        "false when the next step restarts it anyway: the data is applied when the call returns.",
+    )
     force: bool = Field(
         False,
         description="Needed when the snapshot comes from another "
@@ -602,7 +609,7 @@ ACTIONS = [
         },
         Effect.DESTRUCTIVE,
         False,
-        lambda c, p: _v(c).snapshot_restore(p.path, p.force, c),
+        lambda c, p: _v(c).snapshot_restore(p.path, p.force, c, p.wait_for_seal),
         lambda p: f"restore {p.path}" + (" with FORCE" if p.force else ""),
         needs_site=True,
     ),

@@ -499,7 +499,8 @@ class Engine:
                 text = f"{spec.name} with {params}"
             effect = spec.effect.value if not step.destructive else "destructive"
             site = f" on site {self._site_name(step)}" if step.site else ""
-            return f"{text}{site} [{effect}]"
+            guard = f" (refused while {step.guard.refuse_when})" if step.guard else ""
+            return f"{text}{site} [{effect}]{guard}"
         if step.manual is not None:
             fields = f"; record {', '.join(step.evidence)}" if step.evidence else ""
             return f"operator does: {str(self.resolve(step.manual)).strip()}{fields}"

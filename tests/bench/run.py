@@ -181,6 +181,10 @@ def main() -> int:
     from tests.bench.objects import bench_objects
 
     objects = bench_objects()
+    from tests.bench.failover import bench_failover
+
+    failover = bench_failover()
+    critical = " → ".join(f"{step} {seconds:g} s" for step, seconds in failover["critical"])
     text = f"""# Benchmarks
 
 Written by `make bench` ({time.strftime("%Y-%m-%d", time.gmtime())}, {platform.machine()},
@@ -199,11 +203,18 @@ noisy: each figure is a median, next to a baseline measured in the same run.
 | console: key to updated step view while an action blocks in a worker | {console["keys"]["busy_ms"]:.1f} ms | same keys, nothing running: {console["keys"]["idle_ms"]:.1f} ms | {console["keys"]["ratio"]:.2f}x | under 50 ms |
 | console: peak memory (VmHWM) of a whole run | {console["memory"]["ours_mb"]:.1f} MB | a minimal Textual app: {console["memory"]["minimal_mb"]:.1f} MB | {console["memory"]["ratio"]:.2f}x | - |
 | object verification (64 MiB from the sandbox's moto, streamed through SHA-256) | {objects["ours_mb_s"]:.0f} MB/s | sha256sum of the same bytes on local disk: {objects["sha256sum_mb_s"]:.0f} MB/s | {objects["ratio"]:.2f} | at least 0.8 |
+| failover on the sandbox: first step to service_restored | {failover["parallel_s"]:.2f} s | the same steps one after another (sum of their durations, same run): {failover["sequential_s"]:.2f} s | {failover["ratio"]:.2f} | at most 0.7 |
 | verify 16 objects of 4 MiB, 4 at a time | {objects["parallel_s"]:.2f} s | one by one: {objects["serial_s"]:.2f} s | {objects["speedup"]:.2f}x faster | - |
 
 The PITR figures are medians of {pitr["reps"]} runs of each, alternating, on one sandbox
 (`tests/bench/pitr.py`): the plan run headless through `drconsole run`, against a bash script
 doing the same pgBackRest, pg_ctl, cp and psql commands in the same order.
+
+Failover figures (`tests/bench/failover.py`): `dr-site-failover.yaml` run headless on a fresh
+sandbox after `sandbox fail-primary`; both figures come from that one run's journal. Critical
+path: {critical}. The database branch (promote, scale up the api-server) runs beside the
+Vault branch (restore, restart, unseal); the ratio is bounded by how long the longer branch is
+against the sum of both.
 
 Console figures (`tests/bench/console.py`): the first screen is timed from starting the
 process in tmux until the home screen shows; key latency is read inside the app, from the key

@@ -1,0 +1,245 @@
+"""DR-site failover and failback on the sandbox: real streaming replication, two OpenBao
+servers, Route 53 in moto and the Kubernetes API simulators. The promotion is refused while
+the primary accepts writes; a failover killed mid-way resumes and finishes, its RPO comes from
+the standby's last replayed commit; failback brings DNS and the database roles back; the
+quarterly drill runs end to end. The drill's steps stay those of the two plans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from drconsole.adapters.dns import Dns
+from drconsole.adapters.kubernetes import KubeAdapter
+from drconsole.adapters.postgres import PostgresAdapter
+from drconsole.engine.rundir import load_state
+from drconsole.journal.journal import read_events, verify
+from drconsole.report.build import build
+from drconsole.sandbox import dns as sandbox_dns
+from drconsole.sandbox import manager
+from drconsole.timeutil import format_timestamp, utcnow
+from tests.conftest import REPO, CliResult, drconsole_cmd, running_sandbox
+
+FAILOVER = REPO / "plans" / "dr-site-failover.yaml"
+FAILBACK = REPO / "plans" / "dr-site-failback.yaml"
+DRILL = REPO / "plans" / "quarterly-full-dr-drill.yaml"
+
+
+def shares(sandbox: Path) -> list[dict[str, str]]:
+    folder = sandbox / "openbao" / "primary"
+    return [{"file": str(folder / f"PRACTICE-ONLY-share-{i}")} for i in (1, 2, 3)]
+
+
+def custodians() -> dict[str, Any]:
+    return {"signoffs": [{"name": f"c{i}", "role": "key_custodian"} for i in (1, 2, 3)]}
+
+
+IC = {"signoffs": [{"name": "Kim IC", "role": "incident_commander"}]}
+
+
+def failover_answers(sandbox: Path) -> dict[str, Any]:
+    return {
+        "operator": "oncall",
+        "steps": {
+            "declare": IC,
+            "promote": {"typed": "promote dr"},
+            "vault-restore": {"typed": "restore vault dr"},
+            "custodians": custodians(),
+            "vault-unseal": {"secrets": shares(sandbox)},
+        },
+    }
+
+
+def failback_answers(sandbox: Path) -> dict[str, Any]:
+    return {
+        "operator": "oncall",
+        "steps": {
+            "decide": IC,
+            "rebuild-primary": {"typed": "rebuild primary"},
+            "promote-primary": {"typed": "promote primary"},
+            "rebuild-dr": {"typed": "rebuild dr"},
+            "custodians": custodians(),
+            "vault-unseal": {"secrets": shares(sandbox)},
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Path]:
+    with running_sandbox("drconsole-dr-") as root:
+        yield root
+
+
+@pytest.fixture
+def run_plan(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> Callable[..., tuple[CliResult, Path]]:
+    def go(plan: Path, answers: dict[str, Any], *extra: str) -> tuple[CliResult, Path]:
+        path = tmp_path / f"answers-{plan.stem}.yaml"
+        path.write_text(yaml.safe_dump(answers))
+        result = cli(
+            "run", plan, "--headless", "--mode", "drill", "--targets",
+            sandbox / "targets.yaml", "--runs-dir", tmp_path / "runs", "--answers", path, *extra,
+        )  # fmt: skip
+        return result, Path(result.out.splitlines()[0])
+
+    return go
+
+
+def site(sandbox: Path, name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((sandbox / "targets.yaml").read_text())["sites"][name])
+
+
+def role(sandbox: Path, name: str) -> str:
+    return str(PostgresAdapter(site(sandbox, name)["postgres"]).replication_status()["role"])
+
+
+def test_the_drill_steps_are_those_of_the_failover_and_failback_plans() -> None:
+    drill = {s["id"]: s for s in yaml.safe_load(DRILL.read_text())["steps"]}
+    for prefix, path in (("fo-", FAILOVER), ("fb-", FAILBACK)):
+        for step in yaml.safe_load(path.read_text())["steps"]:
+            copy = dict(drill[prefix + step["id"]])
+            for key in ("needs", "milestone"):
+                copy.pop(key, None)
+                step.pop(key, None)
+            text = (
+                yaml.safe_dump(copy)
+                .replace(prefix, "")
+                .replace("${steps.incident.outputs.at}", "${inputs.incident_at}")
+            )
+            assert yaml.safe_load(text) == step, f"{prefix}{step['id']} differs from {path.name}"
+
+
+@pytest.mark.slow
+def test_the_promotion_is_refused_while_the_primary_accepts_writes(
+    sandbox: Path, run_plan: Callable[..., tuple[CliResult, Path]]
+) -> None:
+    manager.prepare_drill(sandbox)
+    manager.snapshot(sandbox, "primary")
+    result, run_dir = run_plan(FAILOVER, failover_answers(sandbox))
+    assert result.code == 1
+    state = load_state(run_dir)
+    assert state.steps["primary-writes"].outputs["accepts_writes"] is True
+    promote = state.steps["promote"]
+    assert promote.status == "failed"
+    assert "refused: the primary database still accepts writes" in str(promote.error)
+    assert role(sandbox, "dr") == "standby"  # nothing was promoted
+    assert state.steps["dns"].status == "pending"
+
+
+@pytest.mark.slow
+def test_failover_killed_mid_way_resumes_then_failback_restores_dns_and_roles(
+    sandbox: Path,
+    run_plan: Callable[..., tuple[CliResult, Path]],
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+) -> None:
+    manager.prepare_drill(sandbox)
+    manager.snapshot(sandbox, "primary")
+    failed_at = format_timestamp(utcnow())
+    manager.fail_primary(sandbox)
+    answers = tmp_path / "failover.yaml"
+    answers.write_text(yaml.safe_dump(failover_answers(sandbox)))
+    proc = subprocess.Popen(
+        [*drconsole_cmd(), "run", str(FAILOVER), "--headless", "--mode", "drill",
+         "--targets", str(sandbox / "targets.yaml"), "--runs-dir", str(tmp_path / "runs"),
+         "--answers", str(answers), "--input", f"incident_at={failed_at}"],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    run_dir = Path(proc.stdout.readline().strip())
+    deadline = time.monotonic() + 120
+    while not any(
+        e.type == "step_started" and e.data["step"] == "vault-restart" for e in read_events(run_dir)
+    ):
+        assert time.monotonic() < deadline, "the failover never reached the Vault restart"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    resumed = cli("resume", run_dir, "--headless", "--answers", answers)
+    assert resumed.code == 0, resumed.out + resumed.err
+    assert verify(run_dir).ok
+    events = list(read_events(run_dir))
+    promotions = [e for e in events if e.type == "step_started" and e.data["step"] == "promote"]
+    assert len(promotions) == 1  # finished before the kill, not repeated
+    state = load_state(run_dir)
+    assert state.result == "succeeded"
+    # the RPO comes from the standby's last replayed commit
+    last_replayed = state.steps["standby-state"].outputs["last_replayed_commit"]
+    report = build(run_dir)
+    assert report["rpo"]["recovery_point"] == last_replayed
+    assert report["rpo"]["status"] == "met"
+    assert report["rto"]["status"] == "met"
+    dr = site(sandbox, "dr")
+    assert Dns(dr["dns"]).get(sandbox_dns.RECORD, "CNAME")["values"] == [dr["endpoint"]]
+    assert KubeAdapter(dr["kubernetes"]).status("deployment", "qsign-api")["ready"] == 3
+    assert role(sandbox, "dr") == "primary"
+    # the DR site takes writes; failback must carry them back
+    with psycopg.connect(
+        host="127.0.0.1", port=dr["postgres"]["port"], dbname="qsign", user="qsign"
+    ) as conn:
+        conn.execute(
+            "INSERT INTO signatures (payload, digest) VALUES ('written at the DR site', 'x')"
+        )
+    back, back_dir = run_plan(FAILBACK, failback_answers(sandbox))
+    assert back.code == 0, back.out[-3000:]
+    primary = site(sandbox, "primary")
+    assert Dns(primary["dns"]).get(sandbox_dns.RECORD, "CNAME")["values"] == [primary["endpoint"]]
+    assert role(sandbox, "primary") == "primary"
+    assert role(sandbox, "dr") == "standby"
+    assert KubeAdapter(primary["kubernetes"]).status("deployment", "qsign-api")["ready"] == 3
+    assert KubeAdapter(dr["kubernetes"]).status("deployment", "qsign-api")["ready"] == 0
+    found = PostgresAdapter(primary["postgres"]).query(
+        "SELECT count(*) FROM signatures WHERE payload = 'written at the DR site'", [], None
+    )
+    assert found["value"] == 1
+    moved = load_state(back_dir).steps["rebuild-primary"].outputs["moved_aside"]
+    assert Path(moved).is_dir()  # the old primary's data directory is kept, not deleted
+    notes = Path(primary["notify_file"]).read_text()
+    assert "failed over to the DR site" in notes
+    assert "back on the primary site" in notes
+
+
+@pytest.mark.slow
+def test_the_quarterly_drill_runs_end_to_end(
+    sandbox: Path, run_plan: Callable[..., tuple[CliResult, Path]]
+) -> None:
+    steps: dict[str, Any] = {
+        "brief": {"confirm": True},
+        "fail-primary": {"typed": "fail primary"},
+        "lessons": {
+            "confirm": True,
+            "evidence": {
+                "went_well": "Vault and the database recovered side by side",
+                "to_improve": "custodian call tree",
+                "actions": "update the call tree (Kim, 2026-12-10)",
+            },
+        },
+    }
+    for key, value in failover_answers(sandbox)["steps"].items():
+        steps[f"fo-{key}"] = value
+    for key, value in failback_answers(sandbox)["steps"].items():
+        steps[f"fb-{key}"] = value
+    result, run_dir = run_plan(DRILL, {"operator": "facilitator", "steps": steps})
+    assert result.code == 0, result.out[-3000:]
+    state = load_state(run_dir)
+    assert set(state.milestones) >= {
+        "incident", "data_recovered", "service_restored", "failback_complete", "drill_complete"
+    }  # fmt: skip
+    assert state.incident_at == state.milestones["incident"]
+    assert state.steps["lessons"].outputs["to_improve"] == "custodian call tree"
+    assert role(sandbox, "primary") == "primary"
+    assert role(sandbox, "dr") == "standby"
+    assert (
+        KubeAdapter(site(sandbox, "dr")["kubernetes"]).status("deployment", "qsign-api")["ready"]
+        == 0
+    )

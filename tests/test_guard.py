@@ -1,0 +1,146 @@
+"""Step guards: a step is refused while its condition holds, unless the operator types the
+override and gives a reason; both are journaled. And local.notify: webhook, else a file."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drconsole.adapters.base import ActionContext, PermanentError
+from drconsole.adapters.local import NotifyParams, _local
+from drconsole.engine.rundir import load_state
+from tests.conftest import CliResult
+
+PLAN = """
+id: guarded
+title: Guarded
+kind: failover
+inputs:
+  primary_up: {type: bool, default: true}
+steps:
+  - id: look
+    check: local.file_sha256
+    with: {path: PLANFILE}
+  - id: promote
+    action: local.command
+    with: {argv: [touch, MARKER]}
+    guard:
+      refuse_when: "${inputs.primary_up}"
+      because: the primary still accepts writes
+      override: PROMOTE ANYWAY
+    needs: [look]
+"""
+
+
+@pytest.fixture
+def run(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> Callable[..., tuple[CliResult, Path, Path]]:
+    marker = tmp_path / "marker"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.replace("MARKER", str(marker)).replace("PLANFILE", str(plan)))
+
+    def go(answers: dict[str, Any], *extra: str) -> tuple[CliResult, Path, Path]:
+        path = tmp_path / "answers.yaml"
+        path.write_text(yaml.safe_dump(answers))
+        result = cli(
+            "run", plan, "--headless", "--runs-dir", tmp_path / "runs", "--answers", path, *extra
+        )
+        return result, Path(result.out.splitlines()[0]), marker
+
+    return go
+
+
+def test_a_guard_refuses_without_an_override(run: Callable[..., Any]) -> None:
+    result, run_dir, marker = run({})
+    assert result.code == 1
+    step = load_state(run_dir).steps["promote"]
+    assert step.status == "failed"
+    assert "refused: the primary still accepts writes; nothing was done" in step.error
+    assert not marker.exists()
+
+
+def test_a_wrong_override_is_refused(run: Callable[..., Any]) -> None:
+    answers = {"steps": {"promote": {"override": {"typed": "promote", "reason": "x"}}}}
+    result, run_dir, marker = run(answers)
+    assert result.code == 1
+    step = load_state(run_dir).steps["promote"]
+    assert "refused: the primary still accepts writes" in str(step.error)
+    assert not any("overridden" in str(a["answer"]) for a in step.answers)
+    assert not marker.exists()
+
+
+def test_an_override_with_a_reason_goes_ahead_and_is_journaled(run: Callable[..., Any]) -> None:
+    answers = {
+        "steps": {
+            "promote": {"override": {"typed": "PROMOTE ANYWAY", "reason": "fenced at the switch"}}
+        }
+    }
+    result, run_dir, marker = run(answers)
+    assert result.code == 0, result.err
+    assert marker.exists()
+    said = [a["answer"] for a in load_state(run_dir).steps["promote"].answers]
+    assert "refused: the primary still accepts writes" in said
+    assert "overridden: fenced at the switch" in said
+
+
+def test_no_guard_when_the_condition_is_false(run: Callable[..., Any]) -> None:
+    result, _, marker = run({}, "--input", "primary_up=false")
+    assert result.code == 0
+    assert marker.exists()
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+    status = 200
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(_Hook.status)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook() -> Iterator[str]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Hook.received.clear()
+    _Hook.status = 200
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+def test_notify_posts_to_the_webhook(webhook: str) -> None:
+    out = _local.notify(
+        NotifyParams(subject="s", message="m", webhook_url=webhook), ActionContext()
+    )
+    assert out["delivered_via"] == "webhook"
+    assert _Hook.received[0]["subject"] == "s"
+
+
+def test_notify_falls_back_to_a_file_when_the_webhook_fails(webhook: str, tmp_path: Path) -> None:
+    _Hook.status = 500
+    path = tmp_path / "messages.log"
+    params = NotifyParams(subject="failover", message="done", webhook_url=webhook, file=str(path))
+    out = _local.notify(params, ActionContext())
+    assert out["delivered_via"] == "file"
+    assert "answered 500" in out["webhook"]
+    assert "failover\ndone" in path.read_text()
+
+
+def test_notify_with_nowhere_to_send_says_so() -> None:
+    with pytest.raises(PermanentError, match="nowhere to send"):
+        _local.notify(NotifyParams(subject="s", message="m"), ActionContext())
