@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: start the local sandbox (real PostgreSQL 15 + pgBackRest, a standby and a steady
-# writer), run the monthly recovery test (a real test restore) and a point-in-time restore
-# drill headless so that there is history to look at, then open the console on a terminal.
+# writer, OpenBao, moto, the Kubernetes API simulators, practice HSM tokens), run the monthly
+# recovery test (a real test restore), the quarterly full DR drill (fail over to the DR site
+# and back) and a point-in-time restore drill headless so that there is history to look at,
+# then open the console on a terminal.
 set -euo pipefail
 runs_dir=${1:-runs}
 sandbox_dir=${DRCONSOLE_SANDBOX_DIR:-}
@@ -21,6 +23,36 @@ $dc run plans/monthly-db-recovery-test.yaml --headless --mode drill --targets "$
   --runs-dir "$runs_dir" | tail -n 3
 echo
 practice=$(mktemp -d -t drconsole-demo.XXXXXX)
+sandbox_root=$($dc sandbox status "${dir_opt[@]}" | awk 'NR == 1 {print $2}')
+shares="$sandbox_root/openbao/primary"
+custodians='{signoffs: [{name: c1, role: key_custodian}, {name: c2, role: key_custodian}, {name: c3, role: key_custodian}]}'
+unseal="{secrets: [{file: $shares/PRACTICE-ONLY-share-1}, {file: $shares/PRACTICE-ONLY-share-2}, {file: $shares/PRACTICE-ONLY-share-3}]}"
+cat > "$practice/drill.yaml" <<ANSWERS
+operator: demo-facilitator
+steps:
+  brief: {confirm: true}
+  fail-primary: {typed: fail primary}
+  fo-declare: {signoffs: [{name: demo-ic, role: incident_commander}]}
+  fo-promote: {typed: promote dr}
+  fo-vault-restore: {typed: restore vault dr}
+  fo-custodians: $custodians
+  fo-vault-unseal: $unseal
+  fb-decide: {signoffs: [{name: demo-ic, role: incident_commander}]}
+  fb-rebuild-primary: {typed: rebuild primary}
+  fb-promote-primary: {typed: promote primary}
+  fb-rebuild-dr: {typed: rebuild dr}
+  fb-custodians: $custodians
+  fb-vault-unseal: $unseal
+  lessons: {confirm: true, evidence: {went_well: demo, to_improve: demo, actions: none}}
+ANSWERS
+echo "== quarterly full DR drill: fail the primary, fail over, validate, fail back"
+if $dc sandbox prepare-drill "${dir_opt[@]}"; then
+  $dc run plans/quarterly-full-dr-drill.yaml --headless --mode drill --targets "$targets" \
+    --answers "$practice/drill.yaml" --runs-dir "$runs_dir" | tail -n 3
+else
+  echo "(drill skipped: the sandbox is not in its starting roles; see above)"
+fi
+echo
 cat > "$practice/answers.yaml" <<ANSWERS
 operator: demo-dba
 steps:

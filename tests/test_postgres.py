@@ -118,9 +118,13 @@ def test_the_sandbox_comes_up_down_and_up_again(sandbox: Path) -> None:
     said = manager.down(sandbox)
     assert "primary stopped" in said
     assert "writer stopped" in said
-    assert manager.status(sandbox).count("DOWN") == 5  # clusters, OpenBao servers, moto
+    # clusters, OpenBao servers, moto, Kubernetes simulators
+    assert manager.status(sandbox).count("DOWN") == 7
     again = manager.up(sandbox)
-    assert "started: primary, standby, writer, openbao primary, openbao dr, s3 (moto)" in again
+    assert (
+        "started: primary, standby, writer, openbao primary, openbao dr, s3 (moto), "
+        "kubernetes simulator primary, kubernetes simulator dr" in again
+    )
     assert again.count("unsealed (3 of 5)") == 2  # the sandbox unseals its own servers
     assert "export PGPORT=" in manager.env(sandbox, "dr")
 
