@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 is needed (apt-get install python3 python3-venv)"; exit 2; }
 	@test -x $(PY) || python3 -m venv $(VENV) || { echo "python3 -m venv failed: apt-get install python3-venv"; exit 2; }
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --config-settings editable_mode=compat -e '.[dev]'
 	@touch $(STAMP)
 
 ## setup: the virtual environment in .venv with everything, and the system packages

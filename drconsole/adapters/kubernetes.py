@@ -170,7 +170,8 @@ class KubeAdapter:
             )
         return found
 
-    def _selector(self, kind: Kind, name: str) -> str:
+    def selector_of(self, kind: Kind, name: str) -> str:
+        """The label selector of a workload's pods."""
         labels = self.workload(kind, name).spec.selector.match_labels or {}
         return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
@@ -225,7 +226,7 @@ class KubeAdapter:
             CheckFailed: not there within ``wait_s``, with each unready pod's reason.
         """
         start = time.monotonic()
-        selector = self._selector(kind, name)
+        selector = self.selector_of(kind, name)
         last = ""
         while True:
             s = self.status(kind, name)
@@ -392,7 +393,7 @@ def _pods(ctx: ActionContext, p: PodsParams) -> dict[str, Any]:
             raise PermanentError(
                 f"workload {p.workload!r}: write deployment/NAME or statefulset/NAME"
             )
-        selector = k._selector(kind, name)  # type: ignore[arg-type]
+        selector = k.selector_of(kind, name)  # type: ignore[arg-type]
     elif p.selector:
         selector = p.selector
     else:
