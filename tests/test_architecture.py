@@ -35,3 +35,12 @@ def test_help_imports_no_heavy_library() -> None:
     modules = loaded_after("import drconsole.cli")
     heavy = {"pydantic", "yaml", "tenacity", "textual", "psycopg", "hvac", "boto3", "kubernetes"}
     assert not heavy & {m.split(".")[0] for m in modules}
+
+
+def test_the_console_draws_before_loading_plans_or_clients() -> None:
+    """The first screen needs textual and the app; validation, pydantic and the system
+    clients load after it is drawn (the home screen fills its lists in a worker)."""
+    modules = loaded_after("import drconsole.tui.app")
+    late = {"pydantic", "yaml", "psycopg", "hvac", "boto3", "kubernetes", "pkcs11"}
+    assert not late & {m.split(".")[0] for m in modules}
+    assert "drconsole.plans.validate" not in modules

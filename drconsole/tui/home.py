@@ -18,7 +18,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
 from drconsole.engine.modes import Mode
-from drconsole.plans.validate import offline_capable
 from drconsole.timeutil import format_duration, format_timestamp
 
 if TYPE_CHECKING:
@@ -113,6 +112,8 @@ class HomeScreen(Screen[None]):
         app.call_from_thread(self._fill, plans, runs)
 
     def _fill(self, plans: list[tuple[Path, LoadResult]], runs: list[RunSummary]) -> None:
+        from drconsole.plans.validate import offline_capable  # after the first paint
+
         run_table = self.query_one("#runs", DataTable)
         run_table.clear()
         self.runs.clear()
