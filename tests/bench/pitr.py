@@ -51,7 +51,7 @@ def _target() -> str:
     return target
 
 
-def bench_pitr(reps: int = 3) -> dict[str, float]:
+def bench_pitr(reps: int = 5) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix="drconsole-bench-"))
     root.chmod(0o755)
     sbx = root / "sbx"
