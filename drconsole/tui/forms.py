@@ -46,7 +46,8 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
                     need = "" if spec.required else " (optional)"
                     if name == INCIDENT_AT:
                         need = " (optional; default now)"
-                    yield Label(f"{spec.prompt or name}{hint}{need}")
+                    about = f": {spec.description}" if spec.description and not spec.prompt else ""
+                    yield Label(f"{spec.prompt or name}{about}{hint}{need}")
                     value = self.given.get(name, spec.default)
                     yield Input(value="" if value is None else str(value), id=f"in-{name}")
             yield Static(

@@ -187,15 +187,16 @@ class EvidenceModal(_Modal):
             yield from self.header()
             if self.text:
                 yield Static(self.text, classes="modal-prompt")
-            for f in self.fields:
-                label = f.prompt or f.name
-                form = f" (form {f.pattern})" if f.pattern else ""
-                if f.choices:
-                    form += f" (one of: {', '.join(f.choices)})"
-                yield Label(f"{label}{form}{'' if f.required else ' (optional)'}")
-                yield Input(id=f"ev-{f.name}")
             if self.problem:
                 yield Static(f"REFUSED: {self.problem}", classes="modal-problem")
+            with VerticalScroll(classes="modal-fields"):
+                for f in self.fields:
+                    label = f.prompt or f.name
+                    form = f" (form {f.pattern})" if f.pattern else ""
+                    if f.choices:
+                        form += f" (one of: {', '.join(f.choices)})"
+                    yield Static(f"{label}{form}{'' if f.required else ' (optional)'}")
+                    yield Input(id=f"ev-{f.name}")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         values = {f.name: self.query_one(f"#ev-{f.name}", Input).value.strip() for f in self.fields}
