@@ -24,7 +24,7 @@ from drconsole.engine.ceremony_rules import (
 )
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import NoAnswer, Question, Signer
-from drconsole.engine.outcome import ASK_AGAIN, Outcome, StepFailed
+from drconsole.engine.outcome import Outcome, Refused, StepFailed
 from drconsole.engine.state import StepStatus
 from drconsole.plans.model import BagEvent, Compare, EvidenceField, InputType, Step
 
@@ -64,22 +64,22 @@ class CeremonySteps:
         signed in, else why not (the run then stops, resumable)."""
         if not self.active or self.e.state.participants:
             return None
-        assert self.spec is not None
-        roles = {role: rule.title for role, rule in self.spec.roles.items()}
-        q = Question(SIGN_IN, "Participants sign in", _sign_in_guidance(self.spec.roles))
-        problem = None
-        for _ in range(ASK_AGAIN):
-            async with self.e.ask_lock:
-                try:
-                    people = await self.e.operator.participants(q, roles, problem)
-                except NoAnswer as exc:
-                    return f"participants did not sign in: {exc}"
-            problem = sign_in_problem(self.spec, people, self.e.operator.name)
-            if problem is None:
-                self.e.emit("participants", {"participants": [p.as_dict() for p in people]})
-                return None
-            self.e.emit("participants_refused", {"problem": problem})
-        return f"sign-in not accepted: {problem}"
+        spec = self.spec
+        assert spec is not None
+        roles = {role: rule.title for role, rule in spec.roles.items()}
+        q = Question(SIGN_IN, "Participants sign in", _sign_in_guidance(spec.roles))
+        try:
+            people = await self.e.ask_until(
+                lambda problem: self.e.operator.participants(q, roles, problem),
+                lambda people: sign_in_problem(spec, people, self.e.operator.name),
+                lambda problem: self.e.emit("participants_refused", {"problem": problem}),
+            )
+        except NoAnswer as exc:
+            return f"participants did not sign in: {exc}"
+        except Refused as exc:
+            return f"sign-in not accepted: {exc}"
+        self.e.emit("participants", {"participants": [p.as_dict() for p in people]})
+        return None
 
     def signer_problem(self, signers: list[Signer]) -> str | None:
         """In a ceremony, only signed-in people sign, in the role they signed in with."""
@@ -102,26 +102,25 @@ class CeremonySteps:
         """
         if not self.active or step.kind in NO_INITIALS:
             return
-        assert self.spec is not None
+        spec = self.spec
+        assert spec is not None
         q = self.e.question(step)
-        problem = None
-        for _ in range(ASK_AGAIN):
-            async with self.e.ask_lock:
-                try:
-                    actor, witness = await self.e.operator.initials(q, problem)
-                except NoAnswer as exc:
-                    raise StepFailed(f"the step has no initials: {exc}") from None
-            problem = initials_problem(
-                self.spec, self.participants, self.e.state.absent, actor, witness
+        try:
+            actor, witness = await self.e.ask_until(
+                lambda problem: self.e.operator.initials(q, problem),
+                lambda marks: initials_problem(
+                    spec, self.participants, self.e.state.absent, marks[0], marks[1]
+                ),
+                lambda problem: self.e.answer(
+                    step, "initials", f"refused: {problem}", self.e.operator.name
+                ),
             )
-            if problem is None:
-                self.e.emit(
-                    "initials",
-                    {"step": step.id, "actor": actor.upper(), "witness": witness.upper()},
-                )
-                return
-            self.e.answer(step, "initials", f"refused: {problem}", self.e.operator.name)
-        raise StepFailed(f"initials not accepted: {problem}")
+        except NoAnswer as exc:
+            raise StepFailed(f"the step has no initials: {exc}") from None
+        except Refused as exc:
+            raise StepFailed(f"initials not accepted: {exc}") from None
+        marks = {"step": step.id, "actor": actor.upper(), "witness": witness.upper()}
+        self.e.emit("initials", marks)
 
     def leave(self, initials: str, reason: str) -> None:
         """Record that someone left the room.
@@ -176,20 +175,22 @@ class CeremonySteps:
             return
         done = {a["initials"].casefold() for a in self.e.state.attestations}
         q = Question(CLOSING, "Closing attestations", _ATTEST_TEXT)
+
+        def with_reason(said: tuple[bool, str]) -> str | None:
+            return None if said[0] or said[1].strip() else "say why you do not agree"
+
         for person in self.participants:
             if person.initials.casefold() in done:
                 continue
-            agree, reason = True, ""
-            for _ in range(ASK_AGAIN):
-                async with self.e.ask_lock:
-                    try:
-                        agree, reason = await self.e.operator.attest(q, person)
-                    except NoAnswer:
-                        agree, reason = False, ""
-                        break
-                if agree or reason.strip():
-                    break
-            if not agree and not reason.strip():
+
+            async def attest(
+                _problem: str | None, person: Participant = person
+            ) -> tuple[bool, str]:
+                return await self.e.operator.attest(q, person)
+
+            try:
+                agree, reason = await self.e.ask_until(attest, with_reason)
+            except (NoAnswer, Refused):
                 continue  # not given: the record says so; a resume asks again
             self.e.emit(
                 "attestation",
@@ -390,27 +391,24 @@ class CeremonySteps:
         assert step.quorum is not None
         quorum = step.quorum
         q = self.e.question(step)
-        problem = None
-        for _ in range(ASK_AGAIN):
-            async with self.e.ask_lock:
-                try:
-                    presented = await self.e.operator.quorum(
-                        q, quorum.role, quorum.need, quorum.present, problem
-                    )
-                except NoAnswer as exc:
-                    raise StepFailed(f"no quorum: {exc}") from None
-            problem = quorum_problem(
-                self.participants, self.e.state.absent, quorum.role, quorum.need, presented
+        try:
+            presented = await self.e.ask_until(
+                lambda problem: self.e.operator.quorum(
+                    q, quorum.role, quorum.need, quorum.present, problem
+                ),
+                lambda presented: quorum_problem(
+                    self.participants, self.e.state.absent, quorum.role, quorum.need, presented
+                ),
+                lambda problem: self.e.answer(
+                    step, "quorum", f"refused: {problem}", self.e.operator.name
+                ),
             )
-            if problem is None:
-                listed = [{"initials": i.upper(), quorum.present: t} for i, t in presented]
-                self.e.answer(step, "quorum", listed, self.e.operator.name)
-                return Outcome(
-                    StepStatus.SUCCEEDED,
-                    {"holders": [i.upper() for i, _ in presented], "presented": listed},
-                )
-            self.e.answer(step, "quorum", f"refused: {problem}", self.e.operator.name)
-        raise StepFailed(f"no quorum: {problem}")
+        except (NoAnswer, Refused) as exc:
+            raise StepFailed(f"no quorum: {exc}") from None
+        listed = [{"initials": i.upper(), quorum.present: t} for i, t in presented]
+        self.e.answer(step, "quorum", listed, self.e.operator.name)
+        holders = [i.upper() for i, _ in presented]
+        return Outcome(StepStatus.SUCCEEDED, {"holders": holders, "presented": listed})
 
 
 _ATTEST_TEXT = (

@@ -13,6 +13,10 @@ from drconsole.engine.state import StepStatus
 ASK_AGAIN = 3  # a refused answer is asked again this many times in all
 
 
+class Refused(Exception):
+    """Every answer to a question broke a rule; the message is the last refusal."""
+
+
 class StepFailed(Exception):
     """A step could not complete; the message is what the operator reads."""
 

@@ -7,10 +7,11 @@ Blocking adapter calls run in worker threads; the event loop only schedules and 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 from tenacity import (
@@ -45,7 +46,13 @@ from drconsole.engine.operator import (
     Question,
     Signer,
 )
-from drconsole.engine.outcome import ASK_AGAIN, Outcome, StepFailed, evidence_problem
+from drconsole.engine.outcome import (
+    ASK_AGAIN,
+    Outcome,
+    Refused,
+    StepFailed,
+    evidence_problem,
+)
 from drconsole.engine.state import (
     DONE_OK,
     FINISHED,
@@ -71,6 +78,7 @@ from drconsole.targets import Targets, TargetsError
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
 
 _CANCEL_GRACE_S = 5.0
+T = TypeVar("T")
 
 
 class Observer(Protocol):
@@ -312,12 +320,11 @@ class Engine:
             elif unfinished:
                 result, reason = RunResult.FAILED, f"not run: {', '.join(unfinished)}"
             elif self.plan.kind in (PlanKind.VERIFICATION, PlanKind.CEREMONY) and (
-                self._continued - {e["step"] for e in self.state.exceptions}
+                found := sorted(self._continued - {e["step"] for e in self.state.exceptions})
             ):
                 # a verification's findings are its result: a failed check fails the run,
                 # even when the plan went on to collect the other findings (a ceremony's
                 # exceptions are recorded decisions, not failures)
-                found = sorted(self._continued - {e["step"] for e in self.state.exceptions})
                 result = RunResult.FAILED
                 reason = f"{len(found)} check(s) found a problem: {', '.join(found)}"
             else:
@@ -379,7 +386,7 @@ class Engine:
                 value = resolve(step.when, self._lookup)
             except RefError as exc:
                 return f"condition cannot be read: {exc}"
-            if value in (False, None, "", 0, "false", "no"):
+            if _is_false(value):
                 return f"condition is false ({step.when})"
         if step.always:
             try:
@@ -574,8 +581,7 @@ class Engine:
         """
         guard = step.guard
         assert guard is not None
-        value = self.resolve(guard.refuse_when)
-        if value in (False, None, "", 0, "false", "no"):
+        if _is_false(self.resolve(guard.refuse_when)):
             return
         because = str(self.resolve(guard.because))
         self.answer(step, "guard", f"refused: {because}", "drconsole")
@@ -584,18 +590,14 @@ class Engine:
             f"REFUSED: {because}. To go ahead anyway, type {guard.override!r}; "
             "you will be asked why."
         )
-        problem = None
-        for _ in range(ASK_AGAIN):
-            async with self.ask_lock:
-                try:
-                    typed = await self.operator.typed_confirm(q, prompt, guard.override, problem)
-                except NoAnswer:
-                    raise StepFailed(f"refused: {because}; nothing was done") from None
-            if typed.strip() == guard.override:
-                break
-            problem = f"that was not {guard.override!r}; nothing was done"
-        else:
-            raise StepFailed(f"refused: {because}; the override did not match, nothing was done")
+        try:
+            await self._typed_text(step, q, prompt, guard.override)
+        except NoAnswer:
+            raise StepFailed(f"refused: {because}; nothing was done") from None
+        except Refused:
+            raise StepFailed(
+                f"refused: {because}; the override did not match, nothing was done"
+            ) from None
         reason_field = {"override_reason": EvidenceField(prompt="Why go ahead anyway?")}
         reason = (await self.ask_evidence(step, q, reason_field))["override_reason"]
         self.answer(step, "guard override", f"overridden: {reason}", self.operator.name)
@@ -603,21 +605,56 @@ class Engine:
     async def _typed_confirmation(self, step: Step) -> None:
         expected = str(self.resolve(step.confirm or ""))
         prompt = f"Type {expected!r} to go ahead with: {step.label}"
-        problem = None
+        try:
+            await self._typed_text(step, self.question(step), prompt, expected)
+        except NoAnswer as exc:
+            raise StepFailed(f"not confirmed, nothing was done: {exc}") from None
+        except Refused:
+            raise StepFailed("the typed confirmation did not match; nothing was done") from None
+        self.answer(step, "typed confirmation", "matched", self.operator.name)
+
+    async def _typed_text(self, step: Step, q: Question, prompt: str, expected: str) -> None:
+        """The operator types ``expected`` (each wrong text is journaled and refused).
+
+        Raises:
+            NoAnswer: the operator gave no answer.
+            Refused: they typed something else each time.
+        """
+
+        def check(typed: str) -> str | None:
+            if typed.strip() == expected:
+                return None
+            return f"that was not {expected!r}; nothing was done. Type it exactly"
+
+        await self.ask_until(
+            lambda problem: self.operator.typed_confirm(q, prompt, expected, problem),
+            check,
+            lambda _: self.answer(step, "typed confirmation", "did not match", self.operator.name),
+        )
+
+    async def ask_until(
+        self,
+        ask: Callable[[str | None], Awaitable[T]],
+        check: Callable[[T], str | None],
+        on_refused: Callable[[str], object] | None = None,
+    ) -> T:
+        """Ask (one question at a time) until ``check`` accepts the answer, ``ASK_AGAIN`` times
+        at most; each refusal is passed to the next question and to ``on_refused``.
+
+        Raises:
+            NoAnswer: the operator gave no answer.
+            Refused: every answer was refused (the last refusal).
+        """
+        problem: str | None = None
         for _ in range(ASK_AGAIN):
             async with self.ask_lock:
-                try:
-                    typed = await self.operator.typed_confirm(
-                        self.question(step), prompt, expected, problem
-                    )
-                except NoAnswer as exc:
-                    raise StepFailed(f"not confirmed, nothing was done: {exc}") from None
-            if typed.strip() == expected:
-                self.answer(step, "typed confirmation", "matched", self.operator.name)
-                return
-            self.answer(step, "typed confirmation", "did not match", self.operator.name)
-            problem = f"that was not {expected!r}; nothing was done. Type it exactly"
-        raise StepFailed("the typed confirmation did not match; nothing was done")
+                answer = await ask(problem)
+            problem = check(answer)
+            if problem is None:
+                return answer
+            if on_refused is not None:
+                on_refused(problem)
+        raise Refused(problem)
 
     async def _call(self, step: Step, spec: ActionSpec, params: dict[str, Any]) -> Outcome:
         try:
@@ -783,39 +820,37 @@ class Engine:
             FieldSpec(name, f.type.value, f.prompt, f.required, f.pattern, f.choices)
             for name, f in spec.items()
         ]
-        problem = None
-        for _ in range(ASK_AGAIN):
-            async with self.ask_lock:
-                try:
-                    values = await self.operator.evidence(q, fields, problem)
-                except NoAnswer as exc:
-                    raise StepFailed(str(exc)) from None
-            problem = evidence_problem(fields, values)
-            if problem is None:
-                kept = {f.name: values[f.name] for f in fields if f.name in values}
-                self.answer(step, "evidence", kept, self.operator.name)
-                return kept
-        raise StepFailed(f"evidence not accepted: {problem}")
+        try:
+            values = await self.ask_until(
+                lambda problem: self.operator.evidence(q, fields, problem),
+                lambda values: evidence_problem(fields, values),
+            )
+        except NoAnswer as exc:
+            raise StepFailed(str(exc)) from None
+        except Refused as exc:
+            raise StepFailed(f"evidence not accepted: {exc}") from None
+        kept = {f.name: values[f.name] for f in fields if f.name in values}
+        self.answer(step, "evidence", kept, self.operator.name)
+        return kept
 
     async def _approval(self, step: Step) -> Outcome:
         assert step.approval is not None
         need, roles = step.approval.signers, list(step.approval.roles)
-        problem = None
-        for _ in range(ASK_AGAIN):
-            async with self.ask_lock:
-                try:
-                    signers = await self.operator.signoff(self.question(step), need, roles, problem)
-                except NoAnswer as exc:
-                    raise StepFailed(f"not approved: {exc}") from None
-            problem = _signoff_problem(signers, need, roles) or self.ceremony.signer_problem(
-                signers
+        try:
+            signers = await self.ask_until(
+                lambda problem: self.operator.signoff(self.question(step), need, roles, problem),
+                lambda signers: (
+                    _signoff_problem(signers, need, roles) or self.ceremony.signer_problem(signers)
+                ),
+                lambda problem: self.answer(
+                    step, "sign-off", f"refused: {problem}", self.operator.name
+                ),
             )
-            if problem is None:
-                listed = [{"name": s.name, "role": s.role} for s in signers]
-                self.answer(step, "sign-off", listed, self.operator.name)
-                return Outcome(StepStatus.SUCCEEDED, {"signers": listed})
-            self.answer(step, "sign-off", f"refused: {problem}", self.operator.name)
-        raise StepFailed(f"not approved: {problem}")
+        except (NoAnswer, Refused) as exc:
+            raise StepFailed(f"not approved: {exc}") from None
+        listed = [{"name": s.name, "role": s.role} for s in signers]
+        self.answer(step, "sign-off", listed, self.operator.name)
+        return Outcome(StepStatus.SUCCEEDED, {"signers": listed})
 
     def _milestone(self, step: Step) -> Outcome:
         now = utcnow()
@@ -858,6 +893,11 @@ def _clock_fields(c: clocks.Clocks) -> dict[str, Any]:
         "rpo_s": seconds(c.rpo_achieved),
         "rpo_status": c.rpo_status,
     }
+
+
+def _is_false(value: Any) -> bool:
+    """How a condition (``when``, a guard) reads a resolved value."""
+    return value in (False, None, "", 0, "false", "no")
 
 
 def _signoff_problem(signers: list[Signer], need: int, roles: list[str]) -> str | None:
