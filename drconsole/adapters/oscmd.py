@@ -116,3 +116,41 @@ def _gone(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
+
+
+@dataclass(frozen=True)
+class Background:
+    """A program that runs on its own (a server, the sandbox's writer), found by its pid
+    file, its output appended to a log file."""
+
+    pidfile: Path
+    log_file: Path
+
+    def pid(self) -> int | None:
+        """Its pid while it runs, else None."""
+        try:
+            pid = int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+        return None if _gone(pid) else pid
+
+    def start(self, argv: Sequence[str]) -> int:
+        """Start it in a session of its own (so a Ctrl-C at the console does not reach it)."""
+        with open(self.log_file, "ab") as log:  # the child keeps its own copy
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        self.pidfile.write_text(str(proc.pid))
+        return proc.pid
+
+    def stop(self, within_s: float = 10.0) -> int | None:
+        """Stop it; the pid it had, or None when it was not running."""
+        pid = self.pid()
+        if pid is not None:
+            terminate(pid, within_s)
+        self.pidfile.unlink(missing_ok=True)
+        return pid

@@ -18,8 +18,6 @@ Traps this adapter explains at the step where they bite:
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 import tarfile
 import time
 from collections.abc import Mapping
@@ -37,7 +35,7 @@ from drconsole.adapters.base import (
     PermanentError,
     TransientError,
 )
-from drconsole.adapters.oscmd import terminate
+from drconsole.adapters.oscmd import Background
 from drconsole.secrets import SecretSourceError, secret_from_reference
 
 _CHUNK = 1 << 20
@@ -49,34 +47,18 @@ class LocalBaoHost:
     """An OpenBao server process on this machine, restarted through its pid file."""
 
     def __init__(self, binary: str, config: str, pidfile: str, log_file: str) -> None:
-        self.binary, self.config, self.pidfile, self.log_file = binary, config, pidfile, log_file
+        self.binary, self.config = binary, config
+        self.process = Background(Path(pidfile), Path(log_file))
 
     def pid(self) -> int | None:
-        try:
-            pid = int(Path(self.pidfile).read_text())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+        return self.process.pid()
 
     def stop(self) -> None:
-        pid = self.pid()
-        if pid is not None:
-            terminate(pid)
-        Path(self.pidfile).unlink(missing_ok=True)
+        self.process.stop()
 
     def start(self) -> None:
-        if self.pid():
-            return
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(
-                [self.binary, "server", f"-config={self.config}"],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        Path(self.pidfile).write_text(str(proc.pid))
+        if not self.pid():
+            self.process.start([self.binary, "server", f"-config={self.config}"])
 
 
 def _error_text(exc: BaseException) -> str:

@@ -6,8 +6,6 @@ site has it at 0, ready to be scaled up on failover. Simulators keep state in me
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 import urllib.request
@@ -16,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from drconsole.adapters.oscmd import terminate
+from drconsole.adapters.oscmd import Background
 from drconsole.sandbox.k8ssim import qsign_objects, write_kubeconfig
 
 API_REPLICAS = {"primary": 3, "dr": 0}
@@ -37,16 +35,11 @@ class SimProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def pidfile(self) -> Path:
-        return self.dir / f"{self.site}.pid"
+    def process(self) -> Background:
+        return Background(self.dir / f"{self.site}.pid", self.dir / f"{self.site}.log")
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pidfile.read_text())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+        return self.process.pid()
 
     def start(self) -> None:
         if self.pid():
@@ -54,13 +47,10 @@ class SimProcess:
         self.dir.mkdir(parents=True, exist_ok=True)
         seed = self.dir / f"{self.site}-seed.yaml"
         seed.write_text(yaml.safe_dump(qsign_objects(API_REPLICAS[self.site])))
-        with open(self.dir / f"{self.site}.log", "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "drconsole.sandbox.k8ssim", "--port", str(self.port),
-                 "--seed", str(seed), "--ready-delay", "1.0"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            )  # fmt: skip
-        self.pidfile.write_text(str(proc.pid))
+        self.process.start(
+            [sys.executable, "-m", "drconsole.sandbox.k8ssim", "--port", str(self.port),
+             "--seed", str(seed), "--ready-delay", "1.0"]
+        )  # fmt: skip
         for _ in range(100):
             try:
                 urllib.request.urlopen(f"{self.url}/api/v1/namespaces", timeout=1).close()
@@ -70,12 +60,7 @@ class SimProcess:
         raise RuntimeError(f"the Kubernetes API simulator did not answer on {self.url}")
 
     def stop(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        terminate(pid)
-        self.pidfile.unlink(missing_ok=True)
-        return True
+        return self.process.stop() is not None
 
     def health_url(self) -> str:
         return f"{self.url}/sim/health/qsign/qsign-api"

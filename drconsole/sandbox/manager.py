@@ -10,7 +10,6 @@ import json
 import os
 import shlex
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -21,7 +20,7 @@ import psycopg
 import yaml
 
 from drconsole.adapters.base import AdapterError
-from drconsole.adapters.oscmd import terminate
+from drconsole.adapters.oscmd import Background
 from drconsole.sandbox import dns, k8s, openbao, postgres, s3, softhsm
 from drconsole.sandbox.postgres import PgLayout
 
@@ -69,50 +68,28 @@ def load_state(root: Path) -> SandboxState | None:
         ) from None
 
 
-def _writer_pidfile(root: Path) -> Path:
-    return root / "writer.pid"
+def _writer(root: Path) -> Background:
+    return Background(root / "writer.pid", root / "writer.log")
 
 
 def writer_pid(root: Path) -> int | None:
-    try:
-        pid = int(_writer_pidfile(root).read_text())
-        os.kill(pid, 0)
-        return pid
-    except (OSError, ValueError):
-        return None
+    return _writer(root).pid()
 
 
 def writer_start(root: Path) -> str:
     state = _require(root)
     if writer_pid(root):
         return "the writer is running already"
-    with open(root / "writer.log", "ab") as log:  # the child keeps its own copy
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "drconsole.sandbox.writer",
-                "--dsn",
-                state.layout().dsn(state.primary_port),
-                "--interval",
-                "0.2",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    _writer_pidfile(root).write_text(str(proc.pid))
-    return f"writer started (pid {proc.pid})"
+    pid = _writer(root).start(
+        [sys.executable, "-m", "drconsole.sandbox.writer",
+         "--dsn", state.layout().dsn(state.primary_port), "--interval", "0.2"]
+    )  # fmt: skip
+    return f"writer started (pid {pid})"
 
 
 def writer_stop(root: Path) -> str:
-    pid = writer_pid(root)
-    if pid is None:
-        return "the writer is not running"
-    terminate(pid, within_s=5)
-    _writer_pidfile(root).unlink(missing_ok=True)
-    return f"writer stopped (pid {pid})"
+    pid = _writer(root).stop(within_s=5)
+    return "the writer is not running" if pid is None else f"writer stopped (pid {pid})"
 
 
 def _require(root: Path) -> SandboxState:

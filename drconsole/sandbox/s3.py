@@ -8,7 +8,6 @@ newest backup published again.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from drconsole.adapters.objectstore import ObjectStore
-from drconsole.adapters.oscmd import terminate
+from drconsole.adapters.oscmd import Background
 
 BUCKET = "qsign-backups"
 REGION = "ap-northeast-2"
@@ -39,8 +38,8 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def pidfile(self) -> Path:
-        return self.dir / "moto.pid"
+    def process(self) -> Background:
+        return Background(self.dir / "moto.pid", self.dir / "moto.log")
 
     def section(self) -> dict[str, Any]:
         return {
@@ -56,14 +55,7 @@ class MotoServer:
         return ObjectStore(self.section())
 
     def pid(self) -> int | None:
-        import os
-
-        try:
-            pid = int(self.pidfile.read_text())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+        return self.process.pid()
 
     def start(self) -> None:
         if self.pid():
@@ -76,15 +68,7 @@ class MotoServer:
         binary = Path(sys.executable).parent / "moto_server"
         if not binary.exists():
             raise RuntimeError("moto's server is not installed: run 'make setup' (moto[server])")
-        with open(self.dir / "moto.log", "ab") as log:
-            proc = subprocess.Popen(
-                [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        self.pidfile.write_text(str(proc.pid))
+        self.process.start([str(binary), "-H", "127.0.0.1", "-p", str(self.port)])
         client = self.store().client()
         for _ in range(150):
             try:
@@ -104,12 +88,7 @@ class MotoServer:
             )
 
     def stop(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        terminate(pid)
-        self.pidfile.unlink(missing_ok=True)
-        return True
+        return self.process.stop() is not None
 
 
 def publish_backup(server: MotoServer, repo: Path, stanza: str) -> str:
