@@ -409,12 +409,10 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
-    from drconsole.journal.journal import is_run_dir
     from drconsole.report.build import build, to_markdown
 
-    run_dir = Path(args.run_dir)
-    if not is_run_dir(run_dir):
-        _err(f"{run_dir} is not a run directory (it has no journal.jsonl)")
+    run_dir = _run_dir(args.run_dir)
+    if run_dir is None:
         return EXIT_INVALID
     report = build(run_dir)
     text = (
@@ -424,6 +422,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     _write_or_print(text, args.output)
     return EXIT_OK if report["journal"]["intact"] else EXIT_FAILED
+
+
+def _run_dir(given: str) -> Path | None:
+    """The run directory named on the command line, or None (said why) when it is not one."""
+    from drconsole.journal.journal import is_run_dir
+
+    run_dir = Path(given)
+    if not is_run_dir(run_dir):
+        _err(f"{run_dir} is not a run directory (it has no journal.jsonl)")
+        return None
+    return run_dir
 
 
 def _write_or_print(text: str, output: str | None) -> None:
@@ -437,12 +446,10 @@ def _write_or_print(text: str, output: str | None) -> None:
 def cmd_record(args: argparse.Namespace) -> int:
     import json
 
-    from drconsole.journal.journal import is_run_dir
     from drconsole.report.record import build_record, to_html, to_markdown
 
-    run_dir = Path(args.run_dir)
-    if not is_run_dir(run_dir):
-        _err(f"{run_dir} is not a run directory (it has no journal.jsonl)")
+    run_dir = _run_dir(args.run_dir)
+    if run_dir is None:
         return EXIT_INVALID
     record = build_record(run_dir)
     if not record["participants"]:

@@ -43,6 +43,10 @@ REQUEST_TIMEOUT_S = 15
 Kind = Literal["deployment", "statefulset"]
 
 
+class Conflict(TransientError):
+    """409: the object exists already, or changed since it was read."""
+
+
 def _error(exc: Exception, what: str) -> AdapterError:
     """A client exception as a typed error with what to do next."""
     from kubernetes.client.exceptions import ApiException
@@ -55,7 +59,9 @@ def _error(exc: Exception, what: str) -> AdapterError:
         except ValueError:
             message = exc.reason
         text = f"{what}: {status} {message}"
-        if status in (409, 429) or status >= 500:
+        if status == 409:
+            return Conflict(text)
+        if status == 429 or status >= 500:
             return TransientError(text)
         if status in (401, 403):
             return PermanentError(text, hint="check the kubeconfig's credentials and RBAC")
@@ -298,9 +304,7 @@ class KubeAdapter:
         try:
             self._call(f"create {kind} {name}", create, self.namespace, body)
             created = True
-        except TransientError as exc:
-            if " 409 " not in str(exc):
-                raise
+        except Conflict:
             self._call(f"replace {kind} {name}", replace, name, self.namespace, body)
             created = False
         return {"kind": kind, "name": name, "created": created, "keys": keys}
@@ -325,10 +329,8 @@ class KubeAdapter:
         body = {"metadata": {"name": name, "labels": labels}}
         try:
             self._call(f"create namespace {name}", self.core().create_namespace, body)
-        except TransientError as exc:
-            if " 409 " in str(exc):
-                return {"name": name, "created": False}
-            raise
+        except Conflict:
+            return {"name": name, "created": False}
         return {"name": name, "created": True}
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from drconsole.adapters.base import PermanentError, TransientError
+from drconsole.adapters.base import ActionContext, PermanentError, TransientError
 from drconsole.adapters.oscmd import run_as
 
 DEFAULT_BIN = "/usr/lib/postgresql/15/bin"
@@ -111,13 +111,9 @@ class StatefulSetCluster:
         return bool(self.kube.status("statefulset", self.name)["ready"] > 0)
 
     def stop(self) -> None:
-        from drconsole.adapters.base import ActionContext
-
         self.kube.scale("statefulset", self.name, 0, 300.0, ActionContext())
 
     def start(self, wait_s: float = 120.0) -> None:
-        from drconsole.adapters.base import ActionContext
-
         self.kube.scale("statefulset", self.name, self.replicas, wait_s, ActionContext())
 
 

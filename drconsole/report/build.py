@@ -8,20 +8,36 @@ the run directory.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from drconsole.engine import clocks
 from drconsole.engine.state import RunState, StepState, StepStatus, replay
-from drconsole.journal.journal import read_events, verify
+from drconsole.journal.journal import VerifyReport, read_events, verify
 from drconsole.timeutil import format_duration, format_timestamp, utcnow
 
 
-def build(run_dir: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ReadRun:
+    """A run directory read once: its journal's check and the state it replays to."""
+
+    run_dir: Path
+    check: VerifyReport
+    state: RunState
+
+
+def read_run(run_dir: Path) -> ReadRun:
+    """Verify a run's journal and replay it (the report and the record both start here)."""
+    return ReadRun(run_dir, verify(run_dir), replay(read_events(run_dir)))
+
+
+def build(run: Path | ReadRun) -> dict[str, Any]:
     """The report as plain data (what ``--format json`` prints)."""
-    check = verify(run_dir)
-    state = replay(read_events(run_dir))
+    if isinstance(run, Path):
+        run = read_run(run)
+    run_dir, check, state = run.run_dir, run.check, run.state
     measured = clocks.measure(state, state.ended_at or state.last_ts or utcnow())
     return {
         "run_id": state.run_id,

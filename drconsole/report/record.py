@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from drconsole.engine.rundir import PLAN_COPY
-from drconsole.engine.state import StepStatus, replay
-from drconsole.journal.journal import read_events, verify
+from drconsole.engine.state import StepStatus
 from drconsole.plans.model import Plan
 from drconsole.plans.validate import load_plan
+from drconsole.report.build import ReadRun, read_run
 from drconsole.timeutil import format_timestamp
 
 AGREE_TEXT = (
@@ -26,11 +26,12 @@ AGREE_TEXT = (
 )
 
 
-def build_record(run_dir: Path) -> dict[str, Any]:
+def build_record(run: Path | ReadRun) -> dict[str, Any]:
     """The record as plain data (what ``--format json`` prints, and what the next ceremony
     reads its bag numbers from)."""
-    check = verify(run_dir)
-    state = replay(read_events(run_dir))
+    if isinstance(run, Path):
+        run = read_run(run)
+    run_dir, check, state = run.run_dir, run.check, run.state
     plan = _plan(run_dir)
     titles = {s.id: s.label for s in plan.steps} if plan else {}
     kinds = {s.id: s.kind for s in plan.steps} if plan else {}
@@ -121,7 +122,8 @@ def _artefacts(run_dir: Path, steps: dict[str, Any]) -> list[dict[str, Any]]:
     base = run_dir / "artefacts"
     if base.is_dir():
         for path in sorted(p for p in base.rglob("*") if p.is_file()):
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            with path.open("rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
             found.append({"file": str(path.relative_to(run_dir)), "sha256": digest, "step": None})
     for step in steps.values():
         sha = step.outputs.get("sha256")

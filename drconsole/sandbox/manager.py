@@ -477,15 +477,11 @@ def fail_primary(root: Path) -> str:
         if cluster.is_running():
             cluster.stop()
             said.append("primary PostgreSQL stopped")
-        sims = k8s.simulators(root, state.bao_ports or {})
-        for sim in sims:
-            if sim.site == "primary" and sim.pid():
-                config = str(k8s.kubeconfig(root, sims))
-                kube = KubeAdapter(
-                    {"kubeconfig": config, "context": "primary", "namespace": "qsign"}
-                )
-                kube.scale("deployment", "qsign-api", 0, 60.0, ActionContext())
-                said.append("primary api-server scaled to 0 (simulator)")
+        primary = yaml.safe_load((root / "targets.yaml").read_text())["sites"]["primary"]
+        if "kubernetes" in primary:
+            kube = KubeAdapter(primary["kubernetes"], "primary")
+            kube.scale("deployment", "qsign-api", 0, 60.0, ActionContext())
+            said.append("primary api-server scaled to 0 (simulator)")
         for server in openbao.servers(root, state.bao_ports or {}):
             if server.name == "primary" and server.stop():
                 said.append("primary OpenBao stopped")

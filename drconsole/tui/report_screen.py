@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown
 
-from drconsole.report.build import build, to_markdown
+from drconsole.report.build import build, read_run, to_markdown
 from drconsole.report.record import build_record, to_html
 from drconsole.report.record import to_markdown as record_markdown
 
@@ -25,11 +25,13 @@ class ReportScreen(Screen[None]):
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
         self.run_dir = run_dir
-        self.text = to_markdown(build(run_dir))
-        record = build_record(run_dir)
+        run = read_run(run_dir)
+        self.report = to_markdown(build(run))
+        record = build_record(run)
         self.record = record if record["participants"] else None
+        self.text = self.report
         if self.record is not None:
-            self.text = record_markdown(self.record) + "\n\n---\n\n" + self.text
+            self.text = record_markdown(self.record) + "\n\n---\n\n" + self.report
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -38,7 +40,7 @@ class ReportScreen(Screen[None]):
 
     def action_export(self) -> None:
         path = self.run_dir / "report.md"
-        path.write_text(to_markdown(build(self.run_dir)) + "\n", encoding="utf-8")
+        path.write_text(self.report + "\n", encoding="utf-8")
         written = [path]
         if self.record is not None:
             for name, text in (
