@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from drconsole.cli import main
+from drconsole.journal.journal import read_events
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -89,3 +93,33 @@ def running_sandbox(prefix: str) -> Iterator[Path]:
             manager.down(root / "sbx")
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def start_run(
+    args: list[str], step: str | None = None, within_s: float = 60
+) -> tuple[subprocess.Popen[str], Path]:
+    """Start ``drconsole run ARGS`` (headless) in a session of its own and wait until ``step``
+    (any step when None) has started. Returns the process and its run directory."""
+    proc = subprocess.Popen(
+        [*drconsole_cmd(), "run", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    run_dir = Path(proc.stdout.readline().strip())
+    deadline = time.monotonic() + within_s
+    while not any(
+        e.type == "step_started" and step in (None, e.data["step"]) for e in read_events(run_dir)
+    ):
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"step {step or '(any)'} never started in {run_dir}")
+        time.sleep(0.05)
+    return proc, run_dir
+
+
+def kill_run(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL a run started by ``start_run`` and everything it started."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -6,10 +6,6 @@ quarterly drill runs end to end. The drill's steps stay those of the two plans."
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +23,7 @@ from drconsole.report.build import build
 from drconsole.sandbox import dns as sandbox_dns
 from drconsole.sandbox import manager
 from drconsole.timeutil import format_timestamp, utcnow
-from tests.conftest import REPO, CliResult, drconsole_cmd, running_sandbox
+from tests.conftest import REPO, CliResult, kill_run, running_sandbox, start_run
 
 FAILOVER = REPO / "plans" / "dr-site-failover.yaml"
 FAILBACK = REPO / "plans" / "dr-site-failback.yaml"
@@ -149,22 +145,14 @@ def test_failover_killed_mid_way_resumes_then_failback_restores_dns_and_roles(
     manager.fail_primary(sandbox)
     answers = tmp_path / "failover.yaml"
     answers.write_text(yaml.safe_dump(failover_answers(sandbox)))
-    proc = subprocess.Popen(
-        [*drconsole_cmd(), "run", str(FAILOVER), "--headless", "--mode", "drill",
-         "--targets", str(sandbox / "targets.yaml"), "--runs-dir", str(tmp_path / "runs"),
-         "--answers", str(answers), "--input", f"incident_at={failed_at}"],
-        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    proc, run_dir = start_run(
+        [str(FAILOVER), "--headless", "--mode", "drill", "--targets", str(sandbox / "targets.yaml"),
+         "--runs-dir", str(tmp_path / "runs"), "--answers", str(answers),
+         "--input", f"incident_at={failed_at}"],
+        "vault-restart",
+        within_s=120,
     )  # fmt: skip
-    assert proc.stdout is not None
-    run_dir = Path(proc.stdout.readline().strip())
-    deadline = time.monotonic() + 120
-    while not any(
-        e.type == "step_started" and e.data["step"] == "vault-restart" for e in read_events(run_dir)
-    ):
-        assert time.monotonic() < deadline, "the failover never reached the Vault restart"
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_run(proc)
     resumed = cli("resume", run_dir, "--headless", "--answers", answers)
     assert resumed.code == 0, resumed.out + resumed.err
     assert verify(run_dir).ok

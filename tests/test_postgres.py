@@ -3,9 +3,6 @@ window, test restores, verify on a corrupted backup, and resume after SIGKILL mi
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ from drconsole.adapters.postgres import PostgresAdapter, RestoreParams
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager
 from drconsole.timeutil import parse_timestamp
-from tests.conftest import REPO, CliResult, drconsole_cmd, running_sandbox
+from tests.conftest import REPO, CliResult, kill_run, running_sandbox, start_run
 
 pytestmark = pytest.mark.slow
 
@@ -273,33 +270,14 @@ def test_a_run_killed_during_the_restore_resumes_and_finishes(
     target = utc_now_text()
     time.sleep(1.1)
     insert(sandbox, "kill-after")
-    proc = subprocess.Popen(
-        [
-            *drconsole_cmd(),
-            "run",
-            str(PITR),
-            "--headless",
-            "--targets",
-            str(sandbox / "targets.yaml"),
-            "--answers",
-            str(answers(tmp_path)),
-            "--input",
-            f"target_time={target}",
-            "--runs-dir",
-            str(tmp_path / "runs"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    run_dir = Path(proc.stdout.readline().strip())
-    deadline = time.monotonic() + 60
-    while "restore" not in started(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc, run_dir = start_run(
+        [str(PITR), "--headless", "--targets", str(sandbox / "targets.yaml"),
+         "--answers", str(answers(tmp_path)), "--input", f"target_time={target}",
+         "--runs-dir", str(tmp_path / "runs")],
+        "restore",
+    )  # fmt: skip
     time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_run(proc)
     result = cli("resume", run_dir, "--headless", "--answers", answers(tmp_path))
     assert result.code == 0, result.out
     assert verify(run_dir).ok

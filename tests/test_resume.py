@@ -4,17 +4,15 @@ duplicated."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from drconsole.journal.journal import read_events, verify
-from tests.conftest import CliResult, drconsole_cmd
+from tests.conftest import CliResult, kill_run, start_run
 
 PLAN = """
 id: killme
@@ -35,37 +33,14 @@ def start_until(
     step: str, plan: Path, answers: Path, runs: Path
 ) -> tuple[subprocess.Popen[str], Path]:
     """Start a headless run in its own session and wait until ``step`` has started."""
-    proc = subprocess.Popen(
-        [
-            *drconsole_cmd(),
-            "run",
-            str(plan),
-            "--headless",
-            "--answers",
-            str(answers),
-            "--runs-dir",
-            str(runs),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    run_dir = Path(proc.stdout.readline().strip())
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if any(e.type == "step_started" and e.data["step"] == step for e in read_events(run_dir)):
-            return proc, run_dir
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"step {step} never started")
+    args = [str(plan), "--headless", "--answers", str(answers), "--runs-dir", str(runs)]
+    return start_run(args, step, within_s=30)
 
 
 def start_and_kill_in(step: str, plan: Path, answers: Path, runs: Path) -> Path:
     """Start a headless run and SIGKILL it (and its children) once ``step`` has started."""
     proc, run_dir = start_until(step, plan, answers, runs)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_run(proc)
     return run_dir
 
 

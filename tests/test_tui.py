@@ -5,9 +5,6 @@ dry-run; the home screen. Real engine, real journal, real files."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -19,12 +16,12 @@ from textual.widgets import DataTable, Static
 
 from drconsole.engine.modes import Mode
 from drconsole.engine.rundir import load_state
-from drconsole.journal.journal import read_events, verify
+from drconsole.journal.journal import verify
 from drconsole.tui import modals
 from drconsole.tui.app import DrConsoleApp
 from drconsole.tui.home import HomeScreen
 from drconsole.tui.run_screen import RunScreen
-from tests.conftest import drconsole_cmd
+from tests.conftest import kill_run, start_run
 
 PLAN = """
 id: tui-small
@@ -163,18 +160,8 @@ steps:
   - {id: after, action: local.sleep, with: {seconds: 0}, needs: [long]}
 """,
     )
-    proc = subprocess.Popen(
-        [*drconsole_cmd(), "run", str(plan), "--headless", "--runs-dir", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert proc.stdout is not None
-    run_dir = Path(proc.stdout.readline().strip())
-    while not any(e.type == "step_started" for e in read_events(run_dir)):
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc, run_dir = start_run([str(plan), "--headless", "--runs-dir", str(tmp_path / "runs")])
+    kill_run(proc)
 
     async def scenario() -> None:
         app = make_app(tmp_path, plans, targets, resume=run_dir)

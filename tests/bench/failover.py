@@ -63,11 +63,12 @@ def analyse(run_dir: Path) -> dict[str, Any]:
     plan = yaml.safe_load(PLAN.read_text())
     needs = {s["id"]: s.get("needs", []) for s in plan["steps"]}
     path = []
-    current = "service-restored"
+    current: str | None = "service-restored"
     while current:
         path.append(current)
-        deps = [d for d in needs.get(current, []) if state.steps[d].ended_at]
-        current = max(deps, key=lambda d: state.steps[d].ended_at) if deps else ""  # type: ignore[arg-type,return-value]
+        ended = {d: state.steps[d].ended_at for d in needs.get(current, [])}
+        finished = {d: at for d, at in ended.items() if at is not None}
+        current = max(finished, key=lambda d: finished[d]) if finished else None
     critical = [(step, round(state.steps[step].duration_s or 0.0, 2)) for step in reversed(path)]
     return {
         "parallel_s": parallel,
