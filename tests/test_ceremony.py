@@ -365,7 +365,9 @@ def test_a_sign_in_violation_stops_before_any_step(
     assert "resume" in result.out
     events = list(read_events(run_dir))
     assert not [e for e in events if e.type == "step_started"]
-    refused = [e.data["problem"] for e in events if e.type == "participants_refused"]
+    refused = [
+        e.data["reason"] for e in events if e.type == "refused" and e.data["step"] == "sign-in"
+    ]
     assert refused
     assert words in refused[0]
     assert words in result.err or words in result.out

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -65,6 +65,12 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AskSecret(Protocol):
+    """Asks the operator for a secret; ``problem`` is why the previous answer was refused."""
+
+    def __call__(self, prompt: str, problem: str | None = None) -> Secret: ...
+
+
 @dataclass
 class ActionContext:
     """What the engine hands an action: where it acts, how to stop, how to talk.
@@ -74,7 +80,8 @@ class ActionContext:
         site_name: the site's name, for messages.
         cancel: set when the action must stop (timeout or abort); long actions poll it.
         log: a line of live output for the operator (not journaled).
-        ask_secret: asks the operator for a secret (blocks the worker thread, not the loop).
+        ask_secret: asks the operator for a secret (blocks the worker thread, not the loop);
+            ``problem`` says why the previous one was refused (journaled, shown where it is typed).
         artefact_dir: a directory for this step's files (kept with the run record).
     """
 
@@ -82,7 +89,7 @@ class ActionContext:
     site_name: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     log: Callable[[str], None] = lambda line: None
-    ask_secret: Callable[[str], Secret] | None = None
+    ask_secret: AskSecret | None = None
     artefact_dir: str | None = None
 
 

@@ -72,7 +72,8 @@ class CeremonySteps:
             people = await self.e.ask_until(
                 lambda problem: self.e.operator.participants(q, roles, problem),
                 lambda people: sign_in_problem(spec, people, self.e.operator.name),
-                lambda problem: self.e.emit("participants_refused", {"problem": problem}),
+                step=SIGN_IN,
+                question="sign-in",
             )
         except NoAnswer as exc:
             return f"participants did not sign in: {exc}"
@@ -111,9 +112,8 @@ class CeremonySteps:
                 lambda marks: initials_problem(
                     spec, self.participants, self.e.state.absent, marks[0], marks[1]
                 ),
-                lambda problem: self.e.answer(
-                    step, "initials", f"refused: {problem}", self.e.operator.name
-                ),
+                step=step.id,
+                question="initials",
             )
         except NoAnswer as exc:
             raise StepFailed(f"the step has no initials: {exc}") from None
@@ -189,7 +189,9 @@ class CeremonySteps:
                 return await self.e.operator.attest(q, person)
 
             try:
-                agree, reason = await self.e.ask_until(attest, with_reason)
+                agree, reason = await self.e.ask_until(
+                    attest, with_reason, step=CLOSING, question=f"attestation of {person.name}"
+                )
             except (NoAnswer, Refused):
                 continue  # not given: the record says so; a resume asks again
             self.e.emit(
@@ -399,9 +401,8 @@ class CeremonySteps:
                 lambda presented: quorum_problem(
                     self.participants, self.e.state.absent, quorum.role, quorum.need, presented
                 ),
-                lambda problem: self.e.answer(
-                    step, "quorum", f"refused: {problem}", self.e.operator.name
-                ),
+                step=step.id,
+                question="quorum",
             )
         except (NoAnswer, Refused) as exc:
             raise StepFailed(f"no quorum: {exc}") from None

@@ -629,17 +629,20 @@ class Engine:
         await self.ask_until(
             lambda problem: self.operator.typed_confirm(q, prompt, expected, problem),
             check,
-            lambda _: self.answer(step, "typed confirmation", "did not match", self.operator.name),
+            step=step.id,
+            question="typed confirmation",
         )
 
     async def ask_until(
         self,
         ask: Callable[[str | None], Awaitable[T]],
         check: Callable[[T], str | None],
-        on_refused: Callable[[str], object] | None = None,
+        *,
+        step: str,
+        question: str,
     ) -> T:
         """Ask (one question at a time) until ``check`` accepts the answer, ``ASK_AGAIN`` times
-        at most; each refusal is passed to the next question and to ``on_refused``.
+        at most; each refusal is journaled (``refused``) and passed to the next question.
 
         Raises:
             NoAnswer: the operator gave no answer.
@@ -652,9 +655,16 @@ class Engine:
             problem = check(answer)
             if problem is None:
                 return answer
-            if on_refused is not None:
-                on_refused(problem)
+            self.refused(step, question, problem)
         raise Refused(problem)
+
+    def refused(self, step: str | Step, question: str, reason: str) -> None:
+        """Journal that an answer was refused and why (every refusal reaches the record)."""
+        step_id = step.id if isinstance(step, Step) else step
+        self.emit(
+            "refused",
+            {"step": step_id, "question": question, "reason": reason, "by": self.operator.name},
+        )
 
     async def _call(self, step: Step, spec: ActionSpec, params: dict[str, Any]) -> Outcome:
         try:
@@ -740,7 +750,7 @@ class Engine:
             site=site,
             site_name=self._site_name(step),
             log=lambda line: self._live_from_thread(step.id, line),
-            ask_secret=lambda prompt: self._secret_from_thread(step, prompt),
+            ask_secret=lambda prompt, problem=None: self._secret_from_thread(step, prompt, problem),
             artefact_dir=str(artefacts),
         )
         worker = asyncio.ensure_future(asyncio.to_thread(spec.run, ctx, model))
@@ -772,14 +782,18 @@ class Engine:
     def _live_from_thread(self, step_id: str, line: str) -> None:
         self._loop.call_soon_threadsafe(self._live, step_id, line)
 
-    def _secret_from_thread(self, step: Step, prompt: str) -> Secret:
-        future = asyncio.run_coroutine_threadsafe(self._ask_secret(step, prompt), self._loop)
+    def _secret_from_thread(self, step: Step, prompt: str, problem: str | None) -> Secret:
+        future = asyncio.run_coroutine_threadsafe(
+            self._ask_secret(step, prompt, problem), self._loop
+        )
         return future.result()
 
-    async def _ask_secret(self, step: Step, prompt: str) -> Secret:
+    async def _ask_secret(self, step: Step, prompt: str, problem: str | None = None) -> Secret:
+        if problem is not None:
+            self.refused(step, prompt, problem)
         async with self.ask_lock:
             try:
-                secret = await self.operator.secret(self.question(step), prompt)
+                secret = await self.operator.secret(self.question(step), prompt, problem)
             except NoAnswer as exc:
                 raise PermanentError(str(exc)) from None
         self.journal.redactor.register(secret)
@@ -824,6 +838,8 @@ class Engine:
             values = await self.ask_until(
                 lambda problem: self.operator.evidence(q, fields, problem),
                 lambda values: evidence_problem(fields, values),
+                step=step.id,
+                question="evidence",
             )
         except NoAnswer as exc:
             raise StepFailed(str(exc)) from None
@@ -842,9 +858,8 @@ class Engine:
                 lambda signers: (
                     _signoff_problem(signers, need, roles) or self.ceremony.signer_problem(signers)
                 ),
-                lambda problem: self.answer(
-                    step, "sign-off", f"refused: {problem}", self.operator.name
-                ),
+                step=step.id,
+                question="sign-off",
             )
         except (NoAnswer, Refused) as exc:
             raise StepFailed(f"not approved: {exc}") from None

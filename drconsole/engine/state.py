@@ -7,6 +7,7 @@ Event types (``data`` fields):
 - ``step_started``: step, params (resolved), description.
 - ``attempt_failed``: step, attempt, error, transient, retry_in_s (null when no retry follows).
 - ``operator_answer``: step, question, by, answer (never a secret).
+- ``refused``: step, question, reason, by (an answer the engine refused; asked again or failed).
 - ``step_finished``: step, status, outputs, error, reason, attempts.
 - ``milestone``: step, name, at, recovery_point.
 - ``clock``: rto_s, rpo_s, rto_met, rpo_met, reason.
@@ -113,6 +114,7 @@ class RunState:
     exceptions: list[dict[str, Any]] = field(default_factory=list)
     bags: list[dict[str, Any]] = field(default_factory=list)
     attestations: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[dict[str, Any]] = field(default_factory=list)  # answers refused, and why
 
     @property
     def finished(self) -> bool:
@@ -164,6 +166,8 @@ def apply(state: RunState, event: Event) -> None:
         step.attempts = max(step.attempts, int(data.get("attempt", 1)))
     elif kind == "operator_answer":
         state.step(data["step"]).answers.append(data)
+    elif kind == "refused":
+        state.refusals.append({**data, "at": event.ts})
     elif kind == "step_finished":
         step = state.step(data["step"])
         step.status = _STATUS[data["status"]]
