@@ -53,6 +53,7 @@ from drconsole.engine.outcome import (
     StepFailed,
     evidence_problem,
 )
+from drconsole.engine.preview import check_params, placeholder
 from drconsole.engine.state import (
     DONE_OK,
     FINISHED,
@@ -452,7 +453,7 @@ class Engine:
         step_id, _, output = ref.parts
         record = self.state.steps.get(step_id)
         if self.mode is Mode.DRY_RUN and record and record.status is StepStatus.SIMULATED:
-            return f"<{step_id}.{output}>"
+            return placeholder(step_id, output)
         if record is None or output not in record.outputs:
             raise RefError(f"{ref.text}: step {step_id!r} gave no output {output!r}")
         return record.outputs[output]
@@ -500,10 +501,14 @@ class Engine:
     def _describe(self, step: Step, spec: ActionSpec | None, params: dict[str, Any]) -> str:
         if spec is not None:
             try:
-                model = spec.params.model_validate(params)
-                text = spec.describe(model)
+                text = spec.describe(spec.params.model_validate(params))
             except ValidationError:
-                text = f"{spec.name} with {params}"
+                text = f"{spec.name} with {_show(params)}"
+            except Exception:  # a describer that cannot handle a placeholder: say it plainly
+                text = f"{spec.name} with {_show(params)}"
+            deferred = check_params(spec.name, spec.params, params).deferred
+            if deferred:
+                text += f"; checked when known: {', '.join(deferred)}"
             effect = spec.effect.value if not step.destructive else "destructive"
             site = f" on site {self._site_name(step)}" if step.site else ""
             guard = f" (refused while {step.guard.refuse_when})" if step.guard else ""
@@ -531,19 +536,14 @@ class Engine:
 
     def _simulate(self, step: Step, spec: ActionSpec | None, params: dict[str, Any]) -> Outcome:
         if spec is not None:
-            try:
-                spec.params.model_validate(params)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
-                raise StepFailed(f"{spec.name} parameter {where}: {first['msg']}") from None
+            problem = check_params(spec.name, spec.params, params).problem
+            if problem is not None:
+                raise StepFailed(problem)
             try:
                 self._check_destructive_allowed(step, spec)
             except StepFailed as exc:
                 return Outcome(StepStatus.FAILED, {}, f"would be refused: {exc}")
-        outputs = {}
-        for name in sorted(step_outputs(step) or ()):
-            outputs[name] = f"<{step.id}.{name}>"
+        outputs = {name: placeholder(step.id, name) for name in sorted(step_outputs(step) or ())}
         return Outcome(StepStatus.SIMULATED, outputs, reason="dry-run: nothing was called")
 
     # ----------------------------------------------------------------- step kinds
@@ -908,6 +908,11 @@ def _clock_fields(c: clocks.Clocks) -> dict[str, Any]:
         "rpo_s": seconds(c.rpo_achieved),
         "rpo_status": c.rpo_status,
     }
+
+
+def _show(params: dict[str, Any]) -> str:
+    """Parameters as an operator reads them: ``key=value`` pairs, not a Python repr."""
+    return ", ".join(f"{key}={value}" for key, value in params.items()) or "no parameters"
 
 
 def _is_false(value: Any) -> bool:
