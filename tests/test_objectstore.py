@@ -1,5 +1,6 @@
 """Object storage against a real moto server (the S3 API over HTTP), with a small fault proxy
-of our own in front of it for 5xx answers and timeouts."""
+of our own in front of it for 5xx answers, timeouts and damaged bodies; the proxy counts the
+HTTP requests each attempt makes."""
 
 from __future__ import annotations
 
@@ -47,12 +48,18 @@ def store(moto: MotoServer, request: pytest.FixtureRequest) -> ObjectStore:
 
 
 class FaultProxy:
-    """Forwards to moto; answers 503 to the first ``fail`` requests, or sleeps ``delay`` s."""
+    """Forwards to moto; answers 503 to the first ``fail`` requests, or sleeps ``delay`` s.
+
+    ``damage`` spoils the body of each GET of a key ending in ``damaged``: "corrupt" flips a bit,
+    "close" sends half and closes the connection, "stall" sends half and then nothing for 2.5 s.
+    """
 
     def __init__(self, target_port: int) -> None:
         self.fail = 0
         self.delay = 0.0
         self.seen = 0
+        self.damage: str | None = None
+        self.damaged = ""
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -78,7 +85,15 @@ class FaultProxy:
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                path = self.path.split("?")[0]
+                if not proxy.damage or self.command != "GET" or not path.endswith(proxy.damaged):
+                    self.wfile.write(data)
+                elif proxy.damage == "corrupt":
+                    self.wfile.write(data[:10] + bytes([data[10] ^ 1]) + data[11:])
+                else:  # close or stall: half the body, then the connection closes (HTTP/1.0)
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    time.sleep(2.5 if proxy.damage == "stall" else 0)
 
             do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward  # noqa: N815
 
@@ -168,65 +183,106 @@ def test_a_bucket_without_versioning_is_flagged(moto: MotoServer) -> None:
     assert ok["object_lock"] == "not configured"
 
 
+FaultRun = Callable[[str, bytes], tuple[str, CliResult, list[dict[str, Any]]]]
+
+
+@pytest.fixture
 def fault_run(
     cli: Callable[..., CliResult],
     write_plan: Callable[..., Path],
     tmp_path: Path,
     moto: MotoServer,
     proxy: FaultProxy,
-    key: str,
-) -> tuple[CliResult, list[dict[str, Any]]]:
+    store: ObjectStore,
+) -> FaultRun:
+    """Put NAME (under the test's prefix) and run a plan that verifies it through the proxy
+    (3 attempts); the key, the result and the journaled failures."""
     section = {**moto.section(), "endpoint": f"http://127.0.0.1:{proxy.port}", "read_timeout": 1}
     targets = tmp_path / "targets.yaml"
     targets.write_text(yaml.safe_dump({"sites": {"primary": {"s3": section}}}))
-    plan = write_plan(
-        "id: s\ntitle: S\nkind: verification\nsteps:\n"
-        f"  - id: verify\n    check: s3.verify_object\n    site: primary\n"
-        f"    with: {{key: {key}}}\n"
-        "    retry: {attempts: 3, backoff: exponential, delay: 0.2s}\n"
-    )
-    result = cli("run", plan, "--headless", "--targets", targets, "--runs-dir", tmp_path / "r")
-    run_dir = Path(result.out.splitlines()[0])
-    return result, [e.data for e in read_events(run_dir) if e.type == "attempt_failed"]
+
+    def run(name: str, data: bytes) -> tuple[str, CliResult, list[dict[str, Any]]]:
+        key = store.section["prefix"] + name
+        put(store, key, data)
+        plan = write_plan(
+            "id: s\ntitle: S\nkind: verification\nsteps:\n"
+            f"  - id: verify\n    check: s3.verify_object\n    site: primary\n"
+            f"    with: {{key: {key}}}\n"
+            "    retry: {attempts: 3, backoff: exponential, delay: 0.2s}\n"
+        )
+        result = cli("run", plan, "--headless", "--targets", targets, "--runs-dir", tmp_path / "r")
+        run_dir = Path(result.out.splitlines()[0])
+        return key, result, [e.data for e in read_events(run_dir) if e.type == "attempt_failed"]
+
+    return run
 
 
 def test_transient_5xx_is_retried_with_backoff_then_succeeds(
-    cli: Callable[..., CliResult],
-    write_plan: Callable[..., Path],
-    tmp_path: Path,
-    moto: MotoServer,
-    proxy: FaultProxy,
-    store: ObjectStore,
+    fault_run: FaultRun, proxy: FaultProxy
 ) -> None:
-    key = store.section["prefix"] + "x.tar"
-    put(store, key, b"x" * 100)
     proxy.fail = 2
-    result, failures = fault_run(cli, write_plan, tmp_path, moto, proxy, key)
+    key, result, failures = fault_run("x.tar", b"x" * 100)
     assert result.code == 0, result.out
-    # each failed attempt is journaled with its exponential delay, then the check succeeds
-    assert failures
-    assert [f["retry_in_s"] for f in failures] == [0.2 * 2**i for i in range(len(failures))]
-    assert all("503" in f["error"] or "ServiceUnavailable" in f["error"] for f in failures)
+    # each failed attempt is journaled with its exponential delay, then the check succeeds;
+    # one request per attempt: two 503s are two journaled attempts
+    assert [f["retry_in_s"] for f in failures] == [0.2, 0.4]
+    assert all(f"object s3://qsign-backups/{key}: 503" in f["error"] for f in failures)
+    assert proxy.seen == 2 + 3  # two refused heads, then head, sidecar get and get
 
 
 def test_persistent_5xx_and_timeouts_are_reported_after_the_attempts(
-    cli: Callable[..., CliResult],
-    write_plan: Callable[..., Path],
-    tmp_path: Path,
-    moto: MotoServer,
-    proxy: FaultProxy,
-    store: ObjectStore,
+    fault_run: FaultRun, proxy: FaultProxy
 ) -> None:
-    key = store.section["prefix"] + "y.tar"
-    put(store, key, b"y" * 100)
     proxy.fail = 100
-    result, failures = fault_run(cli, write_plan, tmp_path, moto, proxy, key)
+    key, result, failures = fault_run("y.tar", b"y" * 100)
     assert result.code == 1
     assert len(failures) == 3
     assert failures[-1]["retry_in_s"] is None
-    proxy.fail, proxy.delay = 0, 2.5
-    (tmp_path / "t").mkdir()
-    result, failures = fault_run(cli, write_plan, tmp_path / "t", moto, proxy, key)
+    assert proxy.seen == 3  # one HTTP request per journaled attempt
+    proxy.fail, proxy.delay, proxy.seen = 0, 2.5, 0
+    key, result, failures = fault_run("y.tar", b"y" * 100)
     assert result.code == 1
     assert len(failures) == 3
     assert "timed out" in failures[0]["error"].lower() or "timeout" in failures[0]["error"].lower()
+    assert proxy.seen == 3
+
+
+def test_a_corrupted_body_names_the_object_and_its_checksum(
+    fault_run: FaultRun, proxy: FaultProxy
+) -> None:
+    proxy.damage, proxy.damaged = "corrupt", "/corrupt.tar"
+    key, result, failures = fault_run("corrupt.tar", b"c" * 100_000)
+    assert result.code == 1
+    said = f"object s3://qsign-backups/{key}: the body does not match its SHA-256 checksum"
+    assert len(failures) == 1  # a damaged body is a finding, not a fault a retry hides
+    assert failures[0]["error"].startswith(said)
+    assert failures[0]["transient"] is False
+    assert said in result.out
+    assert "FlexibleChecksumError" not in result.out + result.err
+    proxy.damage = None
+    again = fault_run("corrupt.tar", b"c" * 100_000)[1]
+    assert again.code == 0, again.out  # undamaged, it verifies
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        ("close", "the connection closed after 50000 of 100000 bytes"),
+        ("stall", "the body stopped after 0 of 100000 bytes"),
+    ],
+)
+def test_a_truncated_body_names_the_object_and_how_far_it_got(
+    fault_run: FaultRun,
+    proxy: FaultProxy,
+    damage: str,
+    said: str,
+) -> None:
+    proxy.damage, proxy.damaged = damage, "/short.tar"
+    key, result, failures = fault_run("short.tar", b"s" * 100_000)
+    assert result.code == 1
+    assert len(failures) == 3  # transient: retried, every time the same words
+    for failure in failures:
+        assert failure["error"].startswith(f"object s3://qsign-backups/{key}: {said}")
+        assert failure["transient"] is True
+    assert "None" not in failures[0]["error"]
+    assert proxy.seen == 3 * 3  # head, sidecar get, get: one request each, per attempt

@@ -1,5 +1,7 @@
 """What the AWS adapters share: a boto3 client from a targets section, and calls whose errors
-become typed ones. botocore's own retries are off: the engine retries, visibly, in one place.
+become typed ones. botocore's own retries are off (one HTTP request per call: its
+``max_attempts`` counts retries after the first request, ``total_max_attempts`` counts them all):
+the engine retries, visibly, in one place.
 
 Section keys: endpoint (an S3- or Route 53-compatible endpoint), region, profile, and
 optionally access_key_file and secret_key_file; otherwise the usual AWS_* variables and
@@ -32,7 +34,7 @@ def boto_client(service: str, section: Mapping[str, Any]) -> Any:
                 raise PermanentError(str(exc)) from None
     session = boto3.session.Session(profile_name=section.get("profile"))
     config = Config(
-        retries={"max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=float(section.get("connect_timeout", 5)),
         read_timeout=float(section.get("read_timeout", 30)),
     )

@@ -5,6 +5,10 @@ and download with checksums.
 Targets ``s3`` section: bucket, endpoint (for S3-compatible stores), region, profile, and
 optionally access_key_file and secret_key_file; otherwise the usual AWS_* variables and
 profiles apply. botocore's own retries are off: the engine retries, visibly, in one place.
+
+Every error about an object names it as ``object s3://BUCKET/KEY`` and says in words what went
+wrong: a body that does not match its checksum (botocore checks the stored one as it reads), a
+connection that closed part-way (N of M bytes), a body that stopped coming.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,6 +37,14 @@ from drconsole.adapters.base import (
 )
 
 CHUNK = 1 << 20
+# the checksum headers S3 may send with a body, and their names in words
+_CHECKSUMS = {
+    "ChecksumSHA256": "SHA-256",
+    "ChecksumSHA1": "SHA-1",
+    "ChecksumCRC32": "CRC32",
+    "ChecksumCRC32C": "CRC32C",
+    "ChecksumCRC64NVME": "CRC64NVME",
+}
 
 
 def _iso(value: datetime) -> str:
@@ -57,6 +69,57 @@ class ObjectStore:
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
         return aws_call(what, fn, **kwargs)
 
+    def where(self, key: str) -> str:
+        return f"object s3://{self.bucket}/{key}"
+
+    def _get(self, key: str, version_id: str | None = None) -> Any:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        return self._call(self.where(key), self.client().get_object, **kwargs)
+
+    def _body(self, key: str, response: Mapping[str, Any], cancel: Any = None) -> Iterator[bytes]:
+        """The body of a get_object answer in chunks; a broken transfer says which object and
+        how far it got (in bytes this adapter received), a damaged body which checksum."""
+        from botocore.exceptions import (
+            BotoCoreError,
+            FlexibleChecksumError,
+            IncompleteReadError,
+            ReadTimeoutError,
+        )
+
+        where, got = self.where(key), 0
+        of = f" of {response['ContentLength']}" if response.get("ContentLength") is not None else ""
+        try:
+            for chunk in response["Body"].iter_chunks(CHUNK):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"reading {where} was cancelled")
+                got += len(chunk)
+                yield chunk
+        except FlexibleChecksumError:
+            algorithm = next((n for h, n in _CHECKSUMS.items() if response.get(h)), "stored")
+            raise CheckFailed(
+                f"{where}: the body does not match its {algorithm} checksum",
+                evidence={"key": key, "version_id": response.get("VersionId")},
+                hint="do not restore it; verify it again: a damaged transfer passes the next "
+                "time, a damaged object fails again",
+            ) from None
+        except IncompleteReadError as exc:
+            read, expected = exc.kwargs["actual_bytes"], exc.kwargs["expected_bytes"]
+            raise TransientError(
+                f"{where}: the connection closed after {read} of {expected} bytes"
+            ) from None
+        except ReadTimeoutError:
+            raise TransientError(
+                f"{where}: the body stopped after {got}{of} bytes",
+                hint="nothing more came within the read timeout (read_timeout in the site's "
+                "s3 section)",
+            ) from None
+        except (BotoCoreError, OSError, ValueError) as exc:
+            raise TransientError(
+                f"{where}: reading failed after {got}{of} bytes ({type(exc).__name__}: {exc})"
+            ) from None
+
     # ----------------------------------------------------------------- listing
     def objects(self, prefix: str) -> list[dict[str, Any]]:
         """Current objects under a prefix (not sidecars), oldest first."""
@@ -66,7 +129,9 @@ class ObjectStore:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
             if token:
                 kwargs["ContinuationToken"] = token
-            page = self._call(f"list {prefix}", self.client().list_objects_v2, **kwargs)
+            page = self._call(
+                f"list s3://{self.bucket}/{prefix}", self.client().list_objects_v2, **kwargs
+            )
             for item in page.get("Contents", []):
                 if item["Key"].endswith(".sha256"):
                     continue
@@ -88,7 +153,7 @@ class ObjectStore:
         objs = self.objects(prefix)
         for obj in objs:
             head = self._call(
-                f"head {obj['key']}",
+                self.where(obj["key"]),
                 self.client().head_object,
                 Bucket=self.bucket,
                 Key=obj["key"],
@@ -104,18 +169,15 @@ class ObjectStore:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
         if version_id:
             kwargs["VersionId"] = version_id
-        head = self._call(f"head {key}", self.client().head_object, **kwargs)
+        head = self._call(self.where(key), self.client().head_object, **kwargs)
         sidecar = None
         try:
-            body = self._call(
-                f"get {key}.sha256",
-                self.client().get_object,
-                Bucket=self.bucket,
-                Key=key + ".sha256",
-            )["Body"].read()
-            sidecar = body.decode().split()[0].lower()
+            response = self._get(key + ".sha256")
         except PermanentError:
-            sidecar = None
+            pass
+        else:
+            text = b"".join(self._body(key + ".sha256", response)).decode(errors="replace")
+            sidecar = (text.split() or [""])[0].lower()
         if sidecar:
             return sidecar, "sidecar .sha256"
         stored = head.get("ChecksumSHA256")
@@ -126,21 +188,13 @@ class ObjectStore:
     def verify_object(self, key: str, version_id: str | None, cancel: Any = None) -> dict[str, Any]:
         """Stream the object through SHA-256 (constant memory) and compare."""
         expected, source = self._expected(key, version_id)
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
-        if version_id:
-            kwargs["VersionId"] = version_id
         start = time.perf_counter()
-        response = self._call(f"get {key}", self.client().get_object, **kwargs)
+        response = self._get(key, version_id)
         digest = hashlib.sha256()
         size = 0
-        try:
-            for chunk in response["Body"].iter_chunks(CHUNK):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled(f"verification of {key} was cancelled")
-                digest.update(chunk)
-                size += len(chunk)
-        except (OSError, ValueError) as exc:
-            raise TransientError(f"reading {key} failed: {exc}") from None
+        for chunk in self._body(key, response, cancel):
+            digest.update(chunk)
+            size += len(chunk)
         seconds = max(time.perf_counter() - start, 1e-9)
         actual = digest.hexdigest()
         out = {
@@ -154,13 +208,14 @@ class ObjectStore:
         }
         if expected is None:
             raise CheckFailed(
-                f"{key} has no checksum to compare with (no stored SHA-256 and no .sha256 sidecar)",
+                f"{self.where(key)} has no checksum to compare with (no stored SHA-256 and "
+                "no .sha256 sidecar)",
                 evidence=out,
                 hint="upload backups with ChecksumAlgorithm=SHA256 or a sidecar",
             )
         if actual != expected:
             raise CheckFailed(
-                f"{key} (version {out['version_id']}) does not match its checksum: "
+                f"{self.where(key)} (version {out['version_id']}) does not match its checksum: "
                 f"{actual[:16]}… against {expected[:16]}… from the {source}",
                 evidence=out,
                 hint="the object changed after its checksum was recorded: do not restore it",
@@ -182,7 +237,7 @@ class ObjectStore:
         seconds = max(time.perf_counter() - start, 1e-9)
         failed = [r for r in results if "failed" in r]
         total = sum(int(r.get("size", 0)) for r in results)
-        problems = [f"{r['key']}: {r['failed']}" for r in failed]
+        problems = [str(r["failed"]) for r in failed]
         out: dict[str, Any] = {
             "checked": len(results),
             "failed": problems,
@@ -289,7 +344,7 @@ class ObjectStore:
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
         with file.open("rb") as handle:
             put = self._call(
-                f"put {key}",
+                self.where(key),
                 self.client().put_object,
                 Bucket=self.bucket,
                 Key=key,
@@ -307,14 +362,14 @@ class ObjectStore:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         checked = self.verify_object(key, None)
-        response = self._call(f"get {key}", self.client().get_object, Bucket=self.bucket, Key=key)
+        response = self._get(key)
         digest = hashlib.sha256()
         with target.open("wb") as handle:
-            for chunk in response["Body"].iter_chunks(CHUNK):
+            for chunk in self._body(key, response):
                 handle.write(chunk)
                 digest.update(chunk)
         if digest.hexdigest() != checked["sha256"]:
-            raise TransientError(f"{key} changed while it was downloaded; try again")
+            raise TransientError(f"{self.where(key)} changed while it was downloaded; try again")
         Path(str(target) + ".sha256").write_text(f"{digest.hexdigest()}  {target.name}\n")
         return {
             "path": str(target),
