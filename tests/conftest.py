@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,42 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the developer's own data directory."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("DRCONSOLE_RUNS_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _report_every_run(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, every run it left under its tmp_path must report (md and json) and, for
+    a ceremony, give its record (md, html, json): an exception fails the test. The number of
+    runs reported is kept in the test's ``user_properties`` as ``runs_reported``."""
+    yield
+    reported = report_every_run(tmp_path)
+    request.node.user_properties.append(("runs_reported", len(reported)))
+
+
+def report_every_run(root: Path) -> list[Path]:
+    """Build every report and record of the run directories under ``root``; return them."""
+    from drconsole.journal.journal import JOURNAL
+    from drconsole.report import build, record
+
+    found = []
+    for here, dirs, files in os.walk(root):
+        if JOURNAL in files:
+            found.append(Path(here))
+            dirs.clear()  # a run directory holds no other runs
+    for run_dir in found:
+        try:
+            run = build.read_run(run_dir)
+            report = build.build(run)
+            build.to_markdown(report)
+            json.dumps(report, ensure_ascii=False)
+            if run.plan is not None and run.plan.ceremony is not None:
+                kept = record.build_record(run)
+                record.to_markdown(kept)
+                record.to_html(kept)
+                json.dumps(kept, ensure_ascii=False)
+        except Exception as exc:
+            raise AssertionError(f"the report or record of {run_dir} fails: {exc!r}") from exc
+    return found
 
 
 @dataclass

@@ -60,8 +60,15 @@ def test_the_markdown_report_tells_the_story(
     assert "| 10m00s | missed |" in text
     final = cli("journal", "verify", run_dir).out.split("final hash ")[1].strip()
     assert f"- Final hash: `{final}`" in text
-    for step in ("brief", "settle", "checksum", "approve", "restored"):
-        assert f"| {step} | succeeded |" in text
+    for title, step in (
+        ("Brief the participants", "brief"),
+        ("Let the writers settle", "settle"),
+        ("Check the backup file", "checksum"),
+        ("Security officer and witness approve", "approve"),
+        ("Service restored", "restored"),
+    ):
+        assert f"| {title} ({step}) | succeeded |" in text
+    assert "### Check the backup file (checksum)" in text
 
 
 def test_the_json_report_has_every_step_and_the_clocks(
@@ -78,6 +85,7 @@ def test_the_json_report_has_every_step_and_the_clocks(
         "approve",
         "restored",
     ]
+    assert report["steps"][3]["title"] == "Security officer and witness approve"
     assert report["result"] == "succeeded"
     assert report["rto"]["status"] == "missed"
     assert report["rto"]["objective_s"] == 600
@@ -157,3 +165,66 @@ def test_module_entry_point_and_help() -> None:
     out = subprocess.run([*drconsole_cmd(), "--help"], capture_output=True, text=True, check=True)
     for command in ("validate", "schema", "run", "resume", "journal", "report", "runs"):
         assert command in out.stdout
+
+
+GUARDED = """
+id: guarded
+title: Guarded
+kind: failover
+steps:
+  - id: promote
+    title: Promote the DR database
+    action: local.command
+    with: {argv: ["true"]}
+    guard:
+      refuse_when: "true"
+      because: the primary still accepts writes
+      override: PROMOTE ANYWAY
+"""
+
+
+def guarded_run(cli: Callable[..., CliResult], tmp_path: Path, override: dict[str, str]) -> Path:
+    plan, answers = tmp_path / "guarded.yaml", tmp_path / "answers.yaml"
+    plan.write_text(GUARDED)
+    answers.write_text(yaml.safe_dump({"steps": {"promote": {"override": override}}}))
+    result = cli(
+        "run", plan, "--headless", "--answers", answers, "--runs-dir", tmp_path / "runs"
+    )  # fmt: skip
+    return Path(result.out.splitlines()[0])
+
+
+def test_a_guard_refusal_and_a_wrong_override_are_listed_as_refusals(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    run_dir = guarded_run(cli, tmp_path, {"typed": "promote", "reason": "x"})
+    md = cli("report", run_dir).out
+    report = json.loads(cli("report", run_dir, "--format", "json").out)
+    guard, typed = report["refusals"]
+    assert guard | {"at": None} == {
+        "at": None,
+        "step": "promote",
+        "title": "Promote the DR database",
+        "question": "guard",
+        "reason": "the primary still accepts writes",
+        "by": "drconsole",
+    }
+    assert typed["question"] == "typed confirmation"
+    assert "that was not 'PROMOTE ANYWAY'" in typed["reason"]
+    for r in (guard, typed):
+        assert f"| {r['at']} | Promote the DR database (promote) | {r['question']} |" in md
+    assert (
+        "Promote the DR database (promote): guard refused: the primary still accepts writes"
+        in report["deviations"]
+    )
+    assert "## Deviations\n\n- none" not in md
+
+
+def test_a_guard_override_is_a_deviation(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    run_dir = guarded_run(
+        cli, tmp_path, {"typed": "PROMOTE ANYWAY", "reason": "fenced at the switch"}
+    )
+    report = json.loads(cli("report", run_dir, "--format", "json").out)
+    assert report["result"] == "succeeded"
+    assert (
+        "Promote the DR database (promote): guard overridden by operator: fenced at the switch"
+    ) in report["deviations"]

@@ -1,8 +1,9 @@
-"""Build a run's report from its journal: steps with times, attempts, who confirmed or signed,
-outputs; RTO and RPO against the objectives; deviations; the journal's final hash.
+"""Build a run's report from its journal: steps by title with times, attempts, every answer
+(whatever its shape: sign-offs, quorum, evidence, text), outputs; RTO and RPO against the
+objectives; refusals; deviations; the journal's final hash.
 
-The report reads only the journal (and verifies it), so it can be rebuilt by anyone holding
-the run directory.
+The report reads only the run directory (the journal, verified, and the plan copy for step
+titles), so it can be rebuilt by anyone holding it.
 """
 
 from __future__ import annotations
@@ -10,27 +11,89 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from drconsole.engine import clocks
+from drconsole.engine.rundir import PLAN_COPY
 from drconsole.engine.state import RunState, StepState, StepStatus, replay
-from drconsole.journal.journal import VerifyReport, read_events, verify
+from drconsole.journal.journal import Event, VerifyReport, read_events, verify
+from drconsole.plans.model import Plan
+from drconsole.plans.yamlpos import YamlSyntaxError, load_yaml
 from drconsole.timeutil import format_duration, format_timestamp, utcnow
 
 
 @dataclass(frozen=True)
 class ReadRun:
-    """A run directory read once: its journal's check and the state it replays to."""
+    """A run directory read once: its journal's check, the state it replays to, every refusal
+    in order, and the plan that ran (None when its copy is missing or unreadable)."""
 
     run_dir: Path
     check: VerifyReport
     state: RunState
+    refusals: list[dict[str, Any]]
+    plan: Plan | None
+
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        """Each titled step's title, by id."""
+        return {s.id: s.title for s in self.plan.steps if s.title} if self.plan else {}
+
+    def name(self, step_id: str | None) -> str:
+        """A step as an auditor reads it: its title with its id in brackets (its id alone when
+        it has no title; ``-`` for none)."""
+        return step_name(step_id, self.titles.get(step_id or ""))
+
+
+def step_name(step_id: str | None, title: str | None) -> str:
+    """``Title (id)``, or the id alone when the step has no title (``-`` for no step)."""
+    return f"{title} ({step_id})" if title and title != step_id else step_id or "-"
 
 
 def read_run(run_dir: Path) -> ReadRun:
     """Verify a run's journal and replay it (the report and the record both start here)."""
-    return ReadRun(run_dir, verify(run_dir), replay(read_events(run_dir)))
+    events = list(read_events(run_dir))
+    return ReadRun(run_dir, verify(run_dir), replay(events), _refusals(events), plan_copy(run_dir))
+
+
+def plan_copy(run_dir: Path) -> Plan | None:
+    """The plan that ran, from its copy beside the journal; None when it is missing or no
+    longer reads as a plan (steps are then named by id). Only its shape is checked, so a plan
+    that ran stays readable when validation grows stricter."""
+    try:
+        return Plan.model_validate(load_yaml((run_dir / PLAN_COPY).read_text("utf-8")).data)
+    except (OSError, UnicodeDecodeError, YamlSyntaxError, ValidationError):
+        return None
+
+
+def _refusals(events: list[Event]) -> list[dict[str, Any]]:
+    """Every answer refused (``refused`` events) and every guard's refusal, in journal order."""
+    found = []
+    for e in events:
+        data = e.data
+        if e.type == "refused":
+            reason = data.get("reason")
+        elif (
+            e.type == "operator_answer"
+            and data.get("question") == "guard"
+            and str(data.get("answer")).startswith("refused")
+        ):
+            reason = str(data["answer"]).removeprefix("refused").lstrip(": ")
+        else:
+            continue
+        found.append(
+            {
+                "at": e.ts,
+                "step": data.get("step"),
+                "question": data.get("question"),
+                "reason": reason,
+                "by": data.get("by"),
+            }
+        )
+    return found
 
 
 def build(run: Path | ReadRun) -> dict[str, Any]:
@@ -69,8 +132,9 @@ def build(run: Path | ReadRun) -> dict[str, Any]:
             else None,
         },
         "milestones": {k: format_timestamp(v) for k, v in state.milestones.items()},
-        "steps": [_step(s) for s in state.steps.values()],
-        "deviations": deviations(state),
+        "steps": [_step(run, s) for s in state.steps.values()],
+        "refusals": [{**r, "title": run.titles.get(r["step"] or "")} for r in run.refusals],
+        "deviations": deviations(run),
         "resumes": state.resumes,
         "interruptions": state.interruptions,
         "journal": {
@@ -86,20 +150,34 @@ def _seconds(value: timedelta | None) -> float | None:
     return round(value.total_seconds(), 3) if value is not None else None
 
 
+def say(value: Any) -> str:
+    """Any answer in words, whatever its shape: a list joined with ``; ``, a mapping as
+    ``key=value`` pairs led by the person it names (``name (role)``, or initials), else text."""
+    if isinstance(value, list | tuple):
+        return "; ".join(say(v) for v in value)
+    if isinstance(value, dict):
+        rest = dict(value)
+        if "name" in rest and "role" in rest:
+            who = f"{say(rest.pop('name'))} ({say(rest.pop('role'))})"
+        else:
+            who = say(rest.pop("initials")) if "initials" in rest else ""
+        said = ", ".join(f"{k}={say(v)}" for k, v in rest.items())
+        return f"{who}: {said}" if who and said else who or said
+    return "-" if value is None else str(value)
+
+
 def _who(step: StepState) -> list[str]:
-    people: list[str] = []
-    for answer in step.answers:
-        value = answer.get("answer")
-        if isinstance(value, list):
-            people.extend(f"{s['name']} ({s['role']})" for s in value if isinstance(s, dict))
-        elif answer.get("by"):
-            people.append(f"{answer['by']}: {answer.get('question')} = {value}")
-    return people
+    """Each answer given at the step: the question, the answer in words, and who gave it."""
+    return [
+        f"{a.get('question')}: {say(a.get('answer'))}" + (f" (by {a['by']})" if a.get("by") else "")
+        for a in step.answers
+    ]
 
 
-def _step(step: StepState) -> dict[str, Any]:
+def _step(run: ReadRun, step: StepState) -> dict[str, Any]:
     return {
         "id": step.id,
+        "title": run.titles.get(step.id),
         "status": step.status.value,
         "started_at": format_timestamp(step.started_at) if step.started_at else None,
         "ended_at": format_timestamp(step.ended_at) if step.ended_at else None,
@@ -117,27 +195,45 @@ def _step(step: StepState) -> dict[str, Any]:
             }
             for f in step.failures
         ],
+        "answers": [{k: v for k, v in a.items() if k != "step"} for a in step.answers],
         "who": _who(step),
     }
 
 
-def deviations(state: RunState) -> list[str]:
-    """Everything that did not go to plan, in words."""
-    found = []
+def deviations(run: ReadRun) -> list[str]:
+    """Everything that did not go to plan, in words: steps that failed, were continued past,
+    marked done, skipped, cancelled, not run or retried; refusals; guard overrides; ceremony
+    exceptions; interruptions."""
+    state, found = run.state, []
     for step in state.steps.values():
+        name = run.name(step.id)
         if step.status is StepStatus.FAILED:
             how = "continued past" if step.reason == "continued" else "failed"
-            found.append(f"{step.id}: {how}: {step.error}")
+            found.append(f"{name}: {how}: {step.error}")
         elif step.status is StepStatus.MARKED_DONE:
-            found.append(f"{step.id}: marked done by hand: {step.reason}")
+            found.append(f"{name}: marked done by hand: {step.reason}")
         elif step.status is StepStatus.SKIPPED:
-            found.append(f"{step.id}: skipped: {step.reason}")
+            found.append(f"{name}: skipped: {step.reason}")
         elif step.status is StepStatus.CANCELLED:
-            found.append(f"{step.id}: cancelled: {step.reason}")
+            found.append(f"{name}: cancelled: {step.reason}")
         elif step.status in (StepStatus.PENDING, StepStatus.RUNNING) and state.finished:
-            found.append(f"{step.id}: not run")
+            found.append(f"{name}: not run")
         if step.failures and step.status is StepStatus.SUCCEEDED:
-            found.append(f"{step.id}: succeeded after {step.attempts} attempts")
+            found.append(f"{name}: succeeded after {step.attempts} attempts")
+        found += [
+            f"{name}: guard overridden by {a.get('by')}: "
+            f"{say(a.get('answer')).removeprefix('overridden: ')}"
+            for a in step.answers
+            if a.get("question") == "guard override"
+        ]
+    found += [
+        f"{run.name(r['step'])}: {r['question']} refused: {r['reason']}" for r in run.refusals
+    ]
+    found += [
+        f"exception #{e.get('number')} at {run.name(e.get('step'))}: expected {e.get('expected')}; "
+        f"happened: {e.get('happened')}; decision: {e.get('decision')}"
+        for e in state.exceptions
+    ]
     if state.interruptions:
         found.append(
             f"the run was interrupted {state.interruptions} time(s) and resumed "
@@ -149,6 +245,19 @@ def deviations(state: RunState) -> list[str]:
 def _cell(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def refusals_markdown(refusals: list[dict[str, Any]]) -> list[str]:
+    """The Refusals section: every answer refused, and every guard's refusal."""
+    if not refusals:
+        return ["## Refusals", "", "- none", ""]
+    lines = ["## Refusals", "", "| time | step | question | reason | by |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {r['at']} | {_cell(step_name(r['step'], r['title']))} | {_cell(r['question'])} | "
+        f"{_cell(r['reason'])} | {_cell(r['by'])} |"
+        for r in refusals
+    ]
+    return [*lines, ""]
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -190,9 +299,10 @@ def to_markdown(report: dict[str, Any]) -> str:
     ]
     for step in report["steps"]:
         lines.append(
-            f"| {step['id']} | {step['status']} | {step['started_at'] or '-'} | "
+            f"| {_cell(step_name(step['id'], step['title']))} | {step['status']} | "
+            f"{step['started_at'] or '-'} | "
             f"{format_duration(step['duration_s'])} | {step['attempts']} | "
-            f"{_cell('; '.join(step['who'])) if step['who'] else '-'} |"
+            f"{_cell(' / '.join(step['who'])) if step['who'] else '-'} |"
         )
     lines.append("")
     for step in report["steps"]:
@@ -213,7 +323,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         if step["outputs"]:
             details += [f"- Output `{k}`: {_cell(v)}" for k, v in step["outputs"].items()]
         if details:
-            lines += [f"### {step['id']}", "", *details, ""]
+            lines += [f"### {step_name(step['id'], step['title'])}", "", *details, ""]
+    lines += refusals_markdown(report["refusals"])
     lines += ["## Deviations", ""]
     lines += [f"- {d}" for d in report["deviations"]] or ["- none"]
     journal = report["journal"]

@@ -1,7 +1,8 @@
 """A ceremony's record, for participants to sign: the plan's SHA-256 and version, participants,
-materials inventory, every step with initials and times, tamper-evident bag events, breaks,
-exceptions, artefacts with hashes, closing attestations, and the journal's final hash so the
-paper and the electronic record can be matched. Markdown, printable HTML, or JSON.
+materials inventory, every step by title with initials, times, the values recorded, who
+approved and which holder presented which card or share, tamper-evident bag events, breaks,
+exceptions, refusals, artefacts with hashes, closing attestations, and the journal's final hash
+so the paper and the electronic record can be matched. Markdown, printable HTML, or JSON.
 
 Built from the run directory alone (the journal, verified, and the plan copy kept beside it).
 """
@@ -13,11 +14,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from drconsole.engine.rundir import PLAN_COPY
-from drconsole.engine.state import StepStatus
-from drconsole.plans.model import Plan
-from drconsole.plans.validate import load_plan
-from drconsole.report.build import ReadRun, read_run
+from drconsole.engine.state import StepState, StepStatus
+from drconsole.report.build import ReadRun, read_run, refusals_markdown, say, step_name
 from drconsole.timeutil import format_timestamp
 
 AGREE_TEXT = (
@@ -31,18 +29,18 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
     reads its bag numbers from)."""
     if isinstance(run, Path):
         run = read_run(run)
-    run_dir, check, state = run.run_dir, run.check, run.state
-    plan = _plan(run_dir)
-    titles = {s.id: s.label for s in plan.steps} if plan else {}
+    run_dir, check, state, plan = run.run_dir, run.check, run.state, run.plan
     kinds = {s.id: s.kind for s in plan.steps} if plan else {}
+    sheet = {str(p.get("initials", "")).casefold(): p for p in state.participants}
     steps = []
     for number, step in enumerate(state.steps.values(), start=1):
         marks = step.initials or {}
+        approved, presented = _approved(step), _presented(step, sheet)
         steps.append(
             {
                 "number": number,
                 "id": step.id,
-                "title": titles.get(step.id, step.id),
+                "title": run.titles.get(step.id, step.id),
                 "kind": kinds.get(step.id, ""),
                 "status": step.status.value,
                 "started_at": format_timestamp(step.started_at) if step.started_at else None,
@@ -52,6 +50,9 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
                 "initialled_at": marks.get("at"),
                 "what": step.description,
                 "recorded": _recorded(step.outputs),
+                "approved_by": approved,
+                "presented": presented,
+                "said": _said(step.outputs, approved, presented),
                 "error": step.error,
                 "note": step.reason if step.status is not StepStatus.SUCCEEDED else None,
             }
@@ -91,6 +92,7 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
         "bags": state.bags,
         "presence": state.presence,
         "exceptions": state.exceptions,
+        "refusals": [{**r, "title": run.titles.get(r["step"] or "")} for r in run.refusals],
         "artefacts": _artefacts(run_dir, state.steps),
         "journal": {
             "events": check.count,
@@ -101,20 +103,48 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
     }
 
 
-def _plan(run_dir: Path) -> Plan | None:
-    loaded = load_plan(run_dir / PLAN_COPY)
-    return loaded.plan
-
-
 def _recorded(outputs: dict[str, Any]) -> dict[str, Any]:
     """Short outputs worth printing (values read, check values, counts), not long texts."""
     kept = {}
     for key, value in outputs.items():
-        if key in ("labels", "stdout", "stderr", "presented") or value is None:
+        if key in ("labels", "stdout", "stderr") or value is None:
             continue
         if isinstance(value, str | int | float | bool) and len(str(value)) <= 80:
             kept[key] = value
     return kept
+
+
+def _approved(step: StepState) -> list[str]:
+    """Who approved the step, as ``name (role)`` (its accepted sign-off, whatever its shape)."""
+    signers = step.outputs.get("signers")
+    return [say(s) for s in signers] if isinstance(signers, list) else []
+
+
+def _presented(step: StepState, sheet: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each holder of the quorum: initials, name from the sign-in sheet, what they presented."""
+    found = []
+    for entry in step.outputs.get("presented") or []:
+        given = dict(entry) if isinstance(entry, dict) else {"what": entry}
+        initials = str(given.pop("initials", "") or "")
+        person = sheet.get(initials.casefold(), {})
+        what = ", ".join(f"{k} {say(v)}" for k, v in given.items())
+        found.append({"initials": initials, "name": person.get("name"), "presented": what})
+    return found
+
+
+def _said(
+    outputs: dict[str, Any], approved: list[str], presented: list[dict[str, Any]]
+) -> list[str]:
+    """The recorded column in words: values read, who approved, who presented what."""
+    said = [f"{k}={v}" for k, v in _recorded(outputs).items()]
+    if approved:
+        said.append("approved by " + "; ".join(approved))
+    said += [
+        f"{p['initials'] or '?'} ({p['name'] or 'not on the sign-in sheet'}) presented "
+        f"{p['presented']}"
+        for p in presented
+    ]
+    return said
 
 
 def _artefacts(run_dir: Path, steps: dict[str, Any]) -> list[dict[str, Any]]:
@@ -190,7 +220,7 @@ def to_markdown(record: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for s in record["steps"]:
-        recorded = ", ".join(f"{k}={v}" for k, v in s["recorded"].items()) or "-"
+        recorded = "; ".join(s["said"]) or "-"
         status = s["status"] + (f": {s['note']}" if s["note"] else "")
         lines.append(
             f"| {s['number']} | {s['title']} (`{s['id']}`) | {status} | "
@@ -219,7 +249,8 @@ def to_markdown(record: dict[str, Any]) -> str:
         f"happened: {e['happened']}; decision: {e['decision']} (recorded by {e['by']})"
         for e in record["exceptions"]
     ] or ["- none"]
-    lines += ["", "## Artefacts", ""]
+    lines += ["", *refusals_markdown(record["refusals"])]
+    lines += ["## Artefacts", ""]
     lines += [
         f"- `{a['file']}` SHA-256 `{a['sha256']}`" + (f" (step {a['step']})" if a["step"] else "")
         for a in record["artefacts"]
@@ -327,7 +358,7 @@ def to_html(record: dict[str, Any]) -> str:
                     s["initialled_at"] or s["ended_at"],
                     s["actor"],
                     s["witness"],
-                    ", ".join(f"{k}={v}" for k, v in s["recorded"].items()),
+                    "; ".join(s["said"]),
                 ]
                 for s in record["steps"]
             ],
@@ -366,6 +397,14 @@ def to_html(record: dict[str, Any]) -> str:
                     e["by"],
                 ]
                 for e in record["exceptions"]
+            ],
+        ),
+        "<h2>Refusals</h2>",
+        _table(
+            ["Time", "Step", "Question", "Reason", "By"],
+            [
+                [r["at"], step_name(r["step"], r["title"]), r["question"], r["reason"], r["by"]]
+                for r in record["refusals"]
             ],
         ),
         "<h2>Artefacts</h2>",
