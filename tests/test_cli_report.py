@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO, CliResult, drconsole_cmd
@@ -114,6 +115,29 @@ def test_report_of_a_tampered_journal_says_so(
     result = cli("report", run_dir)
     assert result.code == 1
     assert "Chain: BROKEN: line" in result.out
+
+
+@pytest.mark.parametrize(
+    ("line", "edit"),
+    [(3, lambda text: '{"x": 1}'), (4, lambda text: text.replace('"step":', '"stp":'))],
+)
+def test_report_of_a_journal_with_lines_that_are_not_events_says_where_without_a_traceback(
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    backup_file: Path,
+    line: int,
+    edit: Callable[[str], str],
+) -> None:
+    run_dir = hello_run(cli, tmp_path, backup_file)
+    journal = run_dir / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    lines[line - 1] = edit(lines[line - 1])
+    journal.write_text("\n".join(lines) + "\n")
+    for fmt in ("md", "json"):
+        result = cli("report", run_dir, "--format", fmt)
+        assert result.code == 1
+        assert f"line {line}: " in result.out
+        assert "Traceback" not in result.out + result.err
 
 
 def test_report_and_verify_of_a_directory_that_is_not_a_run(

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from drconsole.engine import clocks
 from drconsole.engine.rundir import PLAN_COPY
-from drconsole.engine.state import RunState, StepState, StepStatus, replay
+from drconsole.engine.state import RunState, StepState, StepStatus, apply
 from drconsole.journal.journal import Event, VerifyReport, read_events, verify
 from drconsole.plans.model import Plan
 from drconsole.plans.yamlpos import YamlSyntaxError, load_yaml
@@ -55,8 +55,21 @@ def step_name(step_id: str | None, title: str | None) -> str:
 
 def read_run(run_dir: Path) -> ReadRun:
     """Verify a run's journal and replay it (the report and the record both start here)."""
-    events = list(read_events(run_dir))
-    return ReadRun(run_dir, verify(run_dir), replay(events), _refusals(events), plan_copy(run_dir))
+    events, state = _replayed(run_dir)
+    return ReadRun(run_dir, verify(run_dir), state, _refusals(events), plan_copy(run_dir))
+
+
+def _replayed(run_dir: Path) -> tuple[list[Event], RunState]:
+    """The events and the state they replay to, up to the first line that is not an event the
+    engine could have written (an edited journal: the report says where its chain breaks)."""
+    events, state = [], RunState()
+    try:
+        for event in read_events(run_dir):
+            apply(state, event)
+            events.append(event)
+    except (KeyError, TypeError, ValueError):
+        pass
+    return events, state
 
 
 def plan_copy(run_dir: Path) -> Plan | None:
