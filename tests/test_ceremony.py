@@ -352,7 +352,13 @@ def test_a_recorded_value_that_differs_is_an_exception(
     ("change", "words"),
     [
         ({"operator": "Lee Ji"}, "cannot also be the witness"),
-        ({"participants": sheet()[:3]}, "needs at least"),
+        (
+            {
+                "participants": sheet()[:3],
+                "attestations": {p.initials: {"agree": True} for p in PEOPLE[:3]},
+            },
+            "needs at least",
+        ),
     ],
 )
 def test_a_sign_in_violation_stops_before_any_step(

@@ -51,7 +51,6 @@ def answers(tmp_path: Path) -> Path:
                 "steps": {
                     "confirm": {"confirm": True},
                     "restore": {"typed": "restore qsign"},
-                    "long": {"on_interrupted": "rerun"},
                 },
             }
         )

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from drconsole import __version__
+from drconsole.engine.answers import AnswersError, check_fits
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import Operator
+from drconsole.engine.people import text_problem
 from drconsole.engine.rundir import PLAN_COPY, TARGETS_COPY, load_state, new_run_dir
 from drconsole.engine.runner import Engine, Observer
-from drconsole.engine.state import RunState
+from drconsole.engine.state import FINISHED, RunState
 from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir, verify
 from drconsole.plans import inputs as plan_inputs
 from drconsole.plans.model import Plan
@@ -63,6 +65,24 @@ def check_targets_for(plan_result: LoadResult, targets: Targets | None) -> None:
             raise LaunchError(str(exc)) from None
 
 
+def check_answers(operator: Operator, plan: Plan, state: RunState | None = None) -> None:
+    """The operator's name and an answers file against the plan (the secrets it names for the
+    steps still to run included), before anything is written.
+
+    Raises:
+        LaunchError: what does not fit, one problem per line.
+    """
+    remaining = None
+    if state is not None:
+        remaining = [s.id for s in state.steps.values() if s.status not in FINISHED]
+    try:
+        if problem := text_problem(operator.name, "the operator's name", name=True):
+            raise AnswersError(problem)
+        check_fits(operator, plan, remaining)
+    except AnswersError as exc:
+        raise LaunchError(str(exc)) from None
+
+
 def prepare_new(
     plan_path: Path,
     *,
@@ -95,6 +115,7 @@ def prepare_new(
         except TargetsError as exc:
             raise LaunchError(str(exc)) from None
     check_targets_for(result, targets)
+    check_answers(operator, plan)
     start = utcnow()
     try:
         values = plan_inputs.collect(plan, given_inputs, start)
@@ -175,6 +196,7 @@ def prepare_resume(
     state = load_state(run_dir)
     try:
         plan, targets = _resumable(run_dir, state)
+        check_answers(operator, plan, state)
     except LaunchError:
         journal.close()
         raise
