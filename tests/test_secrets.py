@@ -175,3 +175,17 @@ def test_a_token_from_the_targets_is_masked_in_whatever_prints_it(
         assert token not in text
     assert "again [redacted]" in result.out
     assert "again [redacted]" in journal
+
+
+def test_whatever_reads_a_secret_registers_it_for_masking(tmp_path: Path) -> None:
+    """The Vault adapter reading its token file, or a share typed at a prompt: from then on
+    the redactor masks the value in any text, whoever prints it."""
+    from drconsole.adapters.vault import VaultAdapter
+    from drconsole.journal.redact import Redactor
+
+    token = "practice-token-read-by-the-adapter-31c9"
+    (tmp_path / "token").write_text(token + "\n")
+    VaultAdapter({"addr": "http://127.0.0.1:9", "token_file": str(tmp_path / "token")}).client()
+    typed = Secret("typed-share-value-8e21")
+    line = f"output: {token} and {typed.reveal()}"
+    assert Redactor().clean(line) == "output: [redacted] and [redacted]"
