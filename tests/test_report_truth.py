@@ -52,7 +52,7 @@ def test_a_ceremony_with_a_quorum_reports_every_answer_by_step_title(
     assert "| The security officer approves (approve) | succeeded |" in md
     assert "sign-off: Jung Ra (security_officer) (by Kim Min) |" in md
     assert "| Two custodians present their cards (quorum) | succeeded |" in md
-    assert "quorum: PS: card=card-1; CH: card=card-2 (by Kim Min) |" in md
+    assert "quorum: PS: card card-1; CH: card card-2 (by Kim Min) |" in md
     assert "### Two custodians present their cards (quorum)" in md
     steps = {s["id"]: s for s in report["steps"]}
     assert steps["quorum"]["title"] == "Two custodians present their cards"
