@@ -187,7 +187,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         elif result.plan is not None:
             offline = ", offline-capable" if offline_capable(result.plan) else ""
             print(f"{path}: ok ({len(result.plan.steps)} steps{offline})")
-    return EXIT_FAILED if bad else EXIT_OK
+    return EXIT_INVALID if bad else EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
