@@ -53,6 +53,19 @@ def test_rpo_is_the_distance_from_the_recovery_point_to_the_incident() -> None:
 def test_a_dry_run_measures_nothing() -> None:
     clocks = measure(state(mode="dry-run"), T0 + timedelta(minutes=5))
     assert (clocks.rto_status, clocks.rpo_status) == ("not measured", "not measured")
+    assert clocks.rpo_reason == "a dry run measures nothing"
+
+
+def test_an_rpo_left_unmeasured_says_why() -> None:
+    assert measure(state(), T0).rpo_reason is None  # pending: the run goes on
+    ended = state(result=RunResult.SUCCEEDED, ended_at=T0 + timedelta(minutes=5))
+    assert "no milestone with a recovery_point" in str(measure(ended, T0).rpo_reason)
+    ended.milestones = {"data_recovered": T0 + timedelta(minutes=4)}
+    reason = measure(ended, T0 + timedelta(minutes=5)).rpo_reason
+    assert reason is not None
+    assert "data_recovered milestone was reached without a recovery point" in reason
+    ended.recovery_point = T0 - timedelta(minutes=1)
+    assert measure(ended, T0 + timedelta(minutes=5)).rpo_reason is None
 
 
 def test_the_projection_follows_the_longest_unfinished_path() -> None:

@@ -1,12 +1,16 @@
 """DR-site failover and failback on the sandbox: real streaming replication, two OpenBao
 servers, Route 53 in moto and the Kubernetes API simulators. The promotion is refused while
 the primary accepts writes; a failover killed mid-way resumes and finishes, its RPO comes from
-the standby's last replayed commit; failback brings DNS and the database roles back; the
-quarterly drill runs end to end. The drill's steps stay those of the two plans."""
+the standby's last replayed commit; a standby whose data is older than the RPO is promoted only
+with its own override, and the RPO is then its true last commit; failback brings DNS and the
+database roles back; the quarterly drill runs end to end. The drill's steps stay those of the
+two plans."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,7 @@ from drconsole.journal.journal import read_events, verify
 from drconsole.report.build import build
 from drconsole.sandbox import dns as sandbox_dns
 from drconsole.sandbox import manager
-from drconsole.timeutil import format_timestamp, utcnow
+from drconsole.timeutil import format_timestamp, parse_timestamp, utcnow
 from tests.conftest import REPO, CliResult, kill_run, running_sandbox, start_run
 
 FAILOVER = REPO / "plans" / "dr-site-failover.yaml"
@@ -133,33 +137,6 @@ def test_the_promotion_is_refused_while_the_primary_accepts_writes(
 
 
 @pytest.mark.slow
-def test_a_refused_failover_never_touches_the_dr_site_five_times_over(
-    sandbox: Path, run_plan: Callable[..., tuple[CliResult, Path]]
-) -> None:
-    """The split-brain refusal repeated on one sandbox: after each, the DR database is still in
-    recovery and the DR Vault still holds its own data (its own token works); the force restore
-    never started (it used to race the refusal and win about one run in six)."""
-    import hvac
-
-    manager.prepare_drill(sandbox)
-    manager.snapshot(sandbox, "primary")
-    dr = site(sandbox, "dr")
-    dr_vault = hvac.Client(
-        url=dr["vault"]["addr"], token=Path(dr["vault"]["token_file"]).read_text().strip()
-    )
-    for attempt in range(5):
-        result, run_dir = run_plan(FAILOVER, failover_answers(sandbox))
-        assert result.code == 1, f"run {attempt + 1}: {result.out[-2000:]}"
-        state = load_state(run_dir)
-        assert "refused: the primary database still accepts writes" in str(
-            state.steps["promote"].error
-        ), f"run {attempt + 1}"
-        assert state.steps["vault-restore"].status == "pending", f"run {attempt + 1}"
-        assert PostgresAdapter(dr["postgres"]).ping()["in_recovery"] is True, f"run {attempt + 1}"
-        assert dr_vault.auth.token.lookup_self()["data"]["id"], f"run {attempt + 1}"
-
-
-@pytest.mark.slow
 def test_failover_killed_mid_way_resumes_then_failback_restores_dns_and_roles(
     sandbox: Path,
     run_plan: Callable[..., tuple[CliResult, Path]],
@@ -258,3 +235,73 @@ def test_the_quarterly_drill_runs_end_to_end(
         KubeAdapter(site(sandbox, "dr")["kubernetes"]).status("deployment", "qsign-api")["ready"]
         == 0
     )
+
+
+def stop_following(sandbox: Path) -> datetime:
+    """Make the DR standby stale as a point-in-time restore of the primary does: its WAL
+    receiver stops (no primary_conninfo), it still answers, lag_bytes stays 0. Returns when."""
+    dr = site(sandbox, "dr")["postgres"]
+    with psycopg.connect(
+        host="127.0.0.1", port=dr["port"], dbname="postgres", user="postgres", autocommit=True
+    ) as conn:
+        conn.execute("ALTER SYSTEM SET primary_conninfo = ''")
+        conn.execute("SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 10
+    while PostgresAdapter(dr).replication_status()["streaming"]:
+        assert time.monotonic() < deadline, "the standby still streams"
+        time.sleep(0.1)
+    return utcnow()
+
+
+@pytest.mark.slow
+def test_a_stale_standby_is_promoted_only_with_the_override_and_the_rpo_is_its_last_commit(
+    sandbox: Path, run_plan: Callable[..., tuple[CliResult, Path]], tmp_path: Path
+) -> None:
+    manager.prepare_drill(sandbox)
+    manager.snapshot(sandbox, "primary")
+    # the shipped plan with an RPO of 3 s instead of 15 min, so that a test can exceed it
+    text = FAILOVER.read_text()
+    assert text.count("rpo: 15m") == 1
+    assert text.count("rpo_s: 900") == 1
+    plan = tmp_path / "dr-site-failover.yaml"
+    plan.write_text(text.replace("rpo: 15m", "rpo: 3s").replace("rpo_s: 900", "rpo_s: 3"))
+    stopped = stop_following(sandbox)
+    time.sleep(4)  # the primary's writer goes on; the standby's data ages past the RPO
+    manager.fail_primary(sandbox)
+
+    refused, run_dir = run_plan(plan, failover_answers(sandbox))
+    assert refused.code == 1
+    state = load_state(run_dir)
+    seen = state.steps["standby-state"].outputs
+    assert (seen["streaming"], seen["lag_bytes"], seen["past_rpo"]) == (False, 0, True)
+    assert seen["state"].startswith("NOT streaming (WAL receiver: none")
+    assert "PAST the RPO of 3s" in seen["state"]
+    promote = state.steps["promote"]
+    assert promote.status == "failed"
+    assert "refused: the standby's data is older than the RPO allows" in str(promote.error)
+    assert role(sandbox, "dr") == "standby"  # nothing was promoted
+
+    answers = failover_answers(sandbox)
+    reason = "the primary's disks are lost; the IC accepts the loss"
+    answers["steps"]["promote"]["override"] = {"typed": "PROMOTE A STALE STANDBY", "reason": reason}
+    done, run_dir = run_plan(plan, answers)
+    assert done.code == 0, done.out[-3000:]
+    state = load_state(run_dir)
+    said = [a["answer"] for a in state.steps["promote"].answers]
+    assert f"overridden: {reason}" in said
+    last_replayed = state.steps["standby-state"].outputs["last_replayed_commit"]
+    report = build(run_dir)
+    assert report["rpo"]["recovery_point"] == last_replayed
+    assert report["rpo"]["status"] == "missed"
+    assert report["rpo"]["achieved_s"] > 3
+    # the standby's true last replayed commit: after its newest row, before it stopped following
+    dr = site(sandbox, "dr")["postgres"]
+    with psycopg.connect(host="127.0.0.1", port=dr["port"], dbname="qsign", user="qsign") as conn:
+        row = conn.execute("SELECT max(signed_at) FROM signatures").fetchone()
+    assert row is not None
+    point = parse_timestamp(last_replayed)
+    assert row[0] <= point <= stopped
+    assert point - row[0] < timedelta(seconds=1)
+
+    back, _ = run_plan(FAILBACK, failback_answers(sandbox))  # the sandbox as the next test wants it
+    assert back.code == 0, back.out[-3000:]

@@ -1,5 +1,6 @@
 """Step guards: a step is refused while its condition holds, unless the operator types the
-override and gives a reason; both are journaled. And local.notify: webhook, else a file."""
+override and gives a reason; both are journaled. A step with several guards needs each one's
+override. And local.notify: webhook, else a file."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_a_guard_refuses_without_an_override(run: Callable[..., Any]) -> None:
     assert result.code == 1
     step = load_state(run_dir).steps["promote"]
     assert step.status == "failed"
-    assert "refused: the primary still accepts writes; nothing was done" in step.error
+    assert "refused: the primary still accepts writes; nothing was done" in str(step.error)
     assert not marker.exists()
 
 
@@ -95,6 +96,87 @@ def test_no_guard_when_the_condition_is_false(run: Callable[..., Any]) -> None:
     result, _, marker = run({}, "--input", "primary_up=false")
     assert result.code == 0
     assert marker.exists()
+
+
+TWO_GUARDS = """
+id: two-guards
+title: Two guards
+kind: failover
+inputs:
+  primary_up: {type: bool, default: true}
+  standby_stale: {type: bool, default: true}
+steps:
+  - id: promote
+    action: local.command
+    with: {argv: [touch, MARKER]}
+    guard:
+      - refuse_when: "${inputs.primary_up}"
+        because: the primary still accepts writes
+        override: PROMOTE ANYWAY
+      - refuse_when: "${inputs.standby_stale}"
+        because: the standby is past the RPO
+        override: PROMOTE STALE
+"""
+
+
+@pytest.mark.parametrize(
+    ("inputs", "overrides", "refused_by"),
+    [
+        ([], [("PROMOTE ANYWAY", "fenced")], "the standby is past the RPO"),
+        ([], [("PROMOTE STALE", "accepted loss")], "the primary still accepts writes"),
+        (["primary_up=false"], [], "the standby is past the RPO"),
+        (["primary_up=false"], [("PROMOTE ANYWAY", "fenced")], "the standby is past the RPO"),
+        (["standby_stale=false"], [("PROMOTE STALE", "x")], "the primary still accepts writes"),
+    ],
+)
+def test_each_guard_of_a_step_needs_its_own_override(
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    inputs: list[str],
+    overrides: list[tuple[str, str]],
+    refused_by: str,
+) -> None:
+    marker = tmp_path / "marker"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(TWO_GUARDS.replace("MARKER", str(marker)))
+    given = [{"typed": typed, "reason": reason} for typed, reason in overrides]
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump({"steps": {"promote": {"override": given}}}))
+    args = [a for i in inputs for a in ("--input", i)]
+    result = cli(
+        "run", plan, "--headless", "--runs-dir", tmp_path / "runs", "--answers", answers, *args
+    )
+    assert result.code == 1
+    step = load_state(Path(result.out.splitlines()[0])).steps["promote"]
+    assert f"refused: {refused_by}" in str(step.error)
+    assert not marker.exists()
+
+
+def test_two_guards_overridden_each_with_its_reason_go_ahead(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(TWO_GUARDS.replace("MARKER", str(marker)))
+    overrides = [
+        {"typed": "PROMOTE STALE", "reason": "the loss is accepted by the IC"},
+        {"typed": "PROMOTE ANYWAY", "reason": "fenced at the switch"},
+    ]
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump({"steps": {"promote": {"override": overrides}}}))
+    result = cli("run", plan, "--headless", "--runs-dir", tmp_path / "runs", "--answers", answers)
+    assert result.code == 0, result.out
+    assert marker.exists()
+    said = [
+        a["answer"] for a in load_state(Path(result.out.splitlines()[0])).steps["promote"].answers
+    ]
+    assert said.index("refused: the primary still accepts writes") < said.index(
+        "overridden: fenced at the switch"
+    )
+    assert said.index("overridden: fenced at the switch") < said.index(
+        "refused: the standby is past the RPO"
+    )
+    assert said[-1] == "overridden: the loss is accepted by the IC"
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):

@@ -1,5 +1,7 @@
 """PostgreSQL recovery on real clusters: the sandbox, point-in-time restore, the recovery
-window, test restores, verify on a corrupted backup, and resume after SIGKILL mid-restore."""
+window, test restores, verify on a corrupted backup, resume after SIGKILL mid-restore, the
+recovery point of a restore that replays no commit, and no scratch restore left after a kill
+(resume or sandbox down)."""
 
 from __future__ import annotations
 
@@ -153,10 +155,16 @@ def adapter(sandbox: Path, site: str = "primary") -> PostgresAdapter:
 
 def test_replication_status_from_both_sides(sandbox: Path) -> None:
     insert(sandbox, "replicated")
-    standby = adapter(sandbox, "dr").replication_status()
+    deadline = time.monotonic() + 10
+    while (standby := adapter(sandbox, "dr").replication_status(900))["past_rpo"] is not False:
+        assert time.monotonic() < deadline, standby["state"]
+        time.sleep(0.1)
     assert standby["role"] == "standby"
     assert standby["lag_bytes"] >= 0
     assert standby["last_replayed_commit"] is not None
+    assert (standby["streaming"], standby["wal_receiver"]) == (True, "streaming")
+    assert standby["state"].startswith("streaming; last replayed commit ")
+    assert standby["state"].endswith("within the RPO of 15m00s")
     primary = adapter(sandbox).replication_status()
     assert primary["role"] == "primary"
     assert primary["standbys"][0]["state"] == "streaming"
@@ -289,6 +297,85 @@ def test_a_run_killed_during_the_restore_resumes_and_finishes(
     assert not exists(sandbox, "kill-after")
 
 
+def test_a_restore_that_replays_no_commit_still_reports_its_recovery_point(
+    sandbox: Path,
+) -> None:
+    pg = adapter(sandbox)
+    manager.writer_stop(sandbox)
+    try:
+        backup = pg.backup("full")
+        time.sleep(1.1)
+        target = utc_now_text()  # no commit between the backup's end and the target
+        time.sleep(1.1)
+        insert(sandbox, "after-the-quiet-target")
+        pg.archive_check()
+        to_target = pg.restore(
+            RestoreParams(type="time", target=target, set=backup["label"]),
+            ActionContext(),
+            scratch=True,
+        )
+        pg.drop_scratch(to_target["data_dir"])
+        immediate = pg.restore(
+            RestoreParams(type="immediate", set=backup["label"]), ActionContext(), scratch=True
+        )
+        pg.drop_scratch(immediate["data_dir"])
+    finally:
+        manager.writer_start(sandbox)
+    assert to_target["last_replayed_commit"] is None  # what left the RPO unmeasured
+    assert to_target["recovered_to"] == target
+    assert "the target time" in to_target["recovery_point_basis"]
+    assert immediate["last_replayed_commit"] is None
+    assert immediate["recovered_to"] == backup["stop"]
+    assert f"the end of backup {backup['label']}" in immediate["recovery_point_basis"]
+
+
+def scratch_servers(sandbox: Path) -> list[str]:
+    """Command lines of the PostgreSQL servers running from the sandbox's scratch directory."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(sandbox / "scratch") in text and "postgres" in text:
+            found.append(text)
+    return found
+
+
+def kill_during_the_test_restore(sandbox: Path, tmp_path: Path) -> Path:
+    """Start the monthly test restore and SIGKILL it once its scratch server runs."""
+    proc, run_dir = start_run(
+        [str(MONTHLY), "--headless", "--targets", str(sandbox / "targets.yaml"),
+         "--runs-dir", str(tmp_path / "runs")],
+        "restore",
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not list((sandbox / "scratch").glob("restore-*/postmaster.pid")):
+        if time.monotonic() > deadline:
+            kill_run(proc)
+            raise AssertionError("the scratch server never started")
+        time.sleep(0.01)
+    kill_run(proc)
+    finished = {e.data["step"] for e in read_events(run_dir) if e.type == "step_finished"}
+    assert "restore" not in finished
+    assert scratch_servers(sandbox), "the kill should have left the scratch server running"
+    return run_dir
+
+
+def test_a_run_killed_during_a_test_restore_leaves_no_scratch_after_resume(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    run_dir = kill_during_the_test_restore(sandbox, tmp_path)
+    left = [p.name for p in (sandbox / "scratch").glob("restore-*") if p.is_dir()]
+    result = cli("resume", run_dir, "--headless")
+    assert result.code == 0, result.out
+    assert list((sandbox / "scratch").iterdir()) == []
+    assert scratch_servers(sandbox) == []
+    restore = outputs(run_dir, "restore")
+    assert [Path(p).name for p in restore["scratch_removed"]] == left
+    assert restore["scratch_left"] == []
+
+
 def test_a_restore_past_the_archive_stops_with_the_servers_words_and_promotes_nothing(
     sandbox: Path,
 ) -> None:
@@ -309,3 +396,15 @@ def test_a_restore_past_the_archive_stops_with_the_servers_words_and_promotes_no
     assert back["recovered_to"] is not None
     assert pg.ping()["in_recovery"] is False
     manager.writer_start(sandbox)
+
+
+def test_sandbox_down_after_a_kill_stops_and_removes_the_scratch_restore(
+    sandbox: Path, tmp_path: Path
+) -> None:
+    # the module's last test: after the restores of the live primary above, its standby no
+    # longer follows, and would not start again
+    kill_during_the_test_restore(sandbox, tmp_path)
+    said = manager.down(sandbox)
+    assert "stopped and removed" in said
+    assert list((sandbox / "scratch").iterdir()) == []
+    assert scratch_servers(sandbox) == []

@@ -9,11 +9,12 @@ host_kind (local), data_dir, os_user, bin_dir, log_file, scratch_dir, and
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from pydantic import Field
 from drconsole.adapters.base import (
     ActionContext,
     ActionSpec,
+    AdapterError,
     CheckFailed,
     Effect,
     Params,
@@ -231,7 +233,12 @@ class PostgresAdapter:
                 )
         return out
 
-    def replication_status(self) -> dict[str, Any]:
+    def replication_status(
+        self, rpo_s: float | None = None, incident_at: str | None = None
+    ) -> dict[str, Any]:
+        """On a primary, each standby and its lag. On a standby, whether it streams from a
+        primary (its WAL receiver), its last replayed commit and, with ``rpo_s``, whether the
+        data it holds is older than the RPO allows at ``incident_at`` (default now)."""
         with self.session() as conn:
             (recovery,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
             if recovery:
@@ -240,16 +247,13 @@ class PostgresAdapter:
                     "pg_last_xact_replay_timestamp(), "
                     "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
                 ).fetchone()
-                lag_s = None
-                if replay_ts is not None:
-                    lag_s = round((datetime.now(replay_ts.tzinfo) - replay_ts).total_seconds(), 3)
+                receiver = conn.execute("SELECT pid, status FROM pg_stat_wal_receiver").fetchone()
                 return {
                     "role": "standby",
                     "receive_lsn": str(receive),
                     "replay_lsn": str(replay),
-                    "last_replayed_commit": _iso(replay_ts),
-                    "lag_s": lag_s,
                     "lag_bytes": int(lag_bytes or 0),
+                    **_standby_freshness(receiver, replay_ts, rpo_s, incident_at),
                     "standbys": [],
                 }
             rows = conn.execute(
@@ -408,12 +412,51 @@ class PostgresAdapter:
         return {"promoted": True, **self.recovered_point(None)}
 
     def recovered_point(self, port: int | None) -> dict[str, Any]:
+        """Where a promoted server's data ends: its last replayed commit, when it replayed one
+        since it started (else ``recovered_to`` is null and the basis says why)."""
         with self.session(port) as conn:
             replay_ts, timeline, lsn = conn.execute(
                 "SELECT pg_last_xact_replay_timestamp(), "
                 "(SELECT timeline_id FROM pg_control_checkpoint()), pg_current_wal_lsn()::text"
             ).fetchone()
-        return {"recovered_to": _iso(replay_ts), "timeline": timeline, "lsn": lsn}
+        basis = (
+            "its last replayed commit"
+            if replay_ts
+            else "unknown: no commit was replayed since the server started"
+        )
+        return {
+            "recovered_to": _iso(replay_ts),
+            "recovery_point_basis": basis,
+            "last_replayed_commit": _iso(replay_ts),
+            "timeline": timeline,
+            "lsn": lsn,
+        }
+
+    def _point_without_commits(self, p: RestoreParams, used_set: str | None) -> dict[str, Any]:
+        """The recovery point of a restore that replayed no commit after its backup: the
+        target time when recovery reached it (PostgreSQL promotes only then), else the end of
+        the backup restored (its consistent point)."""
+        if p.type == "time" and p.target:
+            from drconsole.timeutil import parse_timestamp
+
+            return {
+                "recovered_to": _iso(parse_timestamp(p.target)),
+                "recovery_point_basis": "the target time: recovery reached it, and no commit "
+                "lay between the backup and the target",
+            }
+        backups = self.backrest().info().get("backup", [])
+        chosen = [b for b in backups if b["label"] == used_set] if used_set else backups[-1:]
+        if not chosen:
+            return {
+                "recovered_to": None,
+                "recovery_point_basis": "unknown: no commit was replayed and backup "
+                f"{used_set or '(newest)'} is no longer in the repository",
+            }
+        return {
+            "recovered_to": _iso(epoch_to_utc(chosen[0]["timestamp"]["stop"])),
+            "recovery_point_basis": f"the end of backup {chosen[0]['label']} (its consistent "
+            "point): no commit was replayed after it",
+        }
 
     def restore(self, p: RestoreParams, ctx: ActionContext, scratch: bool) -> dict[str, Any]:
         """Restore into the live data directory, or into a scratch directory and port."""
@@ -421,11 +464,15 @@ class PostgresAdapter:
         data_dir = section.get("data_dir") or ""
         port: int | None = None
         cluster = self.local_host()
+        scratch_removed: list[str] = []
+        scratch_left: list[str] = []
         if scratch:
             base = Path(p.scratch_dir or section.get("scratch_dir") or "")
             if not str(base):
                 raise PermanentError("no scratch_dir: set it in the targets file or the step")
-            data_dir = str(base / f"restore-{int(time.time())}")
+            scratch_removed, scratch_left = self._drop_predecessors(ctx)
+            data_dir = str(base / f"restore-{int(time.time())}-{os.getpid()}")
+            _remember_scratch(ctx, data_dir)
             port = p.scratch_port or _free_port()
             run_as(["mkdir", "-p", "-m", "0700", data_dir], user=section.get("os_user"))
             cluster = LocalCluster(
@@ -489,13 +536,19 @@ class PostgresAdapter:
                     raise self._explain_failed_start(cluster, log_from, exc) from None
             self._wait_promoted(cluster, log_from, port, 600, ctx)
             point = self.recovered_point(port)
+            if point["recovered_to"] is None:
+                point.update(self._point_without_commits(p, used_set))
             marker.unlink(missing_ok=True)
         except BaseException:
             if scratch:  # a failed test restore leaves nothing running behind
-                self.drop_scratch(data_dir)
+                self._remove_scratch(data_dir)
             raise
         elapsed = round(time.monotonic() - started, 3)
+        scratch_outputs = (
+            {"scratch_removed": scratch_removed, "scratch_left": scratch_left} if scratch else {}
+        )
         return {
+            **scratch_outputs,
             **point,
             "restore_s": elapsed,
             "set": used_set or "newest",
@@ -583,22 +636,132 @@ class PostgresAdapter:
         return {"path": dest, "bytes": size}
 
     def drop_scratch(self, data_dir: str) -> dict[str, Any]:
+        """Stop and remove a test restore.
+
+        Raises:
+            PermanentError: it is not under the scratch directory, or could not be removed.
+        """
+        problem = self._remove_scratch(data_dir)
+        if problem:
+            raise PermanentError(problem)
+        return {"removed": data_dir}
+
+    def _remove_scratch(self, data_dir: str) -> str | None:
+        """Stop a test restore's server and delete its directory and log; what went wrong,
+        or None when nothing of it is left."""
         base = self.section.get("scratch_dir")
         if not base or not Path(data_dir).resolve().is_relative_to(Path(base).resolve()):
-            raise PermanentError(
-                f"{data_dir} is not under the scratch directory {base}; refusing to remove it"
-            )
+            return f"{data_dir} is not under the scratch directory {base}; refusing to remove it"
         cluster = LocalCluster(
             data_dir,
             os_user=self.section.get("os_user"),
             bin_dir=self.local_host().bin_dir,
             log_file=data_dir + ".log",
         )
-        if Path(data_dir).exists():
-            cluster.stop()
-            shutil.rmtree(data_dir, ignore_errors=True)
+        try:
+            if Path(data_dir).exists():
+                cluster.stop()
+        except AdapterError as exc:
+            return f"the scratch server in {data_dir} did not stop: {exc}"
+        shutil.rmtree(data_dir, ignore_errors=True)
         Path(data_dir + ".log").unlink(missing_ok=True)
-        return {"removed": data_dir}
+        if Path(data_dir).exists():
+            return f"{data_dir} could not be removed (check its owner and permissions)"
+        return None
+
+    def _drop_predecessors(self, ctx: ActionContext) -> tuple[list[str], list[str]]:
+        """Remove the scratch restores an earlier attempt of this step left (a kill, a crash):
+        the ones removed and the ones that could not be."""
+        removed, left = [], []
+        for data_dir in _remembered_scratch(ctx):
+            if not Path(data_dir).exists():
+                continue
+            problem = self._remove_scratch(data_dir)
+            if problem:
+                ctx.log(f"an earlier attempt's scratch restore is left: {problem}")
+                left.append(data_dir)
+            else:
+                ctx.log(f"removed an earlier attempt's scratch restore {data_dir}")
+                removed.append(data_dir)
+        return removed, left
+
+
+SCRATCH_RECORD = "scratch-restores.json"
+
+
+def _remembered_scratch(ctx: ActionContext) -> list[str]:
+    """The scratch directories earlier attempts of this step created (kept in its artefacts)."""
+    if not ctx.artefact_dir:
+        return []
+    try:
+        return list(json.loads((Path(ctx.artefact_dir) / SCRATCH_RECORD).read_text()))
+    except (OSError, ValueError):
+        return []
+
+
+def _remember_scratch(ctx: ActionContext, data_dir: str) -> None:
+    """Write down a scratch directory before it is made, so a rerun after a kill finds it."""
+    if not ctx.artefact_dir:
+        return
+    folder = Path(ctx.artefact_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / SCRATCH_RECORD
+    partial = record.with_suffix(".partial")
+    partial.write_text(json.dumps([*_remembered_scratch(ctx), data_dir]))
+    os.replace(partial, record)
+
+
+def _standby_freshness(
+    receiver: tuple[Any, Any] | None,
+    replay_ts: datetime | None,
+    rpo_s: float | None,
+    incident_at: str | None,
+) -> dict[str, Any]:
+    """What a standby holds, in words: is it streaming, how old is its last replayed commit,
+    and (with an RPO) would promoting it lose more than the RPO allows.
+
+    ``past_rpo`` is true, false, or "unknown" (nothing replayed since the standby started);
+    a guard treats "unknown" as true.
+    """
+    from drconsole.timeutil import format_duration, parse_timestamp
+
+    if receiver is None:
+        wal_receiver = "none (not connected to a primary)"
+    elif receiver[1] is None:
+        wal_receiver = "hidden (the role needs pg_read_all_stats)"
+    else:
+        wal_receiver = str(receiver[1])
+    streaming = receiver is not None and receiver[1] == "streaming"
+    now = datetime.now(UTC)
+    try:
+        reference = parse_timestamp(incident_at) if incident_at else now
+    except ValueError as exc:
+        raise PermanentError(f"incident_at: {exc}") from None
+    against = "the incident" if incident_at else "now"
+    out: dict[str, Any] = {
+        "streaming": streaming,
+        "wal_receiver": wal_receiver,
+        "last_replayed_commit": _iso(replay_ts),
+        "replay_age_s": round((now - replay_ts).total_seconds(), 3) if replay_ts else None,
+        "data_loss_s": None,
+        "past_rpo": None,
+    }
+    words = ["streaming" if streaming else f"NOT streaming (WAL receiver: {wal_receiver})"]
+    if replay_ts is None:
+        words.append("no commit replayed since the standby started: its data's age is unknown")
+        if rpo_s is not None:
+            out["past_rpo"] = "unknown"
+    else:
+        loss = max((reference - replay_ts).total_seconds(), 0.0)
+        out["data_loss_s"] = round(loss, 3)
+        when = f"{format_duration(loss)} before {against}" if loss else f"at or after {against}"
+        words.append(f"last replayed commit {_iso(replay_ts)}, {when}")
+        if rpo_s is not None:
+            out["past_rpo"] = loss > rpo_s
+            verdict = "PAST" if loss > rpo_s else "within"
+            words.append(f"{verdict} the RPO of {format_duration(rpo_s)}")
+    out["state"] = "; ".join(words)
+    return out
 
 
 def _first_line(exc: BaseException) -> str:
@@ -654,6 +817,15 @@ class NoParams(Params):
     pass
 
 
+class ReplicationParams(Params):
+    rpo_s: float | None = Field(
+        None, ge=0, description="The RPO in seconds: a standby's data older than this is past_rpo."
+    )
+    incident_at: str | None = Field(
+        None, description="When the primary failed (UTC), for past_rpo; default now."
+    )
+
+
 class BackupParams(Params):
     type: Literal["full", "diff", "incr"] = "full"
 
@@ -689,7 +861,9 @@ def _pg(ctx: ActionContext) -> PostgresAdapter:
 
 
 POINT = {
-    "recovered_to": "last replayed commit time (UTC)",
+    "recovered_to": "the point the data is recovered to (UTC): give it to a milestone",
+    "recovery_point_basis": "how recovered_to is known (last replayed commit, target, backup end)",
+    "last_replayed_commit": "PostgreSQL's last replayed commit (null when none was replayed)",
     "timeline": "timeline id",
     "lsn": "WAL position",
 }
@@ -716,7 +890,7 @@ ACTIONS = [
         {
             "role": "standby",
             "moved_aside": "where the old data directory is",
-            "lag_s": "replay lag",
+            "streaming": "",
             "last_replayed_commit": "",
         },
         Effect.DESTRUCTIVE,
@@ -802,21 +976,29 @@ ACTIONS = [
     ),
     ActionSpec(
         "postgres.replication_status",
-        "Replication from either side, with lag.",
-        NoParams,
+        "Replication from either side; a standby says whether it streams and how old its data is.",
+        ReplicationParams,
         {
             "role": "primary or standby",
             "receive_lsn": "",
             "replay_lsn": "",
+            "lag_bytes": "received but not yet replayed",
+            "streaming": "the standby's WAL receiver is streaming from a primary",
+            "wal_receiver": "its status in words (none when not connected)",
             "last_replayed_commit": "",
-            "lag_s": "",
-            "lag_bytes": "",
+            "replay_age_s": "seconds since the last replayed commit",
+            "data_loss_s": "incident_at (default now) minus the last replayed commit",
+            "past_rpo": 'data_loss_s > rpo_s: true, false, or "unknown" (a guard refuses)',
+            "state": "all of it in words",
             "standbys": "on a primary",
         },
         Effect.READ_ONLY,
         True,
-        lambda c, p: _pg(c).replication_status(),
-        lambda p: "replication status",
+        lambda c, p: _pg(c).replication_status(p.rpo_s, p.incident_at),
+        lambda p: (
+            "replication status"
+            + (f" against an RPO of {p.rpo_s:g} s" if p.rpo_s is not None else "")
+        ),
         needs_site=True,
     ),
     ActionSpec(
@@ -904,7 +1086,17 @@ ACTIONS = [
         "postgres.test_restore",
         "Restore into a scratch directory and port; live cluster untouched.",
         RestoreParams,
-        {**POINT, "restore_s": "", "data_dir": "", "port": "", "type": "", "target": "", "set": ""},
+        {
+            **POINT,
+            "restore_s": "",
+            "data_dir": "",
+            "port": "",
+            "type": "",
+            "target": "",
+            "set": "",
+            "scratch_removed": "scratch restores of an interrupted earlier attempt, removed",
+            "scratch_left": "those that could not be removed (remove them by hand)",
+        },
         Effect.CHANGES,
         True,
         lambda c, p: _pg(c).restore(p, c, scratch=True),

@@ -2,7 +2,8 @@
 
 RTO runs from the incident time (an input; the run's start by default) to the
 ``service_restored`` milestone. RPO is the distance from the recovery point actually reached
-(reported by the step that restored data) back to the incident time.
+(reported by the step that restored data) back to the incident time; an RPO left unmeasured
+always carries the reason.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Clocks:
     rpo_achieved: timedelta | None
     rpo_objective: timedelta | None
     rpo_status: str  # pending | met | missed | not measured
+    rpo_reason: str | None = None  # why the RPO is not measured (never None then)
 
 
 def _objective(state: RunState, key: str) -> timedelta | None:
@@ -55,7 +57,8 @@ def measure(
     restored = state.milestones.get(SERVICE_RESTORED)
     incident = state.incident_at
     if incident is None or state.mode == "dry-run":
-        return Clocks(None, rto_obj, "not measured", None, None, None, rpo_obj, "not measured")
+        why = "a dry run measures nothing" if state.mode == "dry-run" else "no incident time"
+        return Clocks(None, rto_obj, "not measured", None, None, None, rpo_obj, "not measured", why)
     finished = finishing or state.finished
     end = restored or state.ended_at or now
     elapsed = end - incident
@@ -71,12 +74,21 @@ def measure(
         projected = now + remaining_estimate
     rpo = None
     rpo_status = "pending"
+    rpo_reason = None
     if state.recovery_point is not None:
         rpo = max(incident - state.recovery_point, timedelta(0))
         rpo_status = "met" if rpo_obj is None or rpo <= rpo_obj else "missed"
     elif finished:
         rpo_status = "not measured"
-    return Clocks(elapsed, rto_obj, rto_status, left, projected, rpo, rpo_obj, rpo_status)
+        rpo_reason = (
+            f"the {DATA_RECOVERED} milestone was reached without a recovery point: the step "
+            "that recovered the data reported none (its outputs say why)"
+            if DATA_RECOVERED in state.milestones
+            else "no recovery point was reached: no milestone with a recovery_point finished"
+        )
+    return Clocks(
+        elapsed, rto_obj, rto_status, left, projected, rpo, rpo_obj, rpo_status, rpo_reason
+    )
 
 
 def remaining_critical_path(

@@ -53,7 +53,6 @@ from drconsole.engine.outcome import (
     StepFailed,
     evidence_problem,
 )
-from drconsole.engine.people import answer_problem, name_key
 from drconsole.engine.preview import check_params, placeholder
 from drconsole.engine.state import (
     DONE_OK,
@@ -67,6 +66,7 @@ from drconsole.journal.journal import Event, JournalWriter
 from drconsole.plans.model import (
     Backoff,
     EvidenceField,
+    Guard,
     OnFailure,
     Plan,
     PlanKind,
@@ -199,17 +199,13 @@ class Engine:
                 self.answer(step, "interrupted step", "rerun (safe to repeat)", self.operator.name)
                 continue
             q = self.question(step)
-            try:
-                choice, reason = await self.ask_until(
-                    lambda _problem: self.operator.interrupted(q),  # noqa: B023 (awaited here)
-                    lambda _answer: None,
-                    step=step_id,
-                    question="interrupted step",
-                )
-            except (NoAnswer, Refused) as exc:
-                # stop but stay resumable: the operator adds the decision and resumes
-                self.interrupt(f"interrupted step {step_id!r} needs a decision: {exc}")
-                raise _Abort from None
+            async with self.ask_lock:
+                try:
+                    choice, reason = await self.operator.interrupted(q)
+                except NoAnswer as exc:
+                    # stop but stay resumable: the operator adds the decision and resumes
+                    self.interrupt(f"interrupted step {step_id!r} needs a decision: {exc}")
+                    raise _Abort from None
             self.answer(step, "interrupted step", f"{choice.value}: {reason}", self.operator.name)
             if choice is InterruptedChoice.ABORT:
                 self.abort(f"aborted at interrupted step {step_id!r}: {reason}")
@@ -486,7 +482,7 @@ class Engine:
         )
         if self.mode is Mode.DRY_RUN:
             return self._simulate(step, spec, params)
-        if step.guard is not None:
+        if step.guards:
             await self._guard(step)
         if kind in ("action", "check"):
             assert spec is not None
@@ -516,7 +512,7 @@ class Engine:
                 text += f"; checked when known: {', '.join(deferred)}"
             effect = spec.effect.value if not step.destructive else "destructive"
             site = f" on site {self._site_name(step)}" if step.site else ""
-            guard = f" (refused while {step.guard.refuse_when})" if step.guard else ""
+            guard = "".join(f" (refused while {g.refuse_when})" for g in step.guards)
             return f"{text}{site} [{effect}]{guard}"
         if step.manual is not None:
             fields = f"; record {', '.join(step.evidence)}" if step.evidence else ""
@@ -579,18 +575,23 @@ class Engine:
                 )
 
     async def _guard(self, step: Step) -> None:
-        """Refuse the step while its guard's condition holds, unless overridden with a reason.
+        """Refuse the step while any of its guards' conditions holds, unless each one that
+        holds is overridden with a reason (asked in the plan's order).
 
         Raises:
             StepFailed: refused, and no override was typed (nothing was done).
         """
-        guard = step.guard
-        assert guard is not None
+        for guard in step.guards:
+            await self._one_guard(step, guard)
+
+    async def _one_guard(self, step: Step, guard: Guard) -> None:
         if _is_false(self.resolve(guard.refuse_when)):
             return
         because = str(self.resolve(guard.because))
         self.answer(step, "guard", f"refused: {because}", "drconsole")
-        q = Question(step.id, step.label, step.guidance, {"guard": True})
+        q = Question(
+            step.id, step.label, step.guidance, {"guard": True, "override": guard.override}
+        )
         prompt = (
             f"REFUSED: {because}. To go ahead anyway, type {guard.override!r}; "
             "you will be asked why."
@@ -657,7 +658,7 @@ class Engine:
         for _ in range(ASK_AGAIN):
             async with self.ask_lock:
                 answer = await ask(problem)
-            problem = answer_problem(answer, question) or check(answer)
+            problem = check(answer)
             if problem is None:
                 return answer
             self.refused(step, question, problem)
@@ -927,10 +928,10 @@ def _is_false(value: Any) -> bool:
 
 def _signoff_problem(signers: list[Signer], need: int, roles: list[str]) -> str | None:
     names = [s.name.strip() for s in signers]
-    keys = [name_key(n) for n in names]
-    if not all(keys):
+    if any(not n for n in names):
         return "every signer needs a name"
-    twice = sorted({n for n, key in zip(names, keys, strict=True) if keys.count(key) > 1})
+    lowered = [n.casefold() for n in names]
+    twice = sorted({n for n in names if lowered.count(n.casefold()) > 1})
     if twice:
         return f"{', '.join(twice)} signed more than once; {need} distinct people must sign"
     if len(signers) < need:

@@ -32,7 +32,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from drconsole.engine.people import name_key
 from drconsole.journal.journal import Event
 from drconsole.timeutil import parse_timestamp
 
@@ -189,7 +188,7 @@ def apply(state: RunState, event: Event) -> None:
     elif kind == "participants":
         state.participants = list(data["participants"])
     elif kind == "presence":
-        key = name_key(str(data["initials"]))
+        key = str(data["initials"]).strip().casefold()
         if data["present"]:
             state.absent.discard(key)
         else:

@@ -143,6 +143,7 @@ def build(run: Path | ReadRun) -> dict[str, Any]:
             "recovery_point": format_timestamp(state.recovery_point)
             if state.recovery_point
             else None,
+            "reason": measured.rpo_reason,
         },
         "milestones": {k: format_timestamp(v) for k, v in state.milestones.items()},
         "steps": [_step(run, s) for s in state.steps.values()],
@@ -164,9 +165,8 @@ def _seconds(value: timedelta | None) -> float | None:
 
 
 def say(value: Any) -> str:
-    """Any answer in words, whatever its shape: a list joined with ``; ``; a mapping led by the
-    person it names (``name (role)``, or initials) as ``PS: card card-1``, else as ``key=value``
-    pairs; anything else as text."""
+    """Any answer in words, whatever its shape: a list joined with ``; ``, a mapping as
+    ``key=value`` pairs led by the person it names (``name (role)``, or initials), else text."""
     if isinstance(value, list | tuple):
         return "; ".join(say(v) for v in value)
     if isinstance(value, dict):
@@ -175,7 +175,7 @@ def say(value: Any) -> str:
             who = f"{say(rest.pop('name'))} ({say(rest.pop('role'))})"
         else:
             who = say(rest.pop("initials")) if "initials" in rest else ""
-        said = ", ".join(f"{k}{' ' if who else '='}{say(v)}" for k, v in rest.items())
+        said = ", ".join(f"{k}={say(v)}" for k, v in rest.items())
         return f"{who}: {said}" if who and said else who or said
     return "-" if value is None else str(value)
 
@@ -301,6 +301,8 @@ def to_markdown(report: dict[str, Any]) -> str:
     ]
     if rpo["recovery_point"]:
         lines += [f"Recovery point reached: {rpo['recovery_point']}.", ""]
+    if rpo.get("reason"):
+        lines += [f"RPO not measured: {rpo['reason']}.", ""]
     if report["inputs"]:
         lines += ["## Inputs", ""]
         lines += [f"- `{k}`: {_cell(v)}" for k, v in report["inputs"].items()]

@@ -14,7 +14,6 @@ import html
 from pathlib import Path
 from typing import Any
 
-from drconsole.engine.people import name_key
 from drconsole.engine.state import StepState, StepStatus
 from drconsole.report.build import ReadRun, read_run, refusals_markdown, say, step_name
 from drconsole.timeutil import format_timestamp
@@ -32,7 +31,7 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
         run = read_run(run)
     run_dir, check, state, plan = run.run_dir, run.check, run.state, run.plan
     kinds = {s.id: s.kind for s in plan.steps} if plan else {}
-    sheet = {name_key(str(p.get("initials", ""))): p for p in state.participants}
+    sheet = {str(p.get("initials", "")).casefold(): p for p in state.participants}
     steps = []
     for number, step in enumerate(state.steps.values(), start=1):
         marks = step.initials or {}
@@ -58,10 +57,10 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
                 "note": step.reason if step.status is not StepStatus.SUCCEEDED else None,
             }
         )
-    attested = {name_key(str(a["initials"])): a for a in state.attestations}
+    attested = {a["initials"].casefold(): a for a in state.attestations}
     participants = []
     for p in state.participants:
-        a = attested.get(name_key(str(p["initials"])))
+        a = attested.get(str(p["initials"]).casefold())
         participants.append(
             {
                 **p,
@@ -124,11 +123,10 @@ def _approved(step: StepState) -> list[str]:
 def _presented(step: StepState, sheet: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each holder of the quorum: initials, name from the sign-in sheet, what they presented."""
     found = []
-    presented = step.outputs.get("presented") or []
-    for entry in presented if isinstance(presented, list) else [presented]:
+    for entry in step.outputs.get("presented") or []:
         given = dict(entry) if isinstance(entry, dict) else {"what": entry}
         initials = str(given.pop("initials", "") or "")
-        person = sheet.get(name_key(initials), {})
+        person = sheet.get(initials.casefold(), {})
         what = ", ".join(f"{k} {say(v)}" for k, v in given.items())
         found.append({"initials": initials, "name": person.get("name"), "presented": what})
     return found

@@ -246,6 +246,7 @@ def down(root: Path) -> str:
     for sim in k8s.simulators(root, state.bao_ports or {}):
         name = f"kubernetes simulator {sim.site}"
         said.append(f"{name} stopped" if sim.stop() else f"{name} was not running")
+    said.extend(_drop_scratch(state))
     for which in ("standby", "primary"):
         cluster = state.layout().cluster(which)
         try:
@@ -256,6 +257,24 @@ def down(root: Path) -> str:
             continue
         said.append(f"{which} stopped" if running else f"{which} was not running")
     return "\n".join(said)
+
+
+def _drop_scratch(state: SandboxState) -> list[str]:
+    """Stop and remove the test restores left in the scratch directory (a killed run's)."""
+    from drconsole.adapters.postgres import PostgresAdapter
+
+    pg = PostgresAdapter(_pg_section(state, "primary"))
+    said = []
+    for data_dir in sorted(Path(state.root, "scratch").glob("restore-*")):
+        if not data_dir.is_dir():
+            continue
+        try:
+            pg.drop_scratch(str(data_dir))
+        except AdapterError as exc:
+            said.append(f"scratch restore {data_dir.name} NOT removed: {exc}")
+            continue
+        said.append(f"scratch restore {data_dir.name} stopped and removed")
+    return said
 
 
 def _ping(dsn: str) -> str:

@@ -176,6 +176,8 @@ class RunScreen(Screen[None]):
         rpo = f"RPO {format_duration(c.rpo_achieved) if c.rpo_achieved is not None else '-'} "
         rpo += f"of {format_duration(c.rpo_objective)}: "
         rpo += c.rpo_status.upper() if c.rpo_status == "missed" else c.rpo_status
+        if c.rpo_reason and self.finished:
+            rpo += f" ({c.rpo_reason})"
         self.query_one("#run-clocks", Static).update(f"{rto}  │  {rpo}")
 
     def _tick(self) -> None:

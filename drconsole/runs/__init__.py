@@ -1,1 +1,0 @@
-"""Run directories as others see them: for now, the driver's lock (``runs.lock``)."""
