@@ -187,7 +187,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         elif result.plan is not None:
             offline = ", offline-capable" if offline_capable(result.plan) else ""
             print(f"{path}: ok ({len(result.plan.steps)} steps{offline})")
-    return EXIT_FAILED if bad else EXIT_OK
+    return EXIT_INVALID if bad else EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -295,13 +295,22 @@ def _drive(engine: Engine) -> int:
             loop.add_signal_handler(sig, engine.interrupt, f"signal {sig.name}")
         return await engine.run()
 
+    from drconsole.journal.journal import JournalError
+
+    run_dir = engine.run_dir
     try:
         result = asyncio.run(go())
+    except JournalError as exc:
+        _err(
+            f"the run stopped because its journal could not be written: {exc}. The journal "
+            "ends at its last complete event and verifies; free space, then resume with: "
+            f"drconsole resume {run_dir}"
+        )
+        return EXIT_FAILED
     finally:
         engine.journal.close()
     from drconsole.engine.state import RunResult
 
-    run_dir = engine.run_dir
     if result is None:
         print(f"interrupted; resume with: drconsole resume {run_dir}")
         return EXIT_FAILED
@@ -364,9 +373,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     except LaunchError as exc:
         _err(str(exc))
         return EXIT_INVALID
-    except OSError as exc:
-        _err(f"cannot create the run directory under {runs_dir}: {exc.strerror}")
-        return EXIT_INVALID
     print(prepared.run_dir, flush=True)
     return _drive(prepared.engine)
 
@@ -383,13 +389,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_INVALID
     try:
-        prepared = prepare_resume(Path(args.run_dir), operator=operator, observers=[_Printer()])
+        prepared = prepare_resume(
+            Path(args.run_dir), operator=operator, observers=[_Printer()], yes=args.yes
+        )
     except LaunchError as exc:
         _err(str(exc))
-        return EXIT_INVALID
-    if args.yes and prepared.engine.mode.value == "real":
-        prepared.engine.journal.close()
-        _err("--yes is refused in real mode: every confirmation is made by a person")
         return EXIT_INVALID
     print(prepared.run_dir, flush=True)
     return _drive(prepared.engine)
@@ -420,7 +424,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         if args.format == "json"
         else to_markdown(report)
     )
-    _write_or_print(text, args.output)
+    if not _write_or_print(text, args.output):
+        return EXIT_FAILED
     return EXIT_OK if report["journal"]["intact"] else EXIT_FAILED
 
 
@@ -435,12 +440,20 @@ def _run_dir(given: str) -> Path | None:
     return run_dir
 
 
-def _write_or_print(text: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(text + "\n", encoding="utf-8")
-        print(output)
-    else:
+def _write_or_print(text: str, output: str | None) -> bool:
+    """Print ``text``, or write it to ``output`` whole or not at all (said why when not)."""
+    from drconsole.journal.files import describe_write_error, write_private
+
+    if not output:
         print(text)
+        return True
+    try:
+        write_private(Path(output), text + "\n")
+    except OSError as exc:
+        _err(f"{describe_write_error(exc, Path(output))}; nothing was written to {output}")
+        return False
+    print(output)
+    return True
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -461,7 +474,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         "md": to_markdown,
     }[args.format]
     text = render(record)
-    _write_or_print(text, args.output)
+    if not _write_or_print(text, args.output):
+        return EXIT_FAILED
     return EXIT_OK if record["journal"]["intact"] else EXIT_FAILED
 
 

@@ -2,14 +2,39 @@
 
 A Secret's ``str``/``repr`` is a fixed mask; the only way to the value is ``reveal()``, which
 adapters call at the moment they hand it to the system that needs it.
+
+Every secret value this process holds is also in one registry (``register``, ``registered``):
+a Secret registers itself when it is made, so a value read from a file or an environment
+variable (``secret_from_reference``, whoever calls it) or typed at a prompt is masked by the
+journal's redactor wherever it turns up afterwards, in a step's output as much as anywhere.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 MASK = "[redacted]"
+MIN_MASKED = 4
+"""Shorter values are not masked inside other text (they would blank out ordinary words)."""
+
+_registry: tuple[str, ...] = ()
+_registry_lock = threading.Lock()
+
+
+def register(value: str) -> None:
+    """Mask ``value`` wherever it turns up from now on, in this process."""
+    global _registry
+    if len(value) >= MIN_MASKED and value not in _registry:
+        with _registry_lock:
+            _registry = tuple(sorted({*_registry, value}, key=len, reverse=True))
+
+
+def registered() -> tuple[str, ...]:
+    """Every registered secret value, longest first (a value inside another is masked after
+    the longer one)."""
+    return _registry
 
 
 class SecretSourceError(ValueError):
@@ -24,6 +49,7 @@ class Secret:
     def __init__(self, value: str, source: str = "prompt") -> None:
         self._value = value
         self.source = source
+        register(value)
 
     def reveal(self) -> str:
         """The value itself. Call only where the value is handed to the system that needs it."""

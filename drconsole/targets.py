@@ -1,7 +1,9 @@
 """The targets file: which systems a plan acts on, per site (primary, dr, sandbox, ...).
 
 Targets never hold secrets. A key that looks like a secret (password, token, secret) must be
-given as ``*_env`` (an environment variable's name) or ``*_file`` (a path) instead::
+given as ``*_env`` (an environment variable's name) or ``*_file`` (a path) instead; loading the
+file reads each such secret that can be read and registers it for masking, so that it never
+reaches the journal, a report or the screen, whichever step or program later prints it::
 
     sites:
       sandbox:
@@ -12,13 +14,14 @@ given as ``*_env`` (an environment variable's name) or ``*_file`` (a path) inste
 
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from drconsole.secrets import is_secret_key
+from drconsole.secrets import SecretSourceError, is_secret_key, secret_from_reference
 
 
 class TargetsError(ValueError):
@@ -67,6 +70,19 @@ def _find_secrets(value: Any, path: str) -> list[str]:
     return found
 
 
+def _register_secrets(value: Any) -> None:
+    """Read (and so register for masking) every ``*_env``/``*_file`` secret named in
+    ``value``; one that cannot be read is reported by the step that needs it."""
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        stem, _, kind = str(key).rpartition("_")
+        if kind in ("env", "file") and is_secret_key(stem) and isinstance(item, str):
+            with suppress(SecretSourceError):
+                secret_from_reference({kind: item})
+        _register_secrets(item)
+
+
 def load_targets(path: str | Path) -> Targets:
     """Read a targets file.
 
@@ -77,6 +93,10 @@ def load_targets(path: str | Path) -> Targets:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except OSError as exc:
         raise TargetsError(f"cannot read targets file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise TargetsError(
+            f"targets file {path} is not UTF-8 text (byte {exc.start} is not): save it as UTF-8"
+        ) from None
     except yaml.YAMLError as exc:
         raise TargetsError(f"targets file {path} is not valid YAML: {exc}") from None
     leaks = _find_secrets(data, "")
@@ -92,4 +112,5 @@ def load_targets(path: str | Path) -> Targets:
         where = ".".join(str(p) for p in first["loc"])
         raise TargetsError(f"targets file {path}: {where}: {first['msg']}") from None
     targets.source = str(path)
+    _register_secrets(data)
     return targets

@@ -166,6 +166,11 @@ def test_sign_in_accepts_a_proper_sheet() -> None:
         (PEOPLE, "Lee Ji", "cannot also be the witness"),
         ([*PEOPLE, Participant("Kim Min", "witness", "Ops", "KM2")], "Kim Min", "signed in twice"),
         ([*PEOPLE, Participant("Kang Bo", "witness", "Ops", "km")], "Kim Min", "signed in twice"),
+        # look-alikes: a Cyrillic К, full-width initials, a zero-width space
+        ([*PEOPLE, Participant("\u041aim Min", "witness", "Ops", "K2")], "x", "signed in twice"),
+        ([*PEOPLE, Participant("Kang Bo", "witness", "Ops", "\uff2b\uff2d")], "x", "twice"),
+        ([*PEOPLE, Participant("Kim\u200b Min", "witness", "Ops", "K3")], "x", "signed in twice"),
+        (PEOPLE, "Lee\u200b J\u0456", "cannot also be the witness"),
         (PEOPLE[:3], "Kim Min", "custodian (holds a card) needs at least 2"),
         ([*PEOPLE, Participant("Yoon", "administrator", "", "YO")], "Kim Min", "at most 1"),
         ([*PEOPLE, Participant("Han", "auditor", "", "HA")], "Kim Min", "unknown role"),
@@ -192,6 +197,7 @@ def test_sign_in_refuses_each_violation(
         ("KM", "XX", set(), "belong to nobody"),
         ("ZZ", "LJ", set(), "belong to nobody"),
         ("PS", "LJ", {"ps"}, "out of the room"),
+        ("\u0420S", "LJ", {"ps"}, "out of the room"),
     ],
 )
 def test_step_initials_refuse_each_violation(
@@ -208,6 +214,8 @@ def test_step_initials_refuse_each_violation(
     [
         ([("PS", "card-1")], "1 custodian(s) presented; 2 distinct"),
         ([("PS", "card-1"), ("ps", "card-1")], "presented twice"),
+        ([("PS", "card-1"), ("\uff30S", "card-1")], "presented twice"),
+        ([("PS", "card-1"), ("CH", "c\u0430rd-1")], "was presented twice"),
         ([("PS", "card-2"), ("CH", "card-1")], "is Choi Ha's; each custodian presents only"),
         ([("PS", "card-1"), ("JR", "card-9")], "not custodian"),
         ([("PS", "card-1"), ("CH", "card-7")], "holds card-2, not 'card-7'"),
@@ -352,7 +360,13 @@ def test_a_recorded_value_that_differs_is_an_exception(
     ("change", "words"),
     [
         ({"operator": "Lee Ji"}, "cannot also be the witness"),
-        ({"participants": sheet()[:3]}, "needs at least"),
+        (
+            {
+                "participants": sheet()[:3],
+                "attestations": {p.initials: {"agree": True} for p in PEOPLE[:3]},
+            },
+            "needs at least",
+        ),
     ],
 )
 def test_a_sign_in_violation_stops_before_any_step(
@@ -432,6 +446,10 @@ def test_breaks_are_recorded_and_never_leave_one_person_alone(tmp_path: Path) ->
         engine.ceremony.come_back("PS")
         with pytest.raises(CeremonyError, match="not recorded as out"):
             engine.ceremony.come_back("PS")
+        with pytest.raises(CeremonyError, match="escape sequence"):
+            engine.ceremony.leave("LJ", "break\x1b[2J")
+        with pytest.raises(CeremonyError, match="bidirectional override"):
+            engine.ceremony.note_exception(None, "", "fire \u202ealarm", "paused")
         engine.ceremony.note_exception(None, "", "fire alarm test at 10:02", "paused 5 minutes")
         engine.ceremony.come_back("CH")
         engine.ceremony.come_back("JR")

@@ -137,6 +137,33 @@ def test_the_promotion_is_refused_while_the_primary_accepts_writes(
 
 
 @pytest.mark.slow
+def test_a_refused_failover_never_touches_the_dr_site_five_times_over(
+    sandbox: Path, run_plan: Callable[..., tuple[CliResult, Path]]
+) -> None:
+    """The split-brain refusal repeated on one sandbox: after each, the DR database is still in
+    recovery and the DR Vault still holds its own data (its own token works); the force restore
+    never started (it used to race the refusal and win about one run in six)."""
+    import hvac
+
+    manager.prepare_drill(sandbox)
+    manager.snapshot(sandbox, "primary")
+    dr = site(sandbox, "dr")
+    dr_vault = hvac.Client(
+        url=dr["vault"]["addr"], token=Path(dr["vault"]["token_file"]).read_text().strip()
+    )
+    for attempt in range(5):
+        result, run_dir = run_plan(FAILOVER, failover_answers(sandbox))
+        assert result.code == 1, f"run {attempt + 1}: {result.out[-2000:]}"
+        state = load_state(run_dir)
+        assert "refused: the primary database still accepts writes" in str(
+            state.steps["promote"].error
+        ), f"run {attempt + 1}"
+        assert state.steps["vault-restore"].status == "pending", f"run {attempt + 1}"
+        assert PostgresAdapter(dr["postgres"]).ping()["in_recovery"] is True, f"run {attempt + 1}"
+        assert dr_vault.auth.token.lookup_self()["data"]["id"], f"run {attempt + 1}"
+
+
+@pytest.mark.slow
 def test_failover_killed_mid_way_resumes_then_failback_restores_dns_and_roles(
     sandbox: Path,
     run_plan: Callable[..., tuple[CliResult, Path]],

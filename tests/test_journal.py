@@ -143,3 +143,24 @@ def test_secrets_are_redacted_before_they_reach_disk(tmp_path: Path) -> None:
     for secret in ("s3cr3t-unseal-share-value", "hunter22", "abcd1234"):
         assert secret not in text
     assert text.count("[redacted]") == 4
+
+
+def test_an_acknowledged_line_cut_short_is_loss_not_a_crash(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    """The head counted line 5, so it was written in full once: cut short now, it is tampering
+    or loss, and it is neither dropped as torn nor extended."""
+    lines = make_journal(tmp_path)
+    rewrite(tmp_path, [*lines[:-1], lines[-1][:30]])
+    report = verify(tmp_path)
+    assert (report.ok, report.bad_line, report.torn_tail) == (False, 5, None)
+    assert "records 5 events" in report.reason
+    assert "tampering or loss" in report.reason
+    before = (tmp_path / "journal.jsonl").read_bytes()
+    with pytest.raises(JournalError, match="does not verify"):
+        JournalWriter.reopen(tmp_path)
+    assert (tmp_path / "journal.jsonl").read_bytes() == before
+    assert not (tmp_path / "journal.partial").exists()
+    checked = cli("journal", "verify", tmp_path)
+    assert checked.code == 1
+    assert "tampering or loss" in checked.err

@@ -52,7 +52,7 @@ def test_a_ceremony_with_a_quorum_reports_every_answer_by_step_title(
     assert "| The security officer approves (approve) | succeeded |" in md
     assert "sign-off: Jung Ra (security_officer) (by Kim Min) |" in md
     assert "| Two custodians present their cards (quorum) | succeeded |" in md
-    assert "quorum: PS: card=card-1; CH: card=card-2 (by Kim Min) |" in md
+    assert "quorum: PS: card card-1; CH: card card-2 (by Kim Min) |" in md
     assert "### Two custodians present their cards (quorum)" in md
     steps = {s["id"]: s for s in report["steps"]}
     assert steps["quorum"]["title"] == "Two custodians present their cards"
@@ -316,3 +316,17 @@ def test_broken(tmp_path):
     assert broken.failed
     assert "the report or record of" in str(broken.longrepr)
     assert "ZeroDivisionError" in str(broken.longrepr)
+
+
+def test_the_record_finds_a_holder_on_the_sheet_whatever_the_initials_look_like(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    given = answers()
+    given["steps"]["quorum"]["quorum"] = [
+        {"initials": "\u0420s", "token": "card-1"},  # Cyrillic Er, lower-case s
+        {"initials": "ch", "token": "card-2"},
+    ]
+    record = build_record(ceremony_run(cli, tmp_path, given))
+    (quorum,) = [s for s in record["steps"] if s["id"] == "quorum"]
+    assert quorum["status"] == "succeeded"
+    assert [p["name"] for p in quorum["presented"]] == ["Park Su", "Choi Ha"]

@@ -188,3 +188,21 @@ def test_resume_of_a_tampered_journal_is_refused(
     result = cli("resume", run_dir, "--headless", "--answers", answers)
     assert result.code == 2
     assert "does not verify" in result.err
+
+
+def test_resume_yes_of_a_real_mode_run_is_refused_before_anything_is_written(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    plan, answers = write(
+        tmp_path, "local.command", "{argv: [sleep, '30']}", {"steps": {"brief": {"confirm": True}}}
+    )
+    args = [str(plan), "--headless", "--answers", str(answers), "--runs-dir", str(tmp_path / "r")]
+    proc, run_dir = start_run([*args, "--mode", "real"], "long", within_s=30)
+    kill_run(proc)
+    record = {name: (run_dir / name).read_bytes() for name in ("journal.jsonl", "journal.head")}
+    result = cli("resume", run_dir, "--headless", "--answers", answers, "--yes")
+    assert result.code == 2
+    assert "--yes is refused" in result.err
+    assert "real mode" in result.err
+    assert {name: (run_dir / name).read_bytes() for name in record} == record
+    assert "run_resumed:" not in check_no_loss_or_duplicates(run_dir)

@@ -131,3 +131,61 @@ def test_secret_keys_are_known_by_their_ending(key: str, secret: bool) -> None:
 
     assert is_secret_key(key) is secret
     assert (Redactor().clean({key: "value"})[key] == "[redacted]") is secret
+
+
+@pytest.mark.parametrize("how", ["token_file", "token_env"])
+def test_a_token_from_the_targets_is_masked_in_whatever_prints_it(
+    cli: Callable[..., CliResult],
+    write_plan: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """A step that prints the site's Vault token (a careless script, say) before any Vault
+    step has read it: the token is masked in the journal, the live output and both reports."""
+    token = f"practice-vault-token-{how}-5d2e8c0a41"  # one per case: the registry is global
+    token_file = tmp_path / "root-token"
+    token_file.write_text(token + "\n")
+    monkeypatch.setenv("DRCONSOLE_TEST_VAULT_TOKEN", token)
+    where = str(token_file) if how == "token_file" else "DRCONSOLE_TEST_VAULT_TOKEN"
+    targets = tmp_path / "targets.yaml"
+    targets.write_text(
+        yaml.safe_dump(
+            {"sites": {"primary": {"vault": {"addr": "http://127.0.0.1:9", how: where}}}}
+        )
+    )
+    plan = write_plan(
+        f"""
+        id: leak
+        title: Leak
+        kind: drill
+        steps:
+          - id: show
+            action: local.command
+            with: {{argv: [sh, -c, "cat {token_file}; echo again $DRCONSOLE_TEST_VAULT_TOKEN"]}}
+        """
+    )
+    result = cli("run", plan, "--headless", "--targets", targets, "--runs-dir", tmp_path / "r")
+    assert result.code == 0, result.err
+    run_dir = Path(result.out.splitlines()[0])
+    md = cli("report", run_dir).out
+    js = cli("report", run_dir, "--format", "json").out
+    journal = (run_dir / "journal.jsonl").read_text()
+    for text in (result.out, result.err, md, js, journal):
+        assert token not in text
+    assert "again [redacted]" in result.out
+    assert "again [redacted]" in journal
+
+
+def test_whatever_reads_a_secret_registers_it_for_masking(tmp_path: Path) -> None:
+    """The Vault adapter reading its token file, or a share typed at a prompt: from then on
+    the redactor masks the value in any text, whoever prints it."""
+    from drconsole.adapters.vault import VaultAdapter
+    from drconsole.journal.redact import Redactor
+
+    token = "practice-token-read-by-the-adapter-31c9"
+    (tmp_path / "token").write_text(token + "\n")
+    VaultAdapter({"addr": "http://127.0.0.1:9", "token_file": str(tmp_path / "token")}).client()
+    typed = Secret("typed-share-value-8e21")
+    line = f"output: {token} and {typed.reveal()}"
+    assert Redactor().clean(line) == "output: [redacted] and [redacted]"

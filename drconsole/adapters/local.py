@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -52,6 +53,17 @@ class CommandParams(Params):
     transient_exit: list[int] = Field(
         default_factory=list, description="Exit codes worth a retry (a busy resource, say)."
     )
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(
+                    f"environment variable name {name!r}: use letters, digits and _, "
+                    "not starting with a digit"
+                )
+        return value
 
 
 class FileSha256Params(Params):

@@ -35,16 +35,26 @@ decisions on exceptions, quorum presentations and closing attestations::
       cards: {quorum: [{initials: PS, token: card-1}, {initials: CH, token: card-2}]}
 
 A secret answer names an environment variable or a file, never a literal value.
+
+Before a run starts, ``check_fits`` holds the file against the plan: an answer for a step the
+plan does not have, or of a kind the step never asks (a sign-off for a manual step), is
+refused by name, and every secret the remaining steps name must be readable then, not half
+way through a run. Every text in the file is plain text (``people.answer_problem``).
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from drconsole.adapters import registry
+from drconsole.adapters.base import Effect
+from drconsole.engine.ceremony import NO_INITIALS
 from drconsole.engine.ceremony_rules import Participant
 from drconsole.engine.operator import (
     FailureChoice,
@@ -54,6 +64,8 @@ from drconsole.engine.operator import (
     Question,
     Signer,
 )
+from drconsole.engine.people import answer_problem, name_key
+from drconsole.plans.model import OnFailure, Plan, Step
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
 
 
@@ -135,19 +147,127 @@ def load_answers(path: str | Path) -> AnswersFile:
         AnswersError: unreadable, not YAML, or of the wrong shape (with the place).
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise AnswersError(f"cannot read answers file {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text) or {}
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AnswersError(
+            f"answers file {path} is not UTF-8 text (byte {exc.start} is not): save it as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_NoAliasLoader) or {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise AnswersError(f"{where}: not valid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise AnswersError(f"answers file {path} is not valid YAML: {exc}") from None
+    problem = answer_problem(data, "") if isinstance(data, dict) else None
+    if problem is not None:
+        raise AnswersError(f"answers file {path}: {problem}")
     try:
         return AnswersFile.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise AnswersError(f"answers file {path}: {where}: {first['msg']}") from None
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: an answers file never needs them, and they can multiply."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.MarkedYAMLError(
+                problem="aliases (*name) are not accepted in an answers file; write it out",
+                problem_mark=self.get_mark(),
+            )
+        return super().compose_node(parent, index)
+
+
+def _asks(plan: Plan, step: Step) -> set[str]:
+    """The kinds of answer (``StepAnswers`` fields) ``step`` can ask for."""
+    spec = registry.lookup(step.call) if step.call else None
+    asks = {"on_failure"} if step.on_failure is OnFailure.ASK else set()
+    idempotent = step.idempotent
+    if idempotent is None:
+        idempotent = spec is None or spec.idempotent or spec.read_only
+    if not idempotent:
+        asks |= {"on_interrupted", "reason"}
+    if step.destructive or (spec is not None and spec.effect is Effect.DESTRUCTIVE):
+        asks.add("typed")
+    if step.guard is not None:
+        asks |= {"override", "evidence"}
+    if step.call:
+        asks |= {"secrets", "secret"}
+    if plan.ceremony is not None and step.kind not in NO_INITIALS:
+        asks.add("initials")
+    asks |= {
+        "manual": {"confirm", "evidence"} if step.evidence else {"confirm"},
+        "approval": {"signoffs"},
+        "checkbox": {"confirm", "exception"},
+        "choice": {"evidence"},
+        "record": {"evidence", "exception"},
+        "bag": {"evidence", "exception"},
+        "quorum": {"quorum"},
+    }.get(step.kind, set())
+    return asks
+
+
+def fit_problems(
+    answers: AnswersFile, plan: Plan, remaining: Iterable[str] | None = None
+) -> list[str]:
+    """What in ``answers`` does not fit ``plan``, one sentence each (empty when all fits).
+
+    Secret references are read (to check them and register their values for masking) only
+    for the steps in ``remaining`` (every step when None)."""
+    problems: list[str] = []
+    ids = [s.id for s in plan.steps]
+    for step_id, given in answers.steps.items():
+        if step_id not in ids:
+            close = difflib.get_close_matches(step_id, ids, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"steps.{step_id}: plan {plan.id} has no step {step_id!r}{hint}")
+            continue
+        step = plan.step(step_id)
+        for kind in sorted(given.model_fields_set - _asks(plan, step)):
+            problems.append(
+                f"steps.{step_id}.{kind}: step {step_id!r} ({step.kind}) never asks for {kind}"
+            )
+    if plan.ceremony is None:
+        for key in ("participants", "initials", "attestations"):
+            if key in answers.model_fields_set:
+                problems.append(f"{key}: plan {plan.id} is not a ceremony")
+    initials = {name_key(p.initials) for p in answers.participants or []}
+    for who in answers.attestations:
+        if answers.participants is not None and name_key(who) not in initials:
+            problems.append(f"attestations.{who}: nobody in participants has initials {who!r}")
+    wanted = set(ids if remaining is None else remaining)
+    for step_id, given in answers.steps.items():
+        refs = list(given.secrets) + ([given.secret] if given.secret else [])
+        for number, ref in enumerate(refs if step_id in wanted else [], 1):
+            try:
+                secret_from_reference(ref)
+            except SecretSourceError as exc:
+                problems.append(f"steps.{step_id}: secret {number}: {exc}")
+    return problems
+
+
+def check_fits(operator: object, plan: Plan, remaining: Iterable[str] | None = None) -> None:
+    """Refuse an answers file that does not fit the plan (nothing to do for other operators).
+
+    Raises:
+        AnswersError: every problem found, one per line.
+    """
+    if not isinstance(operator, AnswersOperator):
+        return
+    problems = fit_problems(operator.answers, plan, remaining)
+    if problems:
+        raise AnswersError(
+            "the answers file does not fit the plan (nothing was run):\n  " + "\n  ".join(problems)
+        )
 
 
 class AnswersOperator:
@@ -309,6 +429,6 @@ class AnswersOperator:
 
     async def attest(self, q: Question, participant: Participant) -> tuple[bool, str]:
         for initials, given in self.answers.attestations.items():
-            if initials.casefold() == participant.initials.casefold():
+            if name_key(initials) == name_key(participant.initials):
                 return given.agree, given.reason or ""
         raise NoAnswer(f"the answers file has no attestation of {participant.initials}")

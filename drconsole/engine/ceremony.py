@@ -25,6 +25,7 @@ from drconsole.engine.ceremony_rules import (
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import NoAnswer, Question, Signer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
+from drconsole.engine.people import answer_problem, name_key
 from drconsole.engine.state import StepStatus
 from drconsole.plans.model import BagEvent, Compare, EvidenceField, InputType, Step
 
@@ -86,9 +87,9 @@ class CeremonySteps:
         """In a ceremony, only signed-in people sign, in the role they signed in with."""
         if not self.active:
             return None
-        people = {p.name.strip().casefold(): p for p in self.participants}
+        people = {name_key(p.name): p for p in self.participants}
         for s in signers:
-            person = people.get(s.name.strip().casefold())
+            person = people.get(name_key(s.name))
             if person is None:
                 return f"{s.name} is not signed in to this ceremony"
             if person.role != s.role:
@@ -126,10 +127,11 @@ class CeremonySteps:
         """Record that someone left the room.
 
         Raises:
-            CeremonyError: too few would remain, or unknown initials.
+            CeremonyError: too few would remain, unknown initials, or a reason that is not
+                plain text.
         """
         assert self.spec is not None
-        problem = leave_problem(
+        problem = answer_problem(reason, "the reason") or leave_problem(
             self.participants, self.e.state.absent, initials, self.spec.minimum_present
         )
         if problem is not None:
@@ -156,7 +158,7 @@ class CeremonySteps:
         person = find(self.participants, initials)
         if person is None:
             raise CeremonyError(f"initials {initials!r} belong to nobody signed in")
-        if person.initials.strip().casefold() not in self.e.state.absent:
+        if name_key(person.initials) not in self.e.state.absent:
             raise CeremonyError(f"{person.name} is not recorded as out of the room")
         self.e.emit(
             "presence",
@@ -173,14 +175,14 @@ class CeremonySteps:
         """Each participant's closing attestation (those not yet given)."""
         if not self.active:
             return
-        done = {a["initials"].casefold() for a in self.e.state.attestations}
+        done = {name_key(a["initials"]) for a in self.e.state.attestations}
         q = Question(CLOSING, "Closing attestations", _ATTEST_TEXT)
 
         def with_reason(said: tuple[bool, str]) -> str | None:
             return None if said[0] or said[1].strip() else "say why you do not agree"
 
         for person in self.participants:
-            if person.initials.casefold() in done:
+            if name_key(person.initials) in done:
                 continue
 
             async def attest(
@@ -209,13 +211,16 @@ class CeremonySteps:
         """Record an exception met by a step; returns its number. Never fails."""
         number = len(self.e.state.exceptions) + 1
         decision = ""
-        async with self.e.ask_lock:
-            try:
-                happened, decision = await self.e.operator.exception(
-                    self.e.question(step), number, expected, happened
-                )
-            except NoAnswer as exc:
-                decision = f"no decision recorded ({exc})"
+        q = self.e.question(step)
+        try:
+            happened, decision = await self.e.ask_until(
+                lambda _problem: self.e.operator.exception(q, number, expected, happened),
+                lambda _answer: None,
+                step=step.id,
+                question=f"exception #{number}",
+            )
+        except (NoAnswer, Refused) as exc:
+            decision = f"no decision recorded ({exc})"
         self.e.emit(
             "exception",
             {
@@ -235,6 +240,9 @@ class CeremonySteps:
         """An exception the witness or administrator writes down at any moment."""
         if not happened.strip():
             raise CeremonyError("say what happened")
+        typed = {"expected": expected, "happened": happened, "decision": decision}
+        if (problem := answer_problem(typed, "the exception")) is not None:
+            raise CeremonyError(problem)
         number = len(self.e.state.exceptions) + 1
         self.e.emit(
             "exception",

@@ -7,6 +7,9 @@ acceptable, or the sentence the operator reads when it is not.
   role and is not the actor;
 - quorum: K distinct holders of the role, present, each presenting only their own card/share;
 - presence: nobody leaves when fewer than the minimum would remain.
+
+Names, initials and card ids are compared by ``people.name_key`` (look-alike letters, width,
+case and invisible characters do not make two people of one).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drconsole.engine.people import name_key
 from drconsole.engine.state import replay
 from drconsole.journal.journal import is_run_dir, read_events, verify
 from drconsole.plans.model import Ceremony, Compare
@@ -51,14 +55,10 @@ class Participant:
         )
 
 
-def _key(text: str) -> str:
-    return text.strip().casefold()
-
-
 def find(participants: list[Participant], initials: str) -> Participant | None:
-    """The participant with these initials (case-insensitive)."""
+    """The participant with these initials (compared as ``name_key`` does)."""
     for p in participants:
-        if _key(p.initials) == _key(initials):
+        if name_key(p.initials) == name_key(initials):
             return p
     return None
 
@@ -75,7 +75,7 @@ def sign_in_problem(
     for attr, what in (("name", "name"), ("initials", "initials")):
         seen: set[str] = set()
         for p in participants:
-            value = _key(getattr(p, attr))
+            value = name_key(getattr(p, attr))
             if value in seen:
                 return (
                     f"{what} {getattr(p, attr)!r} is signed in twice: one role per person, "
@@ -90,7 +90,7 @@ def sign_in_problem(
             return f"role {role} ({rule.title}) allows at most {rule.max}; {count} signed in"
     witnesses = [p for p in participants if p.role == ceremony.witness]
     for w in witnesses:
-        if _key(w.name) == _key(operator):
+        if name_key(w.name) == name_key(operator):
             return (
                 f"{w.name} is at the console and cannot also be the witness: "
                 "the witness is neither the administrator nor the operator"
@@ -98,9 +98,9 @@ def sign_in_problem(
     holders: dict[str, str] = {}
     for p in participants:
         for token in p.holds:
-            if _key(token) in holders:
-                return f"{token!r} is held by both {holders[_key(token)]} and {p.name}"
-            holders[_key(token)] = p.name
+            if name_key(token) in holders:
+                return f"{token!r} is held by both {holders[name_key(token)]} and {p.name}"
+            holders[name_key(token)] = p.name
     if len(participants) < ceremony.minimum_present:
         return f"at least {ceremony.minimum_present} people must be present"
     return None
@@ -128,7 +128,7 @@ def initials_problem(
             "only the internal witness initials as witness"
         )
     for p in (who_acts, who_witnesses):
-        if _key(p.initials) in absent:
+        if name_key(p.initials) in absent:
             return f"{p.name} ({p.initials}) is recorded as out of the room"
     return None
 
@@ -141,7 +141,7 @@ def quorum_problem(
     presented: list[tuple[str, str]],
 ) -> str | None:
     """Why these (initials, card or share) presentations do not make a quorum, or None."""
-    holders = {_key(t): p for p in participants for t in p.holds}
+    holders = {name_key(t): p for p in participants for t in p.holds}
     people: set[str] = set()
     tokens: set[str] = set()
     for initials, token in presented:
@@ -150,21 +150,21 @@ def quorum_problem(
             return f"initials {initials!r} belong to nobody signed in"
         if person.role != role:
             return f"{person.name} is {person.role}, not {role}: only a {role} may present"
-        if _key(initials) in absent:
+        if name_key(person.initials) in absent:
             return f"{person.name} is recorded as out of the room"
-        if _key(person.initials) in people:
+        if name_key(person.initials) in people:
             return f"{person.name} presented twice: {need} distinct {role}s are needed"
         if not token.strip():
             return f"{person.name}: name the card or share presented"
-        if _key(token) in tokens:
+        if name_key(token) in tokens:
             return f"{token!r} was presented twice"
-        owner = holders.get(_key(token))
+        owner = holders.get(name_key(token))
         if owner is not None and owner != person:
             return f"{token!r} is {owner.name}'s; each {role} presents only their own"
         if owner is None and person.holds:
             return f"{person.name} holds {', '.join(person.holds)}, not {token!r}"
-        people.add(_key(person.initials))
-        tokens.add(_key(token))
+        people.add(name_key(person.initials))
+        tokens.add(name_key(token))
     if len(people) < need:
         return f"{len(people)} {role}(s) presented; {need} distinct are needed"
     return None
@@ -177,7 +177,7 @@ def leave_problem(
     person = find(participants, initials)
     if person is None:
         return f"initials {initials!r} belong to nobody signed in"
-    if _key(person.initials) in absent:
+    if name_key(person.initials) in absent:
         return f"{person.name} is already recorded as out of the room"
     present = len(participants) - len(absent)
     if present - 1 < minimum:

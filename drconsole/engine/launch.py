@@ -2,6 +2,9 @@
 
 ``prepare_new`` checks inputs and targets and creates the run directory; ``prepare_resume``
 rebuilds a killed run from its directory. Both return an :class:`Engine` ready to ``run()``.
+
+Both check everything they can before they write anything, and both take the run's driver lock
+(``runs/lock.py``) before they write: the engine's journal holds it until it is closed.
 """
 
 from __future__ import annotations
@@ -16,15 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from drconsole import __version__
+from drconsole.engine.answers import AnswersError, check_fits
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import Operator
+from drconsole.engine.people import text_problem
 from drconsole.engine.rundir import PLAN_COPY, TARGETS_COPY, load_state, new_run_dir
 from drconsole.engine.runner import Engine, Observer
-from drconsole.engine.state import RunState
+from drconsole.engine.state import FINISHED, RunState
+from drconsole.journal.files import describe_write_error, write_private
 from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir, verify
 from drconsole.plans import inputs as plan_inputs
 from drconsole.plans.model import Plan
 from drconsole.plans.validate import LoadResult, load_plan
+from drconsole.runs.lock import LOCK_FILE, RunLock, RunLocked
 from drconsole.targets import Targets, TargetsError, load_targets
 from drconsole.timeutil import format_timestamp, utcnow
 
@@ -63,6 +70,24 @@ def check_targets_for(plan_result: LoadResult, targets: Targets | None) -> None:
             raise LaunchError(str(exc)) from None
 
 
+def check_answers(operator: Operator, plan: Plan, state: RunState | None = None) -> None:
+    """The operator's name and an answers file against the plan (the secrets it names for the
+    steps still to run included), before anything is written.
+
+    Raises:
+        LaunchError: what does not fit, one problem per line.
+    """
+    remaining = None
+    if state is not None:
+        remaining = [s.id for s in state.steps.values() if s.status not in FINISHED]
+    try:
+        if problem := text_problem(operator.name, "the operator's name", name=True):
+            raise AnswersError(problem)
+        check_fits(operator, plan, remaining)
+    except AnswersError as exc:
+        raise LaunchError(str(exc)) from None
+
+
 def prepare_new(
     plan_path: Path,
     *,
@@ -95,57 +120,74 @@ def prepare_new(
         except TargetsError as exc:
             raise LaunchError(str(exc)) from None
     check_targets_for(result, targets)
+    check_answers(operator, plan)
     start = utcnow()
     try:
         values = plan_inputs.collect(plan, given_inputs, start)
     except plan_inputs.InputError as exc:
         raise LaunchError(str(exc)) from None
     incident = plan_inputs.incident_time(values, start)
-    run_dir = new_run_dir(runs_dir, plan.id, start)
-    (run_dir / PLAN_COPY).write_text(result.text, encoding="utf-8")
-    if targets_path is not None:
-        shutil.copyfile(targets_path, run_dir / TARGETS_COPY)
-    journal = JournalWriter.create(run_dir)
-    engine = Engine(
-        plan,
-        journal=journal,
-        state=RunState(),
-        operator=operator,
-        mode=mode,
-        inputs=values,
-        targets=targets,
-        observers=observers,
-        run_dir=run_dir,
-    )
-    objectives = plan.objectives
-    engine.emit(
-        "run_started",
-        {
-            "run_id": run_dir.name,
-            "plan": {
-                "id": plan.id,
-                "title": plan.title,
-                "kind": plan.kind.value,
-                "version": plan.version,
-                "sha256": result.sha256,
-                "file": str(plan_path),
+    try:
+        run_dir = new_run_dir(runs_dir, plan.id, start)
+    except OSError as exc:
+        raise LaunchError(
+            f"cannot create a run directory under {runs_dir}: {exc.strerror or exc}"
+        ) from None
+    lock = _lock(run_dir, operator.name)
+    journal: JournalWriter | None = None
+    try:
+        write_private(run_dir / PLAN_COPY, result.text)
+        if targets_path is not None:
+            write_private(run_dir / TARGETS_COPY, targets_path.read_bytes())
+        (run_dir / "artefacts").mkdir(mode=0o700)
+        journal = JournalWriter.create(run_dir, lock=lock)
+        engine = Engine(
+            plan,
+            journal=journal,
+            state=RunState(),
+            operator=operator,
+            mode=mode,
+            inputs=values,
+            targets=targets,
+            observers=observers,
+            run_dir=run_dir,
+        )
+        objectives = plan.objectives
+        engine.emit(
+            "run_started",
+            {
+                "run_id": run_dir.name,
+                "plan": {
+                    "id": plan.id,
+                    "title": plan.title,
+                    "kind": plan.kind.value,
+                    "version": plan.version,
+                    "sha256": result.sha256,
+                    "file": str(plan_path),
+                },
+                "mode": mode.value,
+                "operator": operator.name,
+                "yes": yes,
+                "inputs": values,
+                "incident_at": format_timestamp(incident),
+                "objectives": {
+                    "rto_s": objectives.rto.total_seconds() if objectives.rto else None,
+                    "rpo_s": objectives.rpo.total_seconds() if objectives.rpo else None,
+                },
+                "targets_file": str(targets_path) if targets_path else None,
+                "steps": [s.id for s in plan.steps],
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "drconsole": __version__,
             },
-            "mode": mode.value,
-            "operator": operator.name,
-            "yes": yes,
-            "inputs": values,
-            "incident_at": format_timestamp(incident),
-            "objectives": {
-                "rto_s": objectives.rto.total_seconds() if objectives.rto else None,
-                "rpo_s": objectives.rpo.total_seconds() if objectives.rpo else None,
-            },
-            "targets_file": str(targets_path) if targets_path else None,
-            "steps": [s.id for s in plan.steps],
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "drconsole": __version__,
-        },
-    )
+        )
+    except (OSError, JournalError) as exc:
+        if journal is not None:
+            journal.close()
+        lock.release()
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing was recorded: leave nothing
+        why = str(exc) if isinstance(exc, JournalError) else _os_problem(exc, run_dir)
+        raise LaunchError(f"cannot start the run: {why}") from None
     return Prepared(engine, run_dir)
 
 
@@ -154,30 +196,44 @@ def prepare_resume(
     *,
     operator: Operator,
     observers: list[Observer] | None = None,
+    yes: bool = False,
 ) -> Prepared:
     """Reopen a run that stopped before it finished.
 
     Raises:
-        LaunchError: not a run, finished already, journal broken, or plan changed.
+        LaunchError: not a run, driven by another process, finished already, journal broken,
+            plan changed, ``yes`` for a real-mode run, or a full disk (nothing was written).
     """
     if not is_run_dir(run_dir):
         raise LaunchError(f"{run_dir} is not a run directory (it has no journal.jsonl)")
-    report = verify(run_dir)
-    if not report.ok and report.torn_tail is None:
-        raise LaunchError(
-            f"the journal of {run_dir} does not verify ({report.describe()}); "
-            "it will not be extended. Keep it as evidence and start a new run"
-        )
+    lock = _lock(run_dir, operator.name)
     try:
-        journal = JournalWriter.reopen(run_dir, checked=report)  # repairs a torn last line
-    except (JournalError, OSError) as exc:
-        raise LaunchError(f"cannot reopen the journal of {run_dir}: {exc}") from None
-    state = load_state(run_dir)
-    try:
+        report = verify(run_dir)
+        if not report.ok and report.torn_tail is None:
+            raise LaunchError(
+                f"the journal of {run_dir} does not verify ({report.describe()}); "
+                "it will not be extended. Keep it as evidence and start a new run"
+            )
+        state = load_state(run_dir)
         plan, targets = _resumable(run_dir, state)
-    except LaunchError:
-        journal.close()
+        check_answers(operator, plan, state)
+        if yes and state.mode == Mode.REAL.value:
+            raise LaunchError(
+                f"--yes is refused: run {state.run_id} is in real mode, where every "
+                "confirmation is made by a person. Resume without --yes (with an answers file)"
+            )
+        try:
+            journal = JournalWriter.reopen(run_dir, checked=report, lock=lock)
+        except (JournalError, OSError) as exc:
+            raise LaunchError(
+                f"cannot reopen the journal of {run_dir}: {exc}; it is as it was. "
+                "Free space there if the disk is full, then resume again"
+            ) from None
+    except BaseException:
+        lock.release()
         raise
+    if report.torn_tail is not None:
+        state = load_state(run_dir)  # with the repair event, as a replay will see it
     engine = Engine(
         plan,
         journal=journal,
@@ -189,11 +245,36 @@ def prepare_resume(
         observers=observers,
         run_dir=run_dir,
     )
-    engine.emit(
-        "run_resumed",
-        {"operator": operator.name, "pid": os.getpid(), "interrupted": state.interrupted_steps()},
-    )
+    try:
+        engine.emit(
+            "run_resumed",
+            {
+                "operator": operator.name,
+                "pid": os.getpid(),
+                "interrupted": state.interrupted_steps(),
+            },
+        )
+    except JournalError as exc:
+        journal.close()
+        raise LaunchError(
+            f"cannot resume {run_dir}: {exc}; the journal is as it was. "
+            "Free space there, then resume again"
+        ) from None
     return Prepared(engine, run_dir)
+
+
+def _lock(run_dir: Path, operator: str) -> RunLock:
+    """The run's driver lock, or a :class:`LaunchError` naming who holds it."""
+    try:
+        return RunLock.acquire(run_dir, operator)
+    except RunLocked as exc:
+        raise LaunchError(str(exc)) from None
+    except OSError as exc:
+        raise LaunchError(f"cannot lock the run: {_os_problem(exc, run_dir / LOCK_FILE)}") from None
+
+
+def _os_problem(exc: OSError, fallback: Path) -> str:
+    return describe_write_error(exc, Path(exc.filename) if exc.filename else fallback)
 
 
 def _resumable(run_dir: Path, state: RunState) -> tuple[Plan, Targets | None]:

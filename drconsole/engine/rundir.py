@@ -2,7 +2,8 @@
 
 A run directory holds ``journal.jsonl`` (and ``journal.head``), ``plan.yaml`` (the exact plan
 that ran, whose SHA-256 the journal records), ``targets.yaml`` when a targets file was given,
-and ``artefacts/``.
+``artefacts/`` and ``driver.lock`` (who drives it, see ``runs/lock.py``). It is private to the
+operator: the directory and everything drconsole puts in it are 0700/0600, whatever the umask.
 """
 
 from __future__ import annotations
@@ -32,16 +33,17 @@ def default_runs_dir() -> Path:
 
 
 def new_run_dir(runs_dir: Path, plan_id: str, now: datetime | None = None) -> Path:
-    """Create a fresh, uniquely named run directory."""
+    """Create a fresh, uniquely named, private (0700) run directory."""
     stamp = (now or utcnow()).strftime("%Y%m%dT%H%M%SZ")
-    runs_dir.mkdir(parents=True, exist_ok=True)
+    runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     while True:
         path = runs_dir / f"{stamp}-{plan_id}-{secrets.token_hex(2)}"
         try:
-            path.mkdir()
-            return path
+            path.mkdir(mode=0o700)
         except FileExistsError:
             continue
+        path.chmod(0o700)  # exactly, whatever the umask took away
+        return path
 
 
 def load_state(run_dir: Path) -> RunState:

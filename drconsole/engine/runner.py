@@ -53,6 +53,7 @@ from drconsole.engine.outcome import (
     StepFailed,
     evidence_problem,
 )
+from drconsole.engine.people import answer_problem, name_key
 from drconsole.engine.preview import check_params, placeholder
 from drconsole.engine.state import (
     DONE_OK,
@@ -199,13 +200,17 @@ class Engine:
                 self.answer(step, "interrupted step", "rerun (safe to repeat)", self.operator.name)
                 continue
             q = self.question(step)
-            async with self.ask_lock:
-                try:
-                    choice, reason = await self.operator.interrupted(q)
-                except NoAnswer as exc:
-                    # stop but stay resumable: the operator adds the decision and resumes
-                    self.interrupt(f"interrupted step {step_id!r} needs a decision: {exc}")
-                    raise _Abort from None
+            try:
+                choice, reason = await self.ask_until(
+                    lambda _problem: self.operator.interrupted(q),  # noqa: B023 (awaited here)
+                    lambda _answer: None,
+                    step=step_id,
+                    question="interrupted step",
+                )
+            except (NoAnswer, Refused) as exc:
+                # stop but stay resumable: the operator adds the decision and resumes
+                self.interrupt(f"interrupted step {step_id!r} needs a decision: {exc}")
+                raise _Abort from None
             self.answer(step, "interrupted step", f"{choice.value}: {reason}", self.operator.name)
             if choice is InterruptedChoice.ABORT:
                 self.abort(f"aborted at interrupted step {step_id!r}: {reason}")
@@ -658,7 +663,7 @@ class Engine:
         for _ in range(ASK_AGAIN):
             async with self.ask_lock:
                 answer = await ask(problem)
-            problem = check(answer)
+            problem = answer_problem(answer, question) or check(answer)
             if problem is None:
                 return answer
             self.refused(step, question, problem)
@@ -928,10 +933,10 @@ def _is_false(value: Any) -> bool:
 
 def _signoff_problem(signers: list[Signer], need: int, roles: list[str]) -> str | None:
     names = [s.name.strip() for s in signers]
-    if any(not n for n in names):
+    keys = [name_key(n) for n in names]
+    if not all(keys):
         return "every signer needs a name"
-    lowered = [n.casefold() for n in names]
-    twice = sorted({n for n in names if lowered.count(n.casefold()) > 1})
+    twice = sorted({n for n, key in zip(names, keys, strict=True) if keys.count(key) > 1})
     if twice:
         return f"{', '.join(twice)} signed more than once; {need} distinct people must sign"
     if len(signers) < need:

@@ -32,6 +32,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from drconsole.engine.people import name_key
 from drconsole.journal.journal import Event
 from drconsole.timeutil import parse_timestamp
 
@@ -188,7 +189,7 @@ def apply(state: RunState, event: Event) -> None:
     elif kind == "participants":
         state.participants = list(data["participants"])
     elif kind == "presence":
-        key = str(data["initials"]).strip().casefold()
+        key = name_key(str(data["initials"]))
         if data["present"]:
             state.absent.discard(key)
         else:

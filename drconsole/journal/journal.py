@@ -5,10 +5,15 @@ since the run began), ``type``, ``data`` and ``prev`` (the previous line's hash)
 ``hash``: the SHA-256 of the line's bytes without the hash field. Every line is fsynced before
 the caller goes on (and so before anything is shown). ``journal.head`` records the last sequence
 number and hash, so that lines cut off the end are noticed too.
+
+A write that fails (a full disk) is undone before the error is raised: the file is left as it
+was, it still verifies, and the writer refuses every later append. Only a line cut short by a
+crash, which the head never counted, is repaired on reopen, and the repair is itself an event.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,13 +21,15 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+from drconsole.journal.files import describe_write_error, write_private
 from drconsole.journal.redact import Redactor
 from drconsole.timeutil import format_timestamp, monotonic, parse_timestamp, utcnow
 
 JOURNAL = "journal.jsonl"
 HEAD = "journal.head"
+PARTIAL = "journal.partial"
 GENESIS = "0" * 64
 _SUFFIX_LEN = len(',"hash":"') + 64 + len('"}')
 _HEAD_WIDTH = 120
@@ -66,24 +73,38 @@ def is_run_dir(path: str | Path) -> bool:
     return (Path(path) / JOURNAL).is_file()
 
 
-class JournalWriter:
-    """Appends events, fsyncing each one. Not shared between processes."""
+class Lock(Protocol):
+    """What the writer holds while it writes (the run's driver lock, ``runs.lock``)."""
 
-    def __init__(self, run_dir: Path, *, redactor: Redactor | None = None) -> None:
+    def release(self) -> None: ...
+
+
+class JournalWriter:
+    """Appends events, fsyncing each one. One writer per run: the caller holds the run's driver
+    lock and hands it over (``lock``); ``close`` releases it."""
+
+    def __init__(
+        self, run_dir: Path, *, redactor: Redactor | None = None, lock: Lock | None = None
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / JOURNAL
         self.redactor = redactor or Redactor()
         self.seq = 0
         self.last_hash = GENESIS
+        self._size = 0  # bytes of intact lines: where the next one goes
+        self._broken: str | None = None  # why appending stopped (a write failed)
         self._mono_base = 0.0
         self._mono_start = monotonic()
         self._fd: int | None = None
         self._head_fd: int | None = None
+        self._lock = lock
 
     @classmethod
-    def create(cls, run_dir: Path, *, redactor: Redactor | None = None) -> JournalWriter:
+    def create(
+        cls, run_dir: Path, *, redactor: Redactor | None = None, lock: Lock | None = None
+    ) -> JournalWriter:
         """Start a new journal in an existing, empty run directory."""
-        writer = cls(run_dir, redactor=redactor)
+        writer = cls(run_dir, redactor=redactor, lock=lock)
         if writer.path.exists():
             raise JournalError(f"{writer.path} exists already; a run directory holds one run")
         writer._open()
@@ -96,55 +117,77 @@ class JournalWriter:
         *,
         redactor: Redactor | None = None,
         checked: VerifyReport | None = None,
+        lock: Lock | None = None,
     ) -> JournalWriter:
         """Open an existing journal to append after its last intact line.
 
-        A line cut short by a crash (no newline, or not JSON) was never acknowledged: it is moved
-        to ``journal.partial`` and a ``journal_repaired`` event records its hash.
+        A line cut short by a crash (no newline, or not JSON) and never counted by the head was
+        never acknowledged: its bytes are kept in ``journal.partial`` (``.2``, ``.3`` for later
+        ones) and a ``journal_repaired`` event, recording their hash, is written over them.
 
         Args:
             checked: the result of ``verify(run_dir)`` when the caller has it already.
 
         Raises:
-            JournalError: the journal does not verify; it must not be extended.
+            JournalError: the journal does not verify (it must not be extended), or the repair
+                cannot be written (a full disk; the journal is left as it was).
         """
-        writer = cls(run_dir, redactor=redactor)
+        writer = cls(run_dir, redactor=redactor, lock=lock)
         report = checked or verify(run_dir)
-        partial: bytes | None = None
-        if not report.ok:
-            if report.torn_tail is None:
-                raise JournalError(f"the journal does not verify: {report.describe()}")
-            partial = report.torn_tail
-            with writer.path.open("r+b") as handle:
-                handle.truncate(report.good_bytes)
-                os.fsync(handle.fileno())
-            (writer.run_dir / "journal.partial").write_bytes(partial)
+        if not report.ok and report.torn_tail is None:
+            raise JournalError(f"the journal does not verify: {report.describe()}")
         writer.seq = report.count
         writer.last_hash = report.final_hash
+        writer._size = report.good_bytes
         if report.last_ts is not None:
             elapsed = (utcnow() - parse_timestamp(report.last_ts)).total_seconds()
             writer._mono_base = report.last_mono + max(0.0, elapsed)
         writer._open()
-        if partial is not None:
-            writer.append(
-                "journal_repaired",
-                {
-                    "dropped_bytes": len(partial),
-                    "dropped_sha256": hashlib.sha256(partial).hexdigest(),
-                    "kept_in": "journal.partial",
-                },
-            )
+        if report.torn_tail is not None:
+            try:
+                writer._repair(report.torn_tail)
+            except JournalError:
+                writer.close()
+                raise
         return writer
 
     def _open(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
         self._head_fd = os.open(self.run_dir / HEAD, os.O_WRONLY | os.O_CREAT, 0o600)
 
+    def _repair(self, torn: bytes) -> None:
+        partial = self.run_dir / PARTIAL
+        number = 1
+        while partial.exists():
+            number += 1
+            partial = self.run_dir / f"{PARTIAL}.{number}"
+        try:
+            write_private(partial, torn)
+        except OSError as exc:
+            raise JournalError(describe_write_error(exc, partial)) from None
+        data = {
+            "dropped_bytes": len(torn),
+            "dropped_sha256": hashlib.sha256(torn).hexdigest(),
+            "kept_in": partial.name,
+        }
+        self._write("journal_repaired", data, replacing=torn)
+
     def append(self, event_type: str, data: dict[str, Any]) -> Event:
-        """Append one event and fsync it; returns the event as written."""
-        if self._fd is None:
+        """Append one event and fsync it; returns the event as written.
+
+        Raises:
+            JournalError: the journal is closed, or the line could not be written (the file is
+                as it was before, and every later append is refused with the same reason).
+        """
+        return self._write(event_type, data)
+
+    def _write(self, event_type: str, data: dict[str, Any], replacing: bytes = b"") -> Event:
+        """Write the next line at the end of the intact lines, over ``replacing`` (a torn
+        line's bytes) if any; on failure put back what was there."""
+        if self._fd is None or self._head_fd is None:
             raise JournalError("the journal is closed")
+        if self._broken is not None:
+            raise JournalError(self._broken)
         body = {
             "seq": self.seq + 1,
             "ts": format_timestamp(utcnow()),
@@ -155,13 +198,28 @@ class JournalWriter:
         }
         line, digest = _seal(body)
         payload = line.encode("utf-8")
-        written = os.write(self._fd, payload)
-        if written != len(payload):
-            raise JournalError(f"short write to {self.path}: disk full?")
-        os.fsync(self._fd)
+        try:
+            _write_at(self._fd, payload, self._size)
+            if len(replacing) > len(payload):
+                os.ftruncate(self._fd, self._size + len(payload))
+            os.fsync(self._fd)
+        except OSError as exc:
+            try:  # in place first: rewriting bytes the file had needs no new space
+                _write_at(self._fd, replacing, self._size)
+                os.ftruncate(self._fd, self._size + len(replacing))
+                os.fsync(self._fd)
+            except OSError:
+                pass
+            self._broken = describe_write_error(exc, self.path)
+            raise JournalError(self._broken) from None
         self.seq += 1
         self.last_hash = digest
-        self._write_head()
+        self._size += len(payload)
+        try:
+            self._write_head()
+        except OSError as exc:  # the line is written; the head lags it, which verify allows
+            self._broken = describe_write_error(exc, self.run_dir / HEAD)
+            raise JournalError(self._broken) from None
         return Event(hash=digest, **body)
 
     def _write_head(self) -> None:
@@ -172,10 +230,23 @@ class JournalWriter:
         os.pwrite(self._head_fd, record.ljust(_HEAD_WIDTH).encode() + b"\n", 0)
 
     def close(self) -> None:
+        """Close the files and release the driver lock (another process may then drive)."""
         for fd in (self._fd, self._head_fd):
             if fd is not None:
                 os.close(fd)
         self._fd = self._head_fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    done = 0
+    while done < len(data):
+        written = os.pwrite(fd, data[done:], offset + done)
+        if written == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        done += written
 
 
 @dataclass
@@ -248,6 +319,11 @@ def verify(run_dir: str | Path) -> VerifyReport:
         report.good_bytes += len(raw) + 1
         report.last_ts, report.last_mono = ts.decode(), float(mono)
     if tail:
+        # A crash mid-write leaves a line the head never counted. A line the head counted was
+        # written in full and fsynced: if it is cut short now, that is tampering or loss.
+        checked = _check_head(Path(run_dir) / HEAD, report, fail)
+        if not checked.ok:
+            return checked
         return fail(
             len(lines) + 1, "cut short (no end of line): the process stopped while writing it", tail
         )
@@ -268,7 +344,8 @@ def _check_head(
         return fail(
             report.count + 1,
             f"missing: the journal ends at line {report.count} but "
-            f"{HEAD} records {head_seq} events; lines were cut off the end",
+            f"{HEAD} records {head_seq} events; lines were cut off the end after they "
+            "were acknowledged (tampering or loss, not a crash)",
         )
     if head_seq == report.count and head_hash != report.final_hash:
         return fail(report.count, f"the last line's hash differs from the one in {HEAD}")

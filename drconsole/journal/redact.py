@@ -1,27 +1,23 @@
 """Redaction at the source: nothing secret is ever handed to the journal writer's disk.
 
 Secret objects become a mask wherever they appear; any string that contains a value registered
-as secret (an unseal share typed a moment ago, a token read from a file) is masked as well.
+as secret (``drconsole.secrets.register``: an unseal share typed a moment ago, a token read
+from a file, by whatever read it) is masked as well.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from drconsole.secrets import MASK, Secret, is_secret_key
+from drconsole.secrets import MASK, Secret, is_secret_key, register, registered
 
 
 class Redactor:
     """Masks secrets in event payloads."""
 
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-
     def register(self, secret: Secret | str) -> None:
         """Remember a secret value so that it is masked wherever it turns up."""
-        value = secret.reveal() if isinstance(secret, Secret) else secret
-        if value and len(value) >= 4:
-            self._values.add(value)
+        register(secret.reveal() if isinstance(secret, Secret) else secret)
 
     def clean(self, value: Any, key: str = "") -> Any:
         """A copy of ``value`` with every secret masked."""
@@ -30,7 +26,7 @@ class Redactor:
         if isinstance(value, str):
             if key and is_secret_key(key) and value != MASK:
                 return MASK
-            for secret in self._values:
+            for secret in registered():
                 if secret in value:
                     value = value.replace(secret, MASK)
             return value

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from drconsole.plans.model import InputSpec, InputType, Plan
-from drconsole.timeutil import TimeFormatError, format_timestamp, parse_duration, parse_timestamp
+from drconsole.plans.model import InputSpec, InputType, Plan, plan_duration
+from drconsole.timeutil import TimeFormatError, format_timestamp, parse_timestamp
 
 INCIDENT_AT = "incident_at"
 
@@ -48,7 +48,7 @@ def coerce(name: str, spec: InputSpec, raw: Any) -> Any:
                 )
             return str(raw)
         if kind is InputType.DURATION:
-            return parse_duration(raw).total_seconds()
+            return plan_duration(raw).total_seconds()
         if kind is InputType.TIMESTAMP:
             return format_timestamp(parse_timestamp(raw))
     except TimeFormatError as exc:

@@ -8,6 +8,7 @@ run as a witnessed ceremony (participants, initials per step, exceptions, attest
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -22,11 +23,31 @@ from pydantic import (
     model_validator,
 )
 
-from drconsole.timeutil import format_duration, parse_duration
+from drconsole.timeutil import TimeFormatError, format_duration, parse_duration
+
+MAX_DURATION = timedelta(days=366)
+
+
+def plan_duration(raw: str | int | float) -> timedelta:
+    """A duration as plans write it (``30s``, ``1h30m``), at most :data:`MAX_DURATION`.
+
+    Raises:
+        TimeFormatError: not a duration, or longer than a plan can mean.
+    """
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise TimeFormatError(f"{raw!r} is not a duration; write e.g. 30s, 15m, 1h30m")
+    try:
+        delta = parse_duration(raw)
+    except OverflowError:
+        delta = timedelta.max
+    if delta > MAX_DURATION:
+        raise TimeFormatError(f"{str(raw)[:40]!r} is too long; a duration is at most 366d")
+    return delta
+
 
 Duration = Annotated[
     timedelta,
-    BeforeValidator(parse_duration),
+    BeforeValidator(plan_duration),
     PlainSerializer(lambda d: format_duration(d), return_type=str),
     WithJsonSchema(
         {
@@ -250,6 +271,11 @@ class Step(Model):
     )
     always: bool = Field(
         False, description="Run even when a step it needs failed or the run is stopping (cleanup)."
+    )
+    may_run_before_guard: list[str] = Field(
+        default_factory=list,
+        description="Guarded steps whose decision this destructive step may run before, on "
+        "purpose (validate refuses the race otherwise).",
     )
 
     @model_validator(mode="before")

@@ -2,25 +2,28 @@
 
 Three passes: YAML syntax, the pydantic shape, then what the shape cannot see (duplicate ids,
 unknown dependencies and cycles, unknown actions and parameters, references to nothing,
-destructive steps without a confirmation text).
+destructive steps without a confirmation text, destructive steps that can start before a guard
+on the same site has decided).
+
+A plan may be hostile: the YAML loader bounds what it builds (:mod:`drconsole.plans.yamlpos`),
+and every walk of the step graph here is iterative and near-linear, so a 10,000-step cycle or
+a 2000-step chain of references is answered in a second or two, never with a traceback.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from drconsole.adapters import registry
 from drconsole.adapters.base import Effect
 from drconsole.plans.inputs import InputError, coerce
-from drconsole.plans.model import Plan, Step
+from drconsole.plans.model import OnFailure, Plan, Step
 from drconsole.plans.refs import RefError, has_refs, iter_refs, parse_ref
 from drconsole.plans.yamlpos import LoadedYaml, Position, YamlSyntaxError, load_yaml
 
@@ -90,8 +93,10 @@ def validate_text(text: str, name: str = "<plan>") -> LoadResult:
         problems.extend(_shape_problems(exc, loaded, name))
         problems.extend(_duplicate_ids(loaded, name))
         return LoadResult(name, None, _sorted(problems), text)
-    checker = _Checker(plan, loaded, name)
-    problems.extend(checker.run())
+    try:
+        problems.extend(_Checker(plan, loaded, name).run())
+    except (RecursionError, MemoryError):  # a last defence: hostile input must never crash
+        problems.append(Problem(name, 1, 1, "the plan is too large or too deep to check"))
     if problems:
         return LoadResult(name, None, _sorted(problems), text)
     return LoadResult(name, plan, [], text)
@@ -192,6 +197,8 @@ class _Checker:
         self.name = name
         self.problems: list[Problem] = []
         self.index = {step.id: i for i, step in enumerate(plan.steps)}
+        self.steps = {step.id: step for step in plan.steps}
+        self.upstream: dict[str, int] = {}  # step id -> bit set of the steps it needs, transitively
 
     def at(self, path: PathT, message: str) -> None:
         pos: Position = self.loaded.position(path)
@@ -210,14 +217,17 @@ class _Checker:
                     self.at((*base, "needs", j), f"step {step.id!r} needs itself")
             self._check_call(step, base)
             self._check_ceremony_step(step, base)
-        cycle = self._find_cycle()
+        cycle = self._upstream_sets()
         if cycle:
             first = self.index[cycle[0]]
-            self.at(("steps", first, "needs"), "dependency cycle: " + " -> ".join(cycle))
+            shown = cycle if len(cycle) <= 12 else [*cycle[:5], "...", *cycle[-5:]]
+            size = f" of {len(cycle) - 1} steps" if len(cycle) > 12 else ""
+            self.at(("steps", first, "needs"), f"dependency cycle{size}: " + " -> ".join(shown))
         else:
             for i, step in enumerate(self.plan.steps):
                 self._check_refs(step, ("steps", i))
             self._check_key_material()
+            self._check_guard_races()
         self._check_ceremony()
         for key, spec in self.plan.inputs.items():
             if not isinstance(key, str) or not key.replace("_", "").isalnum():
@@ -239,6 +249,13 @@ class _Checker:
             self.at((*base, "recovery_point"), "'recovery_point' is for milestone steps")
         if step.evidence and kind != "manual":
             self.at((*base, "evidence"), "'evidence' is for manual steps")
+        for key, item in (step.record or {}).items():
+            if isinstance(item.expect, dict | list):
+                self.at(
+                    (*base, "record", key, "expect"),
+                    "expect of a recorded value is one value (text, a number or a reference), "
+                    "not a mapping or a list",
+                )
         if step.confirm is not None and not step.destructive and kind not in ("action",):
             self.at((*base, "confirm"), "'confirm' goes with 'destructive: true'")
         call = step.call
@@ -262,30 +279,39 @@ class _Checker:
         if spec.needs_site and step.site is None:
             self.at((*base, kind), f"{call} acts on a target: add 'site: <name>'")
         fields = spec.params.model_fields
-        for key, value in step.with_.items():
+        for key in step.with_:
             if key not in fields:
                 hint = difflib.get_close_matches(str(key), list(fields), n=1)
                 more = f"; did you mean {hint[0]!r}?" if hint else ""
                 self.at((*base, "with", key), f"{call} has no parameter {key!r}{more}")
-                continue
-            if has_refs(value):
-                continue
-            info = fields[key]
-            adapter: TypeAdapter[Any] = TypeAdapter(info.annotation or Any)
-            try:
-                checked = adapter.validate_python(value)
-                for meta in info.metadata:
-                    _check_constraint(meta, checked)
-            except (ValidationError, ValueError) as exc:
-                reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                self.at((*base, "with", key), f"{call} parameter {key!r}: {reason}")
-        for key, info in fields.items():
-            if info.is_required() and key not in step.with_:
-                self.at((*base, "with"), f"{call} needs parameter {key!r}")
+        self._check_params(call, spec.params, step.with_, (*base, "with"))
         if step.expect:
             for key in step.expect:
                 if key not in spec.outputs:
                     self.at((*base, "expect", key), f"{call} has no output {key!r}")
+
+    def _check_params(
+        self, call: str, model: type[BaseModel], params: dict[str, Any], where: PathT
+    ) -> None:
+        """Validate the parameters with the action's own model, validators included; a
+        parameter that holds a reference is checked when the run knows its value."""
+        try:
+            model.model_validate(params)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = tuple(error["loc"])
+                if error["type"] == "extra_forbidden":
+                    continue  # reported above, with a suggestion
+                if error["type"] == "missing" and len(loc) == 1:
+                    self.at(where, f"{call} needs parameter {loc[0]!r}")
+                    continue
+                if _holds_ref(params, loc):
+                    continue
+                reason = str(error["msg"]).removeprefix("Value error, ")
+                if loc:
+                    self.at((*where, *loc), f"{call} parameter {loc[0]!r}: {reason}")
+                else:
+                    self.at(where, f"{call} parameters: {reason}")
 
     def _check_ceremony_step(self, step: Step, base: PathT) -> None:
         ceremony = self.plan.ceremony
@@ -322,7 +348,7 @@ class _Checker:
                 continue
             approved: set[str] = set()
             for dep in self._ancestors(step.id):
-                approval = self.plan.step(dep).approval
+                approval = self.steps[dep].approval
                 if approval is not None:
                     approved.update(approval.roles)
             missing = [r for r in ceremony.key_material_approvals if r not in approved]
@@ -353,42 +379,100 @@ class _Checker:
             if ref.root != "inputs" or ref.parts[0] not in self.plan.inputs:
                 self.at(("ceremony", "previous_record"), f"{ref.text}: use a declared input")
 
-    def _find_cycle(self) -> list[str] | None:
-        graph = {s.id: [d for d in s.needs if d in self.index] for s in self.plan.steps}
-        state: dict[str, int] = {}
-        stack: list[str] = []
-
-        def visit(node: str) -> list[str] | None:
-            state[node] = 1
-            stack.append(node)
-            for dep in graph[node]:
-                if state.get(dep) == 1:
-                    return [*stack[stack.index(dep) :], dep]
-                if dep not in state:
-                    found = visit(dep)
-                    if found:
-                        return found
-            stack.pop()
-            state[node] = 2
-            return None
-
-        for node in graph:
-            if node not in state:
-                found = visit(node)
-                if found:
-                    return found
-        return None
-
-    def _ancestors(self, step_id: str) -> set[str]:
-        seen: set[str] = set()
-        todo = list(self.plan.step(step_id).needs)
-        while todo:
-            dep = todo.pop()
-            if dep in seen or dep not in self.index:
+    def _check_guard_races(self) -> None:
+        """A destructive step on the same site as a guarded step must wait for the guard's
+        decision (need the guarded step, directly or through its needs), or the plan says it
+        may run before it (``may_run_before_guard``). Sites are compared as written."""
+        guarded = [(g, g.site.strip()) for g in self.plan.steps if g.guard and g.site is not None]
+        for i, step in enumerate(self.plan.steps):
+            base: PathT = ("steps", i)
+            for j, name in enumerate(step.may_run_before_guard):
+                other = self.steps.get(name)
+                if other is None or not other.guard:
+                    self.at((*base, "may_run_before_guard", j), f"{name!r} is not a guarded step")
+            if not self._destructive(step) or step.site is None:
                 continue
-            seen.add(dep)
-            todo.extend(self.plan.step(dep).needs)
-        return seen
+            for guard, site in guarded:
+                if guard.id == step.id or site != step.site.strip():
+                    continue
+                if guard.id in step.may_run_before_guard:
+                    continue
+                if self._needs_transitively(guard.id, step.id):
+                    continue  # the guarded step needs this one: it ran first by the plan's order
+                where = (*base, "needs") if step.needs else (*base, "id")
+                if not self._needs_transitively(step.id, guard.id):
+                    self.at(
+                        where,
+                        f"destructive step {step.id!r} on site {step.site!r} can start before "
+                        f"the guard of {guard.id!r} (same site) has decided: add {guard.id!r} "
+                        "to its needs (or a step after it), or write "
+                        f"'may_run_before_guard: [{guard.id}]' if that is meant",
+                    )
+                elif step.always:
+                    self.at(
+                        (*base, "always"),
+                        f"destructive step {step.id!r} has 'always: true': it runs even when "
+                        f"the guard of {guard.id!r} refuses",
+                    )
+                elif guard.on_failure is OnFailure.CONTINUE:
+                    self.at(
+                        ("steps", self.index[guard.id], "on_failure"),
+                        f"guarded step {guard.id!r} has 'on_failure: continue': a refusal "
+                        f"would let the destructive {step.id!r} run",
+                    )
+
+    @staticmethod
+    def _destructive(step: Step) -> bool:
+        if step.destructive:
+            return True
+        spec = registry.lookup(step.call) if step.call else None
+        return spec is not None and spec.effect is Effect.DESTRUCTIVE
+
+    def _upstream_sets(self) -> list[str] | None:
+        """Fill ``self.upstream`` in one pass over the steps in dependency order (Kahn's
+        algorithm: no recursion, so a 10,000-step chain is no deeper than a short one).
+
+        Returns:
+            A dependency cycle (``[a, c, b, a]``) when the steps have one, else None.
+        """
+        needs = {
+            s.id: [d for d in dict.fromkeys(s.needs) if d in self.index] for s in self.plan.steps
+        }
+        waiting = {node: len(deps) for node, deps in needs.items()}
+        dependents: dict[str, list[str]] = {node: [] for node in needs}
+        for node, deps in needs.items():
+            for dep in deps:
+                dependents[dep].append(node)
+        ready = [node for node, count in waiting.items() if count == 0]
+        while ready:
+            node = ready.pop()
+            bits = 0
+            for dep in needs[node]:
+                bits |= self.upstream[dep] | (1 << self.index[dep])
+            self.upstream[node] = bits
+            for after in dependents[node]:
+                waiting[after] -= 1
+                if waiting[after] == 0:
+                    ready.append(after)
+        if len(self.upstream) == len(needs):
+            return None
+        # every step left waits on another one left: walk back from one until a step repeats
+        node = next(n for n in needs if n not in self.upstream)
+        seen: dict[str, int] = {}
+        path: list[str] = []
+        while node not in seen:
+            seen[node] = len(path)
+            path.append(node)
+            node = next(d for d in needs[node] if d not in self.upstream)
+        return [*path[seen[node] :], node]
+
+    def _needs_transitively(self, step_id: str, other: str) -> bool:
+        """Does ``step_id`` wait for ``other`` (directly or through its needs)?"""
+        return bool(self.upstream[step_id] >> self.index[other] & 1)
+
+    def _ancestors(self, step_id: str) -> list[str]:
+        bits = self.upstream[step_id]
+        return [s.id for i, s in enumerate(self.plan.steps) if bits >> i & 1]
 
     def _check_refs(self, step: Step, base: PathT) -> None:
         places: list[tuple[PathT, Any]] = [
@@ -404,7 +488,6 @@ class _Checker:
             ((*base, "bag", "label"), step.bag.label if step.bag else None),
             ((*base, "record"), {k: f.expect for k, f in (step.record or {}).items()}),
         ]
-        ancestors: set[str] | None = None
         for where, value in places:
             for sub, expr in iter_refs(value):
                 path = (*where, *sub)
@@ -420,15 +503,13 @@ class _Checker:
                     if target not in self.index:
                         self.at(path, f"{ref.text}: no step {target!r}")
                         continue
-                    if ancestors is None:
-                        ancestors = self._ancestors(step.id)
-                    if target not in ancestors:
+                    if not self._needs_transitively(step.id, target):
                         self.at(
                             path,
                             f"{ref.text}: step {step.id!r} must need {target!r} "
                             "(directly or through its needs) to use its outputs",
                         )
-                    outputs = step_outputs(self.plan.step(target))
+                    outputs = step_outputs(self.steps[target])
                     if outputs is not None and output not in outputs:
                         known = ", ".join(sorted(outputs)) or "none"
                         self.at(
@@ -448,18 +529,18 @@ def offline_capable(plan: Plan) -> bool:
     return True
 
 
-def _check_constraint(meta: Any, value: Any) -> None:
-    """Apply annotated-types constraints (ge, le, min_length...) to a literal value."""
-    bounds: tuple[tuple[str, Callable[[Any, Any], bool], str], ...] = (
-        ("ge", operator.ge, "at least"),
-        ("gt", operator.gt, "more than"),
-        ("le", operator.le, "at most"),
-        ("lt", operator.lt, "less than"),
-    )
-    for attr, test, words in bounds:
-        bound = getattr(meta, attr, None)
-        if bound is not None and isinstance(value, int | float) and not test(value, bound):
-            raise ValueError(f"must be {words} {bound}")
-    min_length = getattr(meta, "min_length", None)
-    if min_length is not None and hasattr(value, "__len__") and len(value) < min_length:
-        raise ValueError(f"needs at least {min_length} item(s)")
+def _holds_ref(params: dict[str, Any], loc: PathT) -> bool:
+    """Does the value a parameter error points at (or a key on its way) hold a reference?"""
+    value: Any = params
+    for part in loc:
+        if part == "[key]":
+            return False  # the key itself is wrong; keys are never references
+        if isinstance(value, dict) and part in value:
+            if has_refs(part):
+                return True
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            break
+    return has_refs(value)

@@ -165,8 +165,9 @@ def _seconds(value: timedelta | None) -> float | None:
 
 
 def say(value: Any) -> str:
-    """Any answer in words, whatever its shape: a list joined with ``; ``, a mapping as
-    ``key=value`` pairs led by the person it names (``name (role)``, or initials), else text."""
+    """Any answer in words, whatever its shape: a list joined with ``; ``; a mapping led by the
+    person it names (``name (role)``, or initials) as ``PS: card card-1``, else as ``key=value``
+    pairs; anything else as text."""
     if isinstance(value, list | tuple):
         return "; ".join(say(v) for v in value)
     if isinstance(value, dict):
@@ -175,7 +176,7 @@ def say(value: Any) -> str:
             who = f"{say(rest.pop('name'))} ({say(rest.pop('role'))})"
         else:
             who = say(rest.pop("initials")) if "initials" in rest else ""
-        said = ", ".join(f"{k}={say(v)}" for k, v in rest.items())
+        said = ", ".join(f"{k}{' ' if who else '='}{say(v)}" for k, v in rest.items())
         return f"{who}: {said}" if who and said else who or said
     return "-" if value is None else str(value)
 

@@ -14,6 +14,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from drconsole.engine.people import name_key
 from drconsole.engine.state import StepState, StepStatus
 from drconsole.report.build import ReadRun, read_run, refusals_markdown, say, step_name
 from drconsole.timeutil import format_timestamp
@@ -31,7 +32,7 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
         run = read_run(run)
     run_dir, check, state, plan = run.run_dir, run.check, run.state, run.plan
     kinds = {s.id: s.kind for s in plan.steps} if plan else {}
-    sheet = {str(p.get("initials", "")).casefold(): p for p in state.participants}
+    sheet = {name_key(str(p.get("initials", ""))): p for p in state.participants}
     steps = []
     for number, step in enumerate(state.steps.values(), start=1):
         marks = step.initials or {}
@@ -57,10 +58,10 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
                 "note": step.reason if step.status is not StepStatus.SUCCEEDED else None,
             }
         )
-    attested = {a["initials"].casefold(): a for a in state.attestations}
+    attested = {name_key(str(a["initials"])): a for a in state.attestations}
     participants = []
     for p in state.participants:
-        a = attested.get(str(p["initials"]).casefold())
+        a = attested.get(name_key(str(p["initials"])))
         participants.append(
             {
                 **p,
@@ -123,10 +124,11 @@ def _approved(step: StepState) -> list[str]:
 def _presented(step: StepState, sheet: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Each holder of the quorum: initials, name from the sign-in sheet, what they presented."""
     found = []
-    for entry in step.outputs.get("presented") or []:
+    presented = step.outputs.get("presented") or []
+    for entry in presented if isinstance(presented, list) else [presented]:
         given = dict(entry) if isinstance(entry, dict) else {"what": entry}
         initials = str(given.pop("initials", "") or "")
-        person = sheet.get(initials.casefold(), {})
+        person = sheet.get(name_key(initials), {})
         what = ", ".join(f"{k} {say(v)}" for k, v in given.items())
         found.append({"initials": initials, "name": person.get("name"), "presented": what})
     return found

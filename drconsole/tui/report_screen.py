@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown
 
+from drconsole.journal.files import describe_write_error, write_private
 from drconsole.report.build import build, read_run, to_markdown
 from drconsole.report.record import build_record, to_html
 from drconsole.report.record import to_markdown as record_markdown
@@ -39,14 +40,19 @@ class ReportScreen(Screen[None]):
         yield Footer()
 
     def action_export(self) -> None:
-        path = self.run_dir / "report.md"
-        path.write_text(self.report + "\n", encoding="utf-8")
-        written = [path]
+        outputs = [("report.md", self.report)]
         if self.record is not None:
-            for name, text in (
+            outputs += [
                 ("record.md", record_markdown(self.record)),
                 ("record.html", to_html(self.record)),
-            ):
-                (self.run_dir / name).write_text(text + "\n", encoding="utf-8")
-                written.append(self.run_dir / name)
-        self.notify("Written: " + ", ".join(str(p) for p in written), timeout=15)
+            ]
+        written = []
+        for name, text in outputs:
+            try:  # whole or not at all, private to the operator
+                write_private(self.run_dir / name, text + "\n")
+            except OSError as exc:
+                self.notify(describe_write_error(exc, self.run_dir / name), severity="error")
+                break
+            written.append(str(self.run_dir / name))
+        if written:
+            self.notify("Written: " + ", ".join(written), timeout=15)

@@ -181,6 +181,9 @@ def main() -> int:
         big = bench_replay_verify(tmp)
     startup = bench_startup()
     valid = bench_validate()
+    from tests.bench.plans import bench_validate_chain
+
+    chain = bench_validate_chain()
     from tests.bench.pitr import bench_pitr
 
     pitr = bench_pitr()
@@ -207,6 +210,7 @@ noisy: each figure is a median, next to a baseline measured in the same run.
 | replay the same journal to run state | {big["replay_s"]:.3f} s | same | {big["replay_ratio"]:.2f}x | under 1 s |
 | `drconsole --help` start-up | {startup["help_s"]:.3f} s | `python -c pass`: {startup["python_s"]:.3f} s | {startup["ratio"]:.2f}x | under 0.3 s |
 | validate every shipped plan ({valid["plans"]}) | {valid["validate_s"] * 1000:.1f} ms | yaml.safe_load only: {valid["yaml_s"] * 1000:.1f} ms | {valid["ratio"]:.2f}x | - |
+| validate a {chain["large"]}-step plan, each step referring to the one before | {chain["large_s"]:.3f} s | the same with {chain["small"]} steps: {chain["small_s"]:.3f} s | {chain["ratio"]:.1f}x (linear: 10x) | under 2 s |
 | PITR plan on the sandbox, whole run | {pitr["plan_s"]:.2f} s | the same commands in a shell script: {pitr["shell_s"]:.2f} s | {pitr["ratio"]:.2f}x | at most 1.10 |
 | console: launch to first screen drawn (tmux, 80x24) | {console["first"]["ours_s"]:.2f} s | a minimal Textual app: {console["first"]["minimal_s"]:.2f} s | {console["first"]["ratio"]:.2f}x | under 1 s |
 | console: key to updated step view while an action blocks in a worker | {console["keys"]["busy_ms"]:.1f} ms | same keys, nothing running: {console["keys"]["idle_ms"]:.1f} ms | {console["keys"]["ratio"]:.2f}x | under 50 ms |
