@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := postgresql pgbackrest softhsm2 tmux
+# kubectl, for drills against the sandbox's Kubernetes simulators: Debian's package is
+# kubernetes-client; installed only when no kubectl is on the PATH (another package's kubectl
+# owns the same /usr/bin/kubectl)
+KUBECTL_PACKAGE := kubernetes-client
 RUNS_DIR ?= $(CURDIR)/runs
 
 .PHONY: setup system-packages test test-fast lint bench demo clean
@@ -14,6 +18,7 @@ system-packages:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	command -v kubectl >/dev/null || missing="$$missing $(KUBECTL_PACKAGE)"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -1,7 +1,8 @@
 """The sandbox's two Kubernetes API simulators (sites primary and dr), run as programs, and the
-kubeconfig with one context per site. The primary runs the api-server with 3 replicas; the DR
-site has it at 0, ready to be scaled up on failover. Simulators keep state in memory: after
-``down`` and ``up`` they start again from these seeds.
+kubeconfig with one context per site (``sandbox env`` exports it as ``KUBECONFIG``; the official
+client and ``kubectl`` both reach the simulators through it). The primary runs the api-server
+with 3 replicas; the DR site has it at 0, ready to be scaled up on failover. Simulators keep
+state in memory: after ``down`` and ``up`` they start again from these seeds.
 """
 
 from __future__ import annotations
@@ -74,5 +75,19 @@ def simulators(root: Path, ports: dict[str, int]) -> list[SimProcess]:
     ]
 
 
+def kubeconfig_path(root: Path) -> Path:
+    return root / "k8s" / "kubeconfig"
+
+
 def kubeconfig(root: Path, sims: list[SimProcess]) -> Path:
-    return write_kubeconfig(root / "k8s" / "kubeconfig", {s.site: s.url for s in sims})
+    return write_kubeconfig(kubeconfig_path(root), {s.site: s.url for s in sims})
+
+
+def contexts_note(sims: list[SimProcess], site: str) -> str:
+    """A shell comment for ``sandbox env``: which kubectl contexts the kubeconfig holds."""
+    names = [s.site for s in sims]
+    here = site if site in names else names[0]
+    return (
+        f"# kubectl: contexts {' and '.join(names)} in $KUBECONFIG (current: {names[0]}, "
+        f"namespace qsign; simulators, not clusters); here: kubectl --context {here} get deploy"
+    )

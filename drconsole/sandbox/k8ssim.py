@@ -1,19 +1,26 @@
 """A Kubernetes API simulator for the sandbox and the tests (no real API server runs here).
 
 It is a simulator, not a cluster: a small HTTP server speaking the real REST shapes of the few
-resources drconsole uses, so that the official ``kubernetes`` client reaches it through an
-ordinary kubeconfig:
+resources drconsole uses, so that the official ``kubernetes`` client and ``kubectl`` (get,
+describe, scale, rollout restart, rollout status) reach it through an ordinary kubeconfig:
 
 - ``/api/v1/namespaces`` and, per namespace, ``pods``, ``services``, ``configmaps``,
-  ``secrets``; ``/apis/apps/v1/namespaces/NS/deployments|statefulsets`` with the ``scale``
-  subresource;
-- GET (one or a list, ``labelSelector`` with equality terms), POST, PUT, PATCH (merge),
-  DELETE; every write bumps a global ``resourceVersion``; a PUT with a stale one is 409
-  Conflict, a POST of an existing name 409 AlreadyExists, a missing object 404 NotFound, all as
-  ``Status`` objects;
+  ``secrets``, ``events`` (none are recorded); ``/apis/apps/v1/namespaces/NS/deployments|
+  statefulsets`` with the ``scale`` subresource, and ``replicasets``, always empty (a
+  Deployment owns its pods directly); the same lists across namespaces (``/api/v1/pods``);
+- discovery and ``kubectl get``'s server-side tables (``k8sviews.py``); no OpenAPI;
+- GET (one or a list; ``labelSelector`` and ``fieldSelector`` with equality terms only, others
+  are refused), POST, PUT, PATCH (JSON merge, or strategic merge where it means the same: no
+  lists, no ``$`` directives), DELETE; every write bumps a global ``resourceVersion``; a PUT
+  with a stale one is 409 Conflict, a POST of an existing name 409 AlreadyExists, a missing
+  object 404 NotFound, all as ``Status`` objects;
+- ``?watch=true`` streams ``ADDED``/``MODIFIED``/``DELETED`` lines: the store is polled every
+  0.1 s and each changed object sent in its newest state; a watch ends after
+  ``timeoutSeconds``, at most ``WATCH_LIMIT_S``;
 - a controller thread makes each workload's pods follow its replicas: new pods become Ready
   after ``ready_delay_s``; removed ones terminate after a short delay; a rollout restart (the
-  ``kubectl.kubernetes.io/restartedAt`` template annotation) replaces them; the annotation
+  ``kubectl.kubernetes.io/restartedAt`` template annotation) replaces them all at once (so a
+  Deployment's strategy says ``Recreate``); the annotation
   ``simulator.drconsole.io/fault`` on a workload (``CrashLoopBackOff``, ``ImagePullBackOff``,
   ``Unschedulable``) keeps its new pods from becoming ready, with that reason;
 - ``GET /sim/health/NS/SERVICE``: 200 when a ready pod matches the service's selector, else 503
@@ -41,19 +48,35 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
+from drconsole.sandbox.k8sviews import discovery, table, wants_table
+
 FAULT = "simulator.drconsole.io/fault"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 OWNER = "simulator.drconsole.io/owner"
-CORE = {"pods": "Pod", "services": "Service", "configmaps": "ConfigMap", "secrets": "Secret"}
+CORE = {
+    "pods": "Pod",
+    "services": "Service",
+    "configmaps": "ConfigMap",
+    "secrets": "Secret",
+    "events": "Event",
+}
 APPS = {"deployments": "Deployment", "statefulsets": "StatefulSet"}
 _NAMESPACES = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+))?$")
 _CORE = re.compile(
-    r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>pods|services|configmaps|secrets)"
+    r"^/api/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>pods|services|configmaps|secrets|events)"
     r"(?:/(?P<name>[^/]+))?$"
 )
 _APPS = re.compile(
-    r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>deployments|statefulsets)"
+    r"^/apis/apps/v1/namespaces/(?P<ns>[^/]+)/(?P<plural>deployments|statefulsets|replicasets)"
     r"(?:/(?P<name>[^/]+)(?:/(?P<sub>scale|status))?)?$"
+)
+_TERM = re.compile(r"^(?P<key>[A-Za-z0-9_./-]+)(?:==|=)(?P<value>[A-Za-z0-9_.:-]*)$")
+KINDS = {**CORE, **APPS, "namespaces": "Namespace", "replicasets": "ReplicaSet"}
+NO_REPLICASETS = "the simulator has no ReplicaSets: a Deployment's pods belong to it directly"
+WATCH_LIMIT_S = 120.0
+_EVERYWHERE = re.compile(  # a list across namespaces (kubectl get -A)
+    r"^/(?:api/v1/(?P<core>pods|services|configmaps|secrets|events)"
+    r"|apis/apps/v1/(?P<apps>deployments|statefulsets|replicasets))$"
 )
 _HEALTH = re.compile(r"^/sim/health/(?P<ns>[^/]+)/(?P<name>[^/]+)$")
 
@@ -100,6 +123,34 @@ def _selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
+def parse_selector(terms: list[str], what: str) -> dict[str, str]:
+    """``a=b,c==d`` as a map; any other term (``!=``, ``in (...)``, ``exists``) is refused."""
+    out: dict[str, str] = {}
+    for term in ",".join(terms).split(","):
+        if not term.strip():
+            continue
+        m = _TERM.match(term.strip())
+        if m is None:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"{what} {term!r}: the simulator supports only equality terms (key=value)",
+            )
+        out[m["key"]] = m["value"]
+    return out
+
+
+def _field(obj: dict[str, Any], path: str) -> str:
+    value: Any = obj
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "" if value is None else str(value)
+
+
+def _api_version(plural: str) -> str:
+    return "apps/v1" if plural in APPS or plural == "replicasets" else "v1"
+
+
 class Store:
     """Every object, by (plural, namespace, name); one lock; one resourceVersion counter."""
 
@@ -127,9 +178,8 @@ class Store:
 
     @staticmethod
     def _shape(plural: str, obj: dict[str, Any]) -> dict[str, Any]:
-        kind = CORE.get(plural) or APPS.get(plural) or "Namespace"
-        obj["kind"] = kind
-        obj["apiVersion"] = "apps/v1" if plural in APPS else "v1"
+        obj["kind"] = KINDS[plural]
+        obj["apiVersion"] = _api_version(plural)
         meta = obj.setdefault("metadata", {})
         meta.setdefault("uid", str(uuid.uuid4()))
         meta.setdefault("creationTimestamp", _now())
@@ -141,6 +191,8 @@ class Store:
             obj.setdefault("status", {"replicas": 0, "readyReplicas": 0, "observedGeneration": 0})
             if plural == "statefulsets":
                 spec.setdefault("serviceName", meta["name"])
+            else:  # every pod is replaced at once, as the Recreate strategy does
+                spec.setdefault("strategy", {"type": "Recreate"})
         if plural == "namespaces":
             obj["status"] = {"phase": "Active"}
         if plural == "services":
@@ -150,16 +202,25 @@ class Store:
         return obj
 
     # ----------------------------------------------------------------- the API
-    def list(self, plural: str, ns: str, selector: dict[str, str]) -> list[dict[str, Any]]:
+    def list(
+        self,
+        plural: str,
+        ns: str,
+        selector: dict[str, str],
+        fields: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Objects (in every namespace when ``ns`` is empty) whose labels and fields (dotted
+        paths: ``metadata.name``, ``involvedObject.uid``) equal the given values."""
         with self.lock:
-            if plural != "namespaces":
+            if plural != "namespaces" and ns:
                 self._require_ns(ns)
             return [
                 copy.deepcopy(o)
                 for (p, n, _), o in sorted(self.objects.items())
                 if p == plural
-                and (plural == "namespaces" or n == ns)
+                and (not ns or n == ns)
                 and all(o["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())
+                and all(_field(o, k) == v for k, v in (fields or {}).items())
             ]
 
     def read(self, plural: str, ns: str, name: str) -> dict[str, Any]:
@@ -169,6 +230,8 @@ class Store:
     def create(self, plural: str, ns: str, body: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             name = body.get("metadata", {}).get("name")
+            if plural == "replicasets":
+                raise ApiError(405, "MethodNotAllowed", NO_REPLICASETS)
             if not name:
                 raise ApiError(422, "Invalid", "metadata.name: Required value")
             if plural != "namespaces":
@@ -204,11 +267,22 @@ class Store:
             self.objects[(plural, ns, name)] = self._stamp(obj)
             return copy.deepcopy(obj)
 
-    def patch(self, plural: str, ns: str, name: str, body: Any) -> dict[str, Any]:
+    def patch(
+        self, plural: str, ns: str, name: str, body: Any, strategic: bool = False
+    ) -> dict[str, Any]:
+        """A JSON merge patch; a strategic merge patch only where it means the same (no lists,
+        no ``$`` directives), as ``kubectl rollout restart`` and ``kubectl scale`` send."""
         with self.lock:
             old = self._get(plural, ns, name)
             if not isinstance(body, dict):
                 raise ApiError(415, "UnsupportedMediaType", "only merge patches are simulated")
+            if strategic and _has_list_or_directive(body):
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    "the simulator applies a strategic merge patch only without lists or $ "
+                    "directives; send a JSON merge patch (application/merge-patch+json)",
+                )
             new = merge(old, body)
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
             return self.replace(plural, ns, name, new)
@@ -264,13 +338,10 @@ class Store:
 
     # ----------------------------------------------------------------- the controller
     def reconcile(self) -> None:
-        """Pods follow their workloads' replicas; readiness follows after a delay."""
+        """Readiness follows after a delay; pods follow their workloads' replicas. Pods first,
+        so that a workload's status counts the pods as they are when the lock is released."""
         with self.lock:
             now = time.monotonic()
-            for (plural, ns, name), obj in list(self.objects.items()):
-                if plural not in APPS:
-                    continue
-                self._reconcile_workload(plural, ns, name, obj, now)
             for key, pod in list(self.objects.items()):
                 if key[0] != "pods":
                     continue
@@ -282,6 +353,9 @@ class Store:
                     if not fault:
                         _set_pod_ready(pod)
                         self._stamp(pod)
+            for (plural, ns, name), obj in list(self.objects.items()):
+                if plural in APPS:
+                    self._reconcile_workload(plural, ns, name, obj, now)
 
     def _reconcile_workload(
         self, plural: str, ns: str, name: str, obj: dict[str, Any], now: float
@@ -336,6 +410,14 @@ class Store:
         if obj.get("status") != status:
             obj["status"] = status
             self._stamp(obj)
+
+
+def _has_list_or_directive(value: Any) -> bool:
+    if isinstance(value, list):
+        return True
+    if isinstance(value, dict):
+        return any(k.startswith("$") or _has_list_or_directive(v) for k, v in value.items())
+    return False
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:
@@ -431,12 +513,10 @@ class _Handler(BaseHTTPRequestHandler):
         store = self.server.store
         url = urlparse(self.path)
         query = parse_qs(url.query)
-        selector = dict(
-            term.split("=", 1)
-            for term in ",".join(query.get("labelSelector", [])).replace("==", "=").split(",")
-            if "=" in term
-        )
         try:
+            if method == "GET" and (doc := discovery(url.path, self.headers["Host"] or "")):
+                self._send(200, doc)
+                return
             if m := _HEALTH.match(url.path):
                 if method != "GET":
                     raise ApiError(405, "MethodNotAllowed", "GET only")
@@ -448,9 +528,26 @@ class _Handler(BaseHTTPRequestHandler):
                 plural, ns, name, sub = m["plural"], m["ns"], m["name"], None
             elif m := _APPS.match(url.path):
                 plural, ns, name, sub = m["plural"], m["ns"], m["name"], m["sub"]
+            elif m := _EVERYWHERE.match(url.path):
+                if method != "GET":
+                    raise ApiError(405, "MethodNotAllowed", "only GET across namespaces")
+                plural, ns, name, sub = m["core"] or m["apps"], "", None, None
             else:
                 raise ApiError(404, "NotFound", f"the simulator does not serve {url.path}")
-            self._send(*self._dispatch(store, method, plural, ns, name, sub, selector))
+            selector = parse_selector(query.get("labelSelector", []), "labelSelector")
+            fields = parse_selector(query.get("fieldSelector", []), "fieldSelector")
+            if name is not None:
+                fields["metadata.name"] = name
+            as_table = wants_table(self.headers["Accept"] or "") and sub is None
+            whole = query.get("includeObject", [""])[0] == "Object"
+            if method == "GET" and query.get("watch", [""])[0] in ("true", "1"):
+                self._watch(store, (plural, ns, selector, fields), query, as_table, whole)
+                return
+            code, body = self._dispatch(store, method, plural, ns, name, sub, selector, fields)
+            if method == "GET" and as_table:
+                items = body["items"] if name is None else [body]
+                body = table(plural, items, body["metadata"]["resourceVersion"], whole)
+            self._send(code, body)
         except ApiError as exc:
             self._send(exc.code, exc.status())
 
@@ -463,16 +560,17 @@ class _Handler(BaseHTTPRequestHandler):
         name: str | None,
         sub: str | None,
         selector: dict[str, str],
+        fields: dict[str, str],
     ) -> tuple[int, dict[str, Any]]:
+        if plural == "replicasets" and (name is not None or method != "GET"):
+            raise ApiError(404 if method == "GET" else 405, "NotFound", NO_REPLICASETS)
         if name is None:
             if method == "GET":
-                items = store.list(plural, ns, selector)
-                kind = (CORE.get(plural) or APPS.get(plural) or "Namespace") + "List"
                 return 200, {
-                    "kind": kind,
-                    "apiVersion": "apps/v1" if plural in APPS else "v1",
+                    "kind": KINDS[plural] + "List",
+                    "apiVersion": _api_version(plural),
                     "metadata": {"resourceVersion": str(next(store.rv))},
-                    "items": items,
+                    "items": store.list(plural, ns, selector, fields),
                 }
             if method == "POST":
                 return 201, store.create(plural, ns, self._body())
@@ -487,10 +585,61 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "PUT":
             return 200, store.replace(plural, ns, name, self._body())
         if method == "PATCH":
-            return 200, store.patch(plural, ns, name, self._body())
+            strategic = (self.headers["Content-Type"] or "").startswith(
+                "application/strategic-merge-patch+json"
+            )
+            return 200, store.patch(plural, ns, name, self._body(), strategic)
         if method == "DELETE":
             return 200, store.delete(plural, ns, name)
         raise ApiError(405, "MethodNotAllowed", method)
+
+    def _watch(
+        self,
+        store: Store,
+        where: tuple[str, str, dict[str, str], dict[str, str]],
+        query: dict[str, list[str]],
+        as_table: bool,
+        whole: bool,
+    ) -> None:
+        """Stream ``{"type": ADDED|MODIFIED|DELETED, "object": ...}`` lines, one per change
+        seen by polling the store every 0.1 s (an object changed twice in between is sent
+        once, in its newest state), until ``timeoutSeconds`` (at most ``WATCH_LIMIT_S``)."""
+        try:
+            since = int(query.get("resourceVersion", ["0"])[0] or 0)
+            timeout = min(float(query.get("timeoutSeconds", [WATCH_LIMIT_S])[0]), WATCH_LIMIT_S)
+        except ValueError:
+            raise ApiError(
+                400, "BadRequest", "resourceVersion and timeoutSeconds are numbers"
+            ) from None
+        plural = where[0]
+        seen = {o["metadata"]["name"]: o for o in store.list(*where)}
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        changed = [
+            ("ADDED" if since == 0 else "MODIFIED", o)
+            for o in seen.values()
+            if int(o["metadata"]["resourceVersion"]) > since
+        ]
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                for kind, obj in changed:
+                    rv = obj["metadata"]["resourceVersion"]
+                    shown = table(plural, [obj], rv, whole) if as_table else obj
+                    self.wfile.write(json.dumps({"type": kind, "object": shown}).encode() + b"\n")
+                if self.server.stopping.wait(0.1) or time.monotonic() > deadline:
+                    return
+                now = {o["metadata"]["name"]: o for o in store.list(*where)}
+                changed = [
+                    ("ADDED" if n not in seen else "MODIFIED", o)
+                    for n, o in now.items()
+                    if seen.get(n, {}).get("metadata", {}).get("resourceVersion")
+                    != o["metadata"]["resourceVersion"]
+                ] + [("DELETED", o) for n, o in seen.items() if n not in now]
+                seen = now
+        except (ApiError, OSError):  # the namespace went away, or the client hung up
+            return
 
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's names
         self._route("GET")
@@ -511,6 +660,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     store: Store
+    stopping: threading.Event
 
 
 class Simulator:
@@ -520,7 +670,7 @@ class Simulator:
         self.store = Store(ready_delay_s)
         self.server = _Server(("127.0.0.1", port), _Handler)
         self.server.store = self.store
-        self._stop = threading.Event()
+        self._stop = self.server.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
     @property

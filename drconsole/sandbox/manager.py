@@ -369,7 +369,11 @@ def env(root: Path, site: str = "primary") -> str:
             AWS_ACCESS_KEY_ID=s3.PRACTICE_KEY,
             AWS_SECRET_ACCESS_KEY=s3.PRACTICE_SECRET,
         )
-    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in values.items())
+    sims = k8s.simulators(root, state.bao_ports or {})
+    if sims:
+        values["KUBECONFIG"] = str(k8s.kubeconfig_path(root))
+    lines = [f"export {k}={shlex.quote(v)}" for k, v in values.items()]
+    return "\n".join(lines + ([k8s.contexts_note(sims, site)] if sims else []))
 
 
 def _pg_section(state: SandboxState, which: str) -> dict[str, Any]:
