@@ -94,7 +94,7 @@ def test_transient_errors_are_retried_with_each_attempt_journaled(run: Run) -> N
     assert [f["retry_in_s"] for f in failures] == [0.05, 0.1, None]
     assert all(f["transient"] for f in failures)
     assert "after 3 attempts" in finished(events, "health")["error"]
-    assert "FAIL   health attempt 2/3" in result.out
+    assert "FAIL      health attempt 2/3" in result.out
     assert "retry in" in result.out
 
 

@@ -10,13 +10,14 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from drconsole.engine.modes import Mode
 from drconsole.engine.rundir import load_state
-from drconsole.journal.journal import verify
+from drconsole.journal.journal import read_events, verify
 from drconsole.tui import modals
 from drconsole.tui.app import DrConsoleApp
 from drconsole.tui.home import HomeScreen
@@ -115,12 +116,16 @@ def test_a_whole_run_by_keys(tmp_path: Path) -> None:
             assert "retry in" in log  # the retry was shown
             assert "FAILED    flaky" in log  # and the failure
             await pilot.press(*"wrong", "enter")
-            await pilot.pause(0.1)
-            assert on(app, modals.TypedConfirmModal)  # refused, still asking
-            problem = str(app.screen.query_one("#problem", Static).render())
-            assert "REFUSED" in problem
+
+            def refused_on_screen() -> bool:
+                if not on(app, modals.TypedConfirmModal):
+                    return False
+                return "REFUSED" in str(app.screen.query_one("#problem", Static).render())
+
+            await until(pilot, refused_on_screen)  # the engine refused it and asks again
             assert not marker.exists()
             await pilot.press("enter")  # Enter alone never confirms
+            await pilot.pause(0.1)
             assert on(app, modals.TypedConfirmModal)
             await pilot.press(*"wipe-it", "enter")
             await until(pilot, lambda: on(app, modals.SignoffModal))
@@ -140,6 +145,10 @@ def test_a_whole_run_by_keys(tmp_path: Path) -> None:
         assert verify(run_dir).ok
         state = load_state(run_dir)
         assert state.result == "succeeded"
+        # the refusal typed in the console is in the record, with its reason
+        (refusal,) = state.refusals
+        assert refusal["question"] == "typed confirmation"
+        assert "'wipe-it'" in refusal["reason"]
         assert state.steps["approve"].outputs["signers"][0] == {
             "name": "Kim",
             "role": "security_officer",
@@ -217,12 +226,29 @@ def test_home_lists_plans_and_runs_and_changes_mode_in_words(tmp_path: Path) -> 
             table = app.screen.query_one("#plans", DataTable)
             await until(pilot, lambda: table.row_count == 2)  # filled by a worker thread
             rows = [table.get_row_at(i) for i in range(2)]
-            assert [str(c) for c in rows[0][:2]] == ["broken.yaml", "INVALID"]
+            # the highlighted row is marked with a glyph, not only by colour
+            assert [str(c) for c in rows[0][:3]] == ["▶", "broken.yaml", "INVALID"]
+            assert str(rows[1][0]) == ""
+            await pilot.press("down")
+            assert str(table.get_row_at(1)[0]) == "▶"
+            assert str(table.get_row_at(0)[0]) == ""
             title = app.screen.query_one("#home-title", Static)
             assert "DRILL" in str(title.render())
             await pilot.press("m")
             assert "DRY-RUN" in str(title.render())
-            await pilot.press("m")
+            await pilot.press("m")  # REAL asks first; a stray Enter keeps out of it
+            await until(pilot, lambda: on(app, modals.ChoiceModal))
+            assert "every site in the targets file is a drill site" in str(
+                app.screen.query_one(".modal-prompt", Static).render()
+            )
+            await pilot.press("enter")
+            await until(pilot, lambda: on(app, HomeScreen))
+            assert "DRILL" in str(title.render())
+            assert "REAL" not in str(title.render())
+            await pilot.press("m", "m")
+            await until(pilot, lambda: on(app, modals.ChoiceModal))
+            await pilot.press("r")
+            await until(pilot, lambda: on(app, HomeScreen))
             assert "REAL" in str(title.render())
             await until(pilot, lambda: "sandbox" in str(app.screen.query_one("#sites").render()))
 
@@ -320,3 +346,48 @@ def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
         assert state.bags[0]["bag_id"] == "TEB-9"
 
     run(scenario())
+
+
+def test_an_engine_crash_is_shown_journaled_and_resumable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the engine (injected here) must not end as a bare "INTERRUPTED": the console
+    shows the error, the journal keeps it, and the run can be resumed."""
+    from drconsole.engine.runner import Engine
+
+    plans, plan, targets = setup(
+        tmp_path,
+        """
+id: crash
+title: Crash
+kind: drill
+steps:
+  - {id: one, action: local.sleep, with: {seconds: 0}}
+""",
+    )
+
+    async def broken(self: Engine) -> None:
+        raise RuntimeError("boom in the scheduler")
+
+    monkeypatch.setattr(Engine, "_schedule", broken)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
+            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            await until(pilot, lambda: run_screen.finished)
+            await pilot.pause(0.1)
+            shown = " ".join(str(n.message) for n in app._notifications)
+            assert "RuntimeError: boom in the scheduler" in shown
+            assert "resume" in shown
+            log = "\n".join(str(line) for line in run_screen.query_one("#journal-log").lines)
+            assert "boom in the scheduler" in log
+
+    run(scenario())
+    run_dir = next((tmp_path / "runs").iterdir())
+    assert verify(run_dir).ok
+    state = load_state(run_dir)
+    assert not state.finished  # resumable
+    events = [e for e in read_events(run_dir) if e.type == "run_interrupted"]
+    assert "internal error: RuntimeError: boom in the scheduler" in events[-1].data["reason"]

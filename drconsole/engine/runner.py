@@ -36,6 +36,7 @@ from drconsole.adapters.base import (
 )
 from drconsole.engine import clocks
 from drconsole.engine.ceremony import CEREMONY_KINDS, CeremonySteps
+from drconsole.engine.events import EventType
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import (
     FailureChoice,
@@ -138,8 +139,12 @@ class Engine:
 
     # ----------------------------------------------------------------- journal and observers
     def emit(self, event_type: str, data: dict[str, Any]) -> Event:
-        """Journal an event (fsynced), fold it into the state, then tell the observers."""
-        event = self.journal.append(event_type, data)
+        """Journal an event (fsynced), fold it into the state, then tell the observers.
+
+        Raises:
+            ValueError: ``event_type`` is not one of :class:`EventType` (a bug).
+        """
+        event = self.journal.append(EventType(event_type).value, data)
         apply(self.state, event)
         for observer in self.observers:
             with suppress(Exception):
@@ -175,23 +180,46 @@ class Engine:
     # ----------------------------------------------------------------- the run
     async def run(self) -> RunResult | None:
         """Run (or resume) to the end. Returns the result, or None when interrupted."""
-        loop = asyncio.get_running_loop()
-        self._loop = loop
-        try:
-            why_not = await self.ceremony.sign_in()
-            if why_not is not None:
-                self.interrupt(why_not)
-            else:
-                await self._settle_interrupted()
-                await self._schedule()
-        except _Abort:
-            pass
+        self._loop = asyncio.get_running_loop()
+        await self._contained(self._sign_in_and_schedule())
         if self._interrupt_reason is None:
-            await self.ceremony.attest_all()
+            await self._contained(self.ceremony.attest_all())
         if self._interrupt_reason is not None and self._abort_reason is None:
             self.emit("run_interrupted", {"reason": self._interrupt_reason})
             return None
         return self._finish()
+
+    async def _sign_in_and_schedule(self) -> None:
+        why_not = await self.ceremony.sign_in()
+        if why_not is not None:
+            self.interrupt(why_not)
+            return
+        await self._settle_interrupted()
+        await self._schedule()
+
+    async def _contained(self, work: Awaitable[None]) -> None:
+        """Run ``work``; an abort ends it, and a bug in drconsole interrupts the run with the
+        error as its reason (journaled, resumable) instead of losing it."""
+        try:
+            await work
+        except _Abort:
+            pass
+        except Exception as exc:
+            self.interrupt(f"internal error: {type(exc).__name__}: {exc}")
+            await self._cancel_all()
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run stopped early (interrupted or aborted), None while it runs on."""
+        return self._abort_reason or self._interrupt_reason
+
+    async def _cancel_all(self) -> None:
+        """Cancel the step tasks still running and wait for them to end."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
 
     async def _settle_interrupted(self) -> None:
         for step_id in self.state.interrupted_steps():

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
     from drconsole.plans.validate import LoadResult
@@ -120,6 +121,18 @@ class DrConsoleApp(App[None]):
             self.notify(f"Cannot write the run record: {exc}", severity="error", timeout=20)
             return
         self.push_screen(RunScreen(prepared))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A background task of the console that failed says so (never silently empty)."""
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(
+                f"{event.worker.name or 'a background task'} failed: "
+                f"{type(error).__name__}: {error}",
+                title="Internal error",
+                severity="error",
+                timeout=30,
+            )
 
     def on_screen_resume(self) -> None:
         home = self.screen

@@ -33,7 +33,7 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
             yield Label(f"Start: {self.plan.title}", classes="modal-title")
             yield Static(f"Mode: {self.mode_words}", classes="modal-step")
             yield Static(plan_notes(self.plan), classes="modal-step")
-            with VerticalScroll():
+            with VerticalScroll(can_focus=False):
                 for name, spec in self.plan.inputs.items():
                     hint = {
                         InputType.TIMESTAMP: " (UTC, e.g. "
@@ -43,6 +43,8 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
                         InputType.BOOL: " (yes/no)",
                         InputType.CHOICE: f" ({' | '.join(spec.choices or [])})",
                     }.get(spec.type, "")
+                    if spec.prompt and "e.g." in spec.prompt:
+                        hint = ""  # the plan's own prompt gives the example already
                     need = "" if spec.required else " (optional)"
                     if name == INCIDENT_AT:
                         need = " (optional; default now)"
@@ -61,7 +63,7 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         names = list(self.plan.inputs)
         if event.input.id != f"in-{names[-1]}":
-            self.focus_next()
+            self.focus_next(Input)
             return
         values: dict[str, Any] = {}
         problems = []

@@ -14,14 +14,16 @@ from textual.screen import ModalScreen
 HELP = """\
 # drconsole keys
 
-Everything has a key; the footer shows the ones that work here. The mouse is optional.
+**Escape** or **?** closes this help. Everything has a key; the footer shows the ones that work
+here. The mouse is optional.
 
 ## Home
 - **Enter**: run the highlighted plan (in the mode shown at the top), or open a run: an
   unfinished run is resumed, a finished one shows its report
 - **Tab**: move between the plans and the runs
 - **m**: change the mode: DRILL (destructive steps only on drill targets), DRY-RUN (nothing is
-  called), REAL (acts on production; every destructive step needs the target's name typed)
+  called), REAL (acts on production; asks first, and every destructive step needs the target's
+  name typed)
 - **g**: refresh; **Ctrl+P**: command palette (plans and runs by name); **q**: quit
 
 ## Run
@@ -38,7 +40,8 @@ Everything has a key; the footer shows the ones that work here. The mouse is opt
 - **Escape** on a question: no answer (the step is not done)
 
 States are always written in words next to any colour: done, FAILED, RUNNING, waiting,
-skipped, MISSED, over budget.
+skipped, MISSED, over budget. The highlighted row is shown in reverse video and the focused
+section's title starts with ">", so neither needs colour to be seen.
 """
 
 

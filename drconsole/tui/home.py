@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from drconsole.engine.modes import Mode
 from drconsole.timeutil import format_duration, format_timestamp
+from drconsole.tui.marked_table import MarkedTable
 
 if TYPE_CHECKING:
     from drconsole.engine.rundir import RunSummary
@@ -42,35 +43,70 @@ class HomeScreen(Screen[None]):
         self.plans: dict[str, LoadResult] = {}
         self.runs: dict[str, RunSummary] = {}
 
+    SECTIONS: ClassVar[dict[str, str]] = {
+        "plans": "Plans (Enter: run in the mode shown above)",
+        "runs": "Recent runs (Enter: view; resume the unfinished)",
+    }
+
     def compose(self) -> ComposeResult:
         yield Static(id="home-title")
         with Vertical(id="home-body"):
-            yield Label("Plans (Enter: run in the mode shown above)", classes="section")
-            yield DataTable(id="plans", cursor_type="row")
-            yield Label("Recent runs (Enter: view; resume the unfinished)", classes="section")
-            yield DataTable(id="runs", cursor_type="row")
-            yield Label("Target sites", classes="section")
+            yield Label(self.SECTIONS["plans"], id="label-plans", classes="section")
+            yield MarkedTable(id="plans", cursor_type="row")
+            yield Label(self.SECTIONS["runs"], id="label-runs", classes="section")
+            yield MarkedTable(id="runs", cursor_type="row")
             yield Static(id="sites")
         yield Footer()
+
+    def on_descendant_focus(self) -> None:
+        self._mark_focus()
+
+    def on_descendant_blur(self) -> None:
+        self._mark_focus()
+
+    def _mark_focus(self) -> None:
+        """The focused list's title starts with ">": focus is visible without colour."""
+        for name, text in self.SECTIONS.items():
+            focused = self.focused is not None and self.focused.id == name
+            self.query_one(f"#label-{name}", Label).update(("> " if focused else "  ") + text)
 
     def on_mount(self) -> None:
         plans = self.query_one("#plans", DataTable)
         for key, label, width in (
-            ("plan", "plan", 24),
+            ("plan", "plan", 26),
             ("kind", "kind (offline?)", 17),
             ("obj", "RTO/RPO", 13),
-            ("last", "last run", 15),
+            ("last", "last run", 10),
         ):
             plans.add_column(label, key=key, width=width)
         runs = self.query_one("#runs", DataTable)
         for key, label, width in (
-            ("started", "started (UTC)", 17),
-            ("plan", "plan", 24),
+            ("started", "started (UTC)", 16),
+            ("plan", "plan", 26),
             ("mode", "mode", 8),
-            ("result", "result", 22),
+            ("result", "result", 14),
         ):
             runs.add_column(label, key=key, width=width)
         self.refresh_all()
+        self._mark_focus()
+        self._runs_seen = self._runs_signature()
+        self.set_interval(3.0, self._watch_runs)
+
+    def _runs_signature(self) -> tuple[tuple[str, int], ...]:
+        """Which runs exist and how long their journals are: changes when a run moves."""
+        app: Any = self.app
+        try:
+            journals = sorted(Path(app.runs_dir).glob("*/journal.jsonl"))
+            return tuple((str(j), j.stat().st_size) for j in journals)
+        except OSError:
+            return ()
+
+    def _watch_runs(self) -> None:
+        """Runs started or finished elsewhere (another terminal, a timer) appear by themselves."""
+        seen = self._runs_signature()
+        if seen != self._runs_seen:
+            self._runs_seen = seen
+            self._load_lists()
 
     @property
     def mode(self) -> Mode:
@@ -115,6 +151,8 @@ class HomeScreen(Screen[None]):
         from drconsole.plans.validate import offline_capable  # after the first paint
 
         run_table = self.query_one("#runs", DataTable)
+        plan_table = self.query_one("#plans", DataTable)
+        keep = {t.id: _cursor_key(t) for t in (run_table, plan_table)}
         run_table.clear()
         self.runs.clear()
         last: dict[str, str] = {}
@@ -122,7 +160,7 @@ class HomeScreen(Screen[None]):
             state = summary.state
             key = str(summary.path)
             self.runs[key] = summary
-            outcome = state.result.value if state.result else "UNFINISHED: resume"
+            outcome = state.result.value if state.result else "unfinished"
             last.setdefault(state.plan.get("id", ""), outcome)
             run_table.add_row(
                 format_timestamp(state.started_at)[:16].replace("T", " "),
@@ -131,7 +169,6 @@ class HomeScreen(Screen[None]):
                 outcome,
                 key=key,
             )
-        plan_table = self.query_one("#plans", DataTable)
         plan_table.clear()
         self.plans.clear()
         for path, result in plans:
@@ -150,6 +187,8 @@ class HomeScreen(Screen[None]):
                 last.get(result.plan.id, "never"),
                 key=key,
             )
+        for table in (run_table, plan_table):
+            _restore_cursor(table, keep[table.id])
 
     @work(thread=True, exclusive=True, group="sites", exit_on_error=False)
     def _check_sites(self) -> None:
@@ -166,35 +205,79 @@ class HomeScreen(Screen[None]):
         except TargetsError as exc:
             app.call_from_thread(show, f"TARGETS FILE PROBLEM: {exc}")
             return
-        lines = []
+        parts = []
         for name, site in targets.sites.items():
             pg = site.as_dict().get("postgres") or {}
             kind = "drill" if site.drill else "REAL"
             if not pg:
-                lines.append(f"{name:<10} ({kind}) no database listed")
+                parts.append(f"{name} ({kind})")
                 continue
-            where = f"{pg.get('host', '127.0.0.1')}:{pg.get('port', 5432)}"
             try:
                 with socket.create_connection(
                     (pg.get("host", "127.0.0.1"), int(pg.get("port", 5432))), timeout=2
                 ):
-                    answer = "answers"
+                    answer = "db answers"
             except OSError:
-                answer = "DOES NOT ANSWER"
-            lines.append(f"{name:<10} ({kind}) postgres {where}: {answer}")
-        app.call_from_thread(show, "\n".join(lines))
+                answer = "db DOWN"
+            parts.append(f"{name} ({kind}, {answer})")
+        app.call_from_thread(show, "Sites: " + " · ".join(parts))
 
     # ------------------------------------------------------------------ actions
     def action_mode(self) -> None:
+        """DRILL -> DRY-RUN -> REAL -> DRILL. REAL is never one stray keypress away: it asks."""
         app: Any = self.app
-        app.mode = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
-        self._title()
-        if app.mode is Mode.REAL:
-            self.notify(
-                "REAL mode: destructive steps act on production after typed confirmation.",
-                severity="warning",
-                timeout=8,
+        following = MODES[(MODES.index(self.mode) + 1) % len(MODES)]
+        if following is not Mode.REAL:
+            app.mode = following
+            self._title()
+            return
+        from drconsole.tui.modals import ChoiceModal
+
+        text = (
+            "In REAL mode destructive steps act on production systems, each after its target's "
+            "name is typed."
+        )
+        drill_only = self._drill_only_targets()
+        if drill_only:
+            text += (
+                f"\n\nWARNING: every site in the targets file is a drill site ({drill_only}). "
+                "A real recovery needs the production targets file (--targets FILE)."
             )
+
+        def chosen(answer: Any) -> None:
+            if answer is not None and answer[0] == "real":
+                app.mode = Mode.REAL
+                self._title()
+            else:
+                app.mode = Mode.DRILL
+                self._title()
+                self.notify("Stayed out of REAL mode: back to DRILL.", timeout=5)
+
+        app.push_screen(
+            ChoiceModal(
+                None,
+                "Switch to REAL mode?",
+                text,
+                # the safe answer first: it has the focus, so a stray Enter keeps out of REAL
+                [("drill", "d", "No, back to DRILL"), ("real", "r", "Yes, REAL mode")],
+            ),
+            chosen,
+        )
+
+    def _drill_only_targets(self) -> str:
+        """The sites' names when every site is marked as a drill site, else ''."""
+        from drconsole.targets import TargetsError, load_targets
+
+        app: Any = self.app
+        if app.targets_path is None:
+            return ""
+        try:
+            sites = load_targets(app.targets_path).sites
+        except TargetsError:
+            return ""
+        if sites and all(site.drill for site in sites.values()):
+            return ", ".join(sites)
+        return ""
 
     def action_refresh(self) -> None:
         self.refresh_all()
@@ -234,3 +317,19 @@ class HomeScreen(Screen[None]):
             app.push_screen(ReportScreen(summary.path))
         else:
             app.resume_run(summary.path)
+
+
+def _cursor_key(table: DataTable[Any]) -> str | None:
+    if table.row_count == 0:
+        return None
+    return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+
+def _restore_cursor(table: DataTable[Any], key: str | None) -> None:
+    """Put the cursor back on the row it was on before a refresh (when that row still exists)."""
+    if key is None:
+        return
+    try:
+        table.move_cursor(row=table.get_row_index(key))
+    except Exception:  # the row is gone: the cursor stays at the top
+        return

@@ -70,7 +70,8 @@ class ConfirmModal(_Modal):
 
 
 class TypedConfirmModal(_Modal):
-    """The operator types the target's name; anything else is refused on the spot."""
+    """The operator types the target's name. The engine compares it (and journals a refusal,
+    then asks again with the reason); Enter on an empty field is no answer and stays here."""
 
     def __init__(self, q: Question, prompt: str, expected: str, problem: str | None) -> None:
         super().__init__(q, "DESTRUCTIVE STEP: type to confirm")
@@ -84,23 +85,19 @@ class TypedConfirmModal(_Modal):
             yield Static(self.prompt, classes="modal-prompt")
             yield Input(placeholder=f"type: {self.expected}", id="typed")
             yield Static(
-                self.problem or "Enter checks the text; Escape cancels (nothing is done).",
+                f"REFUSED: {self.problem}"
+                if self.problem
+                else "Enter checks the text; Escape cancels (nothing is done).",
                 id="problem",
                 classes="modal-problem" if self.problem else "modal-hint",
             )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         typed = event.value.strip()
-        if typed != self.expected:
-            message = (
-                "Nothing typed: Enter alone never confirms."
-                if not typed
-                else f"That is not {self.expected!r}. Nothing was done; type it exactly."
-            )
+        if not typed:
             problem = self.query_one("#problem", Static)
-            problem.update(f"REFUSED: {message}")
+            problem.update("Nothing typed: Enter alone never confirms. Escape cancels.")
             problem.set_classes("modal-problem")
-            event.input.value = ""
             return
         self.dismiss(typed)
 
@@ -118,20 +115,30 @@ class SecretModal(_Modal):
             yield from self.header()
             yield Static(self.prompt, classes="modal-prompt")
             yield Input(password=True, id="secret", placeholder="typed characters are hidden")
-            if self.problem:
-                yield Static(self.problem, classes="modal-problem")
+            yield Static(
+                f"REFUSED: {self.problem}" if self.problem else "Enter gives it; Escape cancels.",
+                id="problem",
+                classes="modal-problem" if self.problem else "modal-hint",
+            )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value
         event.input.value = ""
-        self.dismiss(value or None)
+        if not value:
+            problem = self.query_one("#problem", Static)
+            problem.update("Nothing typed: Enter alone gives no secret. Escape cancels.")
+            problem.set_classes("modal-problem")
+            return
+        self.dismiss(value)
 
 
 class SignoffModal(_Modal):
     """Named people with roles; the engine checks distinctness and roles and may ask again."""
 
     def __init__(self, q: Question, signers: int, roles: list[str], problem: str | None) -> None:
-        super().__init__(q, f"Sign-off: {signers} distinct people")
+        super().__init__(
+            q, "Sign-off: one person" if signers == 1 else f"Sign-off: {signers} distinct people"
+        )
         self.count = max(signers, len(roles))
         self.roles = roles
         self.problem = problem
@@ -144,7 +151,8 @@ class SignoffModal(_Modal):
                 f"Each signer types their own name. Roles needed: {need}.", classes="modal-prompt"
             )
             for i in range(self.count):
-                role = self.roles[i] if i < len(self.roles) else ""
+                # the roles in order; further signers get the last role (editable)
+                role = self.roles[min(i, len(self.roles) - 1)] if self.roles else ""
                 with Horizontal(classes="signer-row"):
                     yield Input(placeholder="name", id=f"name-{i}")
                     yield Input(value=role, placeholder="role", id=f"role-{i}")
@@ -161,7 +169,7 @@ class SignoffModal(_Modal):
             role = self.query_one(f"#role-{i}", Input).value.strip()
             rows.append({"name": name, "role": role})
         if any(not r["name"] for r in rows):
-            self.focus_next()
+            self.focus_next(Input)
             return
         self.dismiss(rows)
 
@@ -189,7 +197,7 @@ class EvidenceModal(_Modal):
                 yield Static(self.text, classes="modal-prompt")
             if self.problem:
                 yield Static(f"REFUSED: {self.problem}", classes="modal-problem")
-            with VerticalScroll(classes="modal-fields"):
+            with VerticalScroll(classes="modal-fields", can_focus=False):
                 for f in self.fields:
                     label = f.prompt or f.name
                     form = f" (form {f.pattern})" if f.pattern else ""
@@ -201,7 +209,7 @@ class EvidenceModal(_Modal):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         values = {f.name: self.query_one(f"#ev-{f.name}", Input).value.strip() for f in self.fields}
         if event.input.id != f"ev-{self.fields[-1].name}":
-            self.focus_next()
+            self.focus_next(Input)
             return
         self.dismiss(values)
 

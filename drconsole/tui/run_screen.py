@@ -18,11 +18,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Markdown, RichLog, Static
 
+from drconsole.engine.events import EventType, describe, show
 from drconsole.engine.launch import Prepared
 from drconsole.engine.modes import Mode
 from drconsole.engine.state import RunResult, RunState, StepStatus
 from drconsole.journal.journal import Event
 from drconsole.timeutil import format_duration, format_timestamp
+from drconsole.tui.marked_table import MarkedTable
 
 STATUS_WORDS = {
     StepStatus.PENDING: "· waiting",
@@ -80,7 +82,7 @@ class RunScreen(Screen[None]):
         yield Static(id="run-title", classes=f"mode-{mode.value}")
         yield Static(id="run-clocks")
         with Horizontal(id="run-body"):
-            yield DataTable(id="steps", cursor_type="row", zebra_stripes=False)
+            yield MarkedTable(id="steps", cursor_type="row", zebra_stripes=False)
             with VerticalScroll(id="detail"):
                 yield Static(id="detail-head")
                 yield Markdown(id="detail-guidance")
@@ -91,8 +93,9 @@ class RunScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#steps", DataTable)
-        table.add_column("status", key="status", width=13)
-        table.add_column("step", key="step")
+        # fixed widths that fit the steps pane at 80 columns; the detail pane shows full ids
+        table.add_column("status", key="status", width=11)
+        table.add_column("step", key="step", width=15)
         table.add_column("time", key="time", width=6)
         table.add_column("try", key="tries", width=3)
         for step in self.plan.steps:
@@ -108,16 +111,27 @@ class RunScreen(Screen[None]):
         self.run_worker(self._drive(), exclusive=True, group="engine", exit_on_error=False)
 
     async def _drive(self) -> None:
+        error: str | None = None
         try:
             self.result = await self.engine.run()
+        except Exception as exc:  # the journal itself failed (a full disk): say so, keep going
+            error = f"{type(exc).__name__}: {exc}"
         finally:
             self.engine.journal.close()
             self.finished = True
             self._title()
             self._clocks()
             self._show_detail()
-            word = self.result.value.upper() if self.result else "INTERRUPTED (resumable)"
-            self.notify(f"Run finished: {word}. Press r for the report.", timeout=10)
+        if self.result is not None:
+            self.notify(
+                f"Run finished: {self.result.value.upper()}. Press r for the report.", timeout=10
+            )
+            return
+        why = error or self.engine.stop_reason or "stopped"
+        message = f"Run INTERRUPTED: {why}. It is resumable: drconsole resume {self.engine.run_dir}"
+        if error is not None:  # not journaled: the journal could not be written
+            self.query_one("#journal-log", RichLog).write(f"ERROR  {error}")
+        self.notify(message, severity="error", timeout=30)
 
     # ------------------------------------------------------------------ observer
     def event(self, event: Event, state: RunState) -> None:
@@ -228,7 +242,7 @@ class RunScreen(Screen[None]):
             if record.description:
                 lines.append(f"Does: {record.description}")
             for key, value in record.params.items():
-                lines.append(f"  with.{key} = {value}")
+                lines.append(f"  with.{key} = {show(value)}")
             at = self.retry_at.get(self.selected)
             if at is not None:
                 last = record.failures[-1] if record.failures else {}
@@ -239,52 +253,14 @@ class RunScreen(Screen[None]):
             if record.reason:
                 lines.append(f"Note: {record.reason}")
             for key, value in record.outputs.items():
-                text = str(value)
-                lines.append(f"  out.{key} = {text[:200]}")
+                lines.append(f"  out.{key} = {show(value)[:200]}")
         self.query_one("#detail-facts", Static).update("\n".join(lines))
 
     @staticmethod
     def _log_line(event: Event) -> str | None:
-        d = event.data
-        t = event.ts[11:19]
-        kind = event.type
-        if kind == "step_started":
-            return f"{t} start   {d['step']}: {d.get('description', '')}"
-        if kind == "step_finished":
-            extra = d.get("error") or d.get("reason") or ""
-            return f"{t} {str(d['status']).upper():<9} {d['step']}" + (
-                f": {extra}" if extra else ""
-            )
-        if kind == "attempt_failed":
-            retry = (
-                f", retry in {format_duration(d['retry_in_s'])}"
-                if d.get("retry_in_s") is not None
-                else ""
-            )
-            return (
-                f"{t} FAIL    {d['step']} attempt {d['attempt']}/{d.get('of')}: {d['error']}{retry}"
-            )
-        if kind == "operator_answer":
-            return f"{t} answer  {d['step']}: {d['question']} -> {d['answer']} ({d['by']})"
-        if kind == "participants":
-            people = ", ".join(f"{p['initials']} ({p['role']})" for p in d["participants"])
-            return f"{t} SIGNED IN {people}"
-        if kind == "initials":
-            return f"{t} initials {d['step']}: actor {d['actor']}, witness {d['witness']}"
-        if kind == "presence":
-            what = "back in the room" if d["present"] else f"LEFT the room: {d.get('reason')}"
-            return f"{t} {d['name']} ({d['initials']}) {what}"
-        if kind == "exception":
-            return f"{t} EXCEPTION #{d['number']} at {d['step'] or '-'}: {d['happened']}"
-        if kind == "bag":
-            return f"{t} bag {d['event']} {d['label']}: {d['bag_id']}"
-        if kind == "attestation":
-            word = "agrees" if d["agree"] else f"DOES NOT AGREE: {d.get('reason')}"
-            return f"{t} attestation {d['name']} ({d['initials']}): {word}"
-        if kind in ("milestone", "run_finished", "run_interrupted", "run_resumed", "run_started"):
-            name = d.get("name") or d.get("result") or d.get("reason") or ""
-            return f"{t} {kind.replace('_', ' ').upper()} {name}"
-        return None
+        if event.type == EventType.CLOCK:
+            return None  # the clocks have their own line above
+        return f"{event.ts[11:19]} {describe(event)}"
 
     # ------------------------------------------------------------------ actions
     @on(DataTable.RowHighlighted, "#steps")
