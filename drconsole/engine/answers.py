@@ -49,7 +49,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drconsole.adapters import registry
@@ -66,6 +65,7 @@ from drconsole.engine.operator import (
 )
 from drconsole.engine.people import answer_problem, name_key
 from drconsole.plans.model import OnFailure, Plan, Step
+from drconsole.plans.yamlpos import YamlSyntaxError, load_yaml
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
 
 
@@ -157,13 +157,10 @@ def load_answers(path: str | Path) -> AnswersFile:
             f"answers file {path} is not UTF-8 text (byte {exc.start} is not): save it as UTF-8"
         ) from None
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader) or {}
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise AnswersError(f"{where}: not valid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise AnswersError(f"answers file {path} is not valid YAML: {exc}") from None
+        data = load_yaml(text).data or {}  # the plans' loader: bounded, aliases counted in full
+    except YamlSyntaxError as exc:
+        where = f"{path}:{exc.position.line}:{exc.position.col}"
+        raise AnswersError(f"{where}: not valid YAML for an answers file: {exc.message}") from None
     problem = answer_problem(data, "") if isinstance(data, dict) else None
     if problem is not None:
         raise AnswersError(f"answers file {path}: {problem}")
@@ -173,18 +170,6 @@ def load_answers(path: str | Path) -> AnswersFile:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise AnswersError(f"answers file {path}: {where}: {first['msg']}") from None
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without aliases: an answers file never needs them, and they can multiply."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.MarkedYAMLError(
-                problem="aliases (*name) are not accepted in an answers file; write it out",
-                problem_mark=self.get_mark(),
-            )
-        return super().compose_node(parent, index)
 
 
 def _asks(plan: Plan, step: Step) -> set[str]:
@@ -324,13 +309,14 @@ class AnswersOperator:
         return typed
 
     async def secret(self, q: Question, prompt: str, problem: str | None = None) -> Secret:
-        if problem:
-            raise NoAnswer(problem)
+        """The step's next secret in the file's list; after a refusal too (the list can hold
+        the corrected one, as a custodian types theirs again)."""
         step = self._step(q)
         refs = list(step.secrets) + ([step.secret] if step.secret else [])
         index = self._secret_index.get(q.step_id, 0)
         if index >= len(refs):
-            raise self._missing(q, f"secret number {index + 1}", "{secrets: [{env: VARIABLE}]}")
+            missing = self._missing(q, f"secret number {index + 1}", "{secrets: [{env: VARIABLE}]}")
+            raise NoAnswer(f"{problem}; {missing}") if problem else missing
         self._secret_index[q.step_id] = index + 1
         try:
             return secret_from_reference(refs[index])
