@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from drconsole.engine import clocks
+from drconsole.engine.events import show
 from drconsole.engine.rundir import PLAN_COPY
 from drconsole.engine.state import RunState, StepState, StepStatus, apply
 from drconsole.journal.journal import Event, VerifyReport, read_events, verify
@@ -164,27 +165,11 @@ def _seconds(value: timedelta | None) -> float | None:
     return round(value.total_seconds(), 3) if value is not None else None
 
 
-def say(value: Any) -> str:
-    """Any answer in words, whatever its shape: a list joined with ``; ``; a mapping led by the
-    person it names (``name (role)``, or initials) as ``PS: card card-1``, else as ``key=value``
-    pairs; anything else as text."""
-    if isinstance(value, list | tuple):
-        return "; ".join(say(v) for v in value)
-    if isinstance(value, dict):
-        rest = dict(value)
-        if "name" in rest and "role" in rest:
-            who = f"{say(rest.pop('name'))} ({say(rest.pop('role'))})"
-        else:
-            who = say(rest.pop("initials")) if "initials" in rest else ""
-        said = ", ".join(f"{k}{' ' if who else '='}{say(v)}" for k, v in rest.items())
-        return f"{who}: {said}" if who and said else who or said
-    return "-" if value is None else str(value)
-
-
 def _who(step: StepState) -> list[str]:
     """Each answer given at the step: the question, the answer in words, and who gave it."""
     return [
-        f"{a.get('question')}: {say(a.get('answer'))}" + (f" (by {a['by']})" if a.get("by") else "")
+        f"{a.get('question')}: {show(a.get('answer'))}"
+        + (f" (by {a['by']})" if a.get("by") else "")
         for a in step.answers
     ]
 
@@ -237,7 +222,7 @@ def deviations(run: ReadRun) -> list[str]:
             found.append(f"{name}: succeeded after {step.attempts} attempts")
         found += [
             f"{name}: guard overridden by {a.get('by')}: "
-            f"{say(a.get('answer')).removeprefix('overridden: ')}"
+            f"{show(a.get('answer')).removeprefix('overridden: ')}"
             for a in step.answers
             if a.get("question") == "guard override"
         ]

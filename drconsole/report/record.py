@@ -14,9 +14,10 @@ import html
 from pathlib import Path
 from typing import Any
 
+from drconsole.engine.events import show
 from drconsole.engine.people import name_key
 from drconsole.engine.state import StepState, StepStatus
-from drconsole.report.build import ReadRun, read_run, refusals_markdown, say, step_name
+from drconsole.report.build import ReadRun, read_run, refusals_markdown, step_name
 from drconsole.timeutil import format_timestamp
 
 AGREE_TEXT = (
@@ -118,7 +119,7 @@ def _recorded(outputs: dict[str, Any]) -> dict[str, Any]:
 def _approved(step: StepState) -> list[str]:
     """Who approved the step, as ``name (role)`` (its accepted sign-off, whatever its shape)."""
     signers = step.outputs.get("signers")
-    return [say(s) for s in signers] if isinstance(signers, list) else []
+    return [show(s) for s in signers] if isinstance(signers, list) else []
 
 
 def _presented(step: StepState, sheet: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -129,7 +130,7 @@ def _presented(step: StepState, sheet: dict[str, dict[str, Any]]) -> list[dict[s
         given = dict(entry) if isinstance(entry, dict) else {"what": entry}
         initials = str(given.pop("initials", "") or "")
         person = sheet.get(name_key(initials), {})
-        what = ", ".join(f"{k} {say(v)}" for k, v in given.items())
+        what = ", ".join(f"{k} {show(v)}" for k, v in given.items())
         found.append({"initials": initials, "name": person.get("name"), "presented": what})
     return found
 
