@@ -1,9 +1,12 @@
 """Vault/OpenBao recovery on real OpenBao servers (the sandbox's): snapshot restore, force
-restore into another cluster and unseal with the original shares, malformed and wrong shares,
-a server down or sealed at the wrong moment, and no share or token anywhere in the record."""
+restore into another cluster and unseal with the original shares, malformed, repeated and wrong
+shares, a server down, restarted or sealed at the wrong moment (also mid-unseal), and no share
+or token anywhere in the record."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +15,15 @@ import pytest
 import yaml
 
 from drconsole.adapters.vault import VaultAdapter
+from drconsole.engine.answers import AnswersFile, AnswersOperator
+from drconsole.engine.launch import prepare_new
+from drconsole.engine.modes import Mode
+from drconsole.engine.operator import Question
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager, openbao
+from drconsole.secrets import Secret
 from tests.conftest import REPO, CliResult, running_sandbox
+from tests.test_objectstore import FaultProxy
 
 pytestmark = pytest.mark.slow
 
@@ -92,14 +101,38 @@ def assert_no_secret_anywhere(
     assert verify(run_dir).ok
 
 
-def test_malformed_and_wrong_shares_get_clear_messages_and_a_fresh_round(
+def refusals(run_dir: Path) -> list[dict[str, Any]]:
+    return [e.data for e in read_events(run_dir) if e.type == "refused"]
+
+
+def prompt(addr: str, name: str, n: int) -> str:
+    return f"Unseal share of {name} ({n} of 3) for Vault 'primary' at {addr}"
+
+
+def asked(addr: str, *who: str) -> list[str]:
+    """The prompts for these custodians in turn (Ahn's share is the first, Choi's the third)."""
+    order = {"Ahn": 1, "Baek": 2, "Choi": 3}
+    return [prompt(addr, name, order[name]) for name in who]
+
+
+def assert_unsealed_by_all_three(
+    cli: Callable[..., CliResult], sandbox: Path, run_dir: Path, printed: str = ""
+) -> None:
+    assert outputs(run_dir, "unseal")["used"] == ["Ahn", "Baek", "Choi"]
+    assert_no_secret_anywhere(cli, sandbox, run_dir, printed)
+
+
+def test_malformed_repeated_and_wrong_shares_get_clear_messages_and_a_fresh_round(
     cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
 ) -> None:
-    malformed = tmp_path / "malformed-share"
+    malformed, short = tmp_path / "malformed-share", tmp_path / "short-share"
     malformed.write_text("zz-this-is-not-a-share\n")
+    short.write_text("ab" * 20 + "\n")  # hex, but 20 bytes: the server would count it
     secrets = [
         {"file": str(malformed)},
+        {"file": str(short)},
         share(sandbox, "primary", 1),
+        share(sandbox, "primary", 1),  # Baek presents Ahn's share
         share(sandbox, "primary", 2),
         share(sandbox, "dr", 1),  # wrong: another cluster
         share(sandbox, "primary", 1),
@@ -119,13 +152,129 @@ def test_malformed_and_wrong_shares_get_clear_messages_and_a_fresh_round(
         "simulate=true",
     )
     assert result.code == 0, result.out
-    out = outputs(run_dir, "unseal")
+    out, addr = outputs(run_dir, "unseal"), bao(sandbox, "primary").addr
     assert out["rounds"] == 2
-    assert "malformed" in out["problems"][0]
-    assert "do not combine" in out["problems"][1]
-    assert "the server reset progress" in out["problems"][1]
-    assert "the share of Ahn is malformed" in result.out
-    assert_no_secret_anywhere(cli, sandbox, run_dir, result.out + result.err)
+    # each refusal is journaled with the question it answered and the reason, then asked again
+    assert [(r["question"], r["reason"]) for r in refusals(run_dir)] == [
+        (prompt(addr, "Ahn", 1), "the share of Ahn is malformed: a share of this cluster is "
+         "hex or base64 of 33 bytes"),
+        (prompt(addr, "Ahn", 1), "the share of Ahn is malformed: a share of this cluster is "
+         "hex or base64 of 33 bytes, this is 20 bytes"),
+        (prompt(addr, "Baek", 2), "the share of Baek is the one Ahn presented: each "
+         "custodian presents their own share"),
+    ]  # fmt: skip
+    assert out["problems"][:3] == [r["reason"] for r in refusals(run_dir)]
+    assert "do not combine" in out["problems"][3]
+    assert f"another cluster than Vault 'primary' at {addr}" in out["problems"][3]
+    assert "the server reset progress" in out["problems"][3]
+    assert_unsealed_by_all_three(cli, sandbox, run_dir, result.out + result.err)
+
+
+class Custodians(AnswersOperator):
+    """Answers from a dict; records each share's prompt and, as the second share is asked,
+    calls ``fault`` (the server goes away)."""
+
+    def __init__(self, steps: dict[str, Any], fault: Callable[[], None]) -> None:
+        super().__init__(AnswersFile.model_validate({"operator": "facilitator", "steps": steps}))
+        self.fault = fault
+        self.prompts: list[str] = []
+
+    async def secret(self, q: Question, prompt: str, problem: str | None = None) -> Secret:
+        self.prompts.append(prompt)
+        if len(self.prompts) == 2:
+            self.fault()
+        return await super().secret(q, prompt, problem)
+
+
+def unseal_in_process(
+    sandbox: Path, tmp_path: Path, shares: list[int], fault: Callable[[], None], targets: Path
+) -> tuple[Custodians, Path]:
+    """The shipped unseal plan (a drill: it seals first) through the engine, in this process."""
+    operator = Custodians(
+        {
+            "seal-for-drill": {"typed": "seal primary"},
+            "custodians": {"signoffs": CUSTODIANS},
+            "unseal": {"secrets": [share(sandbox, "primary", i) for i in shares]},
+        },
+        fault,
+    )
+
+    async def go() -> Path:
+        prepared = prepare_new(
+            UNSEAL, runs_dir=tmp_path / "runs", operator=operator, mode=Mode.DRILL,
+            given_inputs={"simulate": "true"}, targets_path=targets,
+        )  # fmt: skip
+        try:
+            await prepared.engine.run()
+        finally:
+            prepared.engine.journal.close()
+        return prepared.run_dir
+
+    return operator, asyncio.run(go())
+
+
+def unseal_failures(run_dir: Path) -> list[dict[str, Any]]:
+    return [e.data for e in read_events(run_dir) if e.type == "attempt_failed"]
+
+
+def test_a_server_restarted_mid_unseal_is_retried_and_everyone_presents_again(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    primary = bao(sandbox, "primary")
+    restart = threading.Timer(1.0, primary.start)
+
+    def outage() -> None:  # after Ahn's share counted: the server stops, and is back in 1 s
+        primary.stop()
+        restart.start()
+
+    try:
+        operator, run_dir = unseal_in_process(
+            sandbox, tmp_path, [1, 2, 1, 2, 3], outage, sandbox / "targets.yaml"
+        )
+    finally:
+        restart.join()
+        primary.start()
+        primary.unseal_for_practice()
+    assert [e.data["result"] for e in read_events(run_dir) if e.type == "run_finished"] == [
+        "succeeded"
+    ]
+    failures = unseal_failures(run_dir)
+    assert failures
+    assert all(f["step"] == "unseal" and f["transient"] for f in failures)
+    assert f"unseal: {primary.addr} does not answer" in failures[0]["error"]
+    # the restarted server had no progress: the next attempt read that and asked everyone again
+    assert operator.prompts == asked(primary.addr, "Ahn", "Baek", "Ahn", "Baek", "Choi")
+    assert_unsealed_by_all_three(cli, sandbox, run_dir)
+
+
+def test_an_outage_that_keeps_the_progress_carries_on_where_the_server_is(
+    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+) -> None:
+    primary = bao(sandbox, "primary")
+    proxy = FaultProxy(primary.port)
+    targets = yaml.safe_load((sandbox / "targets.yaml").read_text())
+    targets["sites"]["primary"]["vault"]["addr"] = f"http://127.0.0.1:{proxy.port}"
+    (tmp_path / "targets.yaml").write_text(yaml.safe_dump(targets))
+    try:  # Baek's share meets a 503; then Baek presents Ahn's share, which the server kept
+        operator, run_dir = unseal_in_process(
+            sandbox, tmp_path, [1, 2, 1, 2, 3], lambda: setattr(proxy, "fail", 1),
+            tmp_path / "targets.yaml",
+        )  # fmt: skip
+    finally:
+        proxy.close()
+        primary.unseal_for_practice()
+    failures = unseal_failures(run_dir)
+    assert len(failures) == 1
+    assert failures[0]["transient"]
+    assert failures[0]["error"] == "unseal: the server is sealed or down"
+    # Ahn was not asked again: the server still counted the share
+    via = f"http://127.0.0.1:{proxy.port}"
+    assert operator.prompts == asked(via, "Ahn", "Baek", "Baek", "Baek", "Choi")
+    assert [r["reason"] for r in refusals(run_dir)] == [
+        "the share of Baek was already presented (the server did not count it again): each "
+        "custodian presents their own share"
+    ]
+    assert_unsealed_by_all_three(cli, sandbox, run_dir)
 
 
 def test_a_restore_removes_what_came_after_the_snapshot(
@@ -243,7 +392,7 @@ def test_a_server_down_or_sealed_is_retried_then_reported(
         )
         assert down.code == 1
         assert "does not answer" in down.out
-        assert "FAIL   secrets attempt 3/3" in down.out
+        assert "FAIL      secrets attempt 3/3" in down.out
     finally:
         primary.start()
         primary.unseal_for_practice()

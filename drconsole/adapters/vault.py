@@ -17,7 +17,10 @@ Traps this adapter explains at the step where they bite:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 import tarfile
 import time
 from collections.abc import Mapping
@@ -36,7 +39,7 @@ from drconsole.adapters.base import (
     TransientError,
 )
 from drconsole.adapters.oscmd import Background
-from drconsole.secrets import SecretSourceError, secret_from_reference
+from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
 
 _CHUNK = 1 << 20
 # members of a raft snapshot archive, as OpenBao and Vault write them
@@ -66,6 +69,55 @@ def _error_text(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+_ASKS = 3  # a custodian whose share is refused is asked this many times in all
+# what the server says when the threshold is reached and the shares do not combine
+_NO_COMBINE = ("unable to retrieve stored keys", "failed to decrypt", "combined key")
+
+
+def _share_bytes(text: str) -> bytes | None:
+    """A share decoded as the server reads it (hex, else base64); None when it is neither."""
+    text = text.strip()
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        pass
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+class _UnsealMemo:
+    """Who has presented toward the server's current unseal progress (its nonce), kept in the
+    step's artefact folder so that the next attempt, or a resume, carries on where the server
+    is. Names only: the shares themselves are never written anywhere."""
+
+    def __init__(self, folder: str | None) -> None:
+        self.path = Path(folder) / "unseal-progress.json" if folder else None
+        self.nonce: str | None = None
+
+    def counted(self, seal: Mapping[str, Any]) -> list[str]:
+        """The custodians the server's progress counts, when it is the progress recorded here."""
+        if self.path is None or not seal["progress"] or not self.path.is_file():
+            return []
+        saved = json.loads(self.path.read_text())
+        if saved["nonce"] != seal.get("nonce") or len(saved["used"]) != seal["progress"]:
+            return []
+        self.nonce = saved["nonce"]
+        return list(saved["used"])
+
+    def save(self, nonce: str, used: list[str]) -> None:
+        self.nonce = nonce
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"nonce": nonce, "used": used}))
+
+    def clear(self) -> None:
+        self.nonce = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
 class VaultAdapter:
     """One Vault/OpenBao node described by a targets ``vault`` section."""
 
@@ -88,7 +140,7 @@ class VaultAdapter:
         return hvac.Client(url=self.section["addr"], token=token, timeout=15)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call hvac; connection trouble is transient, a refusal permanent."""
+        """Call hvac; connection trouble and 5xx are transient, a refusal permanent."""
         import hvac.exceptions
         import requests
 
@@ -100,6 +152,8 @@ class VaultAdapter:
             ) from None
         except hvac.exceptions.VaultDown:
             raise TransientError(f"{what}: the server is sealed or down") from None
+        except (hvac.exceptions.InternalServerError, hvac.exceptions.BadGateway) as exc:
+            raise TransientError(f"{what}: the server failed ({_error_text(exc)})") from None
         except hvac.exceptions.Forbidden as exc:
             raise PermanentError(
                 f"{what}: {_error_text(exc)}",
@@ -173,8 +227,6 @@ class VaultAdapter:
         out["members"] = sorted(members)
         if missing:
             raise CheckFailed(f"{file} lacks {', '.join(sorted(missing))}", evidence=out)
-        import json
-
         info = json.loads(meta or b"{}")
         out.update(index=info.get("Index"), term=info.get("Term"), version=info.get("Version"))
         out["taken_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(file.stat().st_mtime))
@@ -347,7 +399,12 @@ class VaultAdapter:
         raise TransientError("the restarted server does not answer")
 
     def unseal(self, custodians: list[str], ctx: ActionContext, rounds: int) -> dict[str, Any]:
-        """One share per custodian, asked through the operator; a fresh round after a failure."""
+        """One share per custodian, asked through the operator; a fresh round after a failure.
+
+        A malformed or repeated share is refused and the same custodian asked again, with the
+        reason. An outage is transient: the engine retries the step, and the next attempt reads
+        the server's progress again (kept: the custodians who counted are not asked again; lost
+        in a restart: everyone presents again)."""
         if ctx.ask_secret is None:
             raise PermanentError("no operator to ask for unseal shares")
         client = self.client(with_token=False)
@@ -366,42 +423,29 @@ class VaultAdapter:
                 "its seal provider, not unseal shares"
             )
         threshold = int(seal["t"])
-        if seal["progress"]:
+        names = list(custodians) or [f"custodian {i + 1}" for i in range(threshold)]
+        memo = _UnsealMemo(ctx.artefact_dir)
+        used = memo.counted(seal)
+        if used:
+            ctx.log(f"the server kept progress {len(used)}/{threshold}: {', '.join(used)} counted")
+        elif seal["progress"]:
             self._call("reset", client.sys.submit_unseal_key, reset=True)
             ctx.log(f"partial progress {seal['progress']}/{threshold} from earlier was reset")
-        names = list(custodians) or [f"custodian {i + 1}" for i in range(threshold)]
         problems: list[str] = []
         for round_no in range(1, rounds + 1):
-            used: list[str] = []
-            index = 0
-            while index < len(names):
-                name = names[index]
-                share = ctx.ask_secret(f"Unseal share of {name} ({len(used) + 1} of {threshold})")
-                try:
-                    result = client.sys.submit_unseal_key(share.reveal())
-                except Exception as exc:  # noqa: BLE001 - sorted below by the server's words
-                    text = _error_text(exc)
-                    if "valid hex or base64" in text:
-                        problems.append(
-                            f"the share of {name} is malformed (not hex or base64)"
-                            "; it was refused at once, progress kept"
-                        )
-                        ctx.log(problems[-1])
-                        continue  # ask the same custodian again
+            given: dict[bytes, str] = {}  # this round's shares (in memory only), by custodian
+            for name in [n for n in names if n not in used]:
+                result = self._present(client, ctx, name, used, given, threshold, memo, problems)
+                if result is None:
                     problems.append(
-                        f"round {round_no}: the threshold was reached but the "
-                        "shares do not combine (a wrong share, or shares of another "
-                        "cluster); the server reset progress"
+                        f"round {round_no}: the threshold was reached but the shares do not "
+                        f"combine (a wrong share, or shares of another cluster than "
+                        f"{self._cluster(ctx)}); the server reset progress"
                     )
                     ctx.log(problems[-1])
                     break
-                used.append(name)
-                ctx.log(
-                    f"{name}: progress {result['progress']}/{result['t']}"
-                    if result["sealed"]
-                    else f"{name}: unsealed"
-                )
                 if not result["sealed"]:
+                    memo.clear()
                     return {
                         "sealed": False,
                         "threshold": result["t"],
@@ -410,16 +454,99 @@ class VaultAdapter:
                         "rounds": round_no,
                         "problems": problems,
                     }
-                index += 1
             else:
                 problems.append(
                     f"round {round_no}: every custodian gave a share and it is still sealed"
                 )
+            used = []
+            memo.clear()
         raise PermanentError(
             "Vault is still sealed: " + "; ".join(problems[-2:]),
             hint="check each custodian's share (the original cluster's, after "
             "a force restore) and run the step again",
         )
+
+    def _cluster(self, ctx: ActionContext) -> str:
+        site = f" '{ctx.site_name}'" if ctx.site_name else ""
+        return f"Vault{site} at {self.section['addr']}"
+
+    def _present(
+        self,
+        client: Any,
+        ctx: ActionContext,
+        name: str,
+        used: list[str],
+        given: dict[bytes, str],
+        threshold: int,
+        memo: _UnsealMemo,
+        problems: list[str],
+    ) -> dict[str, Any] | None:
+        """Ask ``name`` for a share until one is well-formed and new, and hand it over.
+
+        Returns the server's answer, or None when the shares do not combine. Raises
+        TransientError when the server does not answer or lost the progress."""
+        assert ctx.ask_secret is not None
+        problem: str | None = None
+        for _ in range(_ASKS):
+            share = ctx.ask_secret(
+                f"Unseal share of {name} ({len(used) + 1} of {threshold}) for {self._cluster(ctx)}",
+                problem,
+            )
+            raw = _share_bytes(share.reveal())
+            length = 32 if threshold == 1 else 33  # a 32-byte key; a share adds its x coordinate
+            if raw is None or len(raw) != length:
+                problem = (
+                    f"the share of {name} is malformed: a share of this cluster is hex or base64 "
+                    f"of {length} bytes"
+                    + (f", this is {len(raw)} bytes" if raw is not None else "")
+                )
+            elif raw in given:
+                problem = (
+                    f"the share of {name} is the one {given[raw]} presented: "
+                    "each custodian presents their own share"
+                )
+            else:
+                result = self._submit(client, share)
+                if result is None:
+                    return None
+                if not result["sealed"] or result["progress"] == len(used) + 1:
+                    used.append(name)
+                    given[raw] = name
+                    if result["sealed"]:
+                        memo.save(result["nonce"], used)
+                    ctx.log(
+                        f"{name}: progress {result['progress']}/{result['t']}"
+                        if result["sealed"]
+                        else f"{name}: unsealed"
+                    )
+                    return result
+                if used and result["progress"] == len(used) and result["nonce"] == memo.nonce:
+                    problem = (
+                        f"the share of {name} was already presented (the server did not count "
+                        "it again): each custodian presents their own share"
+                    )
+                else:
+                    raise TransientError(
+                        f"unseal: the server's progress is {result['progress']}/{result['t']} "
+                        f"where {len(used) + 1} was expected: it lost the earlier shares "
+                        "(restarted?)"
+                    )
+            problems.append(problem)
+        raise PermanentError(
+            f"no usable share from {name} after {_ASKS} tries: {problem}",
+            hint="the progress so far is kept; run the step again when the custodian has "
+            "their share",
+        )
+
+    def _submit(self, client: Any, share: Secret) -> dict[str, Any] | None:
+        """Hand one share to the server: its answer, or None when the threshold was reached
+        and the shares do not combine (the server then resets its progress)."""
+        try:
+            return dict(self._call("unseal", client.sys.submit_unseal_key, share.reveal()))
+        except PermanentError as exc:
+            if any(words in exc.message for words in _NO_COMBINE):
+                return None
+            raise
 
     def seal(self) -> dict[str, Any]:
         self._call("seal", self.client().sys.seal)
