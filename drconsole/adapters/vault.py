@@ -11,8 +11,11 @@ Traps this adapter explains at the step where they bite:
   after the restart the ORIGINAL cluster's threshold and shares apply;
 - a node with auto-unseal takes recovery keys, not unseal shares;
 - partial unseal progress persists until reset;
-- a malformed share is refused at once; a wrong but well-formed one fails only when the
-  threshold is reached, and the server then resets progress: a fresh round begins.
+- a malformed share is refused at once (a short hex one the server would count: checked here);
+  a wrong but well-formed one fails only when the threshold is reached, and the server then
+  resets progress: a fresh round begins;
+- the server silently does not count a share it already has (progress stays): refused here;
+- unseal progress lives in the server's memory: a restart loses it, a network fault does not.
 """
 
 from __future__ import annotations
