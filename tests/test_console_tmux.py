@@ -98,3 +98,78 @@ def test_a_plan_run_by_keystrokes_in_a_real_terminal(tmux: list[str], tmp_path: 
     wait_for(tmux, "Recent runs")
     [summary] = list_runs(runs)
     assert summary.state.result == "succeeded"
+
+
+def flat(shown: str) -> str:
+    """The screen's words in one line: borders and scrollbars out, wrapped lines joined."""
+    for char in "█▌▐▊▎▔▁▀▄▂▃▆":
+        shown = shown.replace(char, " ")
+    return " ".join(shown.split())
+
+
+def wait_for_words(tmux: list[str], text: str, within_s: float = 30) -> str:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        shown = flat(screen(tmux))
+        if text in shown:
+            return shown
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared; the screen shows:\n{screen(tmux)}")
+
+
+@pytest.mark.slow
+def test_the_pitr_form_shows_the_window_and_refuses_a_target_outside_it(
+    tmux: list[str], tmp_path: Path
+) -> None:
+    """On a real sandbox: the start form reads the recovery window in a worker and shows it; a
+    target years ago is refused in the form (no run is created); one inside starts the run."""
+    from drconsole.engine.precheck import precheck
+    from drconsole.plans.validate import load_plan
+    from drconsole.targets import load_targets
+    from tests.conftest import running_sandbox
+
+    runs = tmp_path / "runs"
+    with running_sandbox("dc-pitr-form-") as sbx:
+        targets = sbx / "targets.yaml"
+        command = " ".join(
+            shlex.quote(a)
+            for a in [
+                sys.executable,
+                *("-m", "drconsole", "run", str(REPO / "plans" / "pitr-restore.yaml")),
+                *("--targets", str(targets), "--runs-dir", str(runs), "--operator", "e2e"),
+            ]
+        )
+        subprocess.run(
+            [*tmux, "new-session", "-d", "-s", "dc", "-x", "80", "-y", "24"]
+            + [f"cd {shlex.quote(str(REPO))} && {command}; sleep 60"],
+            check=True,
+        )
+        shown = wait_for_words(tmux, "latest_from")  # the window, read before anything runs
+        assert "earliest" in shown
+        keys(tmux, *"2020-01-01T00:00:00Z")
+        for _ in range(3):
+            keys(tmux, "Enter")
+            time.sleep(0.4)
+        wait_for_words(tmux, "REFUSED: target_time: target 2020-01-01T00:00:00")
+        assert "outside the recovery window" in flat(screen(tmux))
+        assert not runs.exists() or not list(runs.iterdir())  # nothing started, nothing failed
+        plan = load_plan(REPO / "plans" / "pitr-restore.yaml").plan
+        assert plan is not None
+        window = precheck(plan, "target_time", {}, load_targets(targets))
+        assert window is not None
+        assert not window.refused
+        inside = window.outputs["latest"]
+        # a target inside the window (given on the command line: the form starts filled in)
+        subprocess.run([*tmux, "kill-session", "-t", "dc"], check=True)
+        subprocess.run(
+            [*tmux, "new-session", "-d", "-s", "dc", "-x", "80", "-y", "24"]
+            + [f"cd {shlex.quote(str(REPO))} && {command} --input target_time={inside}; sleep 60"],
+            check=True,
+        )
+        wait_for_words(tmux, "latest_from")
+        for _ in range(3):
+            keys(tmux, "Enter")
+            time.sleep(0.4)
+        wait_for_words(tmux, "Confirm the incident and the target time", within_s=60)
+        [summary] = list_runs(runs)
+        assert summary.state.inputs["target_time"].startswith(inside[:19])

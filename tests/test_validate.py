@@ -169,6 +169,27 @@ def test_every_shipped_plan_validates(cli: Callable[..., CliResult], plan: Path)
             "id: x\ntitle: T\nkind: drill\nsteps:\n  - id: a\n    manual: m\n    action: local.sleep\n",
             "a step has one kind, this one has action and manual",
         ),
+        (  # an input's check must be a step of the plan ...
+            "id: x\ntitle: T\nkind: drill\ninputs:\n  f: {type: string, check: nope}\n"
+            "steps:\n  - {id: a, manual: m}\n",
+            ":5:21: check: no step 'nope' in this plan",
+        ),
+        (  # ... that only reads ...
+            "id: x\ntitle: T\nkind: drill\ninputs:\n  f: {type: string, check: a}\n"
+            "steps:\n  - {id: a, action: local.command, with: {argv: [echo, '${inputs.f}']}}\n",
+            "check: step 'a' is not a read-only action or check",
+        ),
+        (  # ... needs no step's output, since it runs before any step ...
+            "id: x\ntitle: T\nkind: drill\ninputs:\n  f: {type: string, check: b}\nsteps:\n"
+            "  - {id: a, check: local.http_check, with: {url: 'http://127.0.0.1:9/'}}\n"
+            "  - {id: b, check: local.http_check, with: {url: '${steps.a.outputs.url}/${inputs.f}'}, needs: [a]}\n",
+            "check: step 'b' needs other steps' outputs",
+        ),
+        (  # ... and looks at the input it checks
+            "id: x\ntitle: T\nkind: drill\ninputs:\n  f: {type: string, check: a}\n"
+            "steps:\n  - {id: a, check: local.http_check, with: {url: 'http://127.0.0.1:9/'}}\n",
+            "check: step 'a' does not use ${inputs.f}",
+        ),
     ],
 )
 def test_bad_plans_are_rejected_with_a_position(

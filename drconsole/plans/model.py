@@ -122,6 +122,13 @@ class InputSpec(Model):
     prompt: str | None = None
     description: str | None = None
     choices: list[str] | None = None
+    check: str | None = Field(
+        None,
+        description=(
+            "The id of a read-only check step that tests this input before the run starts "
+            "(the start form runs it, shows what it reads, and refuses a value it fails on)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _choices(self) -> InputSpec:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,7 +238,30 @@ class _Checker:
                     coerce(key, spec, spec.default)
                 except InputError as exc:
                     self.at(("inputs", key, "default"), f"default: {exc}")
+            if spec.check is not None:
+                self._check_input_check(key, spec.check)
         return self.problems
+
+    def _check_input_check(self, key: str, step_id: str) -> None:
+        """An input's ``check`` names a read-only check that needs nothing but inputs and
+        targets: it runs before the run starts, when no step has produced anything."""
+        where = ("inputs", key, "check")
+        step = next((s for s in self.plan.steps if s.id == step_id), None)
+        if step is None:
+            self.at(where, f"check: no step {step_id!r} in this plan")
+            return
+        spec = registry.lookup(step.call) if step.call else None
+        if spec is None or not spec.read_only:
+            self.at(where, f"check: step {step_id!r} is not a read-only action or check")
+            return
+        refs = []
+        for _, expr in iter_refs([step.with_, step.site]):
+            with suppress(RefError):  # a malformed reference is reported where it stands
+                refs.append(parse_ref(expr))
+        if any(ref.root == "steps" for ref in refs):
+            self.at(where, f"check: step {step_id!r} needs other steps' outputs")
+        elif not any(ref.root == "inputs" and ref.parts[0] == key for ref in refs):
+            self.at(where, f"check: step {step_id!r} does not use ${{inputs.{key}}}")
 
     def _check_call(self, step: Step, base: PathT) -> None:
         kind = step.kind

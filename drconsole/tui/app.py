@@ -98,7 +98,14 @@ class DrConsoleApp(App[None]):
                 )
             )
 
-        self.push_screen(InputsModal(result.plan, self.given_inputs, MODE_WORDS[self.mode]), go)
+        form = InputsModal(
+            result.plan,
+            self.given_inputs,
+            MODE_WORDS[self.mode],
+            targets_path=self.targets_path,
+            live_checks=self.mode is not Mode.DRY_RUN,
+        )
+        self.push_screen(form, go)
 
     def resume_run(self, run_dir: Path) -> None:
         from drconsole.engine.launch import prepare_resume

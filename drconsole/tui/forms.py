@@ -1,9 +1,17 @@
-"""The start form: a plan's inputs, checked as typed (timestamps in UTC), before anything runs."""
+"""The start form: a plan's inputs, checked as typed (timestamps in UTC), before anything runs.
+
+An input that names a check (``inputs.NAME.check``) is also tested against the site by that
+read-only check, in a worker thread: the form shows what it read (the PITR's recovery window)
+and refuses a value the check fails on, before a run exists.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -22,11 +30,21 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
     BINDINGS = [Binding("escape", "cancel", "Back")]
     AUTO_FOCUS = "Input"
 
-    def __init__(self, plan: Plan, given: dict[str, Any], mode_words: str) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        given: dict[str, Any],
+        mode_words: str,
+        targets_path: Path | None = None,
+        live_checks: bool = True,
+    ) -> None:
         super().__init__()
         self.plan = plan
         self.given = given
         self.mode_words = mode_words
+        self.targets_path = targets_path
+        self.live_checks = live_checks  # not in a dry run: it reads no site
+        self.checked = [n for n, spec in plan.inputs.items() if spec.check]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
@@ -52,6 +70,13 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
                     yield Label(f"{spec.prompt or name}{about}{hint}{need}")
                     value = self.given.get(name, spec.default)
                     yield Input(value="" if value is None else str(value), id=f"in-{name}")
+                    if name in self.checked:
+                        note = "checking against the site…" if self.live_checks else ""
+                        yield Static(
+                            note or "not checked before a dry run (it reads no site)",
+                            id=f"check-{name}",
+                            classes="modal-hint",
+                        )
             yield Static(
                 "Enter on the last field starts the run.", id="form-problem", classes="modal-hint"
             )
@@ -59,6 +84,30 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
     def on_mount(self) -> None:
         if not self.plan.inputs:
             self.dismiss({})
+            return
+        if self.live_checks:
+            for name in self.checked:
+                self._show_check(name, {k: v for k, v in self._typed().items() if k != name})
+
+    def _typed(self) -> dict[str, str]:
+        return {n: self.query_one(f"#in-{n}", Input).value.strip() for n in self.plan.inputs}
+
+    async def _ask_check(self, name: str, typed: dict[str, str]) -> Any:
+        from drconsole.engine.precheck import precheck
+        from drconsole.targets import TargetsError, load_targets
+
+        try:
+            targets = load_targets(self.targets_path) if self.targets_path else None
+        except TargetsError:
+            return None  # the home screen and the launch say what is wrong with the file
+        return await asyncio.to_thread(precheck, self.plan, name, typed, targets)
+
+    @work(exclusive=False, group="checks", exit_on_error=False)
+    async def _show_check(self, name: str, typed: dict[str, str]) -> None:
+        """What the input's check reads now (without testing a value): e.g. the window."""
+        result = await self._ask_check(name, typed)
+        if result is not None:
+            self.query_one(f"#check-{name}", Static).update(result.text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         names = list(self.plan.inputs)
@@ -79,10 +128,39 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
             except InputError as exc:
                 problems.append(str(exc))
         if problems:
-            problem = self.query_one("#form-problem", Static)
-            problem.update("REFUSED: " + "; ".join(problems))
-            problem.set_classes("modal-problem")
+            self._refuse("; ".join(problems))
             return
+        if self.live_checks and any(values.get(n) for n in self.checked):
+            self._check_then_start(values)
+            return
+        self.dismiss(values)
+
+    def _refuse(self, why: str) -> None:
+        problem = self.query_one("#form-problem", Static)
+        problem.update(f"REFUSED: {why}")
+        problem.set_classes("modal-problem")
+
+    @work(exclusive=True, group="start", exit_on_error=False)
+    async def _check_then_start(self, values: dict[str, Any]) -> None:
+        """Each checked input's check with the typed value: a refusal keeps the form open."""
+        hint = self.query_one("#form-problem", Static)
+        hint.update("Checking the values against the site…")
+        hint.set_classes("modal-hint")
+        notes = []
+        for name in self.checked:
+            if not values.get(name):
+                continue
+            result = await self._ask_check(name, self._typed())
+            if result is None:
+                continue
+            self.query_one(f"#check-{name}", Static).update(result.text)
+            if result.refused:
+                self._refuse(f"{name}: {result.text}")
+                return
+            if result.unknown:
+                notes.append(result.text)
+        if notes:
+            self.notify("; ".join(notes), title="Not checked before the start", timeout=10)
         self.dismiss(values)
 
     def action_cancel(self) -> None:

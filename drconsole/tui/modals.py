@@ -159,7 +159,10 @@ class SignoffModal(_Modal):
             if self.problem:
                 yield Static(f"REFUSED: {self.problem}", classes="modal-problem")
             yield Static(
-                "Enter on the last field signs; Escape: no sign-off.", classes="modal-hint"
+                "Enter goes to the next signer, and signs after the last; Tab reaches the "
+                "roles; Escape: no sign-off.",
+                id="signoff-hint",
+                classes="modal-hint",
             )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -168,8 +171,17 @@ class SignoffModal(_Modal):
             name = self.query_one(f"#name-{i}", Input).value.strip()
             role = self.query_one(f"#role-{i}", Input).value.strip()
             rows.append({"name": name, "role": role})
-        if any(not r["name"] for r in rows):
-            self.focus_next(Input)
+        empty = [i for i, r in enumerate(rows) if not r["name"]]
+        if empty:
+            # the next signer's name (roles are filled in already; Tab reaches them);
+            # Enter on an empty name stays there and says why
+            field = self.query_one(f"#name-{empty[0]}", Input)
+            if event.input is field:
+                self.query_one("#signoff-hint", Static).update(
+                    f"Signer {empty[0] + 1} has no name yet: each signer types their own name. "
+                    "Escape: no sign-off."
+                )
+            field.focus()
             return
         self.dismiss(rows)
 
