@@ -235,44 +235,10 @@ class _Printer:
         self.stream = sys.stdout
 
     def event(self, event: Any, state: Any) -> None:
-        from drconsole.timeutil import format_duration
+        from drconsole.engine.events import EventType, describe
 
-        data = event.data
-        time = event.ts[11:19]
-        kind = event.type
-        text = None
-        if kind == "step_started":
-            attempt = f" (attempt {data['attempt']})" if data.get("attempt", 1) > 1 else ""
-            text = f"start  {data['step']}{attempt}: {data.get('description', '')}"
-        elif kind == "attempt_failed":
-            retry = (
-                f"; retry in {format_duration(data['retry_in_s'])}"
-                if data.get("retry_in_s") is not None
-                else ""
-            )
-            text = (
-                f"FAIL   {data['step']} attempt {data['attempt']}/{data.get('of', '?')}: "
-                f"{data['error']}{retry}"
-            )
-        elif kind == "step_finished":
-            status = str(data["status"]).upper()
-            extra = data.get("error") or data.get("reason") or ""
-            text = f"{status:<11} {data['step']}" + (f": {extra}" if extra else "")
-        elif kind == "operator_answer":
-            text = f"answer {data['step']}: {data['question']} -> {data['answer']} ({data['by']})"
-        elif kind == "milestone":
-            text = f"MILESTONE {data['name']}"
-        elif kind == "clock":
-            text = (
-                f"clock  RTO {format_duration(data['rto_s'])} ({data['rto_status']}), "
-                f"RPO {format_duration(data['rpo_s'])} ({data['rpo_status']})"
-            )
-        elif kind in ("run_finished", "run_interrupted", "run_resumed", "journal_repaired"):
-            text = f"{kind.replace('_', ' ')}: " + ", ".join(
-                f"{k}={v}" for k, v in data.items() if v is not None and k != "pid"
-            )
-        if text:
-            print(f"[{time}] {text}", file=self.stream, flush=True)
+        if event.type != EventType.RUN_STARTED:  # the run directory line says it
+            print(f"[{event.ts[11:19]}] {describe(event)}", file=self.stream, flush=True)
 
     def live(self, step_id: str, line: str) -> None:
         print(f"         {step_id} | {line}", file=self.stream, flush=True)
@@ -482,14 +448,16 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from drconsole.engine import clocks
     from drconsole.engine.rundir import default_runs_dir, list_runs
-    from drconsole.timeutil import format_duration, format_timestamp, utcnow
+    from drconsole.timeutil import format_duration, utcnow
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
     runs = list_runs(runs_dir)
     if not runs:
         print(f"no runs in {runs_dir}")
         return EXIT_OK
-    print(f"{'started (UTC)':<21} {'plan':<24} {'mode':<8} {'result':<11} {'RTO':>8}  run")
+    # one line per run within 80 columns: the run's name already says when and which plan
+    print(f"runs in {runs_dir} (newest first; open one with: drconsole report {runs_dir}/RUN)")
+    print(f"{'RUN (started UTC, plan)':<48} {'mode':<7} {'result':<10} {'RTO':>8}")
     for run in runs:
         state = run.state
         measured = clocks.measure(state, state.ended_at or utcnow())
@@ -497,11 +465,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             format_duration(measured.rto_elapsed) if "service_restored" in state.milestones else "-"
         )
         result = state.result.value if state.result else "unfinished"
-        print(
-            f"{format_timestamp(state.started_at)[:19] + 'Z':<21} "
-            f"{str(state.plan.get('id', '?'))[:24]:<24} {state.mode:<8} {result:<11} "
-            f"{rto:>8}  {run.path}"
-        )
+        print(f"{run.path.name:<48} {state.mode:<7} {result:<10} {rto:>8}")
     return EXIT_OK
 
 

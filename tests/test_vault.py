@@ -392,7 +392,7 @@ def test_a_server_down_or_sealed_is_retried_then_reported(
         )
         assert down.code == 1
         assert "does not answer" in down.out
-        assert "FAIL   secrets attempt 3/3" in down.out
+        assert "FAIL      secrets attempt 3/3" in down.out
     finally:
         primary.start()
         primary.unseal_for_practice()
