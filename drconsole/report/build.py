@@ -30,13 +30,15 @@ from drconsole.timeutil import format_duration, format_timestamp, utcnow
 @dataclass(frozen=True)
 class ReadRun:
     """A run directory read once: its journal's check, the state it replays to, every refusal
-    in order, and the plan that ran (None when its copy is missing or unreadable)."""
+    in order, the plan that ran (None when its copy is missing or unreadable), and the events
+    replayed (the timeline reads their times)."""
 
     run_dir: Path
     check: VerifyReport
     state: RunState
     refusals: list[dict[str, Any]]
     plan: Plan | None
+    events: tuple[Event, ...] = ()
 
     @cached_property
     def titles(self) -> dict[str, str]:
@@ -57,7 +59,9 @@ def step_name(step_id: str | None, title: str | None) -> str:
 def read_run(run_dir: Path) -> ReadRun:
     """Verify a run's journal and replay it (the report and the record both start here)."""
     events, state = _replayed(run_dir)
-    return ReadRun(run_dir, verify(run_dir), state, _refusals(events), plan_copy(run_dir))
+    return ReadRun(
+        run_dir, verify(run_dir), state, _refusals(events), plan_copy(run_dir), tuple(events)
+    )
 
 
 def _replayed(run_dir: Path) -> tuple[list[Event], RunState]:
@@ -260,8 +264,9 @@ def refusals_markdown(refusals: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def to_markdown(report: dict[str, Any]) -> str:
-    """The report as Markdown for people and auditors."""
+def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
+    """The report as Markdown for people and auditors. ``narrow``: the steps table fits 80
+    columns (ids, start time of day; titles and who in each step's section), for the console."""
     plan = report["plan"]
     rto, rpo = report["rto"], report["rpo"]
     lines = [
@@ -293,22 +298,31 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines += ["## Inputs", ""]
         lines += [f"- `{k}`: {_cell(v)}" for k, v in report["inputs"].items()]
         lines.append("")
-    lines += [
-        "## Steps",
-        "",
-        "| step | status | start | duration | attempts | by |",
-        "|---|---|---|---|---|---|",
-    ]
-    for step in report["steps"]:
-        lines.append(
+    lines += ["## Steps", ""]
+    if narrow:
+        lines += ["| step | status | start (UTC) | took | tries |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {step['id']} | {step['status']} | {(step['started_at'] or '-')[11:19] or '-'} | "
+            f"{format_duration(step['duration_s'])} | {step['attempts']} |"
+            for step in report["steps"]
+        ]
+    else:
+        lines += [
+            "| step | status | start | duration | attempts | by |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
             f"| {_cell(step_name(step['id'], step['title']))} | {step['status']} | "
             f"{step['started_at'] or '-'} | "
             f"{format_duration(step['duration_s'])} | {step['attempts']} | "
             f"{_cell(' / '.join(step['who'])) if step['who'] else '-'} |"
-        )
+            for step in report["steps"]
+        ]
     lines.append("")
     for step in report["steps"]:
         details = []
+        if narrow and step["who"]:
+            details.append(f"- By: {' / '.join(step['who'])}")
         if step["description"]:
             details.append(f"- What: {step['description']}")
         for failure in step["failures"]:

@@ -27,12 +27,14 @@ class ReportScreen(Screen[None]):
         super().__init__()
         self.run_dir = run_dir
         run = read_run(run_dir)
-        self.report = to_markdown(build(run))
+        built = build(run)
+        self.report = to_markdown(built)  # exported whole
+        shown = to_markdown(built, narrow=True)  # its tables fit the screen
         record = build_record(run)
         self.record = record if record["participants"] else None
-        self.text = self.report
+        self.text = shown
         if self.record is not None:
-            self.text = record_markdown(self.record) + "\n\n---\n\n" + self.report
+            self.text = record_markdown(self.record) + "\n\n---\n\n" + shown
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
