@@ -22,6 +22,7 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
         "error": "connection refused",
         "retry_in_s": 2.0,
     },
+    EventType.QUESTION_ASKED: {"step": "approve", "question": "sign-off", "who": "2 signers"},
     EventType.OPERATOR_ANSWER: {
         "step": "approve",
         "question": "sign-off",

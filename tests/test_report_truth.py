@@ -165,6 +165,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "step": "approve", "attempt": 1, "of": 3, "error": "connection refused",
         "transient": True, "retry_in_s": 2.0,
     },
+    "question_asked": {"step": "approve", "question": "sign-off", "who": "2 distinct signers"},
     "operator_answer": {"step": "approve", "question": "sign-off", "answer": PEOPLE, "by": "kim"},
     "refused": {
         "step": "quorum", "question": "quorum", "reason": "PS presented CH's card", "by": "kim",

@@ -192,7 +192,11 @@ class CeremonySteps:
 
             try:
                 agree, reason = await self.e.ask_until(
-                    attest, with_reason, step=CLOSING, question=f"attestation of {person.name}"
+                    attest,
+                    with_reason,
+                    step=CLOSING,
+                    question=f"attestation of {person.name}",
+                    who=person.name,
                 )
             except (NoAnswer, Refused):
                 continue  # not given: the record says so; a resume asks again
@@ -289,7 +293,7 @@ class CeremonySteps:
         assert step.checkbox is not None
         q = self.e.question(step)
         text = str(self.e.resolve(step.checkbox))
-        async with self.e.ask_lock:
+        async with self.e.asking(step, "checkbox"):
             try:
                 ok = await self.e.operator.confirm(q, text)
             except NoAnswer as exc:

@@ -21,6 +21,7 @@ class EventType(StrEnum):
     RUN_RESUMED = "run_resumed"
     STEP_STARTED = "step_started"
     ATTEMPT_FAILED = "attempt_failed"
+    QUESTION_ASKED = "question_asked"
     OPERATOR_ANSWER = "operator_answer"
     REFUSED = "refused"
     STEP_FINISHED = "step_finished"
@@ -83,6 +84,8 @@ def describe(event: Event) -> str:
                 f"FAIL      {d['step']} attempt {d['attempt']}/{d.get('of', '?')}: "
                 f"{d['error']}{retry}"
             )
+        case EventType.QUESTION_ASKED:
+            return f"asking    {d['step']}: {d['question']} (waiting for {d['who']})"
         case EventType.OPERATOR_ANSWER:
             return f"answer    {d['step']}: {d['question']}: {show(d['answer'])} (by {d['by']})"
         case EventType.REFUSED:

@@ -7,8 +7,8 @@ Blocking adapter calls run in worker threads; the event loop only schedules and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from contextlib import suppress
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -449,7 +449,7 @@ class Engine:
             return FailureChoice.CONTINUE
         if step.on_failure is OnFailure.STOP or self.mode is Mode.DRY_RUN:
             return None
-        async with self.ask_lock:
+        async with self.asking(step, "after failure"):
             try:
                 choice = await self.operator.failed(self.question(step), error)
             except NoAnswer as exc:
@@ -679,9 +679,11 @@ class Engine:
         *,
         step: str,
         question: str,
+        who: str | None = None,
     ) -> T:
         """Ask (one question at a time) until ``check`` accepts the answer, ``ASK_AGAIN`` times
         at most; each refusal is journaled (``refused``) and passed to the next question.
+        ``who`` is asked (the operator when None).
 
         Raises:
             NoAnswer: the operator gave no answer.
@@ -689,13 +691,25 @@ class Engine:
         """
         problem: str | None = None
         for _ in range(ASK_AGAIN):
-            async with self.ask_lock:
+            async with self.asking(step, question, who):
                 answer = await ask(problem)
             problem = answer_problem(answer, question) or check(answer)
             if problem is None:
                 return answer
             self.refused(step, question, problem)
         raise Refused(problem)
+
+    @asynccontextmanager
+    async def asking(
+        self, step: str | Step, question: str, who: str | None = None
+    ) -> AsyncIterator[None]:
+        """Hold the asking lock (one question at a time) and journal that a question waits
+        (``question_asked``), so that whoever watches the run sees what it waits for."""
+        step_id = step.id if isinstance(step, Step) else step
+        async with self.ask_lock:
+            asked = {"step": step_id, "question": question, "who": who or self.operator.name}
+            self.emit("question_asked", asked)
+            yield
 
     def refused(self, step: str | Step, question: str, reason: str) -> None:
         """Journal that an answer was refused and why (every refusal reaches the record)."""
@@ -830,7 +844,7 @@ class Engine:
     async def _ask_secret(self, step: Step, prompt: str, problem: str | None = None) -> Secret:
         if problem is not None:
             self.refused(step, prompt, problem)
-        async with self.ask_lock:
+        async with self.asking(step, prompt):
             try:
                 secret = await self.operator.secret(self.question(step), prompt, problem)
             except NoAnswer as exc:
@@ -852,7 +866,7 @@ class Engine:
         q = self.question(step)
         if step.destructive:
             await self._typed_confirmation(step)  # before the operator does anything
-        async with self.ask_lock:
+        async with self.asking(step, "confirm"):
             try:
                 done = await self.operator.confirm(q, f"Done? {self.resolve(step.manual)}")
             except NoAnswer as exc:
@@ -899,6 +913,7 @@ class Engine:
                 ),
                 step=step.id,
                 question="sign-off",
+                who=f"{need} distinct signers" + (f" ({', '.join(roles)})" if roles else ""),
             )
         except (NoAnswer, Refused) as exc:
             raise StepFailed(f"not approved: {exc}") from None

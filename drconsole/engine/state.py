@@ -6,6 +6,8 @@ Event types (``data`` fields):
 - ``run_resumed``: operator, interrupted (step ids found interrupted).
 - ``step_started``: step, params (resolved), description.
 - ``attempt_failed``: step, attempt, error, transient, retry_in_s (null when no retry follows).
+- ``question_asked``: step, question, who (a question put to people; it waits until the
+  next answer, refusal, or the end of its step or of the run).
 - ``operator_answer``: step, question, by, answer (never a secret).
 - ``refused``: step, question, reason, by (an answer the engine refused; asked again or failed).
 - ``step_finished``: step, status, outputs, error, reason, attempts.
@@ -116,6 +118,8 @@ class RunState:
     bags: list[dict[str, Any]] = field(default_factory=list)
     attestations: list[dict[str, Any]] = field(default_factory=list)
     refusals: list[dict[str, Any]] = field(default_factory=list)  # answers refused, and why
+    asking: dict[str, Any] | None = None  # the question waiting for an answer: step, question,
+    # who, at (one at a time: the engine asks one question at a time)
 
     @property
     def finished(self) -> bool:
@@ -139,6 +143,8 @@ def apply(state: RunState, event: Event) -> None:
     state.last_hash = event.hash
     state.last_ts = at
     kind = event.type
+    if state.asking is not None and _answers(state.asking, kind, data):
+        state.asking = None
     if kind == "run_started":
         state.run_id = data["run_id"]
         state.plan = data["plan"]
@@ -165,6 +171,8 @@ def apply(state: RunState, event: Event) -> None:
         step = state.step(data["step"])
         step.failures.append(data)
         step.attempts = max(step.attempts, int(data.get("attempt", 1)))
+    elif kind == "question_asked":
+        state.asking = {**data, "at": event.ts}
     elif kind == "operator_answer":
         state.step(data["step"]).answers.append(data)
     elif kind == "refused":
@@ -211,6 +219,18 @@ def apply(state: RunState, event: Event) -> None:
         state.result = RunResult(data["result"])
         state.result_reason = data.get("reason")
         state.ended_at = at
+
+
+_RUN_ENDS = {"run_interrupted", "run_finished", "run_resumed", "participants", "attestation"}
+_STEP_ENDS = {"operator_answer", "refused", "initials", "exception", "step_finished"}
+
+
+def _answers(asking: dict[str, Any], kind: str, data: dict[str, Any]) -> bool:
+    """Whether an event ends the wait for the pending question: its answer or refusal, the end
+    of its step or of the run (sign-in and attestations are answered by their own events)."""
+    if kind in _RUN_ENDS:
+        return True
+    return kind in _STEP_ENDS and data.get("step") == asking["step"]
 
 
 def replay(events: Iterable[Event]) -> RunState:
