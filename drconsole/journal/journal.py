@@ -355,21 +355,23 @@ def _check_head(
 def read_events(run_dir: str | Path) -> Iterator[Event]:
     """Every complete event of a journal, in order (a torn last line is left out)."""
     path = Path(run_dir) / JOURNAL
-    decode = _DECODER.raw_decode  # skips json.loads' wrappers: a third of replay's time
     with path.open("r", encoding="utf-8", newline="\n") as handle:
         for line in handle:
-            if not line.endswith("\n"):
+            event = parse_line(line)
+            if event is None:
                 return
-            try:
-                obj = decode(line)[0]
-            except ValueError:
-                return
-            yield Event(
-                obj["seq"],
-                obj["ts"],
-                obj["mono"],
-                obj["type"],
-                obj["data"],
-                obj["prev"],
-                obj["hash"],
-            )
+            yield event
+
+
+def parse_line(line: str) -> Event | None:
+    """The event of one complete journal line, or None when it is cut short or not JSON."""
+    if not line.endswith("\n"):
+        return None
+    try:
+        obj = _DECODER.raw_decode(line)[0]  # skips json.loads' wrappers: a third of replay's time
+    except ValueError:
+        return None
+    return Event(
+        obj["seq"], obj["ts"], obj["mono"], obj["type"], obj["data"], obj["prev"], obj["hash"]
+    )
+

@@ -4,11 +4,15 @@ Header: plan, mode in words (REAL is unmistakable), operator, the RTO clock (ela
 time left, projected finish) and the RPO (pending or reached, against objective). Left: the
 steps in plan order with status in words and a symbol. Right: the selected step's guidance,
 parameters, outputs, live output and retry countdown. Bottom: the journal as it is written.
+
+:class:`RunView` draws all of it from a plan and a run state; :class:`RunScreen` drives the run
+with an engine, ``tui/watch_screen.py`` follows another process's run read-only.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from textual import on
@@ -18,12 +22,14 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Markdown, RichLog, Static
 
+from drconsole.engine import clocks
 from drconsole.engine.events import EventType, describe, show
 from drconsole.engine.launch import Prepared
 from drconsole.engine.modes import Mode
 from drconsole.engine.state import RunResult, RunState, StepStatus
 from drconsole.journal.journal import Event
-from drconsole.timeutil import format_duration, format_timestamp
+from drconsole.plans.model import Plan
+from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
 from drconsole.tui.marked_table import MarkedTable
 
 STATUS_WORDS = {
@@ -43,26 +49,23 @@ MODE_WORDS = {
 }
 
 
-class RunScreen(Screen[None]):
-    """One run, live."""
+class RunView(Screen[None]):
+    """One run drawn from its plan and state (``run_state``); subclasses say where they come
+    from, ``event`` is called with each journaled event."""
 
     AUTO_FOCUS = "#steps"
 
     BINDINGS = [
-        Binding("a", "abort", "Abort run"),
         Binding("r", "report", "Report"),
         Binding("f", "follow", "Follow"),
-        Binding("b", "presence", "Break"),
-        Binding("x", "exception", "Exception"),
         Binding("escape", "leave", "Back"),
         Binding("question_mark", "app.help", "Help"),
     ]
 
-    def __init__(self, prepared: Prepared) -> None:
+    def __init__(self, plan: Plan, run_dir: Path) -> None:
         super().__init__()
-        self.prepared = prepared
-        self.engine = prepared.engine
-        self.plan = self.engine.plan
+        self.plan = plan
+        self.run_dir = run_dir
         self.selected = self.plan.steps[0].id
         self.following = True
         self.live_lines: dict[str, list[str]] = {}
@@ -70,15 +73,31 @@ class RunScreen(Screen[None]):
         self.result: RunResult | None = None
         self.finished = False
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Break and exception keys exist only in ceremonies."""
-        if action in ("presence", "exception"):
-            return self.plan.ceremony is not None and not self.finished
-        return True
+    @property
+    def run_state(self) -> RunState:
+        raise NotImplementedError
+
+    @property
+    def mode(self) -> Mode:
+        return Mode(self.run_state.mode)
+
+    def who(self) -> str:
+        """Who the title names (the operator, or that this screen only watches)."""
+        return f"operator {self.run_state.operator}"
+
+    def measure(self) -> clocks.Clocks:
+        """RTO and RPO right now."""
+        needs = {s.id: list(s.needs) for s in self.plan.steps}
+        estimates = {s.id: s.estimate for s in self.plan.steps if s.estimate is not None}
+        left = clocks.remaining_critical_path(needs, estimates, self.run_state)
+        return clocks.measure(self.run_state, utcnow(), left)
+
+    def start(self) -> None:
+        """Called once the screen is drawn: start feeding it events."""
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        mode = self.engine.mode
+        mode = self.mode
         yield Static(id="run-title", classes=f"mode-{mode.value}")
         yield Static(id="run-clocks")
         with Horizontal(id="run-body"):
@@ -100,38 +119,14 @@ class RunScreen(Screen[None]):
         table.add_column("try", key="tries", width=3)
         for step in self.plan.steps:
             table.add_row("", step.id, "", "", key=step.id)
-        self.engine.observers.append(self)
-        state = self.engine.state
+        state = self.run_state
         for step in self.plan.steps:
             self._update_row(step.id, state)
         self._title()
         self._clocks()
         self._show_detail()
         self.set_interval(1.0, self._tick)
-        self.run_worker(self._drive(), exclusive=True, group="engine", exit_on_error=False)
-
-    async def _drive(self) -> None:
-        error: str | None = None
-        try:
-            self.result = await self.engine.run()
-        except Exception as exc:  # the journal itself failed (a full disk): say so, keep going
-            error = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.engine.journal.close()
-            self.finished = True
-            self._title()
-            self._clocks()
-            self._show_detail()
-        if self.result is not None:
-            self.notify(
-                f"Run finished: {self.result.value.upper()}. Press r for the report.", timeout=10
-            )
-            return
-        why = error or self.engine.stop_reason or "stopped"
-        message = f"Run INTERRUPTED: {why}. It is resumable: drconsole resume {self.engine.run_dir}"
-        if error is not None:  # not journaled: the journal could not be written
-            self.query_one("#journal-log", RichLog).write(f"ERROR  {error}")
-        self.notify(message, severity="error", timeout=30)
+        self.start()
 
     # ------------------------------------------------------------------ observer
     def event(self, event: Event, state: RunState) -> None:
@@ -141,7 +136,8 @@ class RunScreen(Screen[None]):
         if line:
             self.query_one("#journal-log", RichLog).write(line)
         if event.type == "attempt_failed" and data.get("retry_in_s") is not None:
-            self.retry_at[step_id] = time.monotonic() + float(data["retry_in_s"])
+            age = (utcnow() - parse_timestamp(event.ts)).total_seconds()  # a watcher comes late
+            self.retry_at[step_id] = time.monotonic() + float(data["retry_in_s"]) - age
         if event.type in ("step_started", "step_finished"):
             self.retry_at.pop(step_id, None)
         if step_id and step_id in state.steps:
@@ -162,8 +158,8 @@ class RunScreen(Screen[None]):
 
     # ------------------------------------------------------------------ rendering
     def _title(self) -> None:
-        state = self.engine.state
-        mode = MODE_WORDS[self.engine.mode]
+        state = self.run_state
+        mode = MODE_WORDS[self.mode]
         result = ""
         if self.finished:
             result = f" │ {self.result.value.upper() if self.result else 'INTERRUPTED'}"
@@ -175,12 +171,11 @@ class RunScreen(Screen[None]):
                 f", {len(state.exceptions)} exception(s)"
             )
         self.query_one("#run-title", Static).update(
-            f"{mode} │ {self.plan.title} │ operator {self.engine.operator.name}{result}"
-            f"\nrun {state.run_id}{ceremony}"
+            f"{mode} │ {self.plan.title} │ {self.who()}{result}\nrun {state.run_id}{ceremony}"
         )
 
     def _clocks(self) -> None:
-        c = self.engine.clocks()
+        c = self.measure()
         rto = f"RTO {format_duration(c.rto_elapsed)} of {format_duration(c.rto_objective)}: "
         rto += c.rto_status.upper() if c.rto_status in ("missed", "over budget") else c.rto_status
         if c.rto_left is not None and c.rto_status in ("running", "over budget"):
@@ -232,7 +227,7 @@ class RunScreen(Screen[None]):
         self._show_facts()
 
     def _show_facts(self) -> None:
-        record = self.engine.state.steps.get(self.selected)
+        record = self.run_state.steps.get(self.selected)
         lines = []
         if record is not None:
             lines.append(
@@ -272,10 +267,81 @@ class RunScreen(Screen[None]):
 
     def action_follow(self) -> None:
         self.following = True
-        running = [s for s, r in self.engine.state.steps.items() if r.status is StepStatus.RUNNING]
+        running = [s for s, r in self.run_state.steps.items() if r.status is StepStatus.RUNNING]
         if running:
             self._select(running[0])
         self.notify("Following the running step.")
+
+    def action_report(self) -> None:
+        from drconsole.tui.report_screen import ReportScreen
+
+        self.app.push_screen(ReportScreen(self.run_dir))
+
+    def action_leave(self) -> None:
+        self.app.pop_screen()
+
+
+class RunScreen(RunView, inherit_bindings=False):
+    """One run, live, driven by this process's engine."""
+
+    BINDINGS = [
+        Binding("a", "abort", "Abort run"),
+        Binding("r", "report", "Report"),
+        Binding("f", "follow", "Follow"),
+        Binding("b", "presence", "Break"),
+        Binding("x", "exception", "Exception"),
+        Binding("escape", "leave", "Back"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(self, prepared: Prepared) -> None:
+        super().__init__(prepared.engine.plan, prepared.run_dir)
+        self.prepared = prepared
+        self.engine = prepared.engine
+
+    @property
+    def run_state(self) -> RunState:
+        return self.engine.state
+
+    @property
+    def mode(self) -> Mode:
+        return self.engine.mode
+
+    def who(self) -> str:
+        return f"operator {self.engine.operator.name}"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Break and exception keys exist only in ceremonies."""
+        if action in ("presence", "exception"):
+            return self.plan.ceremony is not None and not self.finished
+        return True
+
+    def start(self) -> None:
+        self.engine.observers.append(self)
+        self.run_worker(self._drive(), exclusive=True, group="engine", exit_on_error=False)
+
+    async def _drive(self) -> None:
+        error: str | None = None
+        try:
+            self.result = await self.engine.run()
+        except Exception as exc:  # the journal itself failed (a full disk): say so, keep going
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.engine.journal.close()
+            self.finished = True
+            self._title()
+            self._clocks()
+            self._show_detail()
+        if self.result is not None:
+            self.notify(
+                f"Run finished: {self.result.value.upper()}. Press r for the report.", timeout=10
+            )
+            return
+        why = error or self.engine.stop_reason or "stopped"
+        message = f"Run INTERRUPTED: {why}. It is resumable: drconsole resume {self.engine.run_dir}"
+        if error is not None:  # not journaled: the journal could not be written
+            self.query_one("#journal-log", RichLog).write(f"ERROR  {error}")
+        self.notify(message, severity="error", timeout=30)
 
     def action_abort(self) -> None:
         if self.finished:
@@ -362,11 +428,6 @@ class RunScreen(Screen[None]):
         question = self.engine.question(self.plan.step(self.selected))
         title = f"Exception at step {self.selected}"
         self.app.push_screen(EvidenceModal(question, fields, None, title=title), done)
-
-    def action_report(self) -> None:
-        from drconsole.tui.report_screen import ReportScreen
-
-        self.app.push_screen(ReportScreen(self.prepared.run_dir))
 
     def action_leave(self) -> None:
         if self.finished:
