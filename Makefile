@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := postgresql pgbackrest softhsm2 tmux
+SYSTEM_PACKAGES := postgresql pgbackrest softhsm2 tmux chromium
 # kubectl, for drills against the sandbox's Kubernetes simulators: Debian's package is
 # kubernetes-client; installed only when no kubectl is on the PATH (another package's kubectl
 # owns the same /usr/bin/kubectl)
 KUBECTL_PACKAGE := kubernetes-client
-RUNS_DIR ?= $(CURDIR)/runs
+# empty: the default runs directory, the one the console and `drconsole runs` read
+RUNS_DIR ?=
 
 .PHONY: setup system-packages test test-fast lint bench demo clean
 
