@@ -165,3 +165,33 @@ def test_the_timeline_splits_people_from_systems_and_finds_the_critical_path(
     assert (tl.people_s, tl.systems_s, tl.end) == (45, 25, 70)  # b and c overlap: counted once
     assert [b.step for b in tl.critical] == ["a", "c", "d"]  # c, not b, held d back
     assert tl.rto_deadline == 100
+
+
+def test_the_console_report_screen_exports_the_html_page_too(
+    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+) -> None:
+    import asyncio
+
+    from drconsole.tui.app import DrConsoleApp
+    from drconsole.tui.report_screen import ReportScreen
+    from tests.test_tui import until
+
+    run_dir = hello_run(cli, tmp_path, backup_file)
+    app = DrConsoleApp(
+        plan_dirs=[], runs_dir=tmp_path / "runs", targets_path=None, operator_name="tester"
+    )
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            app.push_screen(ReportScreen(run_dir))
+            await until(pilot, lambda: isinstance(app.screen, ReportScreen))
+            await pilot.press("e")
+            await until(pilot, lambda: (run_dir / "report.html").exists())
+
+    asyncio.run(scenario())
+    page = (run_dir / "report.html").read_text("utf-8")
+    assert page.startswith("<!doctype html>")
+    assert 'class="bar' in page or "class='bar" in page
+    assert not LOADS.search(page)
+    assert (run_dir / "report.html").stat().st_mode & 0o777 == 0o600

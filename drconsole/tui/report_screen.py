@@ -1,5 +1,6 @@
-"""The run's report, read from its journal, with export to the run directory (and, for a
-ceremony, its record as Markdown and as a printable HTML page)."""
+"""The run's report, read from its journal, with export to the run directory (Markdown and
+the self-contained HTML page with the timeline; for a ceremony, its record as Markdown and as a
+printable HTML page)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown
 
 from drconsole.journal.files import describe_write_error, write_private
+from drconsole.report import html_report
 from drconsole.report.build import build, read_run, to_markdown
 from drconsole.report.record import build_record, to_html
 from drconsole.report.record import to_markdown as record_markdown
@@ -42,7 +44,10 @@ class ReportScreen(Screen[None]):
         yield Footer()
 
     def action_export(self) -> None:
-        outputs = [("report.md", self.report)]
+        outputs = [
+            ("report.md", self.report),
+            ("report.html", html_report.to_html(read_run(self.run_dir))),
+        ]
         if self.record is not None:
             outputs += [
                 ("record.md", record_markdown(self.record)),
