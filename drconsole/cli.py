@@ -1,4 +1,5 @@
-"""The ``drconsole`` command line: validate, schema, run, resume, journal verify, report, runs.
+"""The ``drconsole`` command line: validate, schema, run, resume, journal verify, report,
+postmortem, runs, history, export and verify-pack (audit packs).
 
 Heavy modules are imported inside the commands so that ``drconsole --help`` starts fast. Exit
 codes: 0 success; 1 a step failed, the run was aborted or interrupted, or a check found a fault;
@@ -71,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="confirm confirmations by itself (drill and dry-run only)",
     )
+    p.add_argument(
+        "--metrics-file",
+        metavar="PATH",
+        help="write the run's Prometheus metrics here at the end, atomically (node_exporter's "
+        "textfile collector); headless runs",
+    )
 
     p = sub.add_parser("resume", help="continue a run whose process stopped")
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -86,7 +93,16 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="a run's report")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--format", choices=["md", "json"], default="md")
+    p.add_argument(
+        "--format",
+        choices=["md", "json", "html", "junit", "prom"],
+        default="md",
+        help="md, json, html (self-contained, printable), junit (XML) or prom (Prometheus)",
+    )
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+
+    p = sub.add_parser("postmortem", help="a post-mortem draft of a run (Markdown)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
 
     p = sub.add_parser("record", help="a ceremony's record for participants to sign")
@@ -96,6 +112,38 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="list past runs")
     p.add_argument("--runs-dir", metavar="DIR")
+
+    p = sub.add_parser("history", help="per plan: every run, the RTO trend, what is overdue")
+    p.add_argument("plan", nargs="?", metavar="PLAN", help="one plan's id (default: all)")
+    p.add_argument("--since", metavar="DATE", help="runs started on or after (2026-01-01)")
+    p.add_argument("--format", choices=["md", "json", "html"], default="md")
+    p.add_argument("--runs-dir", metavar="DIR")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+
+    p = sub.add_parser("export", help="an audit pack: runs, reports, verification, manifest")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--output", metavar="FILE", required=True, help="the zip file to write")
+
+    p = sub.add_parser("verify-pack", help="check an audit pack offline; name what changed")
+    p.add_argument("pack", metavar="PACK")
+    p.add_argument(
+        "--manifest-sha256", metavar="HEX", help="the manifest hash export printed, to hold it to"
+    )
+
+    p = sub.add_parser("watch", help="follow a run driven elsewhere, read-only")
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="the run (default: pick one)")
+    p.add_argument("--runs-dir", metavar="DIR", help="the runs to pick from")
+    p.add_argument("--poll", action="store_true", help="poll the journal instead of inotify")
+
+    p = sub.add_parser("serve", help="the watch console in a browser (read-only)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--runs-dir", metavar="DIR")
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="a file holding the token watchers must give (needed beyond 127.0.0.1)",
+    )
 
     p = sub.add_parser("sandbox", help="local practice services (databases, Vault, S3, HSM)")
     ssub = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
@@ -117,6 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = ssub.add_parser("fail-primary", help="simulate the primary site's failure (drills)")
     sp.add_argument("--dir", metavar="DIR")
     sp = ssub.add_parser("prepare-drill", help="roles, writer and DR Vault ready for a drill")
+    sp.add_argument("--dir", metavar="DIR")
+    sp = ssub.add_parser("reset", help="back to the healthy baseline after any drill")
     sp.add_argument("--dir", metavar="DIR")
     sp = ssub.add_parser("hsm", help="practice stand-ins for the HSM vendor's commands")
     sp.add_argument("action", choices=["backup", "restore", "clear"])
@@ -146,9 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "journal": cmd_journal_verify,
         "report": cmd_report,
         "record": cmd_record,
+        "postmortem": cmd_postmortem,
         "runs": cmd_runs,
+        "history": cmd_history,
+        "export": cmd_export,
+        "verify-pack": cmd_verify_pack,
         "sandbox": cmd_sandbox,
         "console": cmd_console,
+        "watch": cmd_watch,
+        "serve": cmd_serve,
     }[args.command]
     try:
         return handler(args)
@@ -288,7 +344,17 @@ def _drive(engine: Engine) -> int:
         f"({clocks.rto_status}), RPO {format_duration(clocks.rpo_achieved)} "
         f"({clocks.rpo_status}{': ' + clocks.rpo_reason if clocks.rpo_reason else ''})"
     )
-    print(f"report: drconsole report {run_dir}")
+    from drconsole.engine.clocks import incident
+    from drconsole.timeutil import utcnow
+
+    found = incident(engine.state, utcnow())
+    if found is not None:
+        print(f"incident: {found.summary()}")
+    print(
+        f"report: drconsole report {run_dir}; post-mortem draft: drconsole postmortem {run_dir}"
+        if found is not None
+        else f"report: drconsole report {run_dir}"
+    )
     return EXIT_OK if result is RunResult.SUCCEEDED else EXIT_FAILED
 
 
@@ -302,6 +368,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from drconsole.engine.modes import Mode
     from drconsole.engine.rundir import default_runs_dir
 
+    if args.metrics_file and not _metrics_dir_ok(args.metrics_file, headless=not _needs_tui(args)):
+        return EXIT_INVALID
     if _needs_tui(args):
         try:
             given = _parse_inputs(args.input)
@@ -340,7 +408,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_INVALID
     print(prepared.run_dir, flush=True)
-    return _drive(prepared.engine)
+    code = _drive(prepared.engine)
+    if args.metrics_file and not _write_metrics(prepared.run_dir, args.metrics_file):
+        return EXIT_FAILED
+    return code
+
+
+def _metrics_dir_ok(path: str, *, headless: bool) -> bool:
+    """--metrics-file is checked before the run starts: a headless run, a directory that
+    exists (said why when not)."""
+    if not headless:
+        _err("--metrics-file is for headless runs; add --headless")
+        return False
+    if not Path(path).parent.is_dir():
+        _err(f"--metrics-file {path}: the directory {Path(path).parent} does not exist")
+        return False
+    return True
+
+
+def _write_metrics(run_dir: Path, path: str) -> bool:
+    """Write the finished run's metrics to ``path`` atomically (said why when it cannot)."""
+    from drconsole.journal.files import describe_write_error, write_private
+    from drconsole.report.build import read_run
+    from drconsole.report.metrics import to_prom
+
+    try:
+        write_private(Path(path), to_prom(read_run(run_dir)))
+    except OSError as exc:
+        _err(f"{describe_write_error(exc, Path(path))}; the metrics were not written")
+        return False
+    print(f"metrics: {path}")
+    return True
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -377,22 +475,16 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import json
-
-    from drconsole.report.build import build, to_markdown
+    from drconsole.report.build import read_run
+    from drconsole.report.formats import render
 
     run_dir = _run_dir(args.run_dir)
     if run_dir is None:
         return EXIT_INVALID
-    report = build(run_dir)
-    text = (
-        json.dumps(report, indent=2, ensure_ascii=False)
-        if args.format == "json"
-        else to_markdown(report)
-    )
-    if not _write_or_print(text, args.output):
+    run = read_run(run_dir)
+    if not _write_or_print(render(run, args.format), args.output):
         return EXIT_FAILED
-    return EXIT_OK if report["journal"]["intact"] else EXIT_FAILED
+    return EXIT_OK if run.check.ok else EXIT_FAILED
 
 
 def _run_dir(given: str) -> Path | None:
@@ -420,6 +512,19 @@ def _write_or_print(text: str, output: str | None) -> bool:
         return False
     print(output)
     return True
+
+
+def cmd_postmortem(args: argparse.Namespace) -> int:
+    from drconsole.report.build import read_run
+    from drconsole.report.postmortem import draft
+
+    run_dir = _run_dir(args.run_dir)
+    if run_dir is None:
+        return EXIT_INVALID
+    run = read_run(run_dir)
+    if not _write_or_print(draft(run), args.output):
+        return EXIT_FAILED
+    return EXIT_OK if run.check.ok else EXIT_FAILED
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -469,6 +574,76 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    import json
+
+    from drconsole.engine.rundir import default_runs_dir
+    from drconsole.report import history
+    from drconsole.timeutil import TimeFormatError, parse_timestamp
+
+    since = None
+    if args.since:
+        raw = args.since.strip()
+        try:
+            since = parse_timestamp(raw + "T00:00:00Z" if len(raw) == 10 else raw)
+        except TimeFormatError:
+            _err(f"--since {args.since!r}: write a date (2026-01-01) or a UTC time (...T06:00:00Z)")
+            return EXIT_INVALID
+    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    found = history.history(runs_dir, args.plan, since)
+    if args.plan and not found["plans"] and not found["schedule"]:
+        _err(f"no runs of plan {args.plan!r} in {runs_dir}")
+        return EXIT_FAILED
+    render = {
+        "json": lambda h: json.dumps(h, indent=2, ensure_ascii=False),
+        "html": history.to_html,
+        "md": history.to_markdown,
+    }[args.format]
+    return EXIT_OK if _write_or_print(render(found), args.output) else EXIT_FAILED
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from drconsole.journal.files import describe_write_error
+    from drconsole.report.pack import PackError, export
+
+    run_dirs = [_run_dir(d) for d in args.run_dirs]
+    if any(d is None for d in run_dirs):
+        return EXIT_INVALID
+    output = Path(args.output)
+    try:
+        digest = export([d for d in run_dirs if d is not None], output)
+    except PackError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    except OSError as exc:
+        _err(f"{describe_write_error(exc, output)}; nothing was written to {output}")
+        return EXIT_FAILED
+    print(output)
+    print(f"manifest SHA-256: {digest} (keep it; check with: drconsole verify-pack {output} "
+          f"--manifest-sha256 {digest})")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_verify_pack(args: argparse.Namespace) -> int:
+    from drconsole.report.pack import PackError, check
+
+    try:
+        found = check(Path(args.pack), args.manifest_sha256)
+    except PackError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    if not found.ok:
+        for problem in found.problems:
+            _err(f"{args.pack}: {problem}")
+        _err(f"{args.pack}: REFUSED: {len(found.problems)} problem(s)")
+        return EXIT_FAILED
+    print(
+        f"{args.pack}: intact: {found.files} files match the manifest, {found.runs} journals "
+        f"verify; manifest SHA-256 {found.manifest_sha256}"
+    )
+    return EXIT_OK
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from drconsole.sandbox import manager
     from drconsole.sandbox.paths import default_dir
@@ -491,6 +666,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(manager.fail_primary(root))
         elif args.sandbox_command == "prepare-drill":
             print(manager.prepare_drill(root))
+        elif args.sandbox_command == "reset":
+            from drconsole.sandbox.reset import reset
+
+            print(reset(root))
         elif args.sandbox_command == "hsm":
             print(manager.hsm(root, args.action, Path(args.file) if args.file else None))
         elif args.action == "start":
@@ -559,3 +738,44 @@ def cmd_console(args: argparse.Namespace) -> int:
         mode=args.mode,
         plan_dirs=args.plans,
     )
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from drconsole.engine.rundir import default_runs_dir
+
+    run_dir = None
+    if args.run_dir is not None:
+        run_dir = _run_dir(args.run_dir)
+        if run_dir is None:
+            return EXIT_INVALID
+    import os
+
+    # a browser's page (drconsole serve) is a terminal too: textual-serve names its driver
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) and "TEXTUAL_DRIVER" not in os.environ:
+        _err("drconsole watch needs a terminal; without one, read the run with: drconsole report")
+        return EXIT_INVALID
+    from drconsole.tui.watch_screen import WatchError, load_run_plan, watch
+
+    if run_dir is not None:
+        try:
+            load_run_plan(run_dir)
+        except WatchError as exc:
+            _err(str(exc))
+            return EXIT_INVALID
+    runs_dir = Path(args.runs_dir) if args.runs_dir else None
+    runs_dir = runs_dir or (run_dir.parent if run_dir else default_runs_dir())
+    watch(runs_dir, run_dir, poll=args.poll)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from drconsole.engine.rundir import default_runs_dir
+    from drconsole.serve import ServeError, serve
+
+    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    try:
+        serve(args.host, args.port, runs_dir, Path(args.token_file) if args.token_file else None)
+    except ServeError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    return EXIT_OK
