@@ -34,6 +34,7 @@ class HomeScreen(Screen[None]):
         Binding("m", "mode", "Mode"),
         Binding("tab", "app.focus_next", "Next list", show=False),
         Binding("g", "refresh", "Refresh"),
+        Binding("h", "history", "History"),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -137,17 +138,21 @@ class HomeScreen(Screen[None]):
         """Plans are validated and past runs replayed in a thread: the screen draws first."""
         from drconsole.engine import rundir
         from drconsole.plans.validate import load_plan
+        from drconsole.runs.follow import driver
 
         app: Any = self.app
         runs = rundir.list_runs(app.runs_dir)[:50]
+        driven = {r.path for r in runs if not r.state.finished and driver(r.path).driving}
         plans = [
             (path, load_plan(path))
             for directory in app.plan_dirs
             for path in sorted(Path(directory).glob("*.yaml"))
         ]
-        app.call_from_thread(self._fill, plans, runs)
+        app.call_from_thread(self._fill, plans, runs, driven)
 
-    def _fill(self, plans: list[tuple[Path, LoadResult]], runs: list[RunSummary]) -> None:
+    def _fill(
+        self, plans: list[tuple[Path, LoadResult]], runs: list[RunSummary], driven: set[Path]
+    ) -> None:
         from drconsole.plans.validate import offline_capable  # after the first paint
 
         run_table = self.query_one("#runs", DataTable)
@@ -161,6 +166,7 @@ class HomeScreen(Screen[None]):
             key = str(summary.path)
             self.runs[key] = summary
             outcome = state.result.value if state.result else "unfinished"
+            outcome = "running" if summary.path in driven else outcome
             last.setdefault(state.plan.get("id", ""), outcome)
             run_table.add_row(
                 format_timestamp(state.started_at)[:16].replace("T", " "),
@@ -282,6 +288,11 @@ class HomeScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.refresh_all()
 
+    def action_history(self) -> None:
+        from drconsole.tui.history_screen import HistoryScreen
+
+        self.app.push_screen(HistoryScreen())
+
     def action_open(self) -> None:
         focused = self.focused
         if isinstance(focused, DataTable) and focused.id == "runs":
@@ -311,10 +322,16 @@ class HomeScreen(Screen[None]):
         key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
         summary = self.runs[key]
         app: Any = self.app
+        from drconsole.runs.follow import driver
+
         if summary.state.finished:
             from drconsole.tui.report_screen import ReportScreen
 
             app.push_screen(ReportScreen(summary.path))
+        elif driver(summary.path).driving:  # driven elsewhere: watch it, read-only
+            from drconsole.tui.watch_screen import open_watch
+
+            open_watch(app, summary.path)
         else:
             app.resume_run(summary.path)
 
