@@ -16,6 +16,7 @@ Secret values are never read back into outputs, logs or the journal.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -37,6 +38,7 @@ from drconsole.adapters.base import (
     PermanentError,
     TransientError,
 )
+from drconsole.adapters.sealed import KeyRef, site_key
 from drconsole.timeutil import format_timestamp, utcnow
 
 REQUEST_TIMEOUT_S = 15
@@ -293,21 +295,130 @@ class KubeAdapter:
         meta = body["metadata"]
         for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
             meta.pop(key, None)
-        meta["namespace"] = self.namespace
+        keys = sorted({**(body.get("data") or {}), **(body.get("stringData") or {})})
+        return {"kind": kind, "name": name, "created": self._put(kind, body), "keys": keys}
+
+    def _put(self, kind: str, body: dict[str, Any]) -> bool:
+        """Create or replace a ConfigMap or Secret in this namespace; True when created."""
+        name = body["metadata"]["name"]
+        body["metadata"]["namespace"] = self.namespace
         core = self.core()
         create, replace = (
             (core.create_namespaced_config_map, core.replace_namespaced_config_map)
             if kind == "ConfigMap"
             else (core.create_namespaced_secret, core.replace_namespaced_secret)
         )
-        keys = sorted({**(body.get("data") or {}), **(body.get("stringData") or {})})
         try:
             self._call(f"create {kind} {name}", create, self.namespace, body)
-            created = True
+            return True
         except Conflict:
             self._call(f"replace {kind} {name}", replace, name, self.namespace, body)
-            created = False
-        return {"kind": kind, "name": name, "created": created, "keys": keys}
+            return False
+
+    # ----------------------------------------------------------------- config backup
+    def export_config(self, folder: str, key: bytes) -> dict[str, Any]:
+        """The namespace's ConfigMaps (readable) and Secrets (sealed) in one backup file, with
+        its ``.sha256`` beside it. Generated objects (the cluster's CA bundle, service-account
+        tokens) are left out: the cluster makes them again."""
+        from drconsole.adapters import sealed
+
+        core, api = self.core(), self.api_client()
+        where = f"in namespace {self.namespace}"
+        maps = self._call(
+            f"list configmaps {where}", core.list_namespaced_config_map, self.namespace
+        )
+        secrets = self._call(f"list secrets {where}", core.list_namespaced_secret, self.namespace)
+        configmaps = []
+        for item in maps.items:
+            obj = api.sanitize_for_serialization(item)
+            if obj["metadata"]["name"] not in GENERATED_CONFIGMAPS:
+                configmaps.append(
+                    {"metadata": _kept_meta(obj)}
+                    | {k: obj[k] for k in ("data", "binaryData") if obj.get(k)}
+                )
+        kept = []
+        for item in secrets.items:
+            obj = api.sanitize_for_serialization(item)
+            if obj.get("type") in GENERATED_SECRET_TYPES:
+                continue
+            data = dict(obj.get("data") or {})
+            for name, value in (obj.get("stringData") or {}).items():  # as written, unencoded
+                data[name] = base64.b64encode(str(value).encode()).decode()
+            kept.append({"metadata": _kept_meta(obj), "type": obj.get("type"), "data": data})
+        clear: dict[str, Any] = {
+            "namespace": self.namespace,
+            "taken_at": format_timestamp(utcnow()),
+            "configmaps": configmaps,
+            "secrets": [{"name": s["metadata"]["name"], "keys": sorted(s["data"])} for s in kept],
+        }
+        name = f"config-{self.namespace}-{sealed.stamp()}.json"
+        written = sealed.write(Path(folder) / name, sealed.seal(CONFIG_KIND, clear, kept, key))
+        return {
+            **written,
+            "configmaps": [m["metadata"]["name"] for m in configmaps],
+            "secrets": [s["name"] for s in clear["secrets"]],
+            "taken_at": clear["taken_at"],
+        }
+
+    def restore_config(self, path: str, key: bytes, only: list[str]) -> dict[str, Any]:
+        """Check the backup's ``.sha256``, decrypt and authenticate it, and only then create or
+        replace its ConfigMaps and Secrets (all, or those named in ``only``)."""
+        from drconsole.adapters import sealed
+
+        clear, kept = sealed.open_sealed(sealed.read_checked(path), CONFIG_KIND, key, path)
+        objects = [("ConfigMap", m) for m in clear["configmaps"]] + [("Secret", s) for s in kept]
+        held = sorted({obj["metadata"]["name"] for _, obj in objects})
+        unknown = sorted(set(only) - set(held))
+        if unknown:
+            raise PermanentError(
+                f"the backup holds no ConfigMap or Secret named {', '.join(unknown)}; nothing "
+                f"was applied (it holds: {', '.join(held) or 'nothing'})"
+            )
+        applied: dict[str, list[str]] = {"ConfigMap": [], "Secret": [], "created": []}
+        for kind, obj in objects:
+            name = obj["metadata"]["name"]
+            if only and name not in only:
+                continue
+            body = {"apiVersion": "v1", "kind": kind, **obj, "metadata": dict(obj["metadata"])}
+            if kind == "Secret" and not body.get("type"):
+                body.pop("type", None)
+            if self._put(kind, body):
+                applied["created"].append(name)
+            applied[kind].append(name)
+        return {
+            "configmaps": applied["ConfigMap"],
+            "secrets": applied["Secret"],
+            "created": applied["created"],
+            "count": len(applied["ConfigMap"]) + len(applied["Secret"]),
+            "namespace_in_backup": clear["namespace"],
+            "taken_at": clear["taken_at"],
+        }
+
+    def restart_readers(
+        self, configmaps: list[str], secrets: list[str], wait_s: float, ctx: ActionContext
+    ) -> dict[str, Any]:
+        """Rollout-restart each Deployment and StatefulSet whose pods read one of these
+        ConfigMaps or Secrets (env, envFrom, volumes), so that they read the restored values."""
+        wanted = {("ConfigMap", n) for n in configmaps} | {("Secret", n) for n in secrets}
+        apps, api = self.apps(), self.api_client()
+        readers: dict[str, list[str]] = {}
+        for kind, lister in (
+            ("deployment", apps.list_namespaced_deployment),
+            ("statefulset", apps.list_namespaced_stateful_set),
+        ):
+            listed = self._call(f"list {kind}s in {self.namespace}", lister, self.namespace)
+            for item in listed.items:
+                obj = api.sanitize_for_serialization(item)
+                pod_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+                reads = sorted(f"{k}/{n}" for k, n in _reads(pod_spec) & wanted)
+                if reads:
+                    readers[f"{kind}/{obj['metadata']['name']}"] = reads
+        waited = 0.0
+        for workload in readers:
+            kind, _, name = workload.partition("/")
+            ctx.log(f"{workload} reads {', '.join(readers[workload])}: restarting it")
+            waited += self.rollout_restart(kind, name, wait_s, ctx)["waited_s"]  # type: ignore[arg-type]
+        return {"restarted": list(readers), "readers": readers, "waited_s": round(waited, 3)}
 
     def switch_service(self, name: str, selector: dict[str, str]) -> dict[str, Any]:
         core = self.core()
@@ -332,6 +443,50 @@ class KubeAdapter:
         except Conflict:
             return {"name": name, "created": False}
         return {"name": name, "created": True}
+
+
+CONFIG_KIND = "k8s-config"
+GENERATED_CONFIGMAPS = {"kube-root-ca.crt"}
+GENERATED_SECRET_TYPES = {"kubernetes.io/service-account-token"}
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _kept_meta(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What a backup keeps of an object's metadata: name, labels, annotations (without
+    kubectl's last-applied copy, which would hold a Secret's values in the clear)."""
+    meta = obj.get("metadata") or {}
+    kept: dict[str, Any] = {"name": meta["name"]}
+    if meta.get("labels"):
+        kept["labels"] = dict(meta["labels"])
+    notes = {k: v for k, v in (meta.get("annotations") or {}).items() if k != _LAST_APPLIED}
+    if notes:
+        kept["annotations"] = notes
+    return kept
+
+
+def _reads(pod_spec: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """The ConfigMaps and Secrets a pod template reads: env, envFrom, volumes (projected too)."""
+    found: set[tuple[str, str]] = set()
+
+    def ref(kind: str, value: Any, field: str = "name") -> None:
+        if isinstance(value, Mapping) and value.get(field):
+            found.add((kind, str(value[field])))
+
+    for container in [*(pod_spec.get("containers") or []), *(pod_spec.get("initContainers") or [])]:
+        for source in container.get("envFrom") or []:
+            ref("ConfigMap", source.get("configMapRef"))
+            ref("Secret", source.get("secretRef"))
+        for env in container.get("env") or []:
+            value_from = env.get("valueFrom") or {}
+            ref("ConfigMap", value_from.get("configMapKeyRef"))
+            ref("Secret", value_from.get("secretKeyRef"))
+    for volume in pod_spec.get("volumes") or []:
+        ref("ConfigMap", volume.get("configMap"))
+        ref("Secret", volume.get("secret"), "secretName")
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            ref("ConfigMap", source.get("configMap"))
+            ref("Secret", source.get("secret"))
+    return found
 
 
 def _why_not_ready(pod: Any) -> str:
@@ -381,6 +536,23 @@ class SwitchParams(Params):
 class NamespaceParams(Params):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     labels: dict[str, str] = Field(default_factory=dict)
+
+
+class ExportConfigParams(KeyRef):
+    dir: str = Field(description="The folder the backup file is written to (.sha256 beside).")
+
+
+class RestoreConfigParams(KeyRef):
+    path: str = Field(description="A config backup file, its .sha256 beside it.")
+    only: list[str] = Field(
+        default_factory=list, description="Restore only these ConfigMaps or Secrets (names)."
+    )
+
+
+class ReadersParams(Params):
+    configmaps: list[str] = Field(default_factory=list)
+    secrets: list[str] = Field(default_factory=list)
+    wait_s: float = Field(300, gt=0)
 
 
 def _k(ctx: ActionContext) -> KubeAdapter:
@@ -479,6 +651,67 @@ ACTIONS = [
         idempotent=True,
         run=lambda c, p: _k(c).apply_file(p.path),
         describe=lambda p: f"apply the ConfigMap or Secret in {p.path}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        name="k8s.export_config",
+        summary="Back up the namespace's ConfigMaps and Secrets to a file (Secrets sealed "
+        "with AES-256-GCM), .sha256 beside it.",
+        params=ExportConfigParams,
+        outputs={
+            "path": "the backup file",
+            "name": "its file name",
+            "sha256": "",
+            "size": "bytes",
+            "configmaps": "names",
+            "secrets": "names (values sealed, never shown)",
+            "taken_at": "when it was read",
+        },
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _k(c).export_config(p.dir, site_key(c, p)),
+        describe=lambda p: f"back up the namespace's ConfigMaps and Secrets into {p.dir}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        name="k8s.restore_config",
+        summary="Restore ConfigMaps and Secrets from a config backup: checksum first, then "
+        "decrypt and authenticate, then apply (nothing is applied unless both pass).",
+        params=RestoreConfigParams,
+        outputs={
+            "configmaps": "names applied",
+            "secrets": "names applied (values never shown)",
+            "created": "names that did not exist",
+            "count": "",
+            "namespace_in_backup": "",
+            "taken_at": "when the backup was taken (the recovery point)",
+        },
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _k(c).restore_config(p.path, site_key(c, p), p.only),
+        describe=lambda p: (
+            f"check, decrypt and apply {p.path}"
+            + (f" (only {', '.join(p.only)})" if p.only else "")
+        ),
+        needs_site=True,
+    ),
+    ActionSpec(
+        name="k8s.restart_readers",
+        summary="Rollout-restart the Deployments and StatefulSets whose pods read these "
+        "ConfigMaps or Secrets, and wait until they are ready.",
+        params=ReadersParams,
+        outputs={
+            "restarted": "kind/name of each workload restarted",
+            "readers": "workload to what it reads",
+            "waited_s": "",
+        },
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _k(c).restart_readers(p.configmaps, p.secrets, p.wait_s, c),
+        describe=lambda p: (
+            "restart the workloads that read "
+            + ", ".join([*p.configmaps, *p.secrets] or ["(the restored objects)"])
+        ),
         needs_site=True,
     ),
     ActionSpec(

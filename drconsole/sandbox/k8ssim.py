@@ -751,9 +751,14 @@ def qsign_objects(api_replicas: int, db_replicas: int = 1) -> list[dict[str, Any
             },
         }
 
+    api = workload("Deployment", "qsign-api", api_replicas, "qsign/api-server:1.4")
+    api["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+        {"configMapRef": {"name": "qsign-config"}},
+        {"secretRef": {"name": "qsign-api-credentials"}},
+    ]  # the api-server reads its config: a config restore restarts it
     return [
         {"kind": "Namespace", "metadata": {"name": "qsign"}},
-        workload("Deployment", "qsign-api", api_replicas, "qsign/api-server:1.4"),
+        api,
         workload("StatefulSet", "postgres", db_replicas, "postgres:15"),
         workload("StatefulSet", "vault", 1, "openbao/openbao:2.4"),
         {
@@ -768,6 +773,13 @@ def qsign_objects(api_replicas: int, db_replicas: int = 1) -> list[dict[str, Any
             "kind": "ConfigMap",
             "metadata": {"name": "qsign-config", "namespace": "qsign"},
             "data": {"LOG_LEVEL": "info"},
+        },
+        {
+            "kind": "Secret",
+            "metadata": {"name": "qsign-api-credentials", "namespace": "qsign"},
+            "type": "Opaque",
+            # base64 of practice-only-db-password
+            "data": {"DB_PASSWORD": "cHJhY3RpY2Utb25seS1kYi1wYXNzd29yZA=="},
         },
     ]
 
