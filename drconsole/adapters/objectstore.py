@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from drconsole.adapters.base import (
     PermanentError,
     TransientError,
 )
+from drconsole.timeutil import TimeFormatError, parse_timestamp
 
 CHUNK = 1 << 20
 # the checksum headers S3 may send with a body, and their names in words
@@ -378,11 +380,167 @@ class ObjectStore:
             "size": checked["size"],
         }
 
-    def newest(self, prefix: str) -> dict[str, Any]:
+    # ----------------------------------------------------------------- audit logs
+    def _periods(self, prefix: str) -> list[tuple[datetime, dict[str, Any]]]:
+        """The objects under ``prefix`` whose names carry the start of the period they hold
+        (``...-20261126T030000Z...``), by that start."""
+        found = []
+        for obj in self.objects(prefix):
+            start = period_start(obj["key"])
+            if start is not None:
+                found.append((start, obj))
+        return sorted(found, key=lambda pair: pair[0])
+
+    def audit_hours(
+        self,
+        prefix: str,
+        period_s: float,
+        since: str | None,
+        until: str | None,
+        window_s: float,
+        grace_s: float,
+    ) -> dict[str, Any]:
+        """Every period (hour) from ``since`` (default: ``window_s`` back, or when shipping
+        began) to ``until`` (default: the last period that ended ``grace_s`` ago) has an
+        object; the missing ones are named by their start."""
+        periods = self._periods(prefix)
+        if not periods:
+            raise CheckFailed(
+                f"no audit logs under {prefix} at all",
+                hint="is the shipping running? it names each object by its period's start",
+            )
+        period = timedelta(seconds=period_s)
+        if until is None:
+            end = period_floor(datetime.now(UTC) - timedelta(seconds=grace_s), period)
+        else:
+            end = _when(until)
+        if since is None:
+            begin = max(end - timedelta(seconds=window_s), period_floor(periods[0][0], period))
+        else:
+            begin = _when(since)
+        have = {period_floor(start, period) for start, _ in periods}
+        wanted = []
+        at = period_floor(begin, period)
+        while at < end:
+            wanted.append(at)
+            at += period
+        missing = [_hour(at) for at in wanted if at not in have]
+        newest_start, newest = periods[-1]
+        out = {
+            "prefix": prefix,
+            "checked": len(wanted),
+            "from": _hour(wanted[0]) if wanted else None,
+            "to": _hour(wanted[-1]) if wanted else None,
+            "missing": missing,
+            "newest": newest["key"],
+            "newest_period": _hour(newest_start),
+        }
+        if missing:
+            named = ", ".join(missing[:12]) + (
+                f" and {len(missing) - 12} more" if missing[12:] else ""
+            )
+            raise CheckFailed(
+                f"no audit log under {prefix} for {len(missing)} of {len(wanted)} "
+                f"period(s) of {period_s:g} s: {named}",
+                evidence=out,
+                hint="each missing hour is more than the audit logs' RPO lost: ship it again "
+                "from the source while the source still holds it",
+            )
+        return out
+
+    def fetch_range(
+        self, prefix: str, since: str, until: str, folder: str, period_s: float, cancel: Any
+    ) -> dict[str, Any]:
+        """Download every object whose period lies in [since, until), each verified against its
+        checksum on the way, into a folder of its own with a SHA256SUMS; a damaged object is
+        named and not kept."""
+        begin, end = _when(since), _when(until)
+        if end <= begin:
+            raise PermanentError(f"the range {since} to {until} is empty: 'to' must be later")
+        first = period_floor(begin, timedelta(seconds=period_s))
+        chosen = [(start, obj) for start, obj in self._periods(prefix) if first <= start < end]
+        if not chosen:
+            raise CheckFailed(f"no audit logs under {prefix} from {_hour(first)} to {until}")
+        target = Path(folder) / f"audit-{begin:%Y%m%dT%H%MZ}-{end:%Y%m%dT%H%MZ}"
+        sums, damaged, size = [], [], 0
+        for _, obj in chosen:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("the audit log restore was cancelled")
+            name = obj["key"].rsplit("/", 1)[-1]
+            try:
+                got = self.download(obj["key"], str(target / name))
+            except CheckFailed as exc:
+                damaged.append(exc.message)
+                for stale in (target / name, target / f"{name}.sha256"):  # an earlier fetch's
+                    stale.unlink(missing_ok=True)
+                continue
+            sums.append(f"{got['sha256']}  {name}\n")
+            size += int(got["size"])
+        (target / "SHA256SUMS").write_text("".join(sums))
+        out = {
+            "dir": str(target),
+            "count": len(sums),
+            "bytes": size,
+            "first_period": _hour(chosen[0][0]),
+            "last_period": _hour(chosen[-1][0]),
+            "damaged": damaged,
+        }
+        if damaged:
+            raise CheckFailed(
+                f"{len(damaged)} of {len(chosen)} audit log objects fail their checksum and "
+                f"were not kept: {damaged[0]}",
+                evidence=out,
+            )
+        return out
+
+    def newest(self, prefix: str, key: str | None = None) -> dict[str, Any]:
+        """The newest object under ``prefix``, or the one named by ``key`` (checked to exist)."""
+        if key:
+            head = self._call(
+                self.where(key), self.client().head_object, Bucket=self.bucket, Key=key
+            )
+            return {
+                "key": key,
+                "size": int(head["ContentLength"]),
+                "time": _iso(head["LastModified"]),
+            }
         objs = self.objects(prefix)
         if not objs:
             raise CheckFailed(f"no objects under {prefix}")
         return _public(objs[-1])
+
+
+_PERIOD = re.compile(r"(\d{8}T\d{6}Z)")
+
+
+def audit_key(prefix: str, start: datetime) -> str:
+    """The object name of the audit log for the period that starts at ``start``."""
+    return f"{prefix}{start:%Y/%m/%d}/qsign-audit-{start:%Y%m%dT%H%M%SZ}.jsonl.gz"
+
+
+def period_start(key: str) -> datetime | None:
+    """The period start an object's name carries (``20261126T030000Z``), or None."""
+    found = _PERIOD.search(key.rsplit("/", 1)[-1])
+    if found is None:
+        return None
+    return datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def period_floor(value: datetime, period: timedelta) -> datetime:
+    """The start of the period (counted from the Unix epoch, so hours start on the hour)."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + ((value - epoch) // period) * period
+
+
+def _when(text: str) -> datetime:
+    try:
+        return parse_timestamp(text)
+    except TimeFormatError as exc:
+        raise PermanentError(str(exc)) from None
+
+
+def _hour(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _public(obj: dict[str, Any]) -> dict[str, Any]:
@@ -391,6 +549,10 @@ def _public(obj: dict[str, Any]) -> dict[str, Any]:
 
 class PrefixParams(Params):
     prefix: str = Field("", description="The key prefix, e.g. vault/snapshots/.")
+
+
+class NewestParams(PrefixParams):
+    key: str | None = Field(None, description="This object instead of the newest (checked).")
 
 
 class VerifyObjectParams(Params):
@@ -428,6 +590,23 @@ class DownloadParams(Params):
     path: str
 
 
+class AuditHoursParams(Params):
+    prefix: str = "audit/"
+    period_s: float = Field(3600, gt=0, description="One object per period (the RPO).")
+    since: str | None = Field(None, description="Default: window_s back, or when it began.")
+    until: str | None = Field(None, description="Default: the last period ended grace_s ago.")
+    window_s: float = Field(86400, gt=0)
+    grace_s: float = Field(900, ge=0, description="How long a period's shipping may take.")
+
+
+class FetchRangeParams(Params):
+    prefix: str = "audit/"
+    since: str = Field(description="The range's start (ISO 8601 UTC).")
+    until: str = Field(description="The range's end, not included.")
+    dir: str = Field(description="A folder; the range gets a folder of its own inside.")
+    period_s: float = Field(3600, gt=0)
+
+
 def _s3(ctx: ActionContext) -> ObjectStore:
     return ObjectStore(ctx.site.get("s3") or {})
 
@@ -446,13 +625,13 @@ ACTIONS = [
     ),
     ActionSpec(
         "s3.newest",
-        "The newest object under a prefix.",
-        PrefixParams,
+        "The newest object under a prefix (or the one named by key).",
+        NewestParams,
         {"key": "", "size": "", "time": ""},
         Effect.READ_ONLY,
         True,
-        lambda c, p: _s3(c).newest(p.prefix),
-        lambda p: f"newest under {p.prefix}",
+        lambda c, p: _s3(c).newest(p.prefix, p.key),
+        lambda p: p.key or f"newest under {p.prefix}",
         needs_site=True,
     ),
     ActionSpec(
@@ -534,6 +713,45 @@ ACTIONS = [
         True,
         lambda c, p: _s3(c).bucket_protection(p.require_versioning),
         lambda p: "bucket protection",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.audit_hours",
+        "Every hour (period) of a range has its audit log object; missing hours named.",
+        AuditHoursParams,
+        {
+            "prefix": "",
+            "checked": "periods checked",
+            "from": "",
+            "to": "",
+            "missing": "the missing periods by their start",
+            "newest": "",
+            "newest_period": "",
+        },
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _s3(c).audit_hours(
+            p.prefix, p.period_s, p.since, p.until, p.window_s, p.grace_s
+        ),
+        lambda p: f"an audit log for each {p.period_s:g} s under {p.prefix}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "s3.fetch_range",
+        "Download the audit logs of a time range, each verified against its checksum.",
+        FetchRangeParams,
+        {
+            "dir": "where they are",
+            "count": "",
+            "bytes": "",
+            "first_period": "",
+            "last_period": "",
+            "damaged": "objects that failed their checksum (not kept)",
+        },
+        Effect.CHANGES,
+        True,
+        lambda c, p: _s3(c).fetch_range(p.prefix, p.since, p.until, p.dir, p.period_s, c.cancel),
+        lambda p: f"download {p.prefix} from {p.since} to {p.until} into {p.dir}",
         needs_site=True,
     ),
     ActionSpec(
