@@ -42,11 +42,14 @@ from drconsole.adapters.base import (
     TransientError,
 )
 from drconsole.adapters.oscmd import Background
+from drconsole.adapters.sealed import KeyRef, site_key
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
+from drconsole.timeutil import format_timestamp, utcnow
 
 _CHUNK = 1 << 20
 # members of a raft snapshot archive, as OpenBao and Vault write them
 SNAPSHOT_MEMBERS = {"meta.json", "state.bin", "SHA256SUMS"}
+KV_KIND = "vault-kv"
 
 
 class LocalBaoHost:
@@ -315,6 +318,150 @@ class VaultAdapter:
                 )
             checked[path] = {"version": meta["version"], "keys": sorted(data)}
         return {"checked": checked, "count": len(checked)}
+
+    # ----------------------------------------------------------------- KV export
+    def _kv_list(self, client: Any, mount: str, folder: str) -> list[str]:
+        import hvac.exceptions
+
+        def listing() -> list[str]:
+            try:
+                answer = client.secrets.kv.v2.list_secrets(path=folder, mount_point=mount)
+            except hvac.exceptions.InvalidPath:  # an empty folder, or no folder
+                return []
+            return [str(k) for k in answer["data"]["keys"]]
+
+        return list(self._call(f"list {mount}/{folder}", listing))
+
+    def _kv_read(self, client: Any, mount: str, path: str) -> dict[str, Any] | None:
+        """A secret's newest version: {"data", "version"}; None when there is none (or the
+        newest version is deleted)."""
+        import hvac.exceptions
+
+        def reading() -> dict[str, Any] | None:
+            try:
+                answer = client.secrets.kv.v2.read_secret_version(
+                    path=path, mount_point=mount, raise_on_deleted_version=False
+                )
+            except hvac.exceptions.InvalidPath:
+                return None
+            data = answer["data"]["data"]
+            version = answer["data"]["metadata"]["version"]
+            return None if data is None else {"data": data, "version": version}
+
+        result: dict[str, Any] | None = self._call(f"read {mount}/{path}", reading)
+        return result
+
+    def kv_export(self, mount: str, prefix: str, folder: str, key: bytes) -> dict[str, Any]:
+        """Every KV v2 secret under ``prefix`` (all when empty), newest versions, sealed into
+        one file with its ``.sha256``. Outputs name paths and counts, never values."""
+        from drconsole.adapters import sealed
+
+        client = self.client()
+        start = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        folders, found, deleted = [start], {}, []
+        while folders:
+            here = folders.pop()
+            for name in self._kv_list(client, mount, here):
+                if name.endswith("/"):
+                    folders.append(here + name)
+                    continue
+                read = self._kv_read(client, mount, here + name)
+                if read is None:
+                    deleted.append(here + name)
+                else:
+                    found[here + name] = read
+        if not found:
+            raise CheckFailed(
+                f"no secrets under {mount}/{start} at {self.section['addr']}",
+                hint="check the mount and the prefix (a folder, e.g. qsign/) and the token",
+            )
+        clear = {
+            "mount": mount,
+            "prefix": start,
+            "taken_at": format_timestamp(utcnow()),
+            "versions": {path: found[path]["version"] for path in sorted(found)},
+        }
+        secrets = {path: found[path]["data"] for path in sorted(found)}
+        name = f"vault-secrets-{sealed.stamp()}.json"
+        written = sealed.write(Path(folder) / name, sealed.seal(KV_KIND, clear, secrets, key))
+        return {
+            **written,
+            "paths": sorted(found),
+            "count": len(found),
+            "deleted": sorted(deleted),
+            "taken_at": clear["taken_at"],
+        }
+
+    def kv_restore(
+        self, path: str, key: bytes, mount: str | None, only: list[str]
+    ) -> dict[str, Any]:
+        """Check the export's ``.sha256``, decrypt and authenticate it, then write each chosen
+        path (all when ``only`` is empty) as a new version; a path already holding the same
+        data is left alone. A missing KV v2 mount is created."""
+        from drconsole.adapters import sealed
+
+        clear, secrets = sealed.open_sealed(sealed.read_checked(path), KV_KIND, key, path)
+        unknown = sorted(set(only) - set(secrets))
+        if unknown:
+            raise PermanentError(
+                f"the export holds no secret {', '.join(unknown)}; nothing was written "
+                f"(it holds {len(secrets)}: {', '.join(sorted(secrets))})"
+            )
+        mount = mount or str(clear["mount"])
+        client = self.client()
+        mounts = self._call("list mounts", client.sys.list_mounted_secrets_engines)
+        created = f"{mount}/" not in (mounts.get("data") or mounts)
+        if created:
+            self._call(
+                f"enable KV v2 at {mount}/",
+                client.sys.enable_secrets_engine,
+                "kv",
+                path=mount,
+                options={"version": "2"},
+            )
+        restored: list[str] = []
+        unchanged: list[str] = []
+        versions: dict[str, int] = {}
+        for secret_path in only or sorted(secrets):
+            current = None if created else self._kv_read(client, mount, secret_path)
+            if current is not None and current["data"] == secrets[secret_path]:
+                unchanged.append(secret_path)
+                continue
+            versions[secret_path] = self._kv_write(client, mount, secret_path, secrets[secret_path])
+            read = self._kv_read(client, mount, secret_path)
+            if read is None or read["data"] != secrets[secret_path]:
+                raise CheckFailed(
+                    f"{mount}/{secret_path} does not read back as restored",
+                    evidence={"restored": restored},
+                )
+            restored.append(secret_path)
+        return {
+            "restored": restored,
+            "unchanged": unchanged,
+            "count": len(restored),
+            "versions": versions,
+            "mount": mount,
+            "mount_created": created,
+            "taken_at": clear["taken_at"],
+        }
+
+    def _kv_write(self, client: Any, mount: str, path: str, data: dict[str, Any]) -> int:
+        """Write one secret; a new mount's first moments ("Upgrading ...") are waited out."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = self._call(
+                    f"write {mount}/{path}",
+                    client.secrets.kv.v2.create_or_update_secret,
+                    path=path,
+                    secret=data,
+                    mount_point=mount,
+                )
+                return int(answer["data"]["version"])
+            except PermanentError as exc:
+                if "Upgrading" not in exc.message or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     # ----------------------------------------------------------------- changing state
     def snapshot_save(self, path: str) -> dict[str, Any]:
@@ -625,6 +772,28 @@ class VerifyParams(Params):
     ask_token: bool = Field(False, description="Ask a token of the restored data as a secret.")
 
 
+class KvExportParams(KeyRef):
+    dir: str = Field(description="The folder the export is written to (.sha256 beside).")
+    mount: str = "secret"
+    prefix: str | None = Field(
+        None, description="A folder under the mount, e.g. qsign/; default all."
+    )
+
+
+class KvRestoreParams(KeyRef):
+    path: str = Field(description="A KV export file, its .sha256 beside it.")
+    paths: list[str] | str | None = Field(
+        None, description="The secret paths to restore (one as text, or a list); default all."
+    )
+
+    def chosen(self) -> list[str]:
+        if isinstance(self.paths, str):
+            return [part.strip() for part in self.paths.split(",") if part.strip()]
+        return list(self.paths or [])
+
+    mount: str | None = Field(None, description="Default the mount it was exported from.")
+
+
 def _v(ctx: ActionContext) -> VaultAdapter:
     return VaultAdapter(ctx.site.get("vault") or {})
 
@@ -706,6 +875,46 @@ ACTIONS = [
         True,
         lambda c, p: _v(c).snapshot_save(p.path),
         lambda p: f"snapshot to {p.path}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.kv_export",
+        "Export KV v2 secrets (all, or a folder) sealed with AES-256-GCM; .sha256 beside.",
+        KvExportParams,
+        {
+            "path": "the export file",
+            "name": "its file name",
+            "sha256": "",
+            "size": "",
+            "paths": "secret paths exported (values never shown)",
+            "count": "",
+            "deleted": "paths whose newest version is deleted (not exported)",
+            "taken_at": "",
+        },
+        Effect.CHANGES,
+        True,
+        lambda c, p: _v(c).kv_export(p.mount, p.prefix or "", p.dir, site_key(c, p)),
+        lambda p: f"export KV secrets under {p.mount}/{p.prefix or ''} into {p.dir}",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "vault.kv_restore",
+        "Restore KV v2 secrets (one path, some, or all) from an export: checksum, decrypt, "
+        "then write; same data is left alone.",
+        KvRestoreParams,
+        {
+            "restored": "paths written (a new version each)",
+            "unchanged": "paths that already held the exported data",
+            "count": "paths written",
+            "versions": "path to its new version",
+            "mount": "",
+            "mount_created": "",
+            "taken_at": "when the export was taken",
+        },
+        Effect.CHANGES,
+        True,
+        lambda c, p: _v(c).kv_restore(p.path, site_key(c, p), p.mount, p.chosen()),
+        lambda p: f"restore {', '.join(p.chosen()) or 'every path'} from {p.path}",
         needs_site=True,
     ),
     ActionSpec(
