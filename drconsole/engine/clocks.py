@@ -4,6 +4,11 @@ RTO runs from the incident time (an input; the run's start by default) to the
 ``service_restored`` milestone. RPO is the distance from the recovery point actually reached
 (reported by the step that restored data) back to the incident time; an RPO left unmeasured
 always carries the reason.
+
+An incident's severity (the ``severity`` input, P1-P4 from the operations guide) adds two
+clocks with that severity's targets: the response clock, from the incident to the first step
+that does something (not a milestone or a wait), and the resolution clock, from the incident to
+``service_restored``; and the notification cadence: who hears, and when the next update is due.
 """
 
 from __future__ import annotations
@@ -12,9 +17,144 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from drconsole.engine.state import FINISHED, RunState
+from drconsole.timeutil import format_duration
 
 SERVICE_RESTORED = "service_restored"
 DATA_RECOVERED = "data_recovered"
+SEVERITY_INPUT = "severity"
+NOT_ACTIONS = {"milestone", "wait"}  # step kinds that are not a response
+
+
+@dataclass(frozen=True)
+class Severity:
+    """One incident severity from the operations guide: what it means, its response and
+    resolution targets, who is told, when first and how often after (our reading of the
+    guide's "immediate", "1 hour", "4 hours", "daily summary")."""
+
+    name: str
+    meaning: str
+    respond: timedelta
+    resolve: timedelta
+    audience: str
+    first_notice: timedelta
+    update_every: timedelta
+
+    def describe(self) -> str:
+        """One line: the severity, its meaning and targets, and the notification cadence."""
+        first = (
+            "at once" if not self.first_notice else f"within {format_duration(self.first_notice)}"
+        )
+        return (
+            f"{self.name} ({self.meaning}): respond within {format_duration(self.respond)}, "
+            f"resolve within {format_duration(self.resolve)}; notify {self.audience} {first}, "
+            f"then every {format_duration(self.update_every)}"
+        )
+
+
+_M, _H = timedelta(minutes=1), timedelta(hours=1)
+# name, meaning, respond, resolve, who hears, first notice, then every
+SEVERITIES = {
+    row[0]: Severity(*row)
+    for row in (
+        ("P1", "full outage", 15 * _M, 4 * _H, "all stakeholders", 0 * _M, 15 * _M),
+        ("P2", "major function failed", 30 * _M, 8 * _H, "the ops team and management", _H, _H),
+        ("P3", "partly degraded", 2 * _H, 24 * _H, "the ops team", 4 * _H, 4 * _H),
+        ("P4", "minor problem", 8 * _H, 168 * _H, "the daily summary", 24 * _H, 24 * _H),
+    )
+}
+
+
+@dataclass(frozen=True)
+class IncidentClocks:
+    """The response and resolution clocks against a severity's targets, at one moment.
+
+    ``response_status``: waiting (no action yet, within target) | overdue | met | missed.
+    ``resolution_status``: running | overdue | met | missed | stopped (ended unresolved).
+    ``next_update`` is None once the incident is resolved or the run has ended.
+    """
+
+    severity: Severity
+    incident_at: datetime
+    first_action: str | None
+    first_action_at: datetime | None
+    response: timedelta
+    response_status: str
+    resolution: timedelta
+    resolution_status: str
+    resolved_at: datetime | None
+    next_update: datetime | None
+
+    def summary(self) -> str:
+        """One line for the console and the CLI (status words in capitals when late)."""
+        s = self.severity
+
+        def status(word: str) -> str:
+            return word.upper() if word in ("missed", "overdue") else word
+
+        first = f", first action {self.first_action}" if self.first_action else ""
+        line = (
+            f"{s.name} {s.meaning}: response {format_duration(self.response)} of "
+            f"{format_duration(s.respond)}: {status(self.response_status)}{first}; "
+            f"resolution {format_duration(self.resolution)} of {format_duration(s.resolve)}: "
+            f"{status(self.resolution_status)}"
+        )
+        if self.next_update is not None:
+            line += f"; next update to {s.audience} {self.next_update.strftime('%H:%M')}Z"
+        return line
+
+    def reminder(self) -> str:
+        """The line that says an update is due now, and how often they are due."""
+        s = self.severity
+        return (
+            f"NOTIFY    {s.name}: an update to {s.audience} is due now "
+            f"(every {format_duration(s.update_every)} until service is restored)"
+        )
+
+
+def severity_of(state: RunState) -> Severity | None:
+    """The run's severity (its ``severity`` input), or None when it has none."""
+    return SEVERITIES.get(str(state.inputs.get(SEVERITY_INPUT, "")).upper())
+
+
+def incident(state: RunState, now: datetime, *, finishing: bool = False) -> IncidentClocks | None:
+    """Response and resolution clocks for ``state`` at ``now``; None without a severity, an
+    incident time, or in a dry run (which measures nothing)."""
+    severity = severity_of(state)
+    start = state.incident_at
+    if severity is None or start is None or state.mode == "dry-run":
+        return None
+    finished = finishing or state.finished
+    end = state.ended_at or now
+    acted = sorted(
+        (s.started_at, s.id)
+        for s in state.steps.values()
+        if s.started_at is not None and s.started_at >= start and s.kind not in NOT_ACTIONS
+    )
+    first_at, first = acted[0] if acted else (None, None)
+    response = (first_at or end) - start
+    response_status = _judge(first_at is not None, response, severity.respond, "waiting")
+    resolved = state.milestones.get(SERVICE_RESTORED)
+    resolution = (resolved or end) - start
+    resolution_status = _judge(
+        resolved is not None, resolution, severity.resolve, "stopped" if finished else "running"
+    )
+    next_update = None
+    if resolved is None and not finished:
+        due = start + severity.first_notice
+        if now > due:
+            due += severity.update_every * (1 + (now - due) // severity.update_every)
+        next_update = due
+    return IncidentClocks(
+        severity, start, first, first_at, response, response_status, resolution,
+        resolution_status, resolved, next_update,
+    )  # fmt: skip
+
+
+def _judge(reached: bool, took: timedelta, target: timedelta, otherwise: str) -> str:
+    """met or missed once reached; before that OVERDUE past the target, else ``otherwise``."""
+    if reached:
+        return "met" if took <= target else "missed"
+    return "overdue" if took > target else otherwise
 
 
 @dataclass(frozen=True)

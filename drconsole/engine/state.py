@@ -4,7 +4,7 @@ Event types (``data`` fields):
 - ``run_started``: run_id, plan {id, title, kind, sha256, file}, mode, operator, inputs,
   incident_at, objectives {rto_s, rpo_s}, targets_file.
 - ``run_resumed``: operator, interrupted (step ids found interrupted).
-- ``step_started``: step, params (resolved), description.
+- ``step_started``: step, kind, attempt, params (resolved), description.
 - ``attempt_failed``: step, attempt, error, transient, retry_in_s (null when no retry follows).
 - ``question_asked``: step, question, who (a question put to people; it waits until the
   next answer, refusal, or the end of its step or of the run).
@@ -68,6 +68,7 @@ class StepState:
 
     id: str
     status: StepStatus = StepStatus.PENDING
+    kind: str = ""  # the step's kind (action, check, manual, milestone, ...) once it started
     started_at: datetime | None = None
     ended_at: datetime | None = None
     attempts: int = 0
@@ -167,6 +168,7 @@ def apply(state: RunState, event: Event) -> None:
         step.attempts = max(step.attempts, int(data.get("attempt", 1)))
         step.params = data.get("params", {})
         step.description = data.get("description", "")
+        step.kind = data.get("kind", step.kind)
     elif kind == "attempt_failed":
         step = state.step(data["step"])
         step.failures.append(data)

@@ -1,6 +1,7 @@
 """Build a run's report from its journal: steps by title with times, attempts, every answer
 (whatever its shape: sign-offs, quorum, evidence, text), outputs; RTO and RPO against the
-objectives; refusals; deviations; the journal's final hash.
+objectives; the incident's severity with its response and resolution clocks; refusals;
+deviations; the journal's final hash.
 
 The report reads only the run directory (the journal, verified, and the plan copy for step
 titles), so it can be rebuilt by anyone holding it.
@@ -150,6 +151,7 @@ def build(run: Path | ReadRun) -> dict[str, Any]:
             else None,
             "reason": measured.rpo_reason,
         },
+        "incident": incident(state),
         "milestones": {k: format_timestamp(v) for k, v in state.milestones.items()},
         "steps": [_step(run, s) for s in state.steps.values()],
         "refusals": [{**r, "title": run.titles.get(r["step"] or "")} for r in run.refusals],
@@ -163,6 +165,61 @@ def build(run: Path | ReadRun) -> dict[str, Any]:
             "problem": None if check.ok else check.describe(),
         },
     }
+
+
+def incident(state: RunState) -> dict[str, Any] | None:
+    """The severity and its two clocks against their targets (None: the run has no severity)."""
+    measured = clocks.incident(state, state.ended_at or state.last_ts or utcnow())
+    if measured is None:
+        return None
+    severity = measured.severity
+    return {
+        "severity": severity.name,
+        "meaning": severity.meaning,
+        "incident_at": format_timestamp(measured.incident_at),
+        "response": {
+            "took_s": _seconds(measured.response),
+            "target_s": _seconds(severity.respond),
+            "status": measured.response_status,
+            "first_action": measured.first_action,
+            "first_action_at": format_timestamp(measured.first_action_at)
+            if measured.first_action_at
+            else None,
+        },
+        "resolution": {
+            "took_s": _seconds(measured.resolution),
+            "target_s": _seconds(severity.resolve),
+            "status": measured.resolution_status,
+            "resolved_at": format_timestamp(measured.resolved_at) if measured.resolved_at else None,
+        },
+        "notification": {
+            "audience": severity.audience,
+            "first_notice_s": _seconds(severity.first_notice),
+            "update_every_s": _seconds(severity.update_every),
+            "cadence": severity.describe(),
+        },
+    }
+
+
+def incident_markdown(found: dict[str, Any] | None) -> list[str]:
+    """The Incident section: the severity, and the response and resolution clocks."""
+    if found is None:
+        return []
+    response, resolution = found["response"], found["resolution"]
+    first = f"first action: {response['first_action'] or 'none yet'}"
+    return [
+        f"## Incident: {found['severity']} ({found['meaning']})",
+        "",
+        "| clock | took | target | status |",
+        "|---|---|---|---|",
+        f"| Response (incident to {first}) | {format_duration(response['took_s'])} "
+        f"| {format_duration(response['target_s'])} | {response['status']} |",
+        f"| Resolution (incident to service restored) | {format_duration(resolution['took_s'])} "
+        f"| {format_duration(resolution['target_s'])} | {resolution['status']} |",
+        "",
+        f"Incident at {found['incident_at']}. {found['notification']['cadence']}.",
+        "",
+    ]
 
 
 def _seconds(value: timedelta | None) -> float | None:
@@ -294,6 +351,7 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
         lines += [f"Recovery point reached: {rpo['recovery_point']}.", ""]
     if rpo.get("reason"):
         lines += [f"RPO not measured: {rpo['reason']}.", ""]
+    lines += incident_markdown(report.get("incident"))
     if report["inputs"]:
         lines += ["## Inputs", ""]
         lines += [f"- `{k}`: {_cell(v)}" for k, v in report["inputs"].items()]

@@ -12,6 +12,7 @@ with an engine, ``tui/watch_screen.py`` follows another process's run read-only.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ class RunView(Screen[None]):
         self.retry_at: dict[str, float] = {}
         self.result: RunResult | None = None
         self.finished = False
+        self.next_update: datetime | None = None  # the incident's next update, once told
 
     @property
     def run_state(self) -> RunState:
@@ -187,7 +189,26 @@ class RunView(Screen[None]):
         rpo += c.rpo_status.upper() if c.rpo_status == "missed" else c.rpo_status
         if c.rpo_reason and self.finished:
             rpo += f" ({c.rpo_reason})"
-        self.query_one("#run-clocks", Static).update(f"{rto}  │  {rpo}")
+        text = f"{rto}  │  {rpo}"
+        found = clocks.incident(self.run_state, utcnow())
+        if found is not None:
+            text += f"\n{found.summary()}"
+            self._remind(found)
+        widget = self.query_one("#run-clocks", Static)
+        if found is not None:
+            widget.styles.height = "auto"  # the incident's line wraps on a narrow terminal
+        widget.update(text)
+
+    def _remind(self, found: clocks.IncidentClocks) -> None:
+        """In the log: the severity's cadence once, then each time an update falls due."""
+        if found.next_update is None:
+            return
+        log = self.query_one("#journal-log", RichLog)
+        if self.next_update is None:
+            log.write(f"SEVERITY  {found.severity.describe()}")
+        elif found.next_update > self.next_update:
+            log.write(found.reminder())
+        self.next_update = found.next_update
 
     def _tick(self) -> None:
         if not self.finished:
