@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from drconsole.adapters import pgrows
 from drconsole.adapters.base import (
     ActionContext,
     ActionSpec,
@@ -252,7 +253,9 @@ class PostgresAdapter:
                     "role": "standby",
                     "receive_lsn": str(receive),
                     "replay_lsn": str(replay),
-                    "lag_bytes": int(lag_bytes or 0),
+                    # replay can run ahead of what the receiver streamed when WAL came from
+                    # the archive (restore_command): then nothing received waits for replay
+                    "lag_bytes": max(0, int(lag_bytes or 0)),
                     **_standby_freshness(receiver, replay_ts, rpo_s, incident_at),
                     "standbys": [],
                 }
@@ -635,6 +638,31 @@ class PostgresAdapter:
         size = sum(f.stat().st_size for f in Path(dest).rglob("*") if f.is_file())
         return {"path": dest, "bytes": size}
 
+    def compare_rows(self, p: CompareRowsParams, ctx: ActionContext) -> dict[str, Any]:
+        """A table in a restore (``restored_port``) against the live database, read only."""
+        live_port = int(self.section.get("port") or 5432)
+        if p.restored_port == live_port:
+            raise PermanentError(
+                f"port {live_port} is the live database: compare the restore with it, "
+                "not the live database with itself",
+                hint="give the scratch restore's port (postgres.test_restore's output port)",
+            )
+        with self.session(p.restored_port) as restored, self.session() as live:
+            return pgrows.compare(restored, live, p.table, p.key, ctx)
+
+    def copy_rows_back(self, p: CopyRowsParams, ctx: ActionContext) -> dict[str, Any]:
+        """The diff's missing rows (and changed ones, if chosen) into the live primary, in one
+        transaction, while it runs."""
+        entries = pgrows.read_diff(p.diff, p.diff_sha256, p.table, p.key)
+        with self.session() as conn:
+            out = pgrows.copy_back(conn, p.table, p.key, entries, p.rows)
+        when = f" as they were at {p.as_of}" if p.as_of else ""
+        ctx.log(
+            f"{out['restored']} row(s) of {p.table} put back{when}: {out['inserted']} inserted, "
+            f"{out['updated']} restored to their earlier values"
+        )
+        return {**out, "table": p.table, "as_of": p.as_of}
+
     def drop_scratch(self, data_dir: str) -> dict[str, Any]:
         """Stop and remove a test restore.
 
@@ -854,6 +882,38 @@ class RebuildParams(Params):
 
 class ScratchParams(Params):
     data_dir: str = Field(description="The test restore's data directory to remove.")
+
+
+class RowsParams(Params):
+    table: str = Field(description="The table, or schema.table.")
+    key: list[str] = Field(
+        default_factory=lambda: ["id"],
+        description="The columns that identify a row (the primary key); a list or 'a,b'.",
+    )
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return [k.strip() for k in value.split(",")] if isinstance(value, str) else value
+
+
+class CompareRowsParams(RowsParams):
+    restored_port: int = Field(
+        ge=1, le=65535, description="The scratch restore's port (postgres.test_restore's port)."
+    )
+
+
+class CopyRowsParams(RowsParams):
+    diff: str = Field(description="The comparison's diff file (postgres.compare_rows' diff).")
+    diff_sha256: str = Field(
+        pattern="^[0-9a-fA-F]{64}$", description="Its SHA-256 (compare_rows' diff_sha256)."
+    )
+    rows: pgrows.Rows = Field(
+        "missing", description="missing, or missing-and-changed: changed rows put back too."
+    )
+    as_of: str | None = Field(
+        None, description="When the copied rows are from (the restore's recovered_to)."
+    )
 
 
 def _pg(ctx: ActionContext) -> PostgresAdapter:
@@ -1112,6 +1172,53 @@ ACTIONS = [
         True,
         lambda c, p: _pg(c).safety_copy(),
         lambda p: "copy the data directory aside",
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.compare_rows",
+        "Rows of a table that differ between a scratch restore and the live database.",
+        CompareRowsParams,
+        {
+            "missing": "rows in the restore the live database lacks (deleted since)",
+            "changed": "rows in both whose values differ (overwritten since)",
+            "extra": "rows only in the live database (written since: never touched)",
+            "differs": "missing or changed rows exist",
+            "missing_keys": "the first keys missing (all of them in the diff)",
+            "changed_keys": "the first keys changed",
+            "extra_keys": "the first keys only in the live database",
+            "key": "the key columns",
+            "diff": "the diff file (JSON Lines), in the step's artefacts",
+            "diff_sha256": "its SHA-256, for the copy",
+        },
+        Effect.READ_ONLY,
+        True,
+        lambda c, p: _pg(c).compare_rows(p, c),
+        lambda p: (
+            f"compare {p.table} by {', '.join(p.key)} with the restore on port {p.restored_port}"
+        ),
+        needs_site=True,
+    ),
+    ActionSpec(
+        "postgres.copy_rows_back",
+        "Copy the compared rows back into the live primary in one transaction, while it runs.",
+        CopyRowsParams,
+        {
+            "restored": "rows put back (inserted + updated)",
+            "inserted": "missing rows inserted",
+            "updated": "changed rows restored to their earlier values",
+            "already_back": "missing rows that were back already (not doubled)",
+            "changed_since": "chosen changed rows changed again after the comparison (left)",
+            "changed_left": "changed rows not restored (not chosen, or changed since)",
+            "table": "",
+            "as_of": "when the rows are from",
+        },
+        Effect.DESTRUCTIVE,
+        True,
+        lambda c, p: _pg(c).copy_rows_back(p, c),
+        lambda p: (
+            f"copy the {p.rows} rows of {p.table} from {p.diff} into the live database "
+            "in one transaction"
+        ),
         needs_site=True,
     ),
     ActionSpec(
