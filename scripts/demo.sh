@@ -3,9 +3,11 @@
 # writer, OpenBao, moto, the Kubernetes API simulators, practice HSM tokens), run the monthly
 # recovery test (a real test restore), the quarterly full DR drill (fail over to the DR site
 # and back) and a point-in-time restore drill headless so that there is history to look at,
-# then open the console on a terminal.
+# then open the console on a terminal. Runs go to the default runs directory (the one the
+# console and `drconsole runs` read) unless a directory is given as the first argument.
 set -euo pipefail
-runs_dir=${1:-runs}
+runs_opt=()
+[ -n "${1:-}" ] && runs_opt=(--runs-dir "$1")
 sandbox_dir=${DRCONSOLE_SANDBOX_DIR:-}
 dc=.venv/bin/drconsole
 dir_opt=()
@@ -20,7 +22,7 @@ $dc validate plans/
 echo
 echo "== monthly database recovery test: restore the newest backup into a scratch cluster"
 $dc run plans/monthly-db-recovery-test.yaml --headless --mode drill --targets "$targets" \
-  --runs-dir "$runs_dir" | tail -n 3
+  "${runs_opt[@]}" | tail -n 3
 echo
 practice=$(mktemp -d -t drconsole-demo.XXXXXX)
 sandbox_root=$($dc sandbox status "${dir_opt[@]}" | awk 'NR == 1 {print $2}')
@@ -48,7 +50,7 @@ ANSWERS
 echo "== quarterly full DR drill: fail the primary, fail over, validate, fail back"
 if $dc sandbox prepare-drill "${dir_opt[@]}"; then
   $dc run plans/quarterly-full-dr-drill.yaml --headless --mode drill --targets "$targets" \
-    --answers "$practice/drill.yaml" --runs-dir "$runs_dir" | tail -n 3
+    --answers "$practice/drill.yaml" "${runs_opt[@]}" | tail -n 3
 else
   echo "(drill skipped: the sandbox is not in its starting roles; see above)"
 fi
@@ -63,7 +65,7 @@ sleep 3
 target=$(date -u -d '-2 sec' +%Y-%m-%dT%H:%M:%SZ)
 echo "== point-in-time restore drill to $target (the writer keeps writing; later rows go)"
 out=$($dc run plans/pitr-restore.yaml --headless --mode drill --targets "$targets" \
-  --answers "$practice/answers.yaml" --input target_time="$target" --runs-dir "$runs_dir" \
+  --answers "$practice/answers.yaml" --input target_time="$target" "${runs_opt[@]}" \
   | tee /dev/stderr)
 run_dir=$(head -n 1 <<<"$out")
 echo
@@ -74,13 +76,13 @@ echo "== drconsole report $run_dir (first lines)"
 $dc report "$run_dir" | head -n 30
 echo
 echo "== drconsole runs"
-$dc runs --runs-dir "$runs_dir" | head -n 6
+$dc runs "${runs_opt[@]}" | head -n 6
 echo
 echo "The sandbox keeps running: 'drconsole sandbox status', 'drconsole sandbox down'."
 if [ -t 0 ] && [ -t 1 ]; then
   echo "Opening the console (q quits, ? shows every key)..."
   sleep 2
-  exec $dc console --targets "$targets" --runs-dir "$runs_dir"
+  exec $dc console --targets "$targets" "${runs_opt[@]}"
 fi
 echo "No terminal here: open the console later with"
-echo "  $dc console --targets $targets --runs-dir $runs_dir"
+echo "  $dc console --targets $targets ${runs_opt[*]}"

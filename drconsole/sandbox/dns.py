@@ -28,14 +28,17 @@ def section(server: MotoServer) -> dict[str, Any]:
 
 
 def ensure_zone(server: MotoServer) -> None:
-    """Create the zone and the API record (at the primary) when missing."""
+    """Create the zone when missing; point the API record at the primary."""
     client = boto_client("route53", section(server))
     zones = client.list_hosted_zones_by_name(DNSName=ZONE).get("HostedZones", [])
-    if any(z["Name"] == ZONE for z in zones):
-        return
-    zone_id = client.create_hosted_zone(Name=ZONE, CallerReference="drconsole-sandbox")[
-        "HostedZone"
-    ]["Id"]
+    found = [z["Id"] for z in zones if z["Name"] == ZONE]
+    zone_id = (
+        found[0]
+        if found
+        else client.create_hosted_zone(Name=ZONE, CallerReference="drconsole-sandbox")[
+            "HostedZone"
+        ]["Id"]
+    )
     client.change_resource_record_sets(
         HostedZoneId=zone_id,
         ChangeBatch={

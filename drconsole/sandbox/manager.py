@@ -130,6 +130,8 @@ def up(root: Path) -> str:
             (root / STATE).write_text(json.dumps(asdict(state), indent=2))
             write_targets(state)
             writer_start(root)
+            snapshot(root, "primary")  # the plans find a Vault snapshot from the first second
+            snapshotter_start(root)
             return f"sandbox created in {root}\n" + status(root)
         layout = state.layout()
         started = ["practice HSM tokens (created)"] if _ensure_hsm(root) else []
@@ -160,6 +162,10 @@ def up(root: Path) -> str:
             if not sim.pid():
                 sim.start()
                 started.append(f"kubernetes simulator {sim.site}")
+        if not _snapshotter(root).pid():
+            snapshot(root, "primary")  # a fresh one (moto's bucket may have been made again)
+            snapshotter_start(root)
+            started.append("Vault snapshot schedule")
     except (AdapterError, RuntimeError) as exc:
         raise SandboxError(f"the sandbox could not start: {exc}") from None
     if not started:
@@ -233,7 +239,7 @@ def hsm(root: Path, action: str, file: Path | None = None) -> str:
 
 def down(root: Path) -> str:
     state = _require(root)
-    said = [writer_stop(root)]
+    said = [writer_stop(root), snapshotter_stop(root)]
     for server in openbao.servers(root, state.bao_ports or {}):
         said.append(
             f"openbao {server.name} stopped"
@@ -324,6 +330,7 @@ def status(root: Path) -> str:
         lines.append(f"  postgres {which:<8} 127.0.0.1:{port:<6} {_ping(layout.dsn(port))}")
     pid = writer_pid(root)
     lines.append(f"  writer             {f'running (pid {pid})' if pid else 'stopped'}")
+    lines.append(f"  Vault snapshots    {_snapshots_line(root)}")
     for server in openbao.servers(root, state.bao_ports or {}):
         lines.append(f"  openbao {server.name:<10} {server.addr:<23} {_bao_state(server)}")
     moto = _moto(state)
@@ -462,29 +469,12 @@ def write_targets(state: SandboxState) -> Path:
 
 
 def prepare_drill(root: Path) -> str:
-    """Before a failover drill: the primary is the primary, the standby streams, the writer
-    runs, and the DR Vault is a cluster of its own (an earlier drill restored the primary's
-    snapshot into it: it is reset to an empty cluster, as a DR standby cluster would be)."""
-    state = _require(root)
-    layout = state.layout()
-    roles = {
-        which: _ping(layout.dsn(port))
-        for which, port in (("primary", state.primary_port), ("standby", state.standby_port))
-    }
-    if roles["primary"] != "up, accepting writes" or "standby" not in roles["standby"]:
-        raise SandboxError(
-            f"the sandbox is not ready for a drill (primary: {roles['primary']}; standby: "
-            f"{roles['standby']}): finish the failback plan, or recreate the sandbox "
-            "(sandbox down, delete the directory, sandbox up)"
-        )
-    said = []
-    if not writer_pid(root):
-        said.append(writer_start(root))
-    for server in openbao.servers(root, state.bao_ports or {}):
-        if server.name == "dr" and server.pid() and not server.own_token_works():
-            server.reset()
-            said.append("DR OpenBao reset to an empty cluster of its own (after a drill)")
-    return "\n".join(said + ["the sandbox is ready for a drill"])
+    """Before a failover drill: the sandbox at its baseline (``sandbox reset``): the primary is
+    the primary, the standby streams, the writer runs, the DR Vault is a cluster of its own.
+    What cannot be repaired is named, with what to do."""
+    from drconsole.sandbox.reset import reset
+
+    return reset(root) + "\nthe sandbox is ready for a drill"
 
 
 def fail_primary(root: Path) -> str:
@@ -513,9 +503,21 @@ def fail_primary(root: Path) -> str:
     return "\n".join(said + ["the primary site is down (simulated); the DR site is untouched"])
 
 
+SNAPSHOT_EVERY_S = 300.0  # the guide's hourly, shortened for practice
+KEEP_SNAPSHOTS = 24  # the guide keeps 24 hourly
+
+
+def snapshot_dir(root: Path, site: str) -> Path:
+    """Where a site's Vault snapshots go. The primary's go where every plan looks (the DR
+    site's ``snapshots`` too: its failover restores the primary's); the DR Vault's own go
+    apart, so that a failover never takes one of them for the primary's newest."""
+    base = Path(root) / "openbao" / "snapshots"
+    return base if site == "primary" else base / site
+
+
 def snapshot(root: Path, site: str = "primary") -> str:
-    """Take a raft snapshot of the sandbox's OpenBao (primary or dr) into its snapshots folder."""
-    from drconsole.adapters.base import AdapterError
+    """Take a raft snapshot of the sandbox's OpenBao (primary or dr) into its snapshots folder,
+    upload it to the bucket, and keep the newest 24 in the folder."""
     from drconsole.adapters.vault import VaultAdapter
 
     state = _require(root)
@@ -526,21 +528,55 @@ def snapshot(root: Path, site: str = "primary") -> str:
         )
     server = servers[site]
     name = time.strftime("vault-snapshot-%Y%m%d-%H%M%S.snap", time.gmtime())
-    target = Path(root) / "openbao" / "snapshots" / f"{site}-{name}"
+    folder = snapshot_dir(root, site)
     adapter = VaultAdapter(
         {"addr": server.addr, "token_file": str(server.dir / "PRACTICE-ONLY-root-token")}
     )
     try:
-        saved = adapter.snapshot_save(str(target))
+        saved = adapter.snapshot_save(str(folder / f"{site}-{name}"))
     except AdapterError as exc:
         raise SandboxError(f"the snapshot failed: {exc}") from None
+    for old in sorted(folder.glob(f"{site}-vault-snapshot-[0-9]*.snap"))[:-KEEP_SNAPSHOTS]:
+        old.unlink()
+        Path(f"{old}.sha256").unlink(missing_ok=True)
     said = f"snapshot {saved['path']} ({saved['size']} bytes, sha256 {saved['sha256'][:16]}…)"
     moto = _moto(state)
     if moto is not None and moto.pid():
-        key = f"vault/snapshots/{name}"
+        key = f"vault/{'snapshots' if site == 'primary' else f'{site}-snapshots'}/{name}"
         try:
             moto.store().upload(saved["path"], key)
         except AdapterError as exc:
             raise SandboxError(f"the snapshot was taken but not uploaded: {exc}") from None
         said += f"\nuploaded to s3://{s3.BUCKET}/{key}"
     return said
+
+
+def _snapshotter(root: Path) -> Background:
+    return Background(root / "snapshotter.pid", root / "snapshotter.log")
+
+
+def snapshotter_start(root: Path, every_s: float = SNAPSHOT_EVERY_S) -> str:
+    """Start the snapshot schedule (the first snapshot is the caller's to take)."""
+    if _snapshotter(root).pid():
+        return "the Vault snapshot schedule is running already"
+    pid = _snapshotter(root).start(
+        [sys.executable, "-m", "drconsole.sandbox.snapshotter",
+         "--dir", str(root), "--every", str(every_s)]
+    )  # fmt: skip
+    return f"Vault snapshots every {every_s:g} s (pid {pid})"
+
+
+def _snapshots_line(root: Path) -> str:
+    found = [f.stat().st_mtime for f in snapshot_dir(root, "primary").glob("*.snap")]
+    newest = f"newest {time.time() - max(found):.0f} s old" if found else "none yet"
+    pid = _snapshotter(root).pid()
+    return f"{f'schedule running (pid {pid})' if pid else 'schedule stopped'}, {newest}"
+
+
+def snapshotter_stop(root: Path) -> str:
+    pid = _snapshotter(root).stop(within_s=5)
+    return (
+        "the Vault snapshot schedule is not running"
+        if pid is None
+        else f"Vault snapshot schedule stopped (pid {pid})"
+    )

@@ -196,12 +196,24 @@ class BaoServer:
         self.wait_leader_of(self, within_s)
 
     def seed(self) -> None:
+        import hvac.exceptions
+
         client = self.client(self.practice_init()["root_token"])
         client.sys.enable_secrets_engine("kv", path="secret", options={"version": "2"})
         for path, secret in SAMPLE_SECRETS.items():
-            client.secrets.kv.v2.create_or_update_secret(
-                path=path, secret=secret, mount_point="secret"
-            )
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    client.secrets.kv.v2.create_or_update_secret(
+                        path=path, secret=secret, mount_point="secret"
+                    )
+                    break
+                except hvac.exceptions.InvalidRequest as exc:
+                    # a new KV v2 mount answers "Upgrading from non-versioned to versioned
+                    # data ... will resume service shortly" for its first moments
+                    if "Upgrading" not in str(exc) or time.monotonic() > deadline:
+                        raise RuntimeError(f"OpenBao {self.name}: seeding failed: {exc}") from None
+                    time.sleep(0.2)
 
 
 def create(root: Path, ports: dict[str, int]) -> None:

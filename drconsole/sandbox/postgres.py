@@ -236,19 +236,26 @@ def create(layout: PgLayout) -> None:
 
 def create_standby(layout: PgLayout) -> None:
     """A streaming standby of the primary, from pg_basebackup."""
-    if layout.standby.exists():
-        shutil.rmtree(layout.standby)
+    copy_cluster(layout, layout.primary_port, "standby")
+
+
+def copy_cluster(layout: PgLayout, source_port: int, into: str) -> None:
+    """Make cluster ``into`` (primary or standby) a streaming standby of the server on
+    ``source_port``, from pg_basebackup, and start it. Only the primary archives."""
+    data = layout.primary if into == "primary" else layout.standby
+    if data.exists():
+        shutil.rmtree(data)
     result = run_as(
         [
             f"{layout.bin_dir}/pg_basebackup",
             "-h",
             "127.0.0.1",
             "-p",
-            str(layout.primary_port),
+            str(source_port),
             "-U",
             "postgres",
             "-D",
-            str(layout.standby),
+            str(data),
             "-R",
             "-X",
             "stream",
@@ -259,11 +266,13 @@ def create_standby(layout: PgLayout) -> None:
     )
     if result.code != 0:
         raise PermanentError(f"pg_basebackup failed: {result.tail()}")
-    conf = layout.standby / "postgresql.conf"
-    text = conf.read_text().replace(
-        f"port = {layout.primary_port}", f"port = {layout.standby_port}"
-    )
-    # the standby does not archive; the DR site's archiving starts when it is promoted
-    text = text.replace("archive_mode = on", "archive_mode = off")
-    conf.write_text(text)
-    layout.cluster("standby").start()
+    port = layout.primary_port if into == "primary" else layout.standby_port
+    # The copied settings lose a point-in-time restore's recovery target (a standby given it
+    # would promote itself on reaching it) and get this cluster's port and archiving (the DR
+    # site's archiving starts when it is promoted); rewritten in place: owner and mode stay.
+    auto = data / "postgresql.auto.conf"
+    kept = [line for line in auto.read_text().splitlines() if not line.startswith("recovery_")]
+    kept += [f"port = {port}", f"archive_mode = {'on' if into == 'primary' else 'off'}"]
+    with auto.open("w", encoding="utf-8") as conf:
+        conf.write("".join(f"{line}\n" for line in kept))
+    layout.cluster(into).start()

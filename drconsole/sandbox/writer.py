@@ -8,18 +8,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import signal
 import time
-from types import FrameType
 
 import psycopg
 
-_running = True
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    global _running
-    _running = False
+from drconsole.sandbox.periodic import StopSignal
 
 
 def main() -> int:
@@ -27,13 +20,12 @@ def main() -> int:
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--interval", type=float, default=0.5)
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = StopSignal()
     count = 0
-    while _running:
+    while not stop.requested:
         try:
             with psycopg.connect(args.dsn, autocommit=True, connect_timeout=3) as conn:
-                while _running:
+                while not stop.requested:
                     count += 1
                     payload = f"sandbox-writer-{count}"
                     digest = hashlib.sha256(payload.encode()).hexdigest()

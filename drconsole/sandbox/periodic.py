@@ -1,0 +1,37 @@
+"""What the sandbox's background programs share (the writer, the Vault snapshot schedule): a
+stop asked by SIGTERM or SIGINT, and a task run every so many seconds until then, each run's
+one-line result logged with its UTC time."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+
+
+class StopSignal:
+    """``requested`` turns true on SIGTERM or SIGINT."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._set)
+        signal.signal(signal.SIGINT, self._set)
+
+    def _set(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+
+def every(seconds: float, task: Callable[[], str]) -> int:
+    """Run ``task`` every ``seconds`` (the first after one interval) until stopped; print what
+    each run says. A task reports its own failures in what it returns."""
+    stop = StopSignal()
+    due = time.monotonic() + seconds
+    while not stop.requested:
+        if time.monotonic() < due:
+            time.sleep(0.2)
+            continue
+        due = time.monotonic() + seconds
+        said = task().replace("\n", "; ")
+        print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {said}", flush=True)
+    return 0

@@ -1,0 +1,213 @@
+"""``drconsole sandbox reset``: back to the healthy baseline from whatever a drill left, without
+deleting the sandbox.
+
+The baseline: the primary database accepts writes and archives, the standby streams from it,
+the newest pgBackRest backup is on the primary's timeline (and copied to the bucket), both
+OpenBao servers are up, unsealed and clusters of their own (the primary with its sample
+secrets), the Kubernetes simulators and DNS are at their seeds (the api-server and the API's
+name at the primary), the development HSM token is empty, the writer and the Vault snapshot
+schedule run, and a fresh Vault snapshot is published. Only what differs is repaired; a part
+that cannot be repaired is named with what to do.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+from drconsole.adapters.base import AdapterError
+from drconsole.sandbox import dns, k8s, manager, openbao, postgres, s3, softhsm
+from drconsole.sandbox.manager import SandboxError, SandboxState
+from drconsole.sandbox.postgres import PgLayout
+
+
+def reset(root: Path) -> str:
+    """Repair every part that differs from the baseline; say what was done and how long it took."""
+    root = root.resolve()
+    state = manager.load_state(root)
+    if state is None:
+        raise SandboxError(f"no sandbox in {root}; run 'drconsole sandbox up --dir {root}'")
+    began = time.monotonic()
+    said = [manager.writer_stop(root), manager.snapshotter_stop(root)]
+    part = "PostgreSQL"
+    try:
+        databases, backed_up = _databases(state.layout())
+        said += databases
+        part = "OpenBao"
+        said += _vaults(root, state)
+        part = "object storage, DNS and the Kubernetes simulators"
+        said += _services(root, state, publish=backed_up)
+        part = "the practice HSM"
+        said += _hsm(root)
+    except (AdapterError, RuntimeError, OSError, psycopg.Error) as exc:
+        raise SandboxError(
+            f"reset could not repair {part}: {exc}\n(done so far: {'; '.join(said)}); "
+            "if it fails again, recreate the sandbox: sandbox down, delete "
+            f"{root}, sandbox up"
+        ) from None
+    said.append(manager.writer_start(root))
+    said.append(manager.snapshot(root, "primary").splitlines()[0])
+    said.append(manager.snapshotter_start(root))
+    said.append(f"the sandbox is at its baseline ({time.monotonic() - began:.1f} s)")
+    return "\n".join(said)
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+def _one(layout: PgLayout, port: int, sql: str) -> object:
+    with psycopg.connect(
+        layout.dsn(port, "postgres", "postgres"), autocommit=True, connect_timeout=3
+    ) as conn:
+        row = conn.execute(sql).fetchone()
+        return row[0] if row else None
+
+
+def _wait_writable(layout: PgLayout, within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            if _one(layout, layout.primary_port, "SELECT NOT pg_is_in_recovery()"):
+                return
+        except psycopg.Error:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the primary did not accept writes within {within_s:.0f} s")
+        time.sleep(0.2)
+
+
+def _timeline(layout: PgLayout, port: int) -> str:
+    return str(_one(layout, port, "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"))
+
+
+def _standby_follows(layout: PgLayout) -> bool:
+    """The standby is in recovery, receiving the primary's current timeline, and streaming."""
+    try:
+        streaming = _one(
+            layout,
+            layout.primary_port,
+            "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+        )
+        received = _one(
+            layout,
+            layout.standby_port,
+            "SELECT lpad(upper(to_hex(received_tli)), 8, '0') FROM pg_stat_wal_receiver",
+        )
+    except psycopg.Error:
+        return False
+    return bool(streaming) and received == _timeline(layout, layout.primary_port)
+
+
+def _databases(layout: PgLayout) -> tuple[list[str], bool]:
+    """What was repaired, and whether a backup was taken."""
+    said = []
+    primary, standby = layout.cluster("primary"), layout.cluster("standby")
+    if not (layout.primary / "PG_VERSION").exists():
+        said.append(_primary_from_standby(layout))
+    elif not primary.is_running():
+        primary.start()
+        said.append("primary PostgreSQL started")
+    if _one(layout, layout.primary_port, "SELECT pg_is_in_recovery()"):
+        _one(layout, layout.primary_port, "SELECT pg_promote(true, 60)")
+        said.append("primary PostgreSQL promoted (it was a standby)")
+    _wait_writable(layout)
+    if not _standby_follows(layout):
+        standby.stop()
+        postgres.create_standby(layout)
+        said.append("standby rebuilt from the primary (it did not follow the primary)")
+    backed_up = _backup_on_this_timeline(layout)
+    if backed_up:
+        said.append("a backup taken on the primary's new timeline")
+    for aside in sorted(layout.pg.glob("*.before-*")):
+        shutil.rmtree(aside, ignore_errors=True)
+        said.append(f"removed {aside.name} (a data directory a drill kept aside)")
+    return said, backed_up
+
+
+def _primary_from_standby(layout: PgLayout) -> str:
+    """The primary's data directory is gone (a failback stopped half-way): copy the standby's."""
+    if not layout.cluster("standby").is_running():
+        raise RuntimeError(
+            f"the primary's data directory {layout.primary} is missing and the standby is "
+            "down: nothing to rebuild the primary from"
+        )
+    postgres.copy_cluster(layout, layout.standby_port, "primary")
+    return "primary rebuilt from the standby (its data directory was missing)"
+
+
+def _backup_on_this_timeline(layout: PgLayout) -> bool:
+    """A backup on the primary's timeline, so that restores need no WAL from another one
+    (True when one had to be taken)."""
+    backrest = layout.backrest()
+    backups = backrest.info().get("backup") or []
+    newest = str((backups[-1].get("archive") or {}).get("start") or "") if backups else ""
+    if newest[:8] == _timeline(layout, layout.primary_port):
+        return False
+    backrest.run("backup", "--type=full")  # a copy as large as the ones before it
+    return True
+
+
+# ----------------------------------------------------------------------------- OpenBao
+def _vaults(root: Path, state: SandboxState) -> list[str]:
+    said = []
+    servers = {s.name: s for s in openbao.servers(root, state.bao_ports or {})}
+    for name, server in servers.items():
+        partner = next(s for s in servers.values() if s is not server)
+        if not server.pid():
+            server.start()
+            said.append(f"OpenBao {name} started")
+        if server.client().sys.read_seal_status()["sealed"]:
+            server.unseal_for_practice(partner)
+            said.append(f"OpenBao {name} unsealed with the practice shares")
+        if not server.own_token_works():
+            server.reset()
+            if name == "primary":
+                server.seed()
+            said.append(f"OpenBao {name} made an empty cluster of its own again (a drill "
+                        "restored another cluster's snapshot into it)")  # fmt: skip
+    return said
+
+
+# ------------------------------------------------------- object storage, DNS, Kubernetes
+def _services(root: Path, state: SandboxState, publish: bool) -> list[str]:
+    said = []
+    moto = manager._moto(state)
+    if moto is not None:
+        if not moto.pid():
+            moto.start()  # in memory: the bucket is made again
+            said.append("s3 (moto) started")
+            publish = True
+        dns.ensure_zone(moto)  # the API's name at the primary again
+        if publish:
+            repo = state.layout().backrest_dir / "repo"
+            said.append("published " + s3.publish_backup(moto, repo, postgres.STANZA))
+    for sim in k8s.simulators(root, state.bao_ports or {}):
+        sim.stop()
+        sim.start()
+        if k8s.API_REPLICAS[sim.site]:
+            _wait_healthy(sim.health_url())
+    said.append("Kubernetes simulators back at their seeds; DNS at the primary")
+    return said
+
+
+def _wait_healthy(url: str, within_s: float = 20) -> None:
+    """Until the api-server's pods are ready (the simulator answers 200 for its health)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the api-server did not become ready ({url})") from None
+            time.sleep(0.2)
+
+
+def _hsm(root: Path) -> list[str]:
+    practice = manager._practice_hsm(root)
+    if practice is None:
+        return []
+    gone = softhsm.practice_clear(practice)
+    return [f"{softhsm.DEV_TOKEN}: {gone} restored key(s) removed"] if gone else []
