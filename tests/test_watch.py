@@ -23,7 +23,7 @@ from drconsole.runs.lock import RunLock
 from drconsole.timeutil import parse_timestamp, utcnow
 from drconsole.tui.run_screen import STATUS_WORDS
 from drconsole.tui.watch_screen import WatchApp, WatchScreen
-from tests.conftest import REPO, kill_run, start_run
+from tests.conftest import REPO, CliResult, kill_run, start_run
 from tests.test_console_tmux import keys, tmux, wait_for  # noqa: F401 (tmux: a fixture)
 
 STEPS = ["one", "two", "three", "four"]
@@ -197,6 +197,35 @@ def test_a_pending_question_is_shown_and_cannot_be_answered_by_a_watcher(
     assert [(a["step"], a["by"]) for a in answers] == [("brief", "driver-kim")]
 
 
+def test_home_opens_a_running_run_in_watch_mode(tmp_path: Path) -> None:
+    from drconsole.tui.app import DrConsoleApp
+    from drconsole.tui.run_screen import RunScreen
+
+    proc, run_dir = start_long_run(tmp_path)
+    runs = run_dir.parent
+
+    async def go() -> None:
+        app = DrConsoleApp(
+            plan_dirs=[], runs_dir=runs, targets_path=None, operator_name="someone-else"
+        )
+        async with app.run_test(size=(80, 24)) as pilot:
+            table = app.screen.query_one("#runs", DataTable)
+            await until(pilot, lambda: table.row_count == 1)
+            await until(pilot, lambda: str(table.get_cell(str(run_dir), "result")) == "running")
+            table.focus()
+            await pilot.press("enter")
+            screen = await watch_screen(app)  # type: ignore[arg-type]
+            assert not any(isinstance(s, RunScreen) for s in app.screen_stack)
+            assert "Driven by kim" in status_of(screen)
+
+    try:
+        asyncio.run(go())
+    finally:
+        kill_run(proc)
+    # the watcher never became a driver: nothing but the driver's events
+    assert {e.data.get("operator") for e in read_events(run_dir) if "operator" in e.data} == {"kim"}
+
+
 # ----------------------------------------------------------------------------- the follower
 def test_the_follower_waits_for_a_line_being_written_and_reads_it_whole(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
@@ -250,3 +279,18 @@ def test_the_driver_is_known_from_the_lock_without_touching_it(tmp_path: Path) -
     assert not now.driving
     assert now.describe().startswith("last driven by kim")
     RunLock.acquire(run_dir, "lee").release()  # watchers never held it: a driver can take it
+
+
+def test_watch_refuses_what_is_not_a_run_and_needs_a_terminal(
+    cli: Callable[..., CliResult], tmp_path: Path
+) -> None:
+    result = cli("watch", str(tmp_path))
+    assert result.code == 2
+    assert "is not a run directory" in result.err
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    JournalWriter.create(run_dir).close()
+    result = cli("watch", str(run_dir))
+    assert result.code == 2
+    assert "needs a terminal" in result.err
+    assert "Traceback" not in result.err

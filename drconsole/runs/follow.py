@@ -28,6 +28,7 @@ from drconsole.journal.journal import JOURNAL, Event, parse_line
 from drconsole.runs.lock import LOCK_FILE, Holder, read_holder
 
 POLL_S = 0.25  # how often polling looks at the journal's size
+GATHER_S = 0.25  # after inotify says the journal changed, how long to let more changes come
 _IN_MODIFY, _IN_CLOSE_WRITE, _IN_CREATE, _IN_MOVED_TO = 0x2, 0x8, 0x100, 0x80
 
 
@@ -171,6 +172,7 @@ class _Inotify:
             return
         ready, _, _ = select.select([self.fd], [], [], timeout)
         if ready:
+            time.sleep(GATHER_S)  # let a burst of writes land: one read and redraw for all
             try:  # drain: the caller reads what changed itself
                 while os.read(self.fd, 65536):
                     pass

@@ -73,6 +73,7 @@ class RunView(Screen[None]):
         self.retry_at: dict[str, float] = {}
         self.result: RunResult | None = None
         self.finished = False
+        self._detail_of: str | None = None  # the step the detail pane shows
         self.next_update: datetime | None = None  # the incident's next update, once told
 
     @property
@@ -236,6 +237,10 @@ class RunView(Screen[None]):
         self._show_detail()
 
     def _show_detail(self) -> None:
+        if self.selected == self._detail_of:  # the same step: only its facts change
+            self._show_facts()
+            return
+        self._detail_of = self.selected
         step = self.plan.step(self.selected)
         self.query_one("#detail-head", Static).update(
             f"{step.label}  [{step.kind}{', DESTRUCTIVE' if step.destructive else ''}]"

@@ -11,6 +11,7 @@ is ``drconsole watch`` and what ``drconsole serve`` shows in a browser: a list o
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -31,6 +32,7 @@ from drconsole.tui.marked_table import MarkedTable
 from drconsole.tui.run_screen import RunView
 
 CHECK_S = 1.0  # the longest a watcher waits before it looks at the journal and driver again
+NICE = 10  # a watcher process yields the processor to drivers (and everything else)
 
 
 class WatchError(Exception):
@@ -250,3 +252,13 @@ class WatchApp(App[None]):
         self.push_screen(RunsScreen(self.runs_dir, poll=self.poll))
         if self.run_dir is not None:
             open_watch(self, self.run_dir, poll=self.poll)
+
+
+def watch(
+    runs_dir: Path, run_dir: Path | None, *, poll: bool = False, headless: bool = False
+) -> None:
+    """``drconsole watch`` (and each browser tab of ``drconsole serve``): the process lowers
+    its priority first, so that watchers on the driver's machine slow the driver as little as
+    can be (tests/bench/watchers.py measures it)."""
+    os.nice(NICE)
+    WatchApp(runs_dir, run_dir, poll=poll).run(headless=headless)

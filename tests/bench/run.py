@@ -199,6 +199,9 @@ def main() -> int:
     from tests.bench.history import bench_history
 
     hist = bench_history()
+    from tests.bench.watchers import bench_watchers
+
+    watchers = bench_watchers()
     critical = " → ".join(f"{step} {seconds:g} s" for step, seconds in failover["critical"])
     text = f"""# Benchmarks
 
@@ -221,6 +224,7 @@ noisy: each figure is a median, next to a baseline measured in the same run.
 | object verification (64 MiB from the sandbox's moto, streamed through SHA-256) | {objects["ours_mb_s"]:.0f} MB/s | sha256sum of the same bytes on local disk: {objects["sha256sum_mb_s"]:.0f} MB/s | {objects["ratio"]:.2f} | at least 0.8 |
 | failover on the sandbox: first step to service_restored | {failover["parallel_s"]:.2f} s | the same steps one after another (sum of their durations, same run): {failover["sequential_s"]:.2f} s | {failover["ratio"]:.2f} | at most 0.7 |
 | history of {hist["runs"]} runs from the index (a changed journal re-read: {hist["stale_s"]:.3f} s) | {hist["warm_s"]:.3f} s | no index, every journal verified and replayed: {hist["cold_s"]:.2f} s | {hist["ratio"]:.0f}x faster | under 1 s |
+| a run followed by {watchers["watchers"]} `drconsole watch` screens ({watchers["events"]} events) | {watchers["watched_s"]:.2f} s | the same run unwatched: {watchers["alone_s"]:.2f} s (spread of its runs: {watchers["spread"]:.0%}) | {watchers["ratio"]:.2f}x | within noise |
 | verify 16 objects of 4 MiB, 4 at a time | {objects["parallel_s"]:.2f} s | one by one: {objects["serial_s"]:.2f} s | {objects["speedup"]:.2f}x faster | - |
 
 The PITR figures are medians of {pitr["reps"]} runs of each, alternating, on one sandbox
@@ -246,6 +250,13 @@ to the step view's update, median of 20 presses; memory is the process's VmHWM.
 History (`tests/bench/history.py`): 1,000 copies of a real hello-drill run; the index (in the
 cache directory, {hist["index_kb"]:.0f} KiB) is keyed on each journal's size, inode, modification and
 change times and head, so only a changed journal is verified again; median of 5.
+
+Watchers (`tests/bench/watchers.py`): ten watcher processes (headless, each what
+`drconsole watch` runs) follow a headless run of 120 short steps on the same 2-core machine;
+the run's time from its first step's end to its end, from its journal, median of
+{watchers["reps"]} alternating runs with and without them. A watcher reads the journal a
+quarter of a second after inotify says it changed (one read and one redraw for a burst of
+events) and runs at nice 10.
 
 How: `tests/bench/run.py`. Appends are {300} real fsynced events. The big journal is built
 in memory with the journal's own line format, then verified (hash of every line, chain, head)
