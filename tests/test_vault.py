@@ -155,7 +155,7 @@ def test_malformed_repeated_and_wrong_shares_get_clear_messages_and_a_fresh_roun
     out, addr = outputs(run_dir, "unseal"), bao(sandbox, "primary").addr
     assert out["rounds"] == 2
     # each refusal is journaled with the question it answered and the reason, then asked again
-    assert [(r["question"], r["reason"]) for r in refusals(run_dir)] == [
+    assert [(r["question"].partition(" (practice")[0], r["reason"]) for r in refusals(run_dir)] == [
         (prompt(addr, "Ahn", 1), "the share of Ahn is malformed: a share of this cluster is "
          "hex or base64 of 33 bytes"),
         (prompt(addr, "Ahn", 1), "the share of Ahn is malformed: a share of this cluster is "
@@ -180,7 +180,10 @@ class Custodians(AnswersOperator):
         self.prompts: list[str] = []
 
     async def secret(self, q: Question, prompt: str, problem: str | None = None) -> Secret:
-        self.prompts.append(prompt)
+        # on a sandbox every prompt ends saying where the practice shares are
+        said, _, where = prompt.partition(" (practice shares of this sandbox: ")
+        assert where.endswith("/openbao/primary/PRACTICE-ONLY-share-N)"), prompt
+        self.prompts.append(said)
         if len(self.prompts) == 2:
             self.fault()
         return await super().secret(q, prompt, problem)
@@ -396,3 +399,23 @@ def test_a_server_down_or_sealed_is_retried_then_reported(
     finally:
         primary.start()
         primary.unseal_for_practice()
+
+
+def test_the_unseal_prompt_names_whose_keys_and_where_practice_shares_lie() -> None:
+    """After a force restore the DR cluster holds the primary's keyring: the custodians'
+    prompt says so, and on a sandbox points at that cluster's practice shares."""
+    from drconsole.adapters.base import ActionContext
+    from drconsole.adapters.vault import VaultAdapter
+
+    shares = {"primary": "/s/primary/PRACTICE-ONLY-share-N", "dr": "/s/dr/PRACTICE-ONLY-share-N"}
+    vault = VaultAdapter({"addr": "http://127.0.0.1:9", "practice_shares": shares})
+    on_dr = ActionContext(site_name="dr")
+    assert (
+        vault._whose_keys(on_dr)
+        == " (practice shares of this sandbox: /s/dr/PRACTICE-ONLY-share-N)"
+    )
+    vault._keyring = "primary"
+    said = vault._whose_keys(on_dr)
+    assert said.startswith(": it holds the primary cluster's keyring: give a share of primary's")
+    assert said.endswith("(practice shares of this sandbox: /s/primary/PRACTICE-ONLY-share-N)")
+    assert VaultAdapter({"addr": "http://127.0.0.1:9"})._whose_keys(on_dr) == ""

@@ -131,6 +131,7 @@ class VaultAdapter:
         if not section or not section.get("addr"):
             raise PermanentError("the site has no vault section (with addr) in the targets file")
         self.section = dict(section)
+        self._keyring: str | None = None  # whose keys an unseal asks for, when not its own
 
     def client(self, with_token: bool = True) -> Any:
         import hvac
@@ -548,7 +549,9 @@ class VaultAdapter:
                 time.sleep(0.2)
         raise TransientError("the restarted server does not answer")
 
-    def unseal(self, custodians: list[str], ctx: ActionContext, rounds: int) -> dict[str, Any]:
+    def unseal(
+        self, custodians: list[str], ctx: ActionContext, rounds: int, keyring: str | None = None
+    ) -> dict[str, Any]:
         """One share per custodian, asked through the operator; a fresh round after a failure.
 
         A malformed or repeated share is refused and the same custodian asked again, with the
@@ -574,6 +577,7 @@ class VaultAdapter:
             )
         threshold = int(seal["t"])
         names = list(custodians) or [f"custodian {i + 1}" for i in range(threshold)]
+        self._keyring = keyring
         memo = _UnsealMemo(ctx.artefact_dir)
         used = memo.counted(seal)
         if used:
@@ -620,6 +624,20 @@ class VaultAdapter:
         site = f" '{ctx.site_name}'" if ctx.site_name else ""
         return f"Vault{site} at {self.section['addr']}"
 
+    def _whose_keys(self, ctx: ActionContext) -> str:
+        """Whose shares the prompt wants: after a force restore the cluster holds the keyring
+        of the snapshot's origin; on a practice site, where its practice shares lie."""
+        keyring = self._keyring
+        text = ""
+        if keyring and keyring != ctx.site_name:
+            text = f": it holds the {keyring} cluster's keyring: give a share of {keyring}'s keys"
+        practice = self.section.get("practice_shares")
+        if isinstance(practice, dict):
+            where = practice.get(keyring or ctx.site_name or "")
+            if where:
+                text += f" (practice shares of this sandbox: {where})"
+        return text
+
     def _present(
         self,
         client: Any,
@@ -639,7 +657,8 @@ class VaultAdapter:
         problem: str | None = None
         for _ in range(_ASKS):
             share = ctx.ask_secret(
-                f"Unseal share of {name} ({len(used) + 1} of {threshold}) for {self._cluster(ctx)}",
+                f"Unseal share of {name} ({len(used) + 1} of {threshold}) for {self._cluster(ctx)}"
+                f"{self._whose_keys(ctx)}",
                 problem,
             )
             raw = _share_bytes(share.reveal())
@@ -757,6 +776,13 @@ class UnsealParams(Params):
         description="Names (or a sign-off step's signers) in the order they present shares.",
     )
     rounds: int = Field(2, ge=1, le=5, description="Fresh rounds after a failed combination.")
+    keyring: str | None = Field(
+        None,
+        description=(
+            "Whose unseal keys the cluster needs, when not its own: after a force restore, the "
+            "site the snapshot came from (named in the custodians' prompt)."
+        ),
+    )
 
     def names(self) -> list[str]:
         return [c if isinstance(c, str) else c.get("name", "?") for c in self.custodians]
@@ -958,7 +984,7 @@ ACTIONS = [
         },
         Effect.CHANGES,
         True,
-        lambda c, p: _v(c).unseal(p.names(), c, p.rounds),
+        lambda c, p: _v(c).unseal(p.names(), c, p.rounds, p.keyring),
         lambda p: (
             "unseal with custodians' shares"
             + (f" ({', '.join(p.names())})" if p.custodians else "")
