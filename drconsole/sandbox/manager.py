@@ -21,7 +21,7 @@ import yaml
 
 from drconsole.adapters.base import AdapterError
 from drconsole.adapters.oscmd import Background
-from drconsole.sandbox import dns, k8s, openbao, postgres, s3, softhsm
+from drconsole.sandbox import auditlog, dns, k8s, openbao, postgres, s3, softhsm
 from drconsole.sandbox.postgres import PgLayout
 
 STATE = "sandbox.json"
@@ -132,6 +132,7 @@ def up(root: Path) -> str:
             writer_start(root)
             snapshot(root, "primary")  # the plans find a Vault snapshot from the first second
             snapshotter_start(root)
+            auditlog.start(root)
             return f"sandbox created in {root}\n" + status(root)
         layout = state.layout()
         started = ["practice HSM tokens (created)"] if _ensure_hsm(root) else []
@@ -166,6 +167,9 @@ def up(root: Path) -> str:
             snapshot(root, "primary")  # a fresh one (moto's bucket may have been made again)
             snapshotter_start(root)
             started.append("Vault snapshot schedule")
+        if not auditlog.pid(root):
+            auditlog.start(root)
+            started.append("audit-log shipping")
     except (AdapterError, RuntimeError) as exc:
         raise SandboxError(f"the sandbox could not start: {exc}") from None
     if not started:
@@ -239,7 +243,7 @@ def hsm(root: Path, action: str, file: Path | None = None) -> str:
 
 def down(root: Path) -> str:
     state = _require(root)
-    said = [writer_stop(root), snapshotter_stop(root)]
+    said = [writer_stop(root), snapshotter_stop(root), auditlog.stop(root)]
     for server in openbao.servers(root, state.bao_ports or {}):
         said.append(
             f"openbao {server.name} stopped"
@@ -331,6 +335,7 @@ def status(root: Path) -> str:
     pid = writer_pid(root)
     lines.append(f"  writer             {f'running (pid {pid})' if pid else 'stopped'}")
     lines.append(f"  Vault snapshots    {_snapshots_line(root)}")
+    lines.append(f"  audit logs         {auditlog.status_line(root)}")
     for server in openbao.servers(root, state.bao_ports or {}):
         lines.append(f"  openbao {server.name:<10} {server.addr:<23} {_bao_state(server)}")
     moto = _moto(state)
@@ -421,9 +426,14 @@ def write_targets(state: SandboxState) -> Path:
         "postgres": _pg_section(state, "standby"),
         "writers": writers,
     }
-    for server in openbao.servers(root, state.bao_ports or {}):
+    servers = openbao.servers(root, state.bao_ports or {})
+    # where each cluster's practice shares lie, named in the custodians' prompt (a DR Vault
+    # force-restored from the primary's snapshot takes the primary's shares)
+    shares = {s.name: str(s.dir / "PRACTICE-ONLY-share-N") for s in servers}
+    for server in servers:
         section = {
             "addr": server.addr,
+            "practice_shares": shares,
             "token_file": str(server.dir / "PRACTICE-ONLY-root-token"),
             "host_kind": "local",
             "binary": openbao.bao_binary(),
@@ -448,6 +458,7 @@ def write_targets(state: SandboxState) -> Path:
             }
             part["api_health_url"] = sims[site].health_url()
     for site, part in (("primary", primary), ("dr", dr)):
+        part["backup_key"] = {"file": str(_practice_backup_key(root))}
         part["endpoint"] = dns.ENDPOINTS[site]
         part["notify_file"] = str(root / "notifications.log")
         part["simulate_failure"] = [*me, "fail-primary", "--dir", str(root)]
@@ -465,6 +476,17 @@ def write_targets(state: SandboxState) -> Path:
     path.write_text(
         "# drconsole sandbox targets (practice only)\n" + yaml.safe_dump(targets, sort_keys=False)
     )
+    return path
+
+
+def _practice_backup_key(root: Path) -> Path:
+    """The practice key config backups and Vault KV exports are sealed with (0600); a real
+    site names its own key file or variable in ``backup_key``."""
+    path = root / "PRACTICE-ONLY-backup-key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(os.urandom(32).hex() + "\n")
     return path
 
 
