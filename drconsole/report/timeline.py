@@ -6,9 +6,9 @@ the step's previous event to the answer, refusal or initials that ended it; that
 is the ``question_asked`` the engine journals when it puts the question (older journals have
 none: the step's start, a failed attempt or an earlier answer stands for it). Time in systems
 is the rest of the step. Totals are wall-clock time (unions of intervals), so parallel steps
-are not counted twice. The critical path runs back from the step that reached ``service_restored`` (else the
-step that ended last) through, at each step, the need that finished last (by the plan copy's
-``needs``; by time alone when the plan copy is missing).
+are not counted twice. The critical path runs back from the step that reached
+``service_restored`` (else the step that ended last) through, at each step, the need that
+finished last (by the plan copy's ``needs``; by time alone when the plan copy is missing).
 """
 
 from __future__ import annotations
