@@ -374,4 +374,3 @@ def parse_line(line: str) -> Event | None:
     return Event(
         obj["seq"], obj["ts"], obj["mono"], obj["type"], obj["data"], obj["prev"], obj["hash"]
     )
-
