@@ -56,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("plan", metavar="PLAN", help="the plan file")
     p.add_argument("--headless", action="store_true", help="no TUI; answers from --answers")
     p.add_argument("--mode", choices=["drill", "real", "dry-run"], default="drill")
-    p.add_argument("--targets", metavar="FILE", help="targets file (sites and systems)")
+    p.add_argument(
+        "--targets",
+        metavar="FILE",
+        help="targets file (sites and systems); default $DRCONSOLE_TARGETS, else the sandbox's "
+        "(never in real mode)",
+    )
     p.add_argument(
         "--input",
         action="append",
@@ -393,6 +398,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if answers is not None:
         given = {**{k: v for k, v in answers.inputs.items()}, **given}
     runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    targets = Path(args.targets) if args.targets else None
+    if targets is None and Mode(args.mode) is not Mode.REAL:
+        targets = _default_targets()  # the sandbox's, as in the console; never for a real run
     try:
         prepared = prepare_new(
             Path(args.plan),
@@ -400,7 +408,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             operator=operator,
             mode=Mode(args.mode),
             given_inputs=given,
-            targets_path=Path(args.targets) if args.targets else None,
+            targets_path=targets,
             yes=args.yes,
             observers=[_Printer()],
         )
@@ -408,6 +416,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_INVALID
     print(prepared.run_dir, flush=True)
+    if targets is not None and not args.targets:
+        print(f"targets: {targets} (the default; --targets FILE for another)", flush=True)
     code = _drive(prepared.engine)
     if args.metrics_file and not _write_metrics(prepared.run_dir, args.metrics_file):
         return EXIT_FAILED

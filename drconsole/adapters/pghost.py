@@ -156,3 +156,14 @@ def wait_until(predicate: Any, timeout_s: float, interval_s: float = 0.2) -> boo
             return True
         time.sleep(interval_s)
     return bool(predicate())
+
+
+def settle_copied_settings(data_dir: str | Path, settings: list[str]) -> None:
+    """After pg_basebackup: drop what the copy took over from the source's
+    ``postgresql.auto.conf`` that must not follow it (a point-in-time restore's ``recovery_*``
+    target: a standby given one promotes itself on reaching it) and add this cluster's own
+    ``settings``; rewritten in place, so its owner and mode stay."""
+    auto = Path(data_dir) / "postgresql.auto.conf"
+    kept = [line for line in auto.read_text().splitlines() if not line.startswith("recovery_")]
+    with auto.open("w", encoding="utf-8") as conf:
+        conf.write("".join(f"{line}\n" for line in [*kept, *settings]))

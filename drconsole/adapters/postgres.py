@@ -33,7 +33,13 @@ from drconsole.adapters.base import (
 )
 from drconsole.adapters.oscmd import run_as
 from drconsole.adapters.pgbackrest import Pgbackrest, epoch_to_utc
-from drconsole.adapters.pghost import ClusterHost, LocalCluster, host_for, wait_until
+from drconsole.adapters.pghost import (
+    ClusterHost,
+    LocalCluster,
+    host_for,
+    settle_copied_settings,
+    wait_until,
+)
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
 
 RECOVERY_SHORT = "recovery ended before configured recovery target was reached"
@@ -396,9 +402,9 @@ class PostgresAdapter:
         settings = [f"port = {port}"]
         if archive_mode != "keep":
             settings.append(f"archive_mode = {archive_mode}")
-        # appended, so they win over the source's postgresql.conf (owner and mode unchanged)
-        with (Path(host.data_dir) / "postgresql.auto.conf").open("a", encoding="utf-8") as f:
-            f.write("".join(f"{line}\n" for line in settings))
+        # the source's recovery target must not follow (the standby would promote itself on
+        # reaching it); these win over the source's postgresql.conf
+        settle_copied_settings(host.data_dir, settings)
         host.start()
         self._wait_ready(None, 120)
         status = self.replication_status()

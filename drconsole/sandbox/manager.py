@@ -256,7 +256,7 @@ def down(root: Path) -> str:
     for sim in k8s.simulators(root, state.bao_ports or {}):
         name = f"kubernetes simulator {sim.site}"
         said.append(f"{name} stopped" if sim.stop() else f"{name} was not running")
-    said.extend(_drop_scratch(state))
+    said.extend(drop_scratch_restores(state))
     for which in ("standby", "primary"):
         cluster = state.layout().cluster(which)
         try:
@@ -269,7 +269,7 @@ def down(root: Path) -> str:
     return "\n".join(said)
 
 
-def _drop_scratch(state: SandboxState) -> list[str]:
+def drop_scratch_restores(state: SandboxState) -> list[str]:
     """Stop and remove the test restores left in the scratch directory (a killed run's)."""
     from drconsole.adapters.postgres import PostgresAdapter
 

@@ -16,7 +16,7 @@ import psycopg
 from drconsole.adapters.base import PermanentError
 from drconsole.adapters.oscmd import current_user, run_as
 from drconsole.adapters.pgbackrest import Pgbackrest
-from drconsole.adapters.pghost import DEFAULT_BIN, LocalCluster
+from drconsole.adapters.pghost import DEFAULT_BIN, LocalCluster, settle_copied_settings
 
 STANZA = "qsign"
 SANDBOX_USER = "drconsole-sandbox"
@@ -270,9 +270,7 @@ def copy_cluster(layout: PgLayout, source_port: int, into: str) -> None:
     # The copied settings lose a point-in-time restore's recovery target (a standby given it
     # would promote itself on reaching it) and get this cluster's port and archiving (the DR
     # site's archiving starts when it is promoted); rewritten in place: owner and mode stay.
-    auto = data / "postgresql.auto.conf"
-    kept = [line for line in auto.read_text().splitlines() if not line.startswith("recovery_")]
-    kept += [f"port = {port}", f"archive_mode = {'on' if into == 'primary' else 'off'}"]
-    with auto.open("w", encoding="utf-8") as conf:
-        conf.write("".join(f"{line}\n" for line in kept))
+    settle_copied_settings(
+        data, [f"port = {port}", f"archive_mode = {'on' if into == 'primary' else 'off'}"]
+    )
     layout.cluster(into).start()
