@@ -53,7 +53,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drconsole.adapters import registry
 from drconsole.adapters.base import Effect
-from drconsole.engine.ceremony import NO_INITIALS
 from drconsole.engine.ceremony_rules import Participant
 from drconsole.engine.operator import (
     FailureChoice,
@@ -64,6 +63,7 @@ from drconsole.engine.operator import (
     Signer,
 )
 from drconsole.engine.people import answer_problem, name_key
+from drconsole.engine.steps import KINDS
 from drconsole.plans.model import OnFailure, Plan, Step
 from drconsole.plans.yamlpos import YamlSyntaxError, load_yaml
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
@@ -185,19 +185,10 @@ def _asks(plan: Plan, step: Step) -> set[str]:
         asks.add("typed")
     if step.guard is not None:
         asks |= {"override", "evidence"}
-    if step.call:
-        asks |= {"secrets", "secret"}
-    if plan.ceremony is not None and step.kind not in NO_INITIALS:
+    kind = KINDS[step.kind]
+    if plan.ceremony is not None and kind.initials:
         asks.add("initials")
-    asks |= {
-        "manual": {"confirm", "evidence"} if step.evidence else {"confirm"},
-        "approval": {"signoffs"},
-        "checkbox": {"confirm", "exception"},
-        "choice": {"evidence"},
-        "record": {"evidence", "exception"},
-        "bag": {"evidence", "exception"},
-        "quorum": {"quorum"},
-    }.get(step.kind, set())
+    asks |= kind.asks(step)
     return asks
 
 

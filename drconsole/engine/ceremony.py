@@ -9,7 +9,7 @@ with the exception's number, and the run goes on. The rules themselves live in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drconsole.engine.ceremony_rules import (
     Participant,
@@ -18,24 +18,19 @@ from drconsole.engine.ceremony_rules import (
     initials_problem,
     leave_problem,
     previous_seals,
-    quorum_problem,
     sign_in_problem,
-    values_match,
 )
+from drconsole.engine.context import RunContext
+from drconsole.engine.events import EventType, NewEvent
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import NoAnswer, Question, Signer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
 from drconsole.engine.people import answer_problem, name_key
 from drconsole.engine.state import StepStatus
-from drconsole.plans.model import BagEvent, Compare, EvidenceField, InputType, Step
-
-if TYPE_CHECKING:
-    from drconsole.engine.runner import Engine
+from drconsole.plans.model import BagEvent, Step
 
 SIGN_IN = "sign-in"
 CLOSING = "closing"
-NO_INITIALS = ("milestone", "wait")
-CEREMONY_KINDS = ("checkbox", "choice", "record", "bag", "quorum")
 
 
 class CeremonyError(Exception):
@@ -45,34 +40,34 @@ class CeremonyError(Exception):
 class CeremonySteps:
     """The ceremony side of one engine."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
-        self.spec = engine.plan.ceremony
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.spec = ctx.plan.ceremony
         self._previous: dict[str, str] | None = None
 
     # ----------------------------------------------------------------- people
     @property
     def participants(self) -> list[Participant]:
-        return [Participant.from_dict(d) for d in self.e.state.participants]
+        return [Participant.from_dict(d) for d in self.ctx.state.participants]
 
     @property
     def active(self) -> bool:
         """Ceremony rules apply (a ceremony plan, not a dry run)."""
-        return self.spec is not None and self.e.mode is not Mode.DRY_RUN
+        return self.spec is not None and self.ctx.mode is not Mode.DRY_RUN
 
     async def sign_in(self) -> str | None:
         """Ask for the sign-in sheet until it follows the rules. Returns None when everyone is
         signed in, else why not (the run then stops, resumable)."""
-        if not self.active or self.e.state.participants:
+        if not self.active or self.ctx.state.participants:
             return None
         spec = self.spec
         assert spec is not None
         roles = {role: rule.title for role, rule in spec.roles.items()}
         q = Question(SIGN_IN, "Participants sign in", _sign_in_guidance(spec.roles))
         try:
-            people = await self.e.ask_until(
-                lambda problem: self.e.operator.participants(q, roles, problem),
-                lambda people: sign_in_problem(spec, people, self.e.operator.name),
+            people = await self.ctx.ask_until(
+                lambda problem: self.ctx.operator.participants(q, roles, problem),
+                lambda people: sign_in_problem(spec, people, self.ctx.operator.name),
                 step=SIGN_IN,
                 question="sign-in",
             )
@@ -80,7 +75,9 @@ class CeremonySteps:
             return f"participants did not sign in: {exc}"
         except Refused as exc:
             return f"sign-in not accepted: {exc}"
-        self.e.emit("participants", {"participants": [p.as_dict() for p in people]})
+        self.ctx.emit(
+            NewEvent(EventType.PARTICIPANTS, {"participants": [p.as_dict() for p in people]})
+        )
         return None
 
     def signer_problem(self, signers: list[Signer]) -> str | None:
@@ -102,16 +99,16 @@ class CeremonySteps:
         Raises:
             StepFailed: no acceptable initials after being asked again.
         """
-        if not self.active or step.kind in NO_INITIALS:
+        if not self.active:
             return
         spec = self.spec
         assert spec is not None
-        q = self.e.question(step)
+        q = self.ctx.question(step)
         try:
-            actor, witness = await self.e.ask_until(
-                lambda problem: self.e.operator.initials(q, problem),
+            actor, witness = await self.ctx.ask_until(
+                lambda problem: self.ctx.operator.initials(q, problem),
                 lambda marks: initials_problem(
-                    spec, self.participants, self.e.state.absent, marks[0], marks[1]
+                    spec, self.participants, self.ctx.state.absent, marks[0], marks[1]
                 ),
                 step=step.id,
                 question="initials",
@@ -121,7 +118,7 @@ class CeremonySteps:
         except Refused as exc:
             raise StepFailed(f"initials not accepted: {exc}") from None
         marks = {"step": step.id, "actor": actor.upper(), "witness": witness.upper()}
-        self.e.emit("initials", marks)
+        self.ctx.emit(NewEvent(EventType.INITIALS, marks))
 
     def leave(self, initials: str, reason: str) -> None:
         """Record that someone left the room.
@@ -132,21 +129,23 @@ class CeremonySteps:
         """
         assert self.spec is not None
         problem = answer_problem(reason, "the reason") or leave_problem(
-            self.participants, self.e.state.absent, initials, self.spec.minimum_present
+            self.participants, self.ctx.state.absent, initials, self.spec.minimum_present
         )
         if problem is not None:
             raise CeremonyError(problem)
         person = find(self.participants, initials)
         assert person is not None
-        self.e.emit(
-            "presence",
-            {
-                "initials": person.initials,
-                "name": person.name,
-                "present": False,
-                "reason": reason,
-                "by": self.e.operator.name,
-            },
+        self.ctx.emit(
+            NewEvent(
+                EventType.PRESENCE,
+                {
+                    "initials": person.initials,
+                    "name": person.name,
+                    "present": False,
+                    "reason": reason,
+                    "by": self.ctx.operator.name,
+                },
+            )
         )
 
     def come_back(self, initials: str) -> None:
@@ -158,24 +157,26 @@ class CeremonySteps:
         person = find(self.participants, initials)
         if person is None:
             raise CeremonyError(f"initials {initials!r} belong to nobody signed in")
-        if name_key(person.initials) not in self.e.state.absent:
+        if name_key(person.initials) not in self.ctx.state.absent:
             raise CeremonyError(f"{person.name} is not recorded as out of the room")
-        self.e.emit(
-            "presence",
-            {
-                "initials": person.initials,
-                "name": person.name,
-                "present": True,
-                "reason": "returned",
-                "by": self.e.operator.name,
-            },
+        self.ctx.emit(
+            NewEvent(
+                EventType.PRESENCE,
+                {
+                    "initials": person.initials,
+                    "name": person.name,
+                    "present": True,
+                    "reason": "returned",
+                    "by": self.ctx.operator.name,
+                },
+            )
         )
 
     async def attest_all(self) -> None:
         """Each participant's closing attestation (those not yet given)."""
         if not self.active:
             return
-        done = {name_key(a["initials"]) for a in self.e.state.attestations}
+        done = {name_key(a["initials"]) for a in self.ctx.state.attestations}
         q = Question(CLOSING, "Closing attestations", _ATTEST_TEXT)
 
         def with_reason(said: tuple[bool, str]) -> str | None:
@@ -188,10 +189,10 @@ class CeremonySteps:
             async def attest(
                 _problem: str | None, person: Participant = person
             ) -> tuple[bool, str]:
-                return await self.e.operator.attest(q, person)
+                return await self.ctx.operator.attest(q, person)
 
             try:
-                agree, reason = await self.e.ask_until(
+                agree, reason = await self.ctx.ask_until(
                     attest,
                     with_reason,
                     step=CLOSING,
@@ -200,41 +201,45 @@ class CeremonySteps:
                 )
             except (NoAnswer, Refused):
                 continue  # not given: the record says so; a resume asks again
-            self.e.emit(
-                "attestation",
-                {
-                    "initials": person.initials,
-                    "name": person.name,
-                    "agree": agree,
-                    "reason": reason.strip() or None,
-                },
+            self.ctx.emit(
+                NewEvent(
+                    EventType.ATTESTATION,
+                    {
+                        "initials": person.initials,
+                        "name": person.name,
+                        "agree": agree,
+                        "reason": reason.strip() or None,
+                    },
+                )
             )
 
     # ----------------------------------------------------------------- exceptions
     async def exception(self, step: Step, expected: str, happened: str | None) -> int:
         """Record an exception met by a step; returns its number. Never fails."""
-        number = len(self.e.state.exceptions) + 1
+        number = len(self.ctx.state.exceptions) + 1
         decision = ""
-        q = self.e.question(step)
+        q = self.ctx.question(step)
         try:
-            happened, decision = await self.e.ask_until(
-                lambda _problem: self.e.operator.exception(q, number, expected, happened),
+            happened, decision = await self.ctx.ask_until(
+                lambda _problem: self.ctx.operator.exception(q, number, expected, happened),
                 lambda _answer: None,
                 step=step.id,
                 question=f"exception #{number}",
             )
         except (NoAnswer, Refused) as exc:
             decision = f"no decision recorded ({exc})"
-        self.e.emit(
-            "exception",
-            {
-                "number": number,
-                "step": step.id,
-                "expected": expected,
-                "happened": happened or "not described",
-                "decision": decision or "no decision recorded",
-                "by": self.e.operator.name,
-            },
+        self.ctx.emit(
+            NewEvent(
+                EventType.EXCEPTION,
+                {
+                    "number": number,
+                    "step": step.id,
+                    "expected": expected,
+                    "happened": happened or "not described",
+                    "decision": decision or "no decision recorded",
+                    "by": self.ctx.operator.name,
+                },
+            )
         )
         return number
 
@@ -247,36 +252,25 @@ class CeremonySteps:
         typed = {"expected": expected, "happened": happened, "decision": decision}
         if (problem := answer_problem(typed, "the exception")) is not None:
             raise CeremonyError(problem)
-        number = len(self.e.state.exceptions) + 1
-        self.e.emit(
-            "exception",
-            {
-                "number": number,
-                "step": step_id,
-                "expected": expected.strip() or "the script was followed",
-                "happened": happened.strip(),
-                "decision": decision.strip() or "no decision recorded",
-                "by": self.e.operator.name,
-            },
+        number = len(self.ctx.state.exceptions) + 1
+        self.ctx.emit(
+            NewEvent(
+                EventType.EXCEPTION,
+                {
+                    "number": number,
+                    "step": step_id,
+                    "expected": expected.strip() or "the script was followed",
+                    "happened": happened.strip(),
+                    "decision": decision.strip() or "no decision recorded",
+                    "by": self.ctx.operator.name,
+                },
+            )
         )
         return number
 
-    # ----------------------------------------------------------------- step kinds
-    async def execute(self, step: Step) -> Outcome:
-        kind = step.kind
-        if kind == "checkbox":
-            return await self._checkbox(step)
-        if kind == "choice":
-            return await self._choice(step)
-        if kind == "record":
-            return await self._record(step)
-        if kind == "bag":
-            return await self._bag(step)
-        if kind == "quorum":
-            return await self._quorum(step)
-        raise AssertionError(f"not a ceremony step kind: {kind}")
-
-    def _with_exceptions(self, outputs: dict[str, Any], numbers: list[int]) -> Outcome:
+    def with_exceptions(self, outputs: dict[str, Any], numbers: list[int]) -> Outcome:
+        """A ceremony step's outcome: succeeded, or failed-and-continued with the exceptions
+        it met."""
         if not numbers:
             return Outcome(StepStatus.SUCCEEDED, outputs)
         outputs["exceptions"] = numbers
@@ -289,55 +283,19 @@ class CeremonySteps:
             continued=True,
         )
 
-    async def _checkbox(self, step: Step) -> Outcome:
-        assert step.checkbox is not None
-        q = self.e.question(step)
-        text = str(self.e.resolve(step.checkbox))
-        async with self.e.asking(step, "checkbox"):
-            try:
-                ok = await self.e.operator.confirm(q, text)
-            except NoAnswer as exc:
-                raise StepFailed(str(exc)) from None
-        self.e.answer(
-            step, "checkbox", "confirmed" if ok else "cannot confirm", self.e.operator.name
-        )
-        numbers = [] if ok else [await self.exception(step, text, None)]
-        return self._with_exceptions({"confirmed": ok}, numbers)
+    def previous_seal(self, label: str) -> tuple[str | None, str]:
+        """The bag id of the last seal of ``label`` (this ceremony's, else the previous
+        ceremony's record) and where it comes from.
 
-    async def _choice(self, step: Step) -> Outcome:
-        assert step.choice is not None
-        field = EvidenceField(
-            type=InputType.CHOICE, prompt=step.choice.prompt, choices=step.choice.options
-        )
-        values = await self.e.ask_evidence(step, self.e.question(step), {"choice": field})
-        return Outcome(StepStatus.SUCCEEDED, {"choice": values["choice"]})
-
-    async def _record(self, step: Step) -> Outcome:
-        assert step.record is not None
-        values: dict[str, Any] = dict(
-            await self.e.ask_evidence(step, self.e.question(step), step.record)
-        )
-        numbers = []
-        for name, field in step.record.items():
-            if field.expect is None or name not in values:
-                continue
-            want = self.e.resolve(field.expect)
-            got = str(values[name])
-            if values_match(want, got, field.compare):
-                continue
-            shown = f"{str(want)[:4]}...{str(want)[-4:]}" if field.compare is Compare.ENDS else want
-            numbers.append(
-                await self.exception(step, f"{name} = {shown}", f"{name} read as {got!r}")
-            )
-        return self._with_exceptions(values, numbers)
-
-    def _previous_seal(self, label: str) -> tuple[str | None, str]:
-        for bag in reversed(self.e.state.bags):
+        Raises:
+            StepFailed: the previous record cannot be read.
+        """
+        for bag in reversed(self.ctx.state.bags):
             if bag["label"] == label and bag["event"] == BagEvent.SEAL.value:
                 return bag["bag_id"], "sealed earlier in this ceremony"
         if self.spec is None or not self.spec.previous_record:
             return None, "no previous record given"
-        where = self.e.resolve(self.spec.previous_record)
+        where = self.ctx.resolve(self.spec.previous_record)
         if not where:
             return None, "no previous record given"
         if self._previous is None:
@@ -348,80 +306,6 @@ class CeremonySteps:
         if label in self._previous:
             return self._previous[label], "sealed in the previous ceremony"
         return None, "the previous record has no seal of this bag"
-
-    async def _bag(self, step: Step) -> Outcome:
-        assert step.bag is not None
-        bag = step.bag.model_copy(update={"label": str(self.e.resolve(step.bag.label))})
-        fields = {
-            "bag_id": EvidenceField(
-                prompt=f"Bag number of {bag.label} ({bag.contents}), read from the bag",
-                pattern=bag.pattern,
-            )
-        }
-        if bag.event is not BagEvent.SEAL:
-            fields["intact"] = EvidenceField(
-                type=InputType.CHOICE,
-                prompt="Is the bag intact (no tear, no tamper marks)?",
-                choices=["yes", "no"],
-            )
-        values = await self.e.ask_evidence(step, self.e.question(step), fields)
-        bag_id = values["bag_id"].strip()
-        previous, source = (
-            (None, "") if bag.event is BagEvent.SEAL else self._previous_seal(bag.label)
-        )
-        numbers = []
-        if previous is not None and bag_id.casefold() != previous.casefold():
-            numbers.append(
-                await self.exception(
-                    step,
-                    f"bag {bag.label} is {previous} ({source})",
-                    f"bag {bag.label} reads {bag_id}",
-                )
-            )
-        intact = values.get("intact")
-        if intact == "no":
-            numbers.append(
-                await self.exception(
-                    step, f"bag {bag_id} intact", f"bag {bag_id} is not intact (tamper evidence)"
-                )
-            )
-        self.e.emit(
-            "bag",
-            {
-                "step": step.id,
-                "event": bag.event.value,
-                "label": bag.label,
-                "bag_id": bag_id,
-                "contents": bag.contents,
-                "intact": None if intact is None else intact == "yes",
-                "previous": previous,
-                "previous_source": source or None,
-            },
-        )
-        outputs: dict[str, Any] = {"bag_id": bag_id, "intact": intact, "previous": previous}
-        return self._with_exceptions(outputs, numbers)
-
-    async def _quorum(self, step: Step) -> Outcome:
-        assert step.quorum is not None
-        quorum = step.quorum
-        q = self.e.question(step)
-        try:
-            presented = await self.e.ask_until(
-                lambda problem: self.e.operator.quorum(
-                    q, quorum.role, quorum.need, quorum.present, problem
-                ),
-                lambda presented: quorum_problem(
-                    self.participants, self.e.state.absent, quorum.role, quorum.need, presented
-                ),
-                step=step.id,
-                question="quorum",
-            )
-        except (NoAnswer, Refused) as exc:
-            raise StepFailed(f"no quorum: {exc}") from None
-        listed = [{"initials": i.upper(), quorum.present: t} for i, t in presented]
-        self.e.answer(step, "quorum", listed, self.e.operator.name)
-        holders = [i.upper() for i, _ in presented]
-        return Outcome(StepStatus.SUCCEEDED, {"holders": holders, "presented": listed})
 
 
 _ATTEST_TEXT = (

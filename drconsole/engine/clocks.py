@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from drconsole.engine.state import FINISHED, RunState
 from drconsole.timeutil import format_duration
@@ -170,6 +171,19 @@ class Clocks:
     rpo_objective: timedelta | None
     rpo_status: str  # pending | met | missed | not measured
     rpo_reason: str | None = None  # why the RPO is not measured (never None then)
+
+    def fields(self) -> dict[str, Any]:
+        """The clocks as journaled (``clock`` and ``run_finished`` events)."""
+
+        def seconds(value: timedelta | None) -> float | None:
+            return round(value.total_seconds(), 3) if value is not None else None
+
+        return {
+            "rto_s": seconds(self.rto_elapsed),
+            "rto_status": self.rto_status,
+            "rpo_s": seconds(self.rpo_achieved),
+            "rpo_status": self.rpo_status,
+        }
 
 
 def _objective(state: RunState, key: str) -> timedelta | None:

@@ -7,6 +7,7 @@ rendered for people: lists of people as "Kim (security_officer)", never a Python
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +37,60 @@ class EventType(StrEnum):
     EXCEPTION = "exception"
     BAG = "bag"
     ATTESTATION = "attestation"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be journaled: its type and its fields."""
+
+    type: EventType
+    data: dict[str, Any]
+
+
+def step_started(
+    step: str, kind: str, attempt: int, params: dict[str, Any], description: str
+) -> NewEvent:
+    return NewEvent(
+        EventType.STEP_STARTED,
+        {
+            "step": step,
+            "kind": kind,
+            "attempt": attempt,
+            "params": params,
+            "description": description,
+        },
+    )
+
+
+def step_finished(
+    step: str,
+    status: str,
+    attempts: int,
+    *,
+    outputs: dict[str, Any] | None = None,
+    error: str | None = None,
+    reason: str | None = None,
+) -> NewEvent:
+    """The end of a step (every ``step_finished`` is built here)."""
+    data: dict[str, Any] = {"step": step, "status": status, "outputs": outputs or {}}
+    data.update({"error": error, "reason": reason, "attempts": attempts})
+    return NewEvent(EventType.STEP_FINISHED, data)
+
+
+def question_asked(step: str, question: str, who: str) -> NewEvent:
+    return NewEvent(EventType.QUESTION_ASKED, {"step": step, "question": question, "who": who})
+
+
+def operator_answer(step: str, question: str, answer: Any, by: str) -> NewEvent:
+    return NewEvent(
+        EventType.OPERATOR_ANSWER, {"step": step, "question": question, "answer": answer, "by": by}
+    )
+
+
+def refused(step: str, question: str, reason: str, by: str) -> NewEvent:
+    return NewEvent(
+        EventType.REFUSED, {"step": step, "question": question, "reason": reason, "by": by}
+    )
 
 
 def show(value: Any) -> str:

@@ -20,11 +20,13 @@ from typing import Any
 
 from drconsole import __version__
 from drconsole.engine.answers import AnswersError, check_fits
+from drconsole.engine.context import Observer, RunContext
+from drconsole.engine.events import EventType, NewEvent
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import Operator
 from drconsole.engine.people import text_problem
 from drconsole.engine.rundir import PLAN_COPY, TARGETS_COPY, load_state, new_run_dir
-from drconsole.engine.runner import Engine, Observer
+from drconsole.engine.runner import Engine
 from drconsole.engine.state import FINISHED, RunState
 from drconsole.journal.files import describe_write_error, write_private
 from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir, verify
@@ -142,44 +144,48 @@ def prepare_new(
         (run_dir / "artefacts").mkdir(mode=0o700)
         journal = JournalWriter.create(run_dir, lock=lock)
         engine = Engine(
-            plan,
-            journal=journal,
-            state=RunState(),
-            operator=operator,
-            mode=mode,
-            inputs=values,
-            targets=targets,
-            observers=observers,
-            run_dir=run_dir,
+            RunContext(
+                plan,
+                journal=journal,
+                state=RunState(),
+                operator=operator,
+                mode=mode,
+                inputs=values,
+                targets=targets,
+                observers=observers,
+                run_dir=run_dir,
+            )
         )
         objectives = plan.objectives
-        engine.emit(
-            "run_started",
-            {
-                "run_id": run_dir.name,
-                "plan": {
-                    "id": plan.id,
-                    "title": plan.title,
-                    "kind": plan.kind.value,
-                    "version": plan.version,
-                    "sha256": result.sha256,
-                    "file": str(plan_path),
+        engine.ctx.emit(
+            NewEvent(
+                EventType.RUN_STARTED,
+                {
+                    "run_id": run_dir.name,
+                    "plan": {
+                        "id": plan.id,
+                        "title": plan.title,
+                        "kind": plan.kind.value,
+                        "version": plan.version,
+                        "sha256": result.sha256,
+                        "file": str(plan_path),
+                    },
+                    "mode": mode.value,
+                    "operator": operator.name,
+                    "yes": yes,
+                    "inputs": values,
+                    "incident_at": format_timestamp(incident),
+                    "objectives": {
+                        "rto_s": objectives.rto.total_seconds() if objectives.rto else None,
+                        "rpo_s": objectives.rpo.total_seconds() if objectives.rpo else None,
+                    },
+                    "targets_file": str(targets_path) if targets_path else None,
+                    "steps": [s.id for s in plan.steps],
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "drconsole": __version__,
                 },
-                "mode": mode.value,
-                "operator": operator.name,
-                "yes": yes,
-                "inputs": values,
-                "incident_at": format_timestamp(incident),
-                "objectives": {
-                    "rto_s": objectives.rto.total_seconds() if objectives.rto else None,
-                    "rpo_s": objectives.rpo.total_seconds() if objectives.rpo else None,
-                },
-                "targets_file": str(targets_path) if targets_path else None,
-                "steps": [s.id for s in plan.steps],
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "drconsole": __version__,
-            },
+            )
         )
     except (OSError, JournalError) as exc:
         if journal is not None:
@@ -235,24 +241,28 @@ def prepare_resume(
     if report.torn_tail is not None:
         state = load_state(run_dir)  # with the repair event, as a replay will see it
     engine = Engine(
-        plan,
-        journal=journal,
-        state=state,
-        operator=operator,
-        mode=Mode(state.mode),
-        inputs=dict(state.inputs),
-        targets=targets,
-        observers=observers,
-        run_dir=run_dir,
+        RunContext(
+            plan,
+            journal=journal,
+            state=state,
+            operator=operator,
+            mode=Mode(state.mode),
+            inputs=dict(state.inputs),
+            targets=targets,
+            observers=observers,
+            run_dir=run_dir,
+        )
     )
     try:
-        engine.emit(
-            "run_resumed",
-            {
-                "operator": operator.name,
-                "pid": os.getpid(),
-                "interrupted": state.interrupted_steps(),
-            },
+        engine.ctx.emit(
+            NewEvent(
+                EventType.RUN_RESUMED,
+                {
+                    "operator": operator.name,
+                    "pid": os.getpid(),
+                    "interrupted": state.interrupted_steps(),
+                },
+            )
         )
     except JournalError as exc:
         journal.close()

@@ -1,0 +1,134 @@
+"""The ask loop: one question at a time, each journaled while it waits (``question_asked``),
+every refused answer journaled (``refused``) and asked again with the reason, every accepted
+answer journaled (``operator_answer``).
+
+:class:`Asking` is the half of the run context that talks to people; the context supplies
+``emit`` and the operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from drconsole.engine import events
+from drconsole.engine.events import NewEvent
+from drconsole.engine.operator import FieldSpec, NoAnswer, Operator, Question
+from drconsole.engine.outcome import ASK_AGAIN, Refused, StepFailed, evidence_problem
+from drconsole.engine.people import answer_problem
+from drconsole.journal.journal import Event
+from drconsole.plans.model import EvidenceField, Step
+
+T = TypeVar("T")
+
+
+class Asking:
+    """Questions to people on behalf of one run."""
+
+    operator: Operator
+
+    def __init__(self, operator: Operator) -> None:
+        self.operator = operator
+        self.ask_lock = asyncio.Lock()
+
+    def emit(self, new: NewEvent) -> Event:  # pragma: no cover (the run context's)
+        raise NotImplementedError
+
+    @staticmethod
+    def question(step: Step, **details: Any) -> Question:
+        return Question(step.id, step.label, step.guidance, details)
+
+    def answer(self, step: Step, question: str, answer: Any, by: str) -> None:
+        self.emit(events.operator_answer(step.id, question, answer, by))
+
+    def refused(self, step: str | Step, question: str, reason: str) -> None:
+        """Journal that an answer was refused and why (every refusal reaches the record)."""
+        step_id = step.id if isinstance(step, Step) else step
+        self.emit(events.refused(step_id, question, reason, self.operator.name))
+
+    @asynccontextmanager
+    async def asking(
+        self, step: str | Step, question: str, who: str | None = None
+    ) -> AsyncIterator[None]:
+        """Hold the asking lock (one question at a time) and journal that a question waits
+        (``question_asked``), so that whoever watches the run sees what it waits for."""
+        step_id = step.id if isinstance(step, Step) else step
+        async with self.ask_lock:
+            self.emit(events.question_asked(step_id, question, who or self.operator.name))
+            yield
+
+    async def ask_until(
+        self,
+        ask: Callable[[str | None], Awaitable[T]],
+        check: Callable[[T], str | None],
+        *,
+        step: str,
+        question: str,
+        who: str | None = None,
+    ) -> T:
+        """Ask (one question at a time) until ``check`` accepts the answer, ``ASK_AGAIN`` times
+        at most; each refusal is journaled (``refused``) and passed to the next question.
+        ``who`` is asked (the operator when None).
+
+        Raises:
+            NoAnswer: the operator gave no answer.
+            Refused: every answer was refused (the last refusal).
+        """
+        problem: str | None = None
+        for _ in range(ASK_AGAIN):
+            async with self.asking(step, question, who):
+                answer = await ask(problem)
+            problem = answer_problem(answer, question) or check(answer)
+            if problem is None:
+                return answer
+            self.refused(step, question, problem)
+        raise Refused(problem)
+
+    async def ask_evidence(
+        self, step: Step, q: Question, spec: dict[str, EvidenceField]
+    ) -> dict[str, str]:
+        """Recorded values, checked against their types, patterns and choices.
+
+        Raises:
+            StepFailed: no answer, or no acceptable one.
+        """
+        fields = [
+            FieldSpec(name, f.type.value, f.prompt, f.required, f.pattern, f.choices)
+            for name, f in spec.items()
+        ]
+        try:
+            values = await self.ask_until(
+                lambda problem: self.operator.evidence(q, fields, problem),
+                lambda values: evidence_problem(fields, values),
+                step=step.id,
+                question="evidence",
+            )
+        except NoAnswer as exc:
+            raise StepFailed(str(exc)) from None
+        except Refused as exc:
+            raise StepFailed(f"evidence not accepted: {exc}") from None
+        kept = {f.name: values[f.name] for f in fields if f.name in values}
+        self.answer(step, "evidence", kept, self.operator.name)
+        return kept
+
+    async def typed_text(self, step: Step, q: Question, prompt: str, expected: str) -> None:
+        """The operator types ``expected`` (each wrong text is journaled and refused).
+
+        Raises:
+            NoAnswer: the operator gave no answer.
+            Refused: they typed something else each time.
+        """
+
+        def check(typed: str) -> str | None:
+            if typed.strip() == expected:
+                return None
+            return f"that was not {expected!r}; nothing was done. Type it exactly"
+
+        await self.ask_until(
+            lambda problem: self.operator.typed_confirm(q, prompt, expected, problem),
+            check,
+            step=step.id,
+            question="typed confirmation",
+        )
