@@ -63,7 +63,7 @@ def svg(tl: Timeline) -> str:
     scale = _Scale(span)
     rows = len(tl.bars)
     chart_bottom = TOP + rows * ROW + 6
-    notes = [*tl.milestones]
+    notes = [*tl.milestones, *tl.injections]
     height = chart_bottom + 20 * (len(notes) + 1) + 10
     out = [
         f'<svg viewBox="0 0 {WIDTH} {height}" '
@@ -76,13 +76,20 @@ def svg(tl: Timeline) -> str:
     for row, bar in enumerate(tl.bars):
         out += _bar(scale, bar, TOP + row * ROW)
     y = chart_bottom + 20
-    for name, when in notes:
+    lines = [  # milestones dashed; a facilitator's injected faults dotted, in orange
+        *[(when, f"◆ {name} at +{format_duration(when)}", "milestone", "#222", "4 3")
+          for name, when in tl.milestones],
+        *[(when, f"{text} (at +{format_duration(max(when, 0))})", "injection", "#d35400", "1 3")
+          for text, when in tl.injections],
+    ]  # fmt: skip
+    for when, text, cls, colour, dash in lines:
         x = scale.x(when)
         out.append(
-            f"<line class='milestone' x1='{x}' y1='{TOP - 4}' x2='{x}' y2='{y - 11}' "
-            "stroke='#222' stroke-dasharray='4 3'/>"
+            f"<line class='{cls}' x1='{x}' y1='{TOP - 4}' x2='{x}' y2='{y - 11}' "
+            f"stroke='{colour}' stroke-width='{2 if cls == 'injection' else 1}' "
+            f"stroke-dasharray='{dash}'/>"
         )
-        out.append(_label(x, y, f"◆ {name} at +{format_duration(when)}", "milestone-label"))
+        out.append(_label(x, y, text, f"{cls}-label" if cls == "milestone" else cls))
         y += 20
     out.append(_rto(tl, scale, span, chart_bottom, y))
     out.append("</svg>")

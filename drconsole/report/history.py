@@ -54,7 +54,37 @@ def history(
             for plan_id, found in sorted(plans.items())
         ],
         "schedule": [d for d in schedule.duties(runs, now) if plan is None or d["plan"] == plan],
+        "faults": faults(shown),
     }
+
+
+def faults(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per fault type a drill facilitator injected: the time to notice it, drill after drill
+    (oldest first; None where the run never noticed it)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        for i in run.get("injections") or []:
+            found.setdefault(i["fault"], []).append(
+                {"run": run["name"], "plan": run["plan"], "site": i["site"],
+                 "injected_at": i["injected_at"], "notice_s": i["notice_s"],
+                 "recover_s": i["recover_s"]}
+            )  # fmt: skip
+    return [{"fault": k, "drills": v} for k, v in sorted(found.items())]
+
+
+def faults_markdown(h: dict[str, Any]) -> list[str]:
+    """Time to notice each injected fault type, drill after drill."""
+    if not h.get("faults"):
+        return []
+    lines = ["## Injected faults: time to notice, drill after drill", ""]
+    for entry in h["faults"]:
+        times = ", ".join(
+            f"{format_duration(d['notice_s']) if d['notice_s'] is not None else 'not noticed'}"
+            f" ({d['plan']}, {d['injected_at'][:10]})"
+            for d in entry["drills"]
+        )
+        lines.append(f"- {entry['fault']}: {times}")
+    return [*lines, ""]
 
 
 def measured(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -174,6 +204,7 @@ def to_markdown(h: dict[str, Any]) -> str:
         lines += ["", "RTO per drill against the objective:", "", "```", *chart, "```", ""]
     if not h["plans"]:
         lines += ["No runs.", ""]
+    lines += faults_markdown(h)
     return "\n".join(lines)
 
 
@@ -205,5 +236,10 @@ def to_html(h: dict[str, Any]) -> str:
         ]
         parts.append("</table><p>RTO per drill against the objective:</p>")
         parts.append("<pre>" + e("\n".join(rto_chart(entry["runs"]))) + "</pre>")
+    fault_lines = faults_markdown(h)[2:]
+    if fault_lines:
+        parts.append("<h2>Injected faults: time to notice, drill after drill</h2><ul>")
+        parts += [f"<li>{e(line[2:])}</li>" for line in fault_lines if line]
+        parts.append("</ul>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -15,9 +15,11 @@ from typing import Any
 
 from drconsole.engine.events import show
 from drconsole.report import gantt
-from drconsole.report.build import ReadRun, build, step_name
+from drconsole.report.build import build
+from drconsole.report.injections import describe
 from drconsole.report.record import _e, _table
 from drconsole.report.timeline import Timeline, timeline
+from drconsole.runs.read import ReadRun, step_name
 from drconsole.timeutil import format_duration
 
 _CSS = """
@@ -51,7 +53,7 @@ ul.legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 4
 
 
 def to_html(run: ReadRun) -> str:
-    """The page for a run read by :func:`drconsole.report.build.read_run`."""
+    """The page for a run read by :func:`drconsole.runs.read.read_run`."""
     report = build(run)
     tl = timeline(run)
     plan = report["plan"]
@@ -75,6 +77,7 @@ def to_html(run: ReadRun) -> str:
         "<h2>Sign-offs</h2>",
         _signoffs(report),
         *_participants(run),
+        *_injections(report),
         "<h2>Deviations</h2>",
         "<ul>" + "".join(f"<li>{_e(d)}</li>" for d in report["deviations"]) + "</ul>"
         if report["deviations"]
@@ -160,6 +163,7 @@ def _timeline(report: dict[str, Any], tl: Timeline) -> str:
         "<li>✕ a failed attempt</li>"
         "<li>▶ heavy outline: the critical path</li>"
         "<li>dashed line ◆: a milestone</li><li>solid line: the RTO objective</li>"
+        "<li>dotted line ⚡: a fault a drill facilitator injected</li>"
     )
     path = " → ".join(b.name for b in tl.critical)
     notes = [f"<p><b>Critical path:</b> {_e(path)}.</p>"]
@@ -174,6 +178,23 @@ def _timeline(report: dict[str, Any], tl: Timeline) -> str:
     return f"<div class='timeline'>{gantt.svg(tl)}<ul class='legend'>{keys}</ul></div>" + "".join(
         notes
     )
+
+
+def _injections(report: dict[str, Any]) -> list[str]:
+    """The faults a drill facilitator injected, with the run's time to notice and recover."""
+    found = report.get("injections") or []
+    if not found:
+        return []
+    rows = [
+        [
+            i["fault"], i["site"], _when(i["injected_at"]), i["who"], i["noticed_by"] or "-",
+            describe(i["notice_s"], "not noticed"),
+            f"{describe(i['recover_s'], 'not recovered')} ({i['recovered_how'] or '-'})",
+        ]
+        for i in found
+    ]  # fmt: skip
+    head = ["Fault", "Site", "Injected (UTC)", "By", "Noticed by", "Time to notice", "Recovered"]
+    return ["<h2>Injected faults</h2>", _table(head, rows)]
 
 
 def _title(report: dict[str, Any], step_id: str) -> str | None:

@@ -20,10 +20,11 @@ from typing import Any
 
 from drconsole.journal.files import write_private
 from drconsole.journal.journal import HEAD, JOURNAL
-from drconsole.report.build import build, read_run
+from drconsole.report.build import build
+from drconsole.runs.read import read_run
 from drconsole.timeutil import format_timestamp
 
-VERSION = 1
+VERSION = 2  # 2: each run's injected faults
 
 
 def cache_file(runs_dir: Path) -> Path:
@@ -75,6 +76,10 @@ def summarise(run_dir: Path) -> dict[str, Any]:
         "steps": len(report["steps"]),
         "steps_failed": sum(s["status"] == "failed" for s in report["steps"]),
         "deviations": len(report["deviations"]),
+        "injections": [
+            {k: i[k] for k in ("fault", "site", "injected_at", "notice_s", "recover_s")}
+            for i in report.get("injections") or []
+        ],
         "journal": {k: journal[k] for k in ("events", "final_hash", "intact", "problem")},
     }
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from drconsole.engine import clocks
-from drconsole.report.build import ReadRun
+from drconsole.report.injections import Injection, describe, for_run
+from drconsole.runs.read import ReadRun
 from drconsole.timeutil import parse_timestamp
 
 PEOPLE_EVENTS = ("operator_answer", "refused", "initials")  # each ends a wait for a person
@@ -69,6 +70,7 @@ class Timeline:
     incident: float | None  # negative when the incident began before the run
     rto_deadline: float | None  # the incident plus the RTO objective
     not_run: list[str]  # steps that never started (skipped, not reached)
+    injections: list[tuple[str, float]] = field(default_factory=list)  # a facilitator's faults
 
     @property
     def critical(self) -> list[Bar]:
@@ -103,7 +105,7 @@ def union_length(spans: list[Span]) -> float:
 
 
 def timeline(run: ReadRun) -> Timeline:
-    """The timeline of a run read by :func:`drconsole.report.build.read_run`."""
+    """The timeline of a run read by :func:`drconsole.runs.read.read_run`."""
     state = run.state
     origin = state.started_at or (parse_timestamp(run.events[0].ts) if run.events else None)
     if origin is None:
@@ -151,7 +153,21 @@ def timeline(run: ReadRun) -> Timeline:
         incident=incident,
         rto_deadline=incident + objective if incident is not None and objective else None,
         not_run=[s for s in state.steps if s not in bars],
+        injections=[(_injected(i), at(i.injected_at)) for i in for_run(list(run.events), run.plan)],
     )
+
+
+def _injected(i: Injection) -> str:
+    """An injection's label: when the run noticed it and recovered, from the injection."""
+    noticed = (
+        f"noticed after {describe(i.notice_s)} by {i.noticed_by}" if i.noticed_by else "not noticed"
+    )
+    recovered = (
+        f"recovered after {describe(i.recover_s)} ({i.recovered_how})"
+        if i.recovered_how
+        else "not recovered"
+    )
+    return f"⚡ {i.fault}@{i.site} injected; {noticed}; {recovered}"
 
 
 def _t(item: tuple[str, float]) -> float:

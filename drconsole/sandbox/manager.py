@@ -23,6 +23,7 @@ from drconsole.adapters.base import AdapterError
 from drconsole.adapters.oscmd import Background
 from drconsole.sandbox import auditlog, dns, k8s, openbao, postgres, s3, softhsm
 from drconsole.sandbox.postgres import PgLayout
+from drconsole.sandbox.s3proxy import FaultProxy
 
 STATE = "sandbox.json"
 NOTE = (
@@ -122,6 +123,7 @@ def up(root: Path) -> str:
             openbao.create(root, bao_ports)
             bucket = s3.MotoServer(root, bao_ports["s3"])
             bucket.start()
+            FaultProxy(root, bao_ports["s3_proxy"], bucket.port).start()
             dns.ensure_zone(bucket)
             s3.publish_backup(bucket, state.layout().backrest_dir / "repo", postgres.STANZA)
             for sim in k8s.simulators(root, bao_ports):
@@ -159,6 +161,10 @@ def up(root: Path) -> str:
             dns.ensure_zone(moto)
             s3.publish_backup(moto, layout.backrest_dir / "repo", postgres.STANZA)
             started.append("s3 (moto)")
+        proxy = _proxy(state)
+        if proxy is not None and not proxy.pid():
+            proxy.start()
+            started.append("S3 fault proxy")
         for sim in k8s.simulators(root, state.bao_ports or {}):
             if not sim.pid():
                 sim.start()
@@ -183,6 +189,7 @@ PORT_NAMES = (
     "bao_dr",
     "bao_dr_cluster",
     "s3",
+    "s3_proxy",
     "k8s_primary",
     "k8s_dr",
 )
@@ -253,6 +260,9 @@ def down(root: Path) -> str:
     moto = _moto(state)
     if moto is not None:
         said.append("s3 (moto) stopped" if moto.stop() else "s3 (moto) was not running")
+    proxy = _proxy(state)
+    if proxy is not None:
+        said.append("S3 fault proxy stopped" if proxy.stop() else "S3 fault proxy was not running")
     for sim in k8s.simulators(root, state.bao_ports or {}):
         name = f"kubernetes simulator {sim.site}"
         said.append(f"{name} stopped" if sim.stop() else f"{name} was not running")
@@ -301,6 +311,14 @@ def _moto(state: SandboxState) -> s3.MotoServer | None:
     return s3.MotoServer(Path(state.root), port) if port else None
 
 
+def _proxy(state: SandboxState) -> FaultProxy | None:
+    """The S3 fault proxy in front of moto: the s3 endpoint the targets name (``faults``)."""
+    ports = state.bao_ports or {}
+    if "s3" not in ports or "s3_proxy" not in ports:
+        return None
+    return FaultProxy(Path(state.root), ports["s3_proxy"], ports["s3"])
+
+
 def publish(root: Path) -> str:
     """Upload the newest pgBackRest backup to the sandbox bucket (a copy, as one tar)."""
     state = _require(root)
@@ -342,6 +360,10 @@ def status(root: Path) -> str:
     if moto is not None:
         where = f"{moto.endpoint}  bucket {s3.BUCKET}"
         lines.append(f"  s3 (moto)          {where:<35} {'up' if moto.pid() else 'DOWN'}")
+    proxy = _proxy(state)
+    if proxy is not None:
+        where = f"{proxy.endpoint}  (the targets' s3 endpoint)"
+        lines.append(f"  S3 fault proxy     {where:<35} {'up' if proxy.pid() else 'DOWN'}")
     for sim in k8s.simulators(root, state.bao_ports or {}):
         up_or_down = "up" if sim.pid() else "DOWN"
         lines.append(f"  k8s sim {sim.site:<10} {sim.url:<23} {up_or_down}")
@@ -446,6 +468,9 @@ def write_targets(state: SandboxState) -> Path:
     moto = _moto(state)
     if moto is not None:
         primary["s3"] = dr["s3"] = moto.section()
+        proxy = _proxy(state)
+        if proxy is not None:  # plans reach the bucket through it (sandbox inject s3-errors)
+            primary["s3"] = dr["s3"] = {**moto.section(), "endpoint": proxy.endpoint}
         primary["dns"] = dr["dns"] = dns.section(moto)
     sims = {sim.site: sim for sim in k8s.simulators(root, state.bao_ports or {})}
     if sims:

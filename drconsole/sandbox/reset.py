@@ -6,7 +6,8 @@ the newest pgBackRest backup is on the primary's timeline (and copied to the buc
 OpenBao servers are up, unsealed and clusters of their own (the primary with its sample
 secrets), the Kubernetes simulators and DNS are at their seeds (the api-server and the API's
 name at the primary), the development HSM token is empty, the writer and the Vault snapshot
-schedule run, and a fresh Vault snapshot is published. Only what differs is repaired; a part
+schedule run, and a fresh Vault snapshot is published. Faults a facilitator injected
+(``sandbox inject``) are healed first. Only what differs is repaired; a part
 that cannot be repaired is named with what to do.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import psycopg
 
 from drconsole.adapters.base import AdapterError
-from drconsole.sandbox import auditlog, dns, k8s, manager, openbao, postgres, s3, softhsm
+from drconsole.sandbox import auditlog, dns, faults, k8s, manager, openbao, postgres, s3, softhsm
 from drconsole.sandbox.manager import SandboxError, SandboxState
 from drconsole.sandbox.postgres import PgLayout
 
@@ -32,7 +33,8 @@ def reset(root: Path) -> str:
     if state is None:
         raise SandboxError(f"no sandbox in {root}; run 'drconsole sandbox up --dir {root}'")
     began = time.monotonic()
-    said = [manager.writer_stop(root), manager.snapshotter_stop(root), auditlog.stop(root)]
+    said = faults.heal_all(root)  # a facilitator's injected faults first, each undone exactly
+    said += [manager.writer_stop(root), manager.snapshotter_stop(root), auditlog.stop(root)]
     said += manager.drop_scratch_restores(state)  # test restores a killed run left behind
     part = "PostgreSQL"
     try:
@@ -181,6 +183,10 @@ def _services(root: Path, state: SandboxState, publish: bool) -> list[str]:
             moto.start()  # in memory: the bucket is made again
             said.append("s3 (moto) started")
             publish = True
+        proxy = manager._proxy(state)
+        if proxy is not None and not proxy.pid():
+            proxy.start()
+            said.append("S3 fault proxy started")
         dns.ensure_zone(moto)  # the API's name at the primary again
         if publish:
             repo = state.layout().backrest_dir / "repo"

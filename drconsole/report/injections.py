@@ -1,0 +1,228 @@
+"""A drill facilitator's injected faults beside a run: the sandbox's fault log read for the run's
+time span, and for each injection the time the run took to notice it and to recover.
+
+The sandbox keeps its log in ``DIR/faults.jsonl`` (``drconsole.sandbox.faults`` writes it): one
+JSON object a line, ``{"at", "action": "inject"|"heal", "fault", "site", "who", "done"}``, UTC
+times. A run finds it through the targets file it ran with (``run_started``'s
+``targets_file``): a sandbox's targets file lies beside its ``faults.jsonl``.
+
+*Noticed*: the first event after the injection (and before its heal) that fails or refuses and
+names it: an ``attempt_failed``, a failed ``step_finished`` or a ``refused`` whose text holds
+one of the fault's clues, or which comes from a step whose action is one of the fault's
+(``CLUES``). *Recovered*: that step later succeeded, or the fault was healed, whichever came
+first. A run that never noticed an injection recovers from it only by its heal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from drconsole.journal.journal import Event
+from drconsole.plans.model import Plan
+from drconsole.timeutil import format_timestamp, parse_timestamp
+
+LOG = "faults.jsonl"
+
+# fault -> (action prefixes whose failures name it, words in an error or refusal that name it)
+CLUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "crashloop": (("k8s.",), ("crashloopbackoff", "not ready", "ready pods")),
+    "seal-vault": (("vault.",), ("sealed",)),
+    "lag-standby": (("postgres.replication",), ("lag", "replay", "past the rpo")),
+    "s3-errors": (("s3.",), ("503", "serviceunavailable", "slowdown", "slow down")),
+    "corrupt-backup": ((), ("checksum", "does not match")),
+    "stale-backup": ((), ("no backups under", "h old", "newest backup")),
+    "dns-drift": (("dns.",), ("api.qsign.example", "cname", "points at", "points to")),
+}
+FAULTS = tuple(CLUES)
+_FAILING = {"attempt_failed", "refused"}
+
+
+@dataclass
+class Injection:
+    """One injection and what the run made of it (times are UTC; seconds from the injection)."""
+
+    fault: str
+    site: str
+    injected_at: datetime
+    who: str
+    healed_at: datetime | None = None
+    noticed_at: datetime | None = None
+    noticed_by: str | None = None  # the step that noticed
+    noticed_how: str | None = None  # its error or refusal
+    recovered_at: datetime | None = None
+    recovered_how: str | None = None  # "step succeeded" or "healed"
+
+    @property
+    def notice_s(self) -> float | None:
+        return _seconds(self.injected_at, self.noticed_at)
+
+    @property
+    def recover_s(self) -> float | None:
+        return _seconds(self.injected_at, self.recovered_at)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fault": self.fault,
+            "site": self.site,
+            "injected_at": format_timestamp(self.injected_at),
+            "who": self.who,
+            "healed_at": format_timestamp(self.healed_at) if self.healed_at else None,
+            "noticed_at": format_timestamp(self.noticed_at) if self.noticed_at else None,
+            "noticed_by": self.noticed_by,
+            "noticed_how": self.noticed_how,
+            "notice_s": self.notice_s,
+            "recovered_at": format_timestamp(self.recovered_at) if self.recovered_at else None,
+            "recovered_how": self.recovered_how,
+            "recover_s": self.recover_s,
+        }
+
+
+def _seconds(start: datetime, end: datetime | None) -> float | None:
+    return round((end - start).total_seconds(), 1) if end is not None else None
+
+
+def log_for(targets_file: str | Path | None) -> Path | None:
+    """The fault log of the sandbox whose targets file a run used (None: not a sandbox)."""
+    if not targets_file:
+        return None
+    folder = Path(targets_file).parent
+    return folder / LOG if (folder / "sandbox.json").exists() else None
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The log's entries in order; a line that does not read (one being written) is skipped."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError:
+        return []
+    entries = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+            entry["_at"] = parse_timestamp(entry["at"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        entries.append(entry)
+    return entries
+
+
+def pair(
+    entries: Iterable[dict[str, Any]], start: datetime | None, end: datetime | None
+) -> list[Injection]:
+    """Each injection with its heal, those overlapping [start, end] (either may be None)."""
+    found: list[Injection] = []
+    open_: dict[tuple[str, str], Injection] = {}
+    for entry in entries:
+        key = (str(entry.get("fault")), str(entry.get("site")))
+        if entry.get("action") == "inject":
+            who = entry.get("who") or {}
+            name = f"{who.get('operator', '?')}@{who.get('host', '?')}"
+            open_[key] = Injection(key[0], key[1], entry["_at"], name)
+            found.append(open_[key])
+        elif entry.get("action") == "heal" and key in open_:
+            open_.pop(key).healed_at = entry["_at"]
+    return [
+        i
+        for i in found
+        if (end is None or i.injected_at <= end)
+        and (start is None or i.healed_at is None or i.healed_at >= start)
+    ]
+
+
+def _text(event: Event) -> str:
+    d = event.data
+    return " ".join(str(d.get(k) or "") for k in ("error", "reason", "question")).lower()
+
+
+def _failing(event: Event) -> bool:
+    if event.type in _FAILING:
+        return True
+    return event.type == "step_finished" and event.data.get("status") == "failed"
+
+
+def measure(injection: Injection, events: Iterable[Event], actions: dict[str, str]) -> None:
+    """Fill in when the run noticed the injection and recovered (``actions``: step -> its
+    action or check name, from the plan)."""
+    prefixes, words = CLUES.get(injection.fault, ((), ()))
+    for event in events:
+        at = parse_timestamp(event.ts)
+        if at < injection.injected_at:
+            continue
+        step = str(event.data.get("step") or "")
+        if injection.noticed_at is None:
+            if injection.healed_at is not None and at > injection.healed_at:
+                break
+            if _failing(event) and (
+                any(w in _text(event) for w in words)
+                or any(actions.get(step, "").startswith(p) for p in prefixes)
+            ):
+                injection.noticed_at, injection.noticed_by = at, step
+                injection.noticed_how = str(
+                    event.data.get("error") or event.data.get("reason") or ""
+                )[:200]
+        elif (
+            event.type == "step_finished"
+            and step == injection.noticed_by
+            and event.data.get("status") in ("succeeded", "marked_done")
+        ):
+            injection.recovered_at, injection.recovered_how = at, "step succeeded"
+            break
+    if injection.healed_at is not None and (
+        injection.recovered_at is None or injection.healed_at < injection.recovered_at
+    ):
+        injection.recovered_at, injection.recovered_how = injection.healed_at, "healed"
+
+
+def actions(plan: Plan | None) -> dict[str, str]:
+    """Each step's action or check name (what ``measure`` matches a fault's prefixes with)."""
+    return {s.id: s.action or s.check or "" for s in plan.steps} if plan else {}
+
+
+def for_run(events: list[Event], plan: Plan | None, log: Path | None = None) -> list[Injection]:
+    """The injections during a run (its events, first ``run_started``), measured."""
+    if not events or events[0].type != "run_started":
+        return []
+    log = log or log_for(events[0].data.get("targets_file"))
+    if log is None:
+        return []
+    start = parse_timestamp(events[0].ts)
+    finished = [e for e in events if e.type == "run_finished"]
+    end = parse_timestamp(finished[-1].ts) if finished else None
+    found = pair(read_log(log), start, end)
+    for injection in found:
+        measure(injection, events, actions(plan))
+    return found
+
+
+def describe(seconds: float | None, pending: str = "not yet") -> str:
+    """A clock as a person reads it."""
+    if seconds is None:
+        return pending
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def to_markdown(found: list[dict[str, Any]]) -> list[str]:
+    """The report's section (from ``Injection.as_dict``); nothing when there were none."""
+    if not found:
+        return []
+    lines = [
+        "## Injected faults (drill facilitator)",
+        "",
+        "| fault | site | injected (UTC) | by | noticed by | time to notice | time to recover |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i in found:
+        recovered = describe(i["recover_s"], "not recovered")
+        if i["recovered_how"]:
+            recovered += f" ({i['recovered_how']})"
+        lines.append(
+            f"| {i['fault']} | {i['site']} | {i['injected_at'][11:19]} | {i['who']} | "
+            f"{i['noticed_by'] or '-'} | {describe(i['notice_s'], 'not noticed')} | {recovered} |"
+        )
+    return [*lines, ""]
