@@ -46,6 +46,7 @@ def report_every_run(root: Path) -> list[Path]:
     """Build every report and record of the run directories under ``root``; return them."""
     from drconsole.journal.journal import JOURNAL
     from drconsole.report import build, record
+    from drconsole.runs.read import read_run
 
     found = []
     for here, dirs, files in os.walk(root):
@@ -54,7 +55,7 @@ def report_every_run(root: Path) -> list[Path]:
             dirs.clear()  # a run directory holds no other runs
     for run_dir in found:
         try:
-            run = build.read_run(run_dir)
+            run = read_run(run_dir)
             report = build.build(run)
             build.to_markdown(report)
             json.dumps(report, ensure_ascii=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from drconsole.engine.clocks import measure, remaining_critical_path
-from drconsole.engine.state import RunResult, RunState, StepState, StepStatus
+from drconsole.runs.state import RunResult, RunState, StepState, StepStatus
 from drconsole.timeutil import parse_timestamp
 
 T0 = parse_timestamp("2026-11-26T02:00:00Z")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from drconsole.engine.rundir import list_runs
+from drconsole.runs.rundir import list_runs
 from tests.conftest import REPO
 
 

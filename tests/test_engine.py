@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from drconsole.engine.rundir import load_state
 from drconsole.journal.journal import Event, read_events, verify
+from drconsole.runs.rundir import load_state
 from tests.conftest import CliResult
 
 Run = Callable[..., tuple[CliResult, Path, list[Event]]]
@@ -362,7 +362,7 @@ def test_a_targets_file_with_a_secret_is_refused(run: Run, tmp_path: Path) -> No
 
 
 def test_the_journal_replays_to_the_state_the_live_run_had(run: Run, backup_file: Path) -> None:
-    from drconsole.engine.state import replay
+    from drconsole.runs.state import replay
 
     plan = f"""
     id: rep

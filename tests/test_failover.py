@@ -21,9 +21,9 @@ import yaml
 from drconsole.adapters.dns import Dns
 from drconsole.adapters.kubernetes import KubeAdapter
 from drconsole.adapters.postgres import PostgresAdapter
-from drconsole.engine.rundir import load_state
 from drconsole.journal.journal import read_events, verify
 from drconsole.report.build import build
+from drconsole.runs.rundir import load_state
 from drconsole.sandbox import dns as sandbox_dns
 from drconsole.sandbox import manager
 from drconsole.timeutil import format_timestamp, parse_timestamp, utcnow

@@ -16,7 +16,7 @@ import yaml
 
 from drconsole.adapters.base import ActionContext, PermanentError
 from drconsole.adapters.local import NotifyParams, _local
-from drconsole.engine.rundir import load_state
+from drconsole.runs.rundir import load_state
 from tests.conftest import CliResult
 
 PLAN = """

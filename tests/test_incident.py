@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drconsole.engine.clocks import SEVERITIES, incident
-from drconsole.engine.state import RunResult, RunState, StepState, StepStatus
+from drconsole.runs.state import RunResult, RunState, StepState, StepStatus
 from drconsole.timeutil import format_timestamp, parse_timestamp
 from tests.conftest import CliResult
 

@@ -24,8 +24,8 @@ from drconsole.adapters.kubernetes import KubeAdapter
 from drconsole.engine.answers import AnswersFile
 from drconsole.engine.launch import prepare_new
 from drconsole.engine.modes import Mode
-from drconsole.engine.rundir import load_state
 from drconsole.journal.journal import verify
+from drconsole.runs.rundir import load_state
 from drconsole.sandbox import dns as sandbox_dns
 from drconsole.sandbox import manager, openbao, softhsm
 from drconsole.sandbox.reset import reset

@@ -16,8 +16,8 @@ from drconsole.engine.answers import AnswersFile, AnswersOperator
 from drconsole.engine.launch import prepare_new
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import Signer
-from drconsole.engine.people import NAME_MAX, TEXT_MAX, answer_problem, name_key, text_problem
 from drconsole.journal.journal import read_events, verify
+from drconsole.people import NAME_MAX, TEXT_MAX, answer_problem, name_key, text_problem
 from tests.conftest import CliResult
 
 NFD_JOSE = unicodedata.normalize("NFD", "José")

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from drconsole.journal.journal import GENESIS, _seal
-from drconsole.report.build import read_run
 from drconsole.report.timeline import timeline
+from drconsole.runs.read import read_run
 from tests.conftest import CliResult
 from tests.test_ceremony import answers
 from tests.test_cli_report import hello_run

@@ -16,9 +16,10 @@ import yaml
 
 from drconsole.engine.events import EventType
 from drconsole.journal.journal import JournalWriter
-from drconsole.report.build import build, read_run, to_markdown
+from drconsole.report.build import build, to_markdown
 from drconsole.report.record import build_record, to_html
 from drconsole.report.record import to_markdown as record_markdown
+from drconsole.runs.read import read_run
 from tests.conftest import REPO, CliResult
 from tests.test_ceremony import PLAN, answers
 
@@ -154,7 +155,7 @@ SIGN_IN = [
     {"name": "Park Su", "role": "custodian", "affiliation": "Sec", "initials": "PS",
      "holds": ["card-1"]},
 ]  # fmt: skip
-# One event of each type, with the fields the engine writes (engine/state.py lists them).
+# One event of each type, with the fields the engine writes (runs/state.py lists them).
 SAMPLES: dict[str, dict[str, Any]] = {
     "run_resumed": {"operator": "kim", "pid": 4242, "interrupted": ["approve"]},
     "step_started": {

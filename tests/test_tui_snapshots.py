@@ -57,7 +57,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             return cls.fromtimestamp(FROZEN.timestamp(), tz or UTC)
 
     monkeypatch.setattr("drconsole.timeutil.datetime", FrozenDatetime)
-    monkeypatch.setattr("drconsole.engine.rundir.secrets.token_hex", lambda n: "0000")
+    monkeypatch.setattr("drconsole.runs.rundir.secrets.token_hex", lambda n: "0000")
     monkeypatch.chdir(tmp_path)
     plans = tmp_path / "plans"
     plans.mkdir()

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Static
 
-from drconsole.engine.state import StepStatus, replay
 from drconsole.journal.journal import JournalWriter, read_events
 from drconsole.runs.follow import Follower, driver
 from drconsole.runs.lock import RunLock
+from drconsole.runs.state import StepStatus, replay
 from drconsole.timeutil import parse_timestamp, utcnow
 from drconsole.tui.run_screen import STATUS_WORDS
 from drconsole.tui.watch_screen import WatchApp, WatchScreen

@@ -62,8 +62,8 @@ from drconsole.engine.operator import (
     Question,
     Signer,
 )
-from drconsole.engine.people import answer_problem, name_key
 from drconsole.engine.steps import KINDS
+from drconsole.people import answer_problem, name_key
 from drconsole.plans.model import OnFailure, Plan, Step
 from drconsole.plans.yamlpos import YamlSyntaxError, load_yaml
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference

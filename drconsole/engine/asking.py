@@ -17,8 +17,8 @@ from drconsole.engine import events
 from drconsole.engine.events import NewEvent
 from drconsole.engine.operator import FieldSpec, NoAnswer, Operator, Question
 from drconsole.engine.outcome import ASK_AGAIN, Refused, StepFailed, evidence_problem
-from drconsole.engine.people import answer_problem
 from drconsole.journal.journal import Event
+from drconsole.people import answer_problem
 from drconsole.plans.model import EvidenceField, Step
 
 T = TypeVar("T")

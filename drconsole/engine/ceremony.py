@@ -13,11 +13,9 @@ from typing import Any
 
 from drconsole.engine.ceremony_rules import (
     Participant,
-    PreviousRecordError,
     find,
     initials_problem,
     leave_problem,
-    previous_seals,
     sign_in_problem,
 )
 from drconsole.engine.context import RunContext
@@ -25,9 +23,10 @@ from drconsole.engine.events import EventType, NewEvent
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import NoAnswer, Question, Signer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
-from drconsole.engine.people import answer_problem, name_key
-from drconsole.engine.state import StepStatus
+from drconsole.people import answer_problem, name_key
 from drconsole.plans.model import BagEvent, Step
+from drconsole.runs.read import PreviousRecordError, previous_seals
+from drconsole.runs.state import StepStatus
 
 SIGN_IN = "sign-in"
 CLOSING = "closing"

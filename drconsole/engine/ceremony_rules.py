@@ -14,14 +14,10 @@ case and invisible characters do not make two people of one).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from drconsole.engine.people import name_key
-from drconsole.engine.state import replay
-from drconsole.journal.journal import is_run_dir, read_events, verify
+from drconsole.people import name_key
 from drconsole.plans.model import Ceremony, Compare
 
 
@@ -197,32 +193,3 @@ def values_match(expected: Any, got: str, compare: Compare) -> bool:
             have = have.replace(sep, "")
         return len(want) >= 8 and have == want[:4] + want[-4:]
     return want == have
-
-
-class PreviousRecordError(ValueError):
-    """The previous ceremony's record cannot be read."""
-
-
-def previous_seals(path: str | Path) -> dict[str, str]:
-    """Bag label -> bag id of the last seal in the previous ceremony's record: its run
-    directory (journal verified first) or its exported ``record.json``."""
-    where = Path(path)
-    if where.is_dir():
-        if not is_run_dir(where):
-            raise PreviousRecordError(f"{where} is not a run directory")
-        check = verify(where)
-        if not check.ok:
-            raise PreviousRecordError(f"previous record {where}: {check.describe()}")
-        bags = replay(read_events(where)).bags
-    else:
-        try:
-            bags = json.loads(where.read_text(encoding="utf-8"))["bags"]
-        except OSError as exc:
-            raise PreviousRecordError(f"cannot read {where}: {exc.strerror}") from None
-        except (ValueError, KeyError, TypeError):
-            raise PreviousRecordError(f"{where} is not a ceremony record.json") from None
-    seals: dict[str, str] = {}
-    for bag in bags:
-        if bag.get("event") == "seal":
-            seals[str(bag["label"])] = str(bag["bag_id"])
-    return seals

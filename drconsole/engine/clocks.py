@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from drconsole.engine.state import FINISHED, RunState
+from drconsole.runs.state import FINISHED, RunState
 from drconsole.timeutil import format_duration
 
 SERVICE_RESTORED = "service_restored"

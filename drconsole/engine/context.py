@@ -20,10 +20,10 @@ from drconsole.engine.modes import Mode
 from drconsole.engine.operator import NoAnswer, Operator
 from drconsole.engine.outcome import StepFailed
 from drconsole.engine.preview import placeholder
-from drconsole.engine.state import RunState, StepStatus, apply
 from drconsole.journal.journal import Event, JournalWriter
 from drconsole.plans.model import Plan, Step
 from drconsole.plans.refs import Ref, RefError, resolve
+from drconsole.runs.state import RunState, StepStatus, apply
 from drconsole.secrets import Secret
 from drconsole.targets import Targets, TargetsError
 

@@ -16,7 +16,7 @@ from drconsole.timeutil import format_duration
 
 
 class EventType(StrEnum):
-    """Every event type the engine writes (fields: see ``engine/state.py``)."""
+    """Every event type the engine writes (fields: see ``runs/state.py``)."""
 
     RUN_STARTED = "run_started"
     RUN_RESUMED = "run_resumed"

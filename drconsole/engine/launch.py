@@ -24,16 +24,16 @@ from drconsole.engine.context import Observer, RunContext
 from drconsole.engine.events import EventType, NewEvent
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import Operator
-from drconsole.engine.people import text_problem
-from drconsole.engine.rundir import PLAN_COPY, TARGETS_COPY, load_state, new_run_dir
 from drconsole.engine.runner import Engine
-from drconsole.engine.state import FINISHED, RunState
 from drconsole.journal.files import describe_write_error, write_private
 from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir, verify
+from drconsole.people import text_problem
 from drconsole.plans import inputs as plan_inputs
 from drconsole.plans.model import Plan
 from drconsole.plans.validate import LoadResult, load_plan
 from drconsole.runs.lock import LOCK_FILE, RunLock, RunLocked
+from drconsole.runs.rundir import PLAN_COPY, TARGETS_COPY, load_state, new_run_dir
+from drconsole.runs.state import FINISHED, RunState
 from drconsole.targets import Targets, TargetsError, load_targets
 from drconsole.timeutil import format_timestamp, utcnow
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drconsole.engine.operator import FieldSpec
-from drconsole.engine.state import StepStatus
+from drconsole.runs.state import StepStatus
 
 ASK_AGAIN = 3  # a refused answer is asked again this many times in all
 

@@ -29,11 +29,11 @@ from drconsole.engine.operator import (
     Question,
 )
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
-from drconsole.engine.state import DONE_OK, FINISHED, RunResult, RunState, StepStatus
 from drconsole.engine.steps import KINDS, StepRun
 from drconsole.journal.journal import JournalWriter
 from drconsole.plans.model import OnFailure, Plan, PlanKind, Step
 from drconsole.plans.refs import RefError, resolve
+from drconsole.runs.state import DONE_OK, FINISHED, RunResult, RunState, StepStatus
 from drconsole.timeutil import utcnow
 
 

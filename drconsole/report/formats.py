@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from drconsole.report.build import ReadRun, build, to_markdown
+from drconsole.report.build import build, to_markdown
 from drconsole.report.html_report import to_html
 from drconsole.report.junit import to_junit
 from drconsole.report.metrics import to_prom
+from drconsole.runs.read import ReadRun
 
 RENDER: dict[str, Callable[[ReadRun], str]] = {
     "md": lambda run: to_markdown(build(run)),

@@ -15,7 +15,8 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from drconsole.engine.events import show
-from drconsole.report.build import ReadRun, build, step_name
+from drconsole.report.build import build
+from drconsole.runs.read import ReadRun, step_name
 from drconsole.timeutil import format_timestamp
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

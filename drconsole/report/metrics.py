@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from drconsole.report import index
-from drconsole.report.build import ReadRun, build
+from drconsole.report.build import build
+from drconsole.runs.read import ReadRun
 from drconsole.timeutil import parse_timestamp
 
 _HELP = {

@@ -29,8 +29,9 @@ from typing import Any
 
 from drconsole.journal.files import write_private
 from drconsole.journal.journal import verify
-from drconsole.report.build import build, read_run, to_markdown
+from drconsole.report.build import build, to_markdown
 from drconsole.report.html_report import to_html
+from drconsole.runs.read import read_run
 
 MANIFEST = "manifest.json"
 VERIFICATION = "verification.json"

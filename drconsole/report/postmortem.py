@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from drconsole.engine.events import describe
-from drconsole.report.build import ReadRun, build, refusals_markdown, step_name
+from drconsole.report.build import build, refusals_markdown
+from drconsole.runs.read import ReadRun, step_name
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp
 
 DUE_AFTER = timedelta(hours=48)

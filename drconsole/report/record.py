@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from drconsole.engine.events import show
-from drconsole.engine.people import name_key
-from drconsole.engine.state import StepState, StepStatus
-from drconsole.report.build import ReadRun, read_run, refusals_markdown, step_name
+from drconsole.people import name_key
+from drconsole.report.build import refusals_markdown
+from drconsole.runs.read import ReadRun, read_run, step_name
+from drconsole.runs.state import StepState, StepStatus
 from drconsole.timeutil import format_timestamp
 
 AGREE_TEXT = (

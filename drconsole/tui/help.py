@@ -59,8 +59,8 @@ def _candidates(plan_dirs: list[Any], runs_dir: Any) -> list[tuple[str, str, Any
     """(text, help, method name, arguments) for every valid plan and recent run."""
     from pathlib import Path
 
-    from drconsole.engine import rundir
     from drconsole.plans.validate import load_plan
+    from drconsole.runs import rundir
 
     found: list[tuple[str, str, Any, Any]] = []
     for directory in plan_dirs:

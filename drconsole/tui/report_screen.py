@@ -14,9 +14,10 @@ from textual.widgets import Footer, Markdown
 
 from drconsole.journal.files import describe_write_error, write_private
 from drconsole.report import html_report
-from drconsole.report.build import build, read_run, to_markdown
+from drconsole.report.build import build, to_markdown
 from drconsole.report.record import build_record, to_html
 from drconsole.report.record import to_markdown as record_markdown
+from drconsole.runs.read import read_run
 
 
 class ReportScreen(Screen[None]):

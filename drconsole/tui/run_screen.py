@@ -27,9 +27,9 @@ from drconsole.engine import clocks
 from drconsole.engine.events import EventType, describe, show
 from drconsole.engine.launch import Prepared
 from drconsole.engine.modes import Mode
-from drconsole.engine.state import RunResult, RunState, StepStatus
 from drconsole.journal.journal import Event
 from drconsole.plans.model import Plan
+from drconsole.runs.state import RunResult, RunState, StepStatus
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
 from drconsole.tui.marked_table import MarkedTable
 

@@ -22,11 +22,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from drconsole.engine.rundir import PLAN_COPY, list_runs
-from drconsole.engine.state import RunState, apply
 from drconsole.journal.journal import Event
 from drconsole.plans.model import Plan
 from drconsole.runs.follow import Driver, Follower, driver
+from drconsole.runs.rundir import PLAN_COPY, list_runs
+from drconsole.runs.state import RunState, apply
 from drconsole.timeutil import format_timestamp
 from drconsole.tui.marked_table import MarkedTable
 from drconsole.tui.run_screen import RunView

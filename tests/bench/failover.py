@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from drconsole.engine.state import replay
 from drconsole.journal.journal import read_events
+from drconsole.runs.state import replay
 from drconsole.sandbox import manager
 from drconsole.timeutil import parse_timestamp
 

@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from drconsole.engine.state import replay
 from drconsole.journal.journal import GENESIS, JournalWriter, _seal, read_events, verify
 from drconsole.plans.validate import load_plan
+from drconsole.runs.state import replay
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -24,9 +24,9 @@ from drconsole.engine import events, policy
 from drconsole.engine.outcome import Outcome, StepFailed
 from drconsole.engine.preview import check_params
 from drconsole.engine.retry import with_retries
-from drconsole.engine.state import StepStatus
 from drconsole.engine.steps.base import StepKind, StepRun, simulated
 from drconsole.plans.model import RetryPolicy, Step
+from drconsole.runs.state import StepStatus
 from drconsole.targets import TargetsError
 from drconsole.timeutil import format_duration
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from drconsole.engine.operator import NoAnswer, Signer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
-from drconsole.engine.people import name_key
-from drconsole.engine.state import StepStatus
 from drconsole.engine.steps.base import StepKind, StepRun
+from drconsole.people import name_key
 from drconsole.plans.model import Step
+from drconsole.runs.state import StepStatus
 
 
 def describe(run: StepRun) -> str:

@@ -13,9 +13,9 @@ from drconsole.engine.ceremony import CeremonySteps
 from drconsole.engine.context import RunContext
 from drconsole.engine.outcome import Outcome
 from drconsole.engine.preview import placeholder
-from drconsole.engine.state import StepStatus
 from drconsole.plans.model import Step
 from drconsole.plans.validate import step_outputs
+from drconsole.runs.state import StepStatus
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from drconsole.engine.ceremony_rules import quorum_problem, values_match
 from drconsole.engine.events import EventType, NewEvent
 from drconsole.engine.operator import NoAnswer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
-from drconsole.engine.state import StepStatus
 from drconsole.engine.steps.base import StepKind, StepRun
 from drconsole.plans.model import BagEvent, Compare, EvidenceField, InputType, Step
+from drconsole.runs.state import StepStatus
 
 
 async def checkbox(run: StepRun) -> Outcome:

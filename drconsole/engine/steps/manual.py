@@ -7,9 +7,9 @@ from typing import Any
 from drconsole.engine import policy
 from drconsole.engine.operator import NoAnswer
 from drconsole.engine.outcome import Outcome, StepFailed
-from drconsole.engine.state import StepStatus
 from drconsole.engine.steps.base import StepKind, StepRun
 from drconsole.plans.model import Step
+from drconsole.runs.state import StepStatus
 
 
 def describe(run: StepRun) -> str:

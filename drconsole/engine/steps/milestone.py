@@ -6,8 +6,8 @@ from __future__ import annotations
 from drconsole.engine import clocks
 from drconsole.engine.events import EventType, NewEvent
 from drconsole.engine.outcome import Outcome, StepFailed
-from drconsole.engine.state import StepStatus
 from drconsole.engine.steps.base import StepKind, StepRun
+from drconsole.runs.state import StepStatus
 from drconsole.timeutil import format_timestamp, parse_timestamp, utcnow
 
 

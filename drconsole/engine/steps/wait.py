@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from drconsole.engine.outcome import Outcome
-from drconsole.engine.state import StepStatus
 from drconsole.engine.steps.base import StepKind, StepRun
+from drconsole.runs.state import StepStatus
 from drconsole.timeutil import format_duration
 
 

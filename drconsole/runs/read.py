@@ -1,0 +1,136 @@
+"""Reading a finished (or stopped) run directory: its journal verified and replayed once, the
+plan copy beside it, every refusal in order (:func:`read_run`, where the report, the record,
+the CLI and the console start), and the seals a previous ceremony's record holds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from drconsole.journal.journal import Event, VerifyReport, is_run_dir, read_events, verify
+from drconsole.plans.model import Plan
+from drconsole.plans.yamlpos import YamlSyntaxError, load_yaml
+from drconsole.runs.rundir import PLAN_COPY
+from drconsole.runs.state import RunState, apply, replay
+
+
+@dataclass(frozen=True)
+class ReadRun:
+    """A run directory read once: its journal's check, the state it replays to, every refusal
+    in order, the plan that ran (None when its copy is missing or unreadable), and the events
+    replayed (the timeline reads their times)."""
+
+    run_dir: Path
+    check: VerifyReport
+    state: RunState
+    refusals: list[dict[str, Any]]
+    plan: Plan | None
+    events: tuple[Event, ...] = ()
+
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        """Each titled step's title, by id."""
+        return {s.id: s.title for s in self.plan.steps if s.title} if self.plan else {}
+
+    def name(self, step_id: str | None) -> str:
+        """A step as an auditor reads it: its title with its id in brackets (its id alone when
+        it has no title; ``-`` for none)."""
+        return step_name(step_id, self.titles.get(step_id or ""))
+
+
+def step_name(step_id: str | None, title: str | None) -> str:
+    """``Title (id)``, or the id alone when the step has no title (``-`` for no step)."""
+    return f"{title} ({step_id})" if title and title != step_id else step_id or "-"
+
+
+def read_run(run_dir: Path) -> ReadRun:
+    """Verify a run's journal and replay it (the report and the record both start here)."""
+    events, state = _replayed(run_dir)
+    return ReadRun(
+        run_dir, verify(run_dir), state, _refusals(events), plan_copy(run_dir), tuple(events)
+    )
+
+
+def _replayed(run_dir: Path) -> tuple[list[Event], RunState]:
+    """The events and the state they replay to, up to the first line that is not an event the
+    engine could have written (an edited journal: the report says where its chain breaks)."""
+    events, state = [], RunState()
+    try:
+        for event in read_events(run_dir):
+            apply(state, event)
+            events.append(event)
+    except (KeyError, TypeError, ValueError):
+        pass
+    return events, state
+
+
+def plan_copy(run_dir: Path) -> Plan | None:
+    """The plan that ran, from its copy beside the journal; None when it is missing or no
+    longer reads as a plan (steps are then named by id). Only its shape is checked, so a plan
+    that ran stays readable when validation grows stricter."""
+    try:
+        return Plan.model_validate(load_yaml((run_dir / PLAN_COPY).read_text("utf-8")).data)
+    except (OSError, UnicodeDecodeError, YamlSyntaxError, ValidationError):
+        return None
+
+
+def _refusals(events: list[Event]) -> list[dict[str, Any]]:
+    """Every answer refused (``refused`` events) and every guard's refusal, in journal order."""
+    found = []
+    for e in events:
+        data = e.data
+        if e.type == "refused":
+            reason = data.get("reason")
+        elif (
+            e.type == "operator_answer"
+            and data.get("question") == "guard"
+            and str(data.get("answer")).startswith("refused")
+        ):
+            reason = str(data["answer"]).removeprefix("refused").lstrip(": ")
+        else:
+            continue
+        found.append(
+            {
+                "at": e.ts,
+                "step": data.get("step"),
+                "question": data.get("question"),
+                "reason": reason,
+                "by": data.get("by"),
+            }
+        )
+    return found
+
+
+class PreviousRecordError(ValueError):
+    """The previous ceremony's record cannot be read."""
+
+
+def previous_seals(path: str | Path) -> dict[str, str]:
+    """Bag label -> bag id of the last seal in the previous ceremony's record: its run
+    directory (journal verified first) or its exported ``record.json``."""
+    where = Path(path)
+    if where.is_dir():
+        if not is_run_dir(where):
+            raise PreviousRecordError(f"{where} is not a run directory")
+        check = verify(where)
+        if not check.ok:
+            raise PreviousRecordError(f"previous record {where}: {check.describe()}")
+        bags = replay(read_events(where)).bags
+    else:
+        try:
+            bags = json.loads(where.read_text(encoding="utf-8"))["bags"]
+        except OSError as exc:
+            raise PreviousRecordError(f"cannot read {where}: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError):
+            raise PreviousRecordError(f"{where} is not a ceremony record.json") from None
+    seals: dict[str, str] = {}
+    for bag in bags:
+        if bag.get("event") == "seal":
+            seals[str(bag["label"])] = str(bag["bag_id"])
+    return seals
