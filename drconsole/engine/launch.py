@@ -91,7 +91,7 @@ def check_answers(operator: Operator, plan: Plan, state: RunState | None = None)
 
 
 def prepare_new(
-    plan_path: Path,
+    validated: LoadResult | Path,
     *,
     runs_dir: Path,
     operator: Operator,
@@ -101,7 +101,8 @@ def prepare_new(
     yes: bool = False,
     observers: list[Observer] | None = None,
 ) -> Prepared:
-    """Check everything, create the run directory, and journal ``run_started``.
+    """Check everything, create the run directory with the validated plan's text, and journal
+    ``run_started``.
 
     Raises:
         LaunchError: the plan, inputs, targets or options are not usable (nothing was created).
@@ -111,7 +112,9 @@ def prepare_new(
             "--yes is refused in real mode: every confirmation in a real recovery "
             "is made by a person. Use an answers file, or --mode drill"
         )
-    result = load_plan(plan_path)
+    # the plan the operator saw validated (the console's form) is the one copied, never the
+    # file read again: it may have changed since; a path (the CLI) is read and validated here
+    result = load_plan(validated) if isinstance(validated, Path) else validated
     if not result.ok or result.plan is None:
         raise LaunchError("the plan is not valid:\n" + "\n".join(str(p) for p in result.problems))
     plan = result.plan
@@ -168,7 +171,7 @@ def prepare_new(
                         "kind": plan.kind.value,
                         "version": plan.version,
                         "sha256": result.sha256,
-                        "file": str(plan_path),
+                        "file": result.file,
                     },
                     "mode": mode.value,
                     "operator": operator.name,

@@ -89,7 +89,7 @@ class DrConsoleApp(App[None]):
                 return
             self._launch(
                 lambda: prepare_new(
-                    path,
+                    result,
                     runs_dir=self.runs_dir,
                     operator=TuiOperator(self, self.operator_name),
                     mode=self.mode,
