@@ -150,6 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a file holding the token watchers must give (needed beyond 127.0.0.1)",
     )
 
+    p = sub.add_parser("facilitate", help="watch a drill and inject faults into its sandbox")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the run to watch")
+    p.add_argument("--dir", metavar="DIR", help="the sandbox (default: the run's)")
+    p.add_argument("--operator", help="the facilitator's name (default: you)")
+
     p = sub.add_parser("sandbox", help="local practice services (databases, Vault, S3, HSM)")
     ssub = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
     for name, text in (
@@ -177,6 +182,18 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("action", choices=["backup", "restore", "clear"])
     sp.add_argument("file", nargs="?", metavar="FILE", help="the practice backup file")
     sp.add_argument("--dir", metavar="DIR")
+    for name, text in (
+        ("inject", "a drill facilitator's fault, a real change (sandbox sites only)"),
+        ("heal", "undo an injected fault exactly"),
+    ):
+        sp = ssub.add_parser(name, help=text)
+        sp.add_argument("fault", metavar="FAULT", help="crashloop, seal-vault, lag-standby, "
+                        "s3-errors, corrupt-backup, stale-backup or dns-drift")  # fmt: skip
+        sp.add_argument("--site", choices=["primary", "dr"], help="default: the fault's own")
+        sp.add_argument("--operator", help="who does it, for the sandbox's log (default: you)")
+        sp.add_argument("--dir", metavar="DIR")
+        if name == "inject":
+            sp.add_argument("--share", type=float, default=0.5, help="s3-errors: share failing")
     sp = ssub.add_parser("writer", help="start or stop the steady writer")
     sp.add_argument("action", choices=["start", "stop"])
     sp.add_argument("--dir", metavar="DIR")
@@ -210,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "console": cmd_console,
         "watch": cmd_watch,
         "serve": cmd_serve,
+        "facilitate": cmd_facilitate,
     }[args.command]
     try:
         return handler(args)
@@ -336,7 +354,7 @@ def _drive(engine: Engine) -> int:
         return EXIT_FAILED
     finally:
         engine.journal.close()
-    from drconsole.engine.state import RunResult
+    from drconsole.runs.state import RunResult
 
     if result is None:
         print(f"interrupted; resume with: drconsole resume {run_dir}")
@@ -371,7 +389,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from drconsole.engine.answers import AnswersError
     from drconsole.engine.launch import LaunchError, prepare_new
     from drconsole.engine.modes import Mode
-    from drconsole.engine.rundir import default_runs_dir
+    from drconsole.runs.rundir import default_runs_dir
 
     if args.metrics_file and not _metrics_dir_ok(args.metrics_file, headless=not _needs_tui(args)):
         return EXIT_INVALID
@@ -439,8 +457,8 @@ def _metrics_dir_ok(path: str, *, headless: bool) -> bool:
 def _write_metrics(run_dir: Path, path: str) -> bool:
     """Write the finished run's metrics to ``path`` atomically (said why when it cannot)."""
     from drconsole.journal.files import describe_write_error, write_private
-    from drconsole.report.build import read_run
     from drconsole.report.metrics import to_prom
+    from drconsole.runs.read import read_run
 
     try:
         write_private(Path(path), to_prom(read_run(run_dir)))
@@ -485,8 +503,8 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from drconsole.report.build import read_run
     from drconsole.report.formats import render
+    from drconsole.runs.read import read_run
 
     run_dir = _run_dir(args.run_dir)
     if run_dir is None:
@@ -525,8 +543,8 @@ def _write_or_print(text: str, output: str | None) -> bool:
 
 
 def cmd_postmortem(args: argparse.Namespace) -> int:
-    from drconsole.report.build import read_run
     from drconsole.report.postmortem import draft
+    from drconsole.runs.read import read_run
 
     run_dir = _run_dir(args.run_dir)
     if run_dir is None:
@@ -562,7 +580,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from drconsole.engine import clocks
-    from drconsole.engine.rundir import default_runs_dir, list_runs
+    from drconsole.runs.rundir import default_runs_dir, list_runs
     from drconsole.timeutil import format_duration, utcnow
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
@@ -587,8 +605,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     import json
 
-    from drconsole.engine.rundir import default_runs_dir
     from drconsole.report import history
+    from drconsole.runs.rundir import default_runs_dir
     from drconsole.timeutil import TimeFormatError, parse_timestamp
 
     since = None
@@ -680,6 +698,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             from drconsole.sandbox.reset import reset
 
             print(reset(root))
+        elif args.sandbox_command in ("inject", "heal"):
+            from drconsole.sandbox import faults
+
+            if args.sandbox_command == "inject":
+                print(faults.inject(root, args.fault, args.site, operator=args.operator,
+                                    share=args.share))  # fmt: skip
+            else:
+                print(faults.heal(root, args.fault, args.site, operator=args.operator))
         elif args.sandbox_command == "hsm":
             print(manager.hsm(root, args.action, Path(args.file) if args.file else None))
         elif args.action == "start":
@@ -718,7 +744,7 @@ def _console(
     import getpass
 
     from drconsole.engine.modes import Mode
-    from drconsole.engine.rundir import default_runs_dir
+    from drconsole.runs.rundir import default_runs_dir
     from drconsole.tui.app import DrConsoleApp
 
     shipped = Path(__file__).resolve().parent.parent / "plans"
@@ -751,7 +777,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from drconsole.engine.rundir import default_runs_dir
+    from drconsole.runs.rundir import default_runs_dir
 
     run_dir = None
     if args.run_dir is not None:
@@ -779,13 +805,30 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from drconsole.engine.rundir import default_runs_dir
+    from drconsole.runs.rundir import default_runs_dir
     from drconsole.serve import ServeError, serve
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
     try:
         serve(args.host, args.port, runs_dir, Path(args.token_file) if args.token_file else None)
     except ServeError as exc:
+        _err(str(exc))
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def cmd_facilitate(args: argparse.Namespace) -> int:
+    run_dir = _run_dir(args.run_dir)
+    if run_dir is None:
+        return EXIT_INVALID
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        _err("drconsole facilitate needs a terminal; inject without one: drconsole sandbox inject")
+        return EXIT_INVALID
+    from drconsole.tui.facilitate_screen import FacilitateError, facilitate
+
+    try:
+        facilitate(run_dir, Path(args.dir) if args.dir else None, operator=args.operator)
+    except FacilitateError as exc:
         _err(str(exc))
         return EXIT_INVALID
     return EXIT_OK

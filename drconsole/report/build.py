@@ -10,109 +10,16 @@ titles), so it can be rebuilt by anyone holding it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import timedelta
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from drconsole.engine import clocks
 from drconsole.engine.events import show
-from drconsole.engine.rundir import PLAN_COPY
-from drconsole.engine.state import RunState, StepState, StepStatus, apply
-from drconsole.journal.journal import Event, VerifyReport, read_events, verify
-from drconsole.plans.model import Plan
-from drconsole.plans.yamlpos import YamlSyntaxError, load_yaml
+from drconsole.report import injections
+from drconsole.runs.read import ReadRun, read_run, step_name
+from drconsole.runs.state import RunState, StepState, StepStatus
 from drconsole.timeutil import format_duration, format_timestamp, utcnow
-
-
-@dataclass(frozen=True)
-class ReadRun:
-    """A run directory read once: its journal's check, the state it replays to, every refusal
-    in order, the plan that ran (None when its copy is missing or unreadable), and the events
-    replayed (the timeline reads their times)."""
-
-    run_dir: Path
-    check: VerifyReport
-    state: RunState
-    refusals: list[dict[str, Any]]
-    plan: Plan | None
-    events: tuple[Event, ...] = ()
-
-    @cached_property
-    def titles(self) -> dict[str, str]:
-        """Each titled step's title, by id."""
-        return {s.id: s.title for s in self.plan.steps if s.title} if self.plan else {}
-
-    def name(self, step_id: str | None) -> str:
-        """A step as an auditor reads it: its title with its id in brackets (its id alone when
-        it has no title; ``-`` for none)."""
-        return step_name(step_id, self.titles.get(step_id or ""))
-
-
-def step_name(step_id: str | None, title: str | None) -> str:
-    """``Title (id)``, or the id alone when the step has no title (``-`` for no step)."""
-    return f"{title} ({step_id})" if title and title != step_id else step_id or "-"
-
-
-def read_run(run_dir: Path) -> ReadRun:
-    """Verify a run's journal and replay it (the report and the record both start here)."""
-    events, state = _replayed(run_dir)
-    return ReadRun(
-        run_dir, verify(run_dir), state, _refusals(events), plan_copy(run_dir), tuple(events)
-    )
-
-
-def _replayed(run_dir: Path) -> tuple[list[Event], RunState]:
-    """The events and the state they replay to, up to the first line that is not an event the
-    engine could have written (an edited journal: the report says where its chain breaks)."""
-    events, state = [], RunState()
-    try:
-        for event in read_events(run_dir):
-            apply(state, event)
-            events.append(event)
-    except (KeyError, TypeError, ValueError):
-        pass
-    return events, state
-
-
-def plan_copy(run_dir: Path) -> Plan | None:
-    """The plan that ran, from its copy beside the journal; None when it is missing or no
-    longer reads as a plan (steps are then named by id). Only its shape is checked, so a plan
-    that ran stays readable when validation grows stricter."""
-    try:
-        return Plan.model_validate(load_yaml((run_dir / PLAN_COPY).read_text("utf-8")).data)
-    except (OSError, UnicodeDecodeError, YamlSyntaxError, ValidationError):
-        return None
-
-
-def _refusals(events: list[Event]) -> list[dict[str, Any]]:
-    """Every answer refused (``refused`` events) and every guard's refusal, in journal order."""
-    found = []
-    for e in events:
-        data = e.data
-        if e.type == "refused":
-            reason = data.get("reason")
-        elif (
-            e.type == "operator_answer"
-            and data.get("question") == "guard"
-            and str(data.get("answer")).startswith("refused")
-        ):
-            reason = str(data["answer"]).removeprefix("refused").lstrip(": ")
-        else:
-            continue
-        found.append(
-            {
-                "at": e.ts,
-                "step": data.get("step"),
-                "question": data.get("question"),
-                "reason": reason,
-                "by": data.get("by"),
-            }
-        )
-    return found
 
 
 def build(run: Path | ReadRun) -> dict[str, Any]:
@@ -156,6 +63,7 @@ def build(run: Path | ReadRun) -> dict[str, Any]:
         "steps": [_step(run, s) for s in state.steps.values()],
         "refusals": [{**r, "title": run.titles.get(r["step"] or "")} for r in run.refusals],
         "deviations": deviations(run),
+        "injections": [i.as_dict() for i in injections.for_run(list(run.events), run.plan)],
         "resumes": state.resumes,
         "interruptions": state.interruptions,
         "journal": {
@@ -399,6 +307,7 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
         if details:
             lines += [f"### {step_name(step['id'], step['title'])}", "", *details, ""]
     lines += refusals_markdown(report["refusals"])
+    lines += injections.to_markdown(report.get("injections") or [])
     lines += ["## Deviations", ""]
     lines += [f"- {d}" for d in report["deviations"]] or ["- none"]
     journal = report["journal"]

@@ -22,8 +22,8 @@ from drconsole.timeutil import format_duration, format_timestamp
 from drconsole.tui.marked_table import MarkedTable
 
 if TYPE_CHECKING:
-    from drconsole.engine.rundir import RunSummary
     from drconsole.plans.validate import LoadResult
+    from drconsole.runs.rundir import RunSummary
 
 MODES = [Mode.DRILL, Mode.DRY_RUN, Mode.REAL]
 
@@ -35,6 +35,7 @@ class HomeScreen(Screen[None]):
         Binding("tab", "app.focus_next", "Next list", show=False),
         Binding("g", "refresh", "Refresh"),
         Binding("h", "history", "History"),
+        Binding("x", "facilitate", "Facilitate"),
         Binding("question_mark", "app.help", "Help"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -136,8 +137,8 @@ class HomeScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="lists", exit_on_error=False)
     def _load_lists(self) -> None:
         """Plans are validated and past runs replayed in a thread: the screen draws first."""
-        from drconsole.engine import rundir
         from drconsole.plans.validate import load_plan
+        from drconsole.runs import rundir
         from drconsole.runs.follow import driver
 
         app: Any = self.app
@@ -292,6 +293,16 @@ class HomeScreen(Screen[None]):
         from drconsole.tui.history_screen import HistoryScreen
 
         self.app.push_screen(HistoryScreen())
+
+    def action_facilitate(self) -> None:
+        """The facilitator's seat for the running run under the cursor in Recent runs."""
+        key = _cursor_key(self.query_one("#runs", DataTable))
+        if key is None or self.runs[key].state.finished:
+            self.notify("Pick a running run in Recent runs to facilitate.", timeout=8)
+            return
+        from drconsole.tui.facilitate_screen import open_facilitate
+
+        open_facilitate(self.app, self.runs[key].path)
 
     def action_open(self) -> None:
         focused = self.focused
