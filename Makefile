@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := postgresql pgbackrest softhsm2 tmux chromium
+SYSTEM_PACKAGES := postgresql pgbackrest softhsm2 tmux chromium systemd util-linux
 # kubectl, for drills against the sandbox's Kubernetes simulators: Debian's package is
 # kubernetes-client; installed only when no kubectl is on the PATH (another package's kubectl
 # owns the same /usr/bin/kubectl)
