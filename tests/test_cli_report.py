@@ -238,8 +238,8 @@ def test_a_guard_refusal_and_a_wrong_override_are_listed_as_refusals(
     for r in (guard, typed):
         assert f"| {r['at']} | Promote the DR database (promote) | {r['question']} |" in md
     assert (
-        "Promote the DR database (promote): guard refused: the primary still accepts writes"
-        in report["deviations"]
+        "Promote the DR database (promote): guard refused: the primary still accepts writes "
+        "(by drconsole)" in report["deviations"]
     )
     assert "## Deviations\n\n- none" not in md
 

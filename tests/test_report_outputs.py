@@ -83,7 +83,7 @@ def test_junit_has_a_case_per_step_failed_skipped_and_timed(
     (failure,) = probe.result
     assert isinstance(failure, Failure)
     assert "127.0.0.1:1" in (failure.message or "")
-    assert "attempt 1:" in (failure.text or "")  # the retried attempt is told too
+    assert "failed attempt 1/2: " in (failure.text or "")  # the retried attempt is told too
     assert probe.time >= 0.2  # two attempts with a 0.2 s wait between
     (skipped,) = cases["optional"].result
     assert isinstance(skipped, Skipped)

@@ -14,8 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
-from drconsole.engine.events import EventType
-from drconsole.journal.journal import JournalWriter
+from drconsole.engine.events import (
+    EventType,
+    answer_text,
+    attempt_text,
+    describe,
+    presence_text,
+    refusal_text,
+)
+from drconsole.journal.journal import Event, JournalWriter
 from drconsole.report.build import build, to_markdown
 from drconsole.report.record import build_record, to_html
 from drconsole.report.record import to_markdown as record_markdown
@@ -266,6 +273,26 @@ def test_every_shape_of_answer_renders_in_every_format(tmp_path: Path, shape: st
 
 def test_the_samples_cover_every_event_type_the_engine_writes() -> None:
     assert {*SAMPLES, "run_started"} == {t.value for t in EventType}
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("operator_answer", answer_text),
+        ("attempt_failed", attempt_text),
+        ("refused", refusal_text),
+        ("presence", presence_text),
+    ],
+)
+def test_the_report_words_an_event_as_the_console_does(
+    tmp_path: Path, kind: str, text: Callable[[dict[str, Any]], str]
+) -> None:
+    """An answer, a failed attempt, a refusal or a break reads in the report and the record
+    as in the console's and the CLI's line for the same event (one text: engine/events)."""
+    said = text(SAMPLES[kind])
+    assert said in describe(Event(2, "2026-11-30T08:00:00Z", 0.0, kind, SAMPLES[kind], "", ""))
+    run = read_run(write_run(tmp_path, [(kind, SAMPLES[kind])]))
+    assert said in to_markdown(build(run)) + record_markdown(build_record(run))
 
 
 # ----------------------------------------------------------------------------- the fixture

@@ -17,6 +17,8 @@ from textual.widgets import DataTable, Static
 
 from drconsole.engine.modes import Mode
 from drconsole.journal.journal import read_events, verify
+from drconsole.report.record import build_record
+from drconsole.report.record import to_markdown as record_markdown
 from drconsole.runs.rundir import load_state
 from drconsole.tui import modals
 from drconsole.tui.app import DrConsoleApp
@@ -288,6 +290,8 @@ def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
     go = tmp_path / "go"
     plans, plan, targets = setup(tmp_path, CEREMONY_PLAN.replace("GO", str(go)))
 
+    shown: list[str] = []
+
     async def scenario() -> None:
         app = make_app(tmp_path, plans, targets, start_plan=plan)
         async with app.run_test(size=(80, 24)) as pilot:
@@ -340,6 +344,7 @@ def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
             await pilot.press(*"KM", "enter", *"LJ", "enter")
             for _ in range(3):
                 await until(pilot, lambda: on(app, modals.ChoiceModal))
+                shown.append(app.screen.text)  # type: ignore[attr-defined]
                 await pilot.press("a")
                 await pilot.pause(0.05)
             await until(pilot, lambda: run_screen.finished)
@@ -349,6 +354,9 @@ def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
         assert [e["happened"] for e in state.exceptions] == ["broken", "alarm"]
         assert [(p["initials"], p["present"]) for p in state.presence] == [("PS", False)]
         assert len(state.attestations) == 3
+        # the signed record prints the words each participant agreed to on the screen
+        (words,) = set(shown)
+        assert f"Agreeing means: {words}" in record_markdown(build_record(run_dir))
         assert state.steps["seal"].initials is not None
         assert state.bags[0]["bag_id"] == "TEB-9"
 

@@ -19,7 +19,7 @@ from drconsole.engine.ceremony_rules import (
     sign_in_problem,
 )
 from drconsole.engine.context import RunContext
-from drconsole.engine.events import EventType, NewEvent
+from drconsole.engine.events import ATTESTATION_TEXT, EventType, NewEvent, attestation
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import NoAnswer, Question, Signer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
@@ -200,17 +200,7 @@ class CeremonySteps:
                 )
             except (NoAnswer, Refused):
                 continue  # not given: the record says so; a resume asks again
-            self.ctx.emit(
-                NewEvent(
-                    EventType.ATTESTATION,
-                    {
-                        "initials": person.initials,
-                        "name": person.name,
-                        "agree": agree,
-                        "reason": reason.strip() or None,
-                    },
-                )
-            )
+            self.ctx.emit(attestation(person.initials, person.name, agree, reason.strip() or None))
 
     # ----------------------------------------------------------------- exceptions
     async def exception(self, step: Step, expected: str, happened: str | None) -> int:
@@ -307,10 +297,7 @@ class CeremonySteps:
         return None, "the previous record has no seal of this bag"
 
 
-_ATTEST_TEXT = (
-    "Each participant attests: I was present throughout, and the script was followed except "
-    "as noted in the exceptions. Or: I do not agree, because ..."
-)
+_ATTEST_TEXT = f"Each participant attests: {ATTESTATION_TEXT} Or: I do not agree, because ..."
 
 
 def _sign_in_guidance(roles: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ rendered for people: lists of people as "Kim (security_officer)", never a Python
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -93,6 +94,26 @@ def refused(step: str, question: str, reason: str, by: str) -> NewEvent:
     )
 
 
+ATTESTATION_TEXT = (
+    "I was present throughout, and the script was followed except as noted in the exceptions."
+)
+"""What a participant agrees to at a ceremony's close: shown where they answer, journaled with
+their attestation, printed on the record (the same words in all three)."""
+
+
+def attestation(initials: str, name: str, agree: bool, reason: str | None) -> NewEvent:
+    """A participant's closing attestation, with the words they were shown."""
+    data = {"initials": initials, "name": name, "agree": agree, "reason": reason}
+    return NewEvent(EventType.ATTESTATION, {**data, "statement": ATTESTATION_TEXT})
+
+
+def attestation_text(attested: Mapping[str, Any] | None) -> str:
+    """An attestation (an ``attestation``'s fields, None: not given) in words."""
+    if attested is None:
+        return "NOT GIVEN"
+    return "agrees" if attested["agree"] else f"DOES NOT AGREE: {attested.get('reason')}"
+
+
 def show(value: Any) -> str:
     """A recorded value as a person reads it."""
     if isinstance(value, dict):
@@ -109,6 +130,43 @@ def show(value: Any) -> str:
     if value is None:
         return "-"
     return str(value)
+
+
+def answer_text(answer: Mapping[str, Any]) -> str:
+    """An answer (an ``operator_answer``'s fields) in words: ``question: answer (by kim)``."""
+    by = answer.get("by")
+    return f"{answer.get('question')}: {show(answer.get('answer'))}" + (f" (by {by})" if by else "")
+
+
+def attempt_text(failure: Mapping[str, Any]) -> str:
+    """A failed attempt (an ``attempt_failed``'s fields): ``attempt 1/3: error; retry in 2s``."""
+    if failure.get("transient") is False:  # a retry would not help: none is counted
+        return f"attempt {failure['attempt']}: {failure['error']} (not retried: it would not help)"
+    of = f"/{failure['of']}" if failure.get("of") is not None else ""
+    retry = failure.get("retry_in_s")
+    again = f"; retry in {format_duration(retry)}" if retry is not None else ""
+    return f"attempt {failure['attempt']}{of}: {failure['error']}{again}"
+
+
+def refusal_text(refusal: Mapping[str, Any]) -> str:
+    """A refused answer (a ``refused``'s fields): ``question refused: reason (by kim)``; a
+    guard's refusal is by drconsole."""
+    by = refusal.get("by")
+    return f"{refusal['question']} refused: {refusal['reason']}" + (f" (by {by})" if by else "")
+
+
+def exception_text(exception: Mapping[str, Any], at: str) -> str:
+    """A ceremony exception (an ``exception``'s fields) at the step named ``at``:
+    ``exception #1 at seal: expected ...; happened: ...; decision: ...``."""
+    said = [f"expected {exception['expected']}"] if exception.get("expected") else []
+    said.append(f"happened: {exception.get('happened')}")
+    said += [f"decision: {exception['decision']}"] if exception.get("decision") else []
+    return f"exception #{exception.get('number')} at {at}: " + "; ".join(said)
+
+
+def presence_text(presence: Mapping[str, Any]) -> str:
+    """What a ``presence`` event says of its person: ``left the room: a call``."""
+    return "back in the room" if presence["present"] else f"left the room: {presence.get('reason')}"
 
 
 def describe(event: Event) -> str:
@@ -128,23 +186,13 @@ def describe(event: Event) -> str:
             attempt = f" (attempt {d['attempt']})" if d.get("attempt", 1) > 1 else ""
             return f"start     {d['step']}{attempt}: {d.get('description', '')}"
         case EventType.ATTEMPT_FAILED:
-            if d.get("transient") is False:  # a retry would not help: none is counted
-                return f"FAIL      {d['step']}: {d['error']} (not retried: it would not help)"
-            retry = (
-                f"; retry in {format_duration(d['retry_in_s'])}"
-                if d.get("retry_in_s") is not None
-                else ""
-            )
-            return (
-                f"FAIL      {d['step']} attempt {d['attempt']}/{d.get('of', '?')}: "
-                f"{d['error']}{retry}"
-            )
+            return f"FAIL      {d['step']} {attempt_text(d)}"
         case EventType.QUESTION_ASKED:
             return f"asking    {d['step']}: {d['question']} (waiting for {d['who']})"
         case EventType.OPERATOR_ANSWER:
-            return f"answer    {d['step']}: {d['question']}: {show(d['answer'])} (by {d['by']})"
+            return f"answer    {d['step']}: {answer_text(d)}"
         case EventType.REFUSED:
-            return f"REFUSED   {d['step']}: {d['question']}: {d['reason']} (typed by {d['by']})"
+            return f"REFUSED   {d['step']}: {refusal_text(d)}"
         case EventType.STEP_FINISHED:
             extra = d.get("error") or d.get("reason") or ""
             return f"{str(d['status']).upper():<9} {d['step']}" + (f": {extra}" if extra else "")
@@ -172,14 +220,12 @@ def describe(event: Event) -> str:
             )
             return f"SIGNED IN {people}"
         case EventType.PRESENCE:
-            what = "back in the room" if d["present"] else f"LEFT the room: {d.get('reason')}"
-            return f"{d['name']} ({d['initials']}) {what}"
+            return f"{d['name']} ({d['initials']}) {presence_text(d)}"
         case EventType.INITIALS:
             return f"initials  {d['step']}: actor {d['actor']}, witness {d['witness']}"
         case EventType.EXCEPTION:
-            return f"EXCEPTION #{d['number']} at {d.get('step') or '-'}: {d['happened']}"
+            return "EXCEPTION" + exception_text(d, d.get("step") or "-").removeprefix("exception")
         case EventType.BAG:
             return f"bag {d['event']} {d['label']}: {d['bag_id']}"
         case EventType.ATTESTATION:
-            word = "agrees" if d["agree"] else f"DOES NOT AGREE: {d.get('reason')}"
-            return f"attestation {d['name']} ({d['initials']}): {word}"
+            return f"attestation {d['name']} ({d['initials']}): {attestation_text(d)}"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from drconsole.engine import clocks
-from drconsole.engine.events import show
+from drconsole.engine.events import answer_text, attempt_text, exception_text, refusal_text, show
 from drconsole.report import injections
 from drconsole.runs.read import ReadRun, read_run, step_name
 from drconsole.runs.state import RunState, StepState, StepStatus
@@ -136,11 +136,7 @@ def _seconds(value: timedelta | None) -> float | None:
 
 def _who(step: StepState) -> list[str]:
     """Each answer given at the step: the question, the answer in words, and who gave it."""
-    return [
-        f"{a.get('question')}: {show(a.get('answer'))}"
-        + (f" (by {a['by']})" if a.get("by") else "")
-        for a in step.answers
-    ]
+    return [answer_text(a) for a in step.answers]
 
 
 def _step(run: ReadRun, step: StepState) -> dict[str, Any]:
@@ -161,6 +157,7 @@ def _step(run: ReadRun, step: StepState) -> dict[str, Any]:
                 "attempt": f.get("attempt"),
                 "error": f.get("error"),
                 "retry_in_s": f.get("retry_in_s"),
+                "text": attempt_text(f),
             }
             for f in step.failures
         ],
@@ -195,14 +192,8 @@ def deviations(run: ReadRun) -> list[str]:
             for a in step.answers
             if a.get("question") == "guard override"
         ]
-    found += [
-        f"{run.name(r['step'])}: {r['question']} refused: {r['reason']}" for r in run.refusals
-    ]
-    found += [
-        f"exception #{e.get('number')} at {run.name(e.get('step'))}: expected {e.get('expected')}; "
-        f"happened: {e.get('happened')}; decision: {e.get('decision')}"
-        for e in state.exceptions
-    ]
+    found += [f"{run.name(r['step'])}: {refusal_text(r)}" for r in run.refusals]
+    found += [exception_text(e, run.name(e.get("step"))) for e in state.exceptions]
     if state.interruptions:
         found.append(
             f"the run was interrupted {state.interruptions} time(s) and resumed "
@@ -291,13 +282,7 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
             details.append(f"- By: {' / '.join(step['who'])}")
         if step["description"]:
             details.append(f"- What: {step['description']}")
-        for failure in step["failures"]:
-            retry = (
-                f", retried in {format_duration(failure['retry_in_s'])}"
-                if failure["retry_in_s"] is not None
-                else ""
-            )
-            details.append(f"- Attempt {failure['attempt']} failed: {failure['error']}{retry}")
+        details += [f"- Failed {failure['text']}" for failure in step["failures"]]
         if step["error"]:
             details.append(f"- Error: {step['error']}")
         if step["reason"]:

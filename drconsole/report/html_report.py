@@ -313,7 +313,7 @@ def _steps(report: dict[str, Any]) -> list[str]:
         )
     ]
     for s in report["steps"]:
-        lines = [f"Attempt {f['attempt']} failed: {f['error']}" for f in s["failures"]]
+        lines = [f"Failed {f['text']}" for f in s["failures"]]
         if s["error"]:
             lines.append(f"Error: {s['error']}")
         if s["reason"]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from drconsole.journal.journal import Event
 from drconsole.plans.model import Plan
-from drconsole.timeutil import format_timestamp, parse_timestamp
+from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp
 
 LOG = "faults.jsonl"
 
@@ -201,10 +201,7 @@ def for_run(events: list[Event], plan: Plan | None, log: Path | None = None) -> 
 
 def describe(seconds: float | None, pending: str = "not yet") -> str:
     """A clock as a person reads it."""
-    if seconds is None:
-        return pending
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+    return pending if seconds is None else format_duration(seconds)
 
 
 def to_markdown(found: list[dict[str, Any]]) -> list[str]:

@@ -81,7 +81,7 @@ def _case(plan_id: str, step: dict[str, Any], result: str) -> ET.Element:
             "time": f"{step['duration_s'] or 0.0:.3f}",
         },
     )
-    tries = [f"attempt {f['attempt']}: {f['error']}" for f in step["failures"]]
+    tries = [f"failed {f['text']}" for f in step["failures"]]
     if step["status"] == "failed":
         failure = ET.SubElement(
             case, "failure", {"message": _text(step["error"] or "failed"), "type": "StepFailed"}

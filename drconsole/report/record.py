@@ -14,17 +14,18 @@ import html
 from pathlib import Path
 from typing import Any
 
-from drconsole.engine.events import show
+from drconsole.engine.events import (
+    ATTESTATION_TEXT,
+    attestation_text,
+    exception_text,
+    presence_text,
+    show,
+)
 from drconsole.people import name_key
 from drconsole.report.build import refusals_markdown
 from drconsole.runs.read import ReadRun, read_run, step_name
 from drconsole.runs.state import StepState, StepStatus
 from drconsole.timeutil import format_timestamp
-
-AGREE_TEXT = (
-    "I was present throughout the ceremony, and the script was followed except as noted in "
-    "the exceptions."
-)
 
 
 def build_record(run: Path | ReadRun) -> dict[str, Any]:
@@ -61,6 +62,7 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
             }
         )
     attested = {name_key(str(a["initials"])): a for a in state.attestations}
+    said = [a["statement"] for a in state.attestations if a.get("statement")]
     participants = []
     for p in state.participants:
         a = attested.get(name_key(str(p["initials"])))
@@ -69,7 +71,12 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
                 **p,
                 "attestation": None
                 if a is None
-                else {"agree": a["agree"], "reason": a.get("reason"), "at": a["at"]},
+                else {
+                    "agree": a["agree"],
+                    "reason": a.get("reason"),
+                    "at": a["at"],
+                    "statement": a.get("statement"),
+                },
             }
         )
     return {
@@ -88,6 +95,8 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
         "result_reason": state.result_reason,
         "inputs": state.inputs,
         "participants": participants,
+        # the words agreed to, as journaled (journals from before they were: the console's)
+        "statement": said[0] if said else ATTESTATION_TEXT,
         "materials": [m.model_dump() for m in plan.ceremony.materials]
         if plan and plan.ceremony
         else [],
@@ -243,14 +252,11 @@ def to_markdown(record: dict[str, Any]) -> str:
     )
     lines += ["", "## Breaks", ""]
     lines += [
-        f"- {e['at']}: {e['name']} ({e['initials']}) "
-        + ("returned" if e["present"] else f"left the room: {e.get('reason') or '-'}")
-        for e in record["presence"]
+        f"- {e['at']}: {e['name']} ({e['initials']}) {presence_text(e)}" for e in record["presence"]
     ] or ["- none"]
     lines += ["", "## Exceptions", ""]
     lines += [
-        f"{e['number']}. {e['at']}, step `{e['step'] or '-'}`: expected {e['expected']}; "
-        f"happened: {e['happened']}; decision: {e['decision']} (recorded by {e['by']})"
+        f"- {e['at']}: {exception_text(e, '`' + (e['step'] or '-') + '`')} (recorded by {e['by']})"
         for e in record["exceptions"]
     ] or ["- none"]
     lines += ["", *refusals_markdown(record["refusals"])]
@@ -259,18 +265,10 @@ def to_markdown(record: dict[str, Any]) -> str:
         f"- `{a['file']}` SHA-256 `{a['sha256']}`" + (f" (step {a['step']})" if a["step"] else "")
         for a in record["artefacts"]
     ] or ["- none"]
-    lines += ["", "## Attestations", "", f"Agreeing means: {AGREE_TEXT}", ""]
+    lines += ["", "## Attestations", "", f"Agreeing means: {record['statement']}", ""]
     for p in record["participants"]:
-        a = p["attestation"]
-        said = (
-            "NOT GIVEN"
-            if a is None
-            else "agrees"
-            if a["agree"]
-            else f"DOES NOT AGREE: {a['reason']}"
-        )
         lines += [
-            f"- {p['name']} ({p['initials']}, {p['role']}): {said}",
+            f"- {p['name']} ({p['initials']}, {p['role']}): {attestation_text(p['attestation'])}",
             "",
             "  Signature: ______________________  Date: ____________",
             "",
@@ -382,7 +380,7 @@ def to_html(record: dict[str, Any]) -> str:
                 [
                     e["at"],
                     f"{e['name']} ({e['initials']})",
-                    "returned" if e["present"] else f"left: {e.get('reason') or '-'}",
+                    presence_text(e),
                 ]
                 for e in record["presence"]
             ],
@@ -417,7 +415,7 @@ def to_html(record: dict[str, Any]) -> str:
             [[a["file"], a["sha256"], a["step"]] for a in record["artefacts"]],
         ),
         "<h2>Attestations and signatures</h2>",
-        f"<p>Agreeing means: {_e(AGREE_TEXT)}</p>",
+        f"<p>Agreeing means: {_e(record['statement'])}</p>",
         _table(
             ["Name", "Role", "Initials", "Attestation", "Signature", "Date"],
             [
@@ -425,11 +423,7 @@ def to_html(record: dict[str, Any]) -> str:
                     p["name"],
                     p["role"],
                     p["initials"],
-                    "not given"
-                    if p["attestation"] is None
-                    else "agrees"
-                    if p["attestation"]["agree"]
-                    else f"does not agree: {p['attestation']['reason']}",
+                    attestation_text(p["attestation"]),
                     "",
                     "",
                 ]

@@ -23,7 +23,7 @@ Ceremonies add:
 - ``initials``: step, actor, witness (initials; the event's time is the step's time).
 - ``exception``: number, step, expected, happened, decision, by.
 - ``bag``: step, event (inspect, open, seal), label, bag_id, contents, intact, previous.
-- ``attestation``: initials, name, agree, reason.
+- ``attestation``: initials, name, agree, reason, statement (the words agreed to).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from textual.app import App
 from textual.screen import ModalScreen
 
 from drconsole.engine.ceremony_rules import Participant
+from drconsole.engine.events import ATTESTATION_TEXT
 from drconsole.engine.operator import (
     FailureChoice,
     FieldSpec,
@@ -187,8 +188,7 @@ class TuiOperator:
             modals.ChoiceModal(
                 q,
                 f"Attestation: {participant.name} ({participant.initials}, {participant.role})",
-                "I was present throughout, and the script was followed except as noted in the "
-                "exceptions.",
+                ATTESTATION_TEXT,
                 [("agree", "a", "I agree"), ("disagree", "d", "I do not agree (reason)")],
                 with_reason=True,
             )
