@@ -109,6 +109,20 @@ def format_timestamp(value: datetime | None) -> str:
     return text.replace("+00:00", "Z")
 
 
+def timestamp_or_none(value: datetime | None) -> str | None:
+    """A timestamp for an action's outputs: ISO 8601 UTC with a ``Z``, None kept as None. A time
+    without a zone (a database's ``timestamp without time zone``) is shown as it is, never
+    guessed into UTC."""
+    if value is None:
+        return None
+    return format_timestamp(value) if value.tzinfo is not None else value.isoformat()
+
+
+def file_stamp() -> str:
+    """Now, for a file or directory name: ``20261126T030000Z``."""
+    return utcnow().strftime("%Y%m%dT%H%M%SZ")
+
+
 def utcnow() -> datetime:
     """The wall clock, timezone-aware UTC. The only place drconsole reads it."""
     return datetime.now(UTC)

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -8,6 +8,7 @@ from drconsole.timeutil import (
     format_timestamp,
     parse_duration,
     parse_timestamp,
+    timestamp_or_none,
 )
 
 
@@ -48,3 +49,12 @@ def test_timestamps_are_utc_and_a_missing_zone_is_refused() -> None:
         parse_timestamp("2026-11-26T03:00:00")
     with pytest.raises(TimeFormatError, match="not a timestamp"):
         parse_timestamp("yesterday")
+
+
+def test_an_output_timestamp_is_utc_whatever_zone_the_server_answered_in() -> None:
+    seoul = timezone(timedelta(hours=9))
+    assert timestamp_or_none(datetime(2026, 11, 26, 12, 0, tzinfo=seoul)) == "2026-11-26T03:00:00Z"
+    assert timestamp_or_none(None) is None
+    # a timestamp without time zone is shown as stored, not shifted by this machine's zone
+    naive = datetime(2026, 11, 26, 12, 0)  # noqa: DTZ001 (what psycopg returns for one)
+    assert timestamp_or_none(naive) == "2026-11-26T12:00:00"

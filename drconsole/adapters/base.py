@@ -10,9 +10,10 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
 from drconsole.secrets import Secret
 
@@ -93,13 +94,16 @@ class ActionContext:
     artefact_dir: str | None = None
 
 
-Runner = Callable[[ActionContext, Any], Mapping[str, Any]]
-Describer = Callable[[Any], str]
+P = TypeVar("P", bound=Params, default=Params)
+"""An action's parameter model (a bare ``ActionSpec`` is one of any model, for the engine)."""
 
 
 @dataclass(frozen=True)
-class ActionSpec:
-    """One action an adapter offers to plans.
+class ActionSpec(Generic[P]):
+    """One action an adapter offers to plans, by keyword. Typed by its parameter model: mypy
+    checks that ``run`` and ``describe`` read only what ``params`` declares. (An adapter's
+    ``ACTIONS`` list is left without an annotation: ``list[ActionSpec[Any]]`` would have mypy
+    check each runner against ``Any``.)
 
     Attributes:
         name: ``adapter.method`` as plans write it.
@@ -116,12 +120,12 @@ class ActionSpec:
 
     name: str
     summary: str
-    params: type[Params]
+    params: type[P]
     outputs: Mapping[str, str]
     effect: Effect
     idempotent: bool
-    run: Runner
-    describe: Describer
+    run: Callable[[ActionContext, P], Mapping[str, Any]]
+    describe: Callable[[P], str]
     needs_site: bool = False
     offline: bool = False
 

@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,12 +41,16 @@ from drconsole.adapters.pghost import (
     wait_until,
 )
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
+from drconsole.timeutil import (
+    TimeFormatError,
+    file_stamp,
+    format_duration,
+    parse_timestamp,
+    timestamp_or_none,
+    utcnow,
+)
 
 RECOVERY_SHORT = "recovery ended before configured recovery target was reached"
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 class PostgresAdapter:
@@ -121,7 +125,7 @@ class PostgresAdapter:
             version, recovery, now = conn.execute(
                 "SELECT current_setting('server_version'), pg_is_in_recovery(), now()"
             ).fetchone()
-        return {"server_version": version, "in_recovery": recovery, "now": _iso(now)}
+        return {"server_version": version, "in_recovery": recovery, "now": timestamp_or_none(now)}
 
     def query(self, sql: str, args: list[Any], port: int | None = None) -> dict[str, Any]:
         import psycopg
@@ -136,10 +140,10 @@ class PostgresAdapter:
         first = list(rows[0]) if rows else None
         value = first[0] if first else None
         if isinstance(value, datetime):
-            value = _iso(value)
+            value = timestamp_or_none(value)
         return {
             "value": value,
-            "row": [_iso(v) if isinstance(v, datetime) else v for v in (first or [])],
+            "row": [timestamp_or_none(v) if isinstance(v, datetime) else v for v in (first or [])],
             "rows": len(rows),
         }
 
@@ -162,8 +166,8 @@ class PostgresAdapter:
             {
                 "label": b["label"],
                 "type": b["type"],
-                "start": _iso(epoch_to_utc(b["timestamp"]["start"])),
-                "stop": _iso(epoch_to_utc(b["timestamp"]["stop"])),
+                "start": timestamp_or_none(epoch_to_utc(b["timestamp"]["start"])),
+                "stop": timestamp_or_none(epoch_to_utc(b["timestamp"]["stop"])),
                 "size": b["info"]["size"],
                 "repo_size": b["info"]["repository"]["size"],
                 "wal_start": b["archive"]["start"],
@@ -185,7 +189,7 @@ class PostgresAdapter:
         newest = backups[-1]
         stop = epoch_to_utc(info["backup"][-1]["timestamp"]["stop"])
         assert stop is not None
-        age = (datetime.now(stop.tzinfo) - stop).total_seconds()
+        age = (utcnow() - stop).total_seconds()
         outputs.update(
             newest_label=newest["label"],
             newest_type=newest["type"],
@@ -209,8 +213,6 @@ class PostgresAdapter:
     def recovery_window(self, target: str | None) -> dict[str, Any]:
         """Earliest time a restore can reach (oldest backup's end) and latest (last WAL
         archived, read from the primary when it answers, else the newest backup's end)."""
-        from drconsole.timeutil import parse_timestamp
-
         info = self.backrest().info()
         stops = [epoch_to_utc(b["timestamp"]["stop"]) for b in info.get("backup", [])]
         if not stops:
@@ -224,13 +226,13 @@ class PostgresAdapter:
         except TransientError:
             pass
         out: dict[str, Any] = {
-            "earliest": _iso(earliest),
-            "latest": _iso(latest),
+            "earliest": timestamp_or_none(earliest),
+            "latest": timestamp_or_none(latest),
             "latest_from": source,
         }
         if target:
             when = parse_timestamp(target)
-            out["target"] = _iso(when)
+            out["target"] = timestamp_or_none(when)
             if not earliest <= when <= latest:
                 raise CheckFailed(
                     f"target {out['target']} is outside the recovery window "
@@ -376,7 +378,7 @@ class PostgresAdapter:
         if host.is_running():
             ctx.log("stopping the old cluster")
             host.stop()
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = file_stamp()
         aside = f"{host.data_dir}.before-rebuild-{stamp}"
         if Path(host.data_dir).exists():
             run_as(["mv", host.data_dir, aside], user=user)
@@ -434,9 +436,9 @@ class PostgresAdapter:
             else "unknown: no commit was replayed since the server started"
         )
         return {
-            "recovered_to": _iso(replay_ts),
+            "recovered_to": timestamp_or_none(replay_ts),
             "recovery_point_basis": basis,
-            "last_replayed_commit": _iso(replay_ts),
+            "last_replayed_commit": timestamp_or_none(replay_ts),
             "timeline": timeline,
             "lsn": lsn,
         }
@@ -446,10 +448,8 @@ class PostgresAdapter:
         target time when recovery reached it (PostgreSQL promotes only then), else the end of
         the backup restored (its consistent point)."""
         if p.type == "time" and p.target:
-            from drconsole.timeutil import parse_timestamp
-
             return {
-                "recovered_to": _iso(parse_timestamp(p.target)),
+                "recovered_to": timestamp_or_none(parse_timestamp(p.target)),
                 "recovery_point_basis": "the target time: recovery reached it, and no commit "
                 "lay between the backup and the target",
             }
@@ -462,7 +462,7 @@ class PostgresAdapter:
                 f"{used_set or '(newest)'} is no longer in the repository",
             }
         return {
-            "recovered_to": _iso(epoch_to_utc(chosen[0]["timestamp"]["stop"])),
+            "recovered_to": timestamp_or_none(epoch_to_utc(chosen[0]["timestamp"]["stop"])),
             "recovery_point_basis": f"the end of backup {chosen[0]['label']} (its consistent "
             "point): no commit was replayed after it",
         }
@@ -480,7 +480,7 @@ class PostgresAdapter:
             if not str(base):
                 raise PermanentError("no scratch_dir: set it in the targets file or the step")
             scratch_removed, scratch_left = self._drop_predecessors(ctx)
-            data_dir = str(base / f"restore-{int(time.time())}-{os.getpid()}")
+            data_dir = str(base / f"restore-{file_stamp()}-{os.getpid()}")
             _remember_scratch(ctx, data_dir)
             port = p.scratch_port or _free_port()
             run_as(["mkdir", "-p", "-m", "0700", data_dir], user=section.get("os_user"))
@@ -631,7 +631,7 @@ class PostgresAdapter:
         host = self.local_host()
         if host.is_running():
             raise PermanentError("the database is running; a safety copy is taken while stopped")
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = file_stamp()
         dest = f"{host.data_dir}.before-restore-{stamp}"
         result = run_as(
             ["cp", "-a", host.data_dir, dest], user=self.section.get("os_user"), timeout=7200
@@ -757,8 +757,6 @@ def _standby_freshness(
     ``past_rpo`` is true, false, or "unknown" (nothing replayed since the standby started);
     a guard treats "unknown" as true.
     """
-    from drconsole.timeutil import format_duration, parse_timestamp
-
     if receiver is None:
         wal_receiver = "none (not connected to a primary)"
     elif receiver[1] is None:
@@ -766,7 +764,7 @@ def _standby_freshness(
     else:
         wal_receiver = str(receiver[1])
     streaming = receiver is not None and receiver[1] == "streaming"
-    now = datetime.now(UTC)
+    now = utcnow()
     try:
         reference = parse_timestamp(incident_at) if incident_at else now
     except ValueError as exc:
@@ -775,7 +773,7 @@ def _standby_freshness(
     out: dict[str, Any] = {
         "streaming": streaming,
         "wal_receiver": wal_receiver,
-        "last_replayed_commit": _iso(replay_ts),
+        "last_replayed_commit": timestamp_or_none(replay_ts),
         "replay_age_s": round((now - replay_ts).total_seconds(), 3) if replay_ts else None,
         "data_loss_s": None,
         "past_rpo": None,
@@ -789,7 +787,7 @@ def _standby_freshness(
         loss = max((reference - replay_ts).total_seconds(), 0.0)
         out["data_loss_s"] = round(loss, 3)
         when = f"{format_duration(loss)} before {against}" if loss else f"at or after {against}"
-        words.append(f"last replayed commit {_iso(replay_ts)}, {when}")
+        words.append(f"last replayed commit {timestamp_or_none(replay_ts)}, {when}")
         if rpo_s is not None:
             out["past_rpo"] = loss > rpo_s
             verdict = "PAST" if loss > rpo_s else "within"
@@ -807,8 +805,6 @@ def _backrest_target(kind: str, target: str) -> str:
     """pgBackRest reads times as 'YYYY-MM-DD HH:MM:SS.ffffff+00', not ISO 8601 with T and Z."""
     if kind != "time":
         return target
-    from drconsole.timeutil import TimeFormatError, parse_timestamp
-
     try:
         when = parse_timestamp(target)
     except TimeFormatError as exc:
@@ -933,76 +929,91 @@ POINT = {
     "timeline": "timeline id",
     "lsn": "WAL position",
 }
+RESTORED = {
+    **POINT,
+    "restore_s": "",
+    "data_dir": "",
+    "port": "",
+    "type": "",
+    "target": "",
+    "set": "",
+}
 
 ACTIONS = [
     ActionSpec(
-        "postgres.writable",
-        "Does this server accept writes now? Never fails: down, standby, read-only or live.",
-        NoParams,
-        {
+        name="postgres.writable",
+        summary="Does this server accept writes now? Never fails: down, standby, read-only or "
+        "live.",
+        params=NoParams,
+        outputs={
             "accepts_writes": 'true, false, or "unknown" (treat as true)',
             "state": "in words, with the reason when it is down",
         },
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _pg(c).writable(),
-        lambda p: "ask whether the server accepts writes",
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).writable(),
+        describe=lambda p: "ask whether the server accepts writes",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.rebuild_standby",
-        "Make this cluster a streaming standby of another (old data directory moved aside).",
-        RebuildParams,
-        {
+        name="postgres.rebuild_standby",
+        summary="Make this cluster a streaming standby of another (old data directory moved "
+        "aside).",
+        params=RebuildParams,
+        outputs={
             "role": "standby",
             "moved_aside": "where the old data directory is",
             "streaming": "",
             "last_replayed_commit": "",
         },
-        Effect.DESTRUCTIVE,
-        True,
-        lambda c, p: _pg(c).rebuild_standby(p.source_host, p.source_port, p.archive_mode, c),
-        lambda p: f"rebuild as a standby of {p.source_host}:{p.source_port}",
+        effect=Effect.DESTRUCTIVE,
+        idempotent=True,
+        run=lambda c, p: _pg(c).rebuild_standby(p.source_host, p.source_port, p.archive_mode, c),
+        describe=lambda p: f"rebuild as a standby of {p.source_host}:{p.source_port}",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.ping",
-        "Connect and report version and recovery state.",
-        PortParams,
-        {"server_version": "", "in_recovery": "true on a standby", "now": "server time"},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _pg(c).ping(p.port),
-        lambda p: "connect and ask the server's state",
+        name="postgres.ping",
+        summary="Connect and report version and recovery state.",
+        params=PortParams,
+        outputs={"server_version": "", "in_recovery": "true on a standby", "now": "server time"},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).ping(p.port),
+        describe=lambda p: "connect and ask the server's state",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.query",
-        "One read-only SQL statement; the first value and row.",
-        QueryParams,
-        {"value": "first column of the first row", "row": "first row", "rows": "number of rows"},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _pg(c).query(p.sql, p.args, p.port),
-        lambda p: f"query: {p.sql}",
+        name="postgres.query",
+        summary="One read-only SQL statement; the first value and row.",
+        params=QueryParams,
+        outputs={
+            "value": "first column of the first row",
+            "row": "first row",
+            "rows": "number of rows",
+        },
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).query(p.sql, p.args, p.port),
+        describe=lambda p: f"query: {p.sql}",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.fingerprint",
-        "Row count, highest id and an MD5 over a table's digests.",
-        FingerprintParams,
-        {"count": "rows", "max_id": "highest id", "md5": "fingerprint"},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _pg(c).fingerprint(p.table, p.upto_id, p.port),
-        lambda p: f"fingerprint {p.table}",
+        name="postgres.fingerprint",
+        summary="Row count, highest id and an MD5 over a table's digests.",
+        params=FingerprintParams,
+        outputs={"count": "rows", "max_id": "highest id", "md5": "fingerprint"},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).fingerprint(p.table, p.upto_id, p.port),
+        describe=lambda p: f"fingerprint {p.table}",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.backup_info",
-        "pgBackRest info: every backup, the newest one's age.",
-        BackupInfoParams,
-        {
+        name="postgres.backup_info",
+        summary="pgBackRest info: every backup, the newest one's age.",
+        params=BackupInfoParams,
+        outputs={
             "count": "",
             "backups": "each backup",
             "newest_label": "",
@@ -1012,39 +1023,40 @@ ACTIONS = [
             "within_rpo": "newest age <= rpo_s",
             "status": "",
         },
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _pg(c).backup_info(p.rpo_s),
-        lambda p: "pgbackrest info",
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).backup_info(p.rpo_s),
+        describe=lambda p: "pgbackrest info",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.verify_repo",
-        "pgBackRest verify, parsed: any invalid file fails.",
-        NoParams,
-        {"problems": "what verify reported", "ok": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _pg(c).verify_repo(),
-        lambda p: "pgbackrest verify",
+        name="postgres.verify_repo",
+        summary="pgBackRest verify, parsed: any invalid file fails.",
+        params=NoParams,
+        outputs={"problems": "what verify reported", "ok": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).verify_repo(),
+        describe=lambda p: "pgbackrest verify",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.recovery_window",
-        "Earliest and latest restorable time; checks a target.",
-        WindowParams,
-        {"earliest": "", "latest": "", "latest_from": "", "target": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _pg(c).recovery_window(p.target),
-        lambda p: f"recovery window (target {p.target})",
+        name="postgres.recovery_window",
+        summary="Earliest and latest restorable time; checks a target.",
+        params=WindowParams,
+        outputs={"earliest": "", "latest": "", "latest_from": "", "target": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).recovery_window(p.target),
+        describe=lambda p: f"recovery window (target {p.target})",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.replication_status",
-        "Replication from either side; a standby says whether it streams and how old its data is.",
-        ReplicationParams,
-        {
+        name="postgres.replication_status",
+        summary="Replication from either side; a standby says whether it streams and how old its "
+        "data is.",
+        params=ReplicationParams,
+        outputs={
             "role": "primary or standby",
             "receive_lsn": "",
             "replay_lsn": "",
@@ -1058,90 +1070,90 @@ ACTIONS = [
             "state": "all of it in words",
             "standbys": "on a primary",
         },
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _pg(c).replication_status(p.rpo_s, p.incident_at),
-        lambda p: (
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).replication_status(p.rpo_s, p.incident_at),
+        describe=lambda p: (
             "replication status"
             + (f" against an RPO of {p.rpo_s:g} s" if p.rpo_s is not None else "")
         ),
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.archive_check",
-        "pgBackRest check: switch WAL and see it archived.",
-        NoParams,
-        {"archiving": ""},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _pg(c).archive_check(),
-        lambda p: "pgbackrest check",
+        name="postgres.archive_check",
+        summary="pgBackRest check: switch WAL and see it archived.",
+        params=NoParams,
+        outputs={"archiving": ""},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _pg(c).archive_check(),
+        describe=lambda p: "pgbackrest check",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.stop",
-        "Stop the database (fast shutdown).",
-        NoParams,
-        {"was_running": "", "stopped": ""},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _pg(c).stop(),
-        lambda p: "stop PostgreSQL",
+        name="postgres.stop",
+        summary="Stop the database (fast shutdown).",
+        params=NoParams,
+        outputs={"was_running": "", "stopped": ""},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _pg(c).stop(),
+        describe=lambda p: "stop PostgreSQL",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.start",
-        "Start the database and wait until it accepts connections.",
-        NoParams,
-        {"started": "", "server_version": "", "in_recovery": "", "now": ""},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _pg(c).start(),
-        lambda p: "start PostgreSQL",
+        name="postgres.start",
+        summary="Start the database and wait until it accepts connections.",
+        params=NoParams,
+        outputs={"started": "", "server_version": "", "in_recovery": "", "now": ""},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _pg(c).start(),
+        describe=lambda p: "start PostgreSQL",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.backup",
-        "pgBackRest backup (full, diff or incr).",
-        BackupParams,
-        {"label": "", "type": "", "stop": ""},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _pg(c).backup(p.type),
-        lambda p: f"pgbackrest backup --type={p.type}",
+        name="postgres.backup",
+        summary="pgBackRest backup (full, diff or incr).",
+        params=BackupParams,
+        outputs={"label": "", "type": "", "stop": ""},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _pg(c).backup(p.type),
+        describe=lambda p: f"pgbackrest backup --type={p.type}",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.create_restore_point",
-        "A named restore point.",
-        RestorePointParams,
-        {"name": "", "lsn": ""},
-        Effect.CHANGES,
-        False,
-        lambda c, p: _pg(c).create_restore_point(p.name),
-        lambda p: f"restore point {p.name}",
+        name="postgres.create_restore_point",
+        summary="A named restore point.",
+        params=RestorePointParams,
+        outputs={"name": "", "lsn": ""},
+        effect=Effect.CHANGES,
+        idempotent=False,
+        run=lambda c, p: _pg(c).create_restore_point(p.name),
+        describe=lambda p: f"restore point {p.name}",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.promote_standby",
-        "Promote a standby to primary.",
-        NoParams,
-        {"promoted": "", **POINT},
-        Effect.DESTRUCTIVE,
-        False,
-        lambda c, p: _pg(c).promote_standby(),
-        lambda p: "promote the standby",
+        name="postgres.promote_standby",
+        summary="Promote a standby to primary.",
+        params=NoParams,
+        outputs={"promoted": "", **POINT},
+        effect=Effect.DESTRUCTIVE,
+        idempotent=False,
+        run=lambda c, p: _pg(c).promote_standby(),
+        describe=lambda p: "promote the standby",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.restore",
-        "Restore into the live data directory (it is overwritten).",
-        RestoreParams,
-        {**POINT, "restore_s": "", "data_dir": "", "port": "", "type": "", "target": "", "set": ""},
-        Effect.DESTRUCTIVE,
-        True,
-        lambda c, p: _pg(c).restore(p, c, scratch=False),
-        lambda p: (
+        name="postgres.restore",
+        summary="Restore into the live data directory (it is overwritten).",
+        params=RestoreParams,
+        outputs=RESTORED,
+        effect=Effect.DESTRUCTIVE,
+        idempotent=True,
+        run=lambda c, p: _pg(c).restore(p, c, scratch=False),
+        describe=lambda p: (
             f"pgbackrest restore --type={p.type}"
             + (f" --target={p.target}" if p.target else "")
             + " into the live data directory"
@@ -1149,42 +1161,36 @@ ACTIONS = [
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.test_restore",
-        "Restore into a scratch directory and port; live cluster untouched.",
-        RestoreParams,
-        {
-            **POINT,
-            "restore_s": "",
-            "data_dir": "",
-            "port": "",
-            "type": "",
-            "target": "",
-            "set": "",
+        name="postgres.test_restore",
+        summary="Restore into a scratch directory and port; live cluster untouched.",
+        params=RestoreParams,
+        outputs={
+            **RESTORED,
             "scratch_removed": "scratch restores of an interrupted earlier attempt, removed",
             "scratch_left": "those that could not be removed (remove them by hand)",
         },
-        Effect.CHANGES,
-        True,
-        lambda c, p: _pg(c).restore(p, c, scratch=True),
-        lambda p: f"pgbackrest restore --type={p.type} into a scratch cluster",
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _pg(c).restore(p, c, scratch=True),
+        describe=lambda p: f"pgbackrest restore --type={p.type} into a scratch cluster",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.safety_copy",
-        "Copy the stopped data directory aside before a restore.",
-        NoParams,
-        {"path": "where the copy is", "bytes": "its size"},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _pg(c).safety_copy(),
-        lambda p: "copy the data directory aside",
+        name="postgres.safety_copy",
+        summary="Copy the stopped data directory aside before a restore.",
+        params=NoParams,
+        outputs={"path": "where the copy is", "bytes": "its size"},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _pg(c).safety_copy(),
+        describe=lambda p: "copy the data directory aside",
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.compare_rows",
-        "Rows of a table that differ between a scratch restore and the live database.",
-        CompareRowsParams,
-        {
+        name="postgres.compare_rows",
+        summary="Rows of a table that differ between a scratch restore and the live database.",
+        params=CompareRowsParams,
+        outputs={
             "missing": "rows in the restore the live database lacks (deleted since)",
             "changed": "rows in both whose values differ (overwritten since)",
             "extra": "rows only in the live database (written since: never touched)",
@@ -1196,19 +1202,20 @@ ACTIONS = [
             "diff": "the diff file (JSON Lines), in the step's artefacts",
             "diff_sha256": "its SHA-256, for the copy",
         },
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _pg(c).compare_rows(p, c),
-        lambda p: (
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).compare_rows(p, c),
+        describe=lambda p: (
             f"compare {p.table} by {', '.join(p.key)} with the restore on port {p.restored_port}"
         ),
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.copy_rows_back",
-        "Copy the compared rows back into the live primary in one transaction, while it runs.",
-        CopyRowsParams,
-        {
+        name="postgres.copy_rows_back",
+        summary="Copy the compared rows back into the live primary in one transaction, while it "
+        "runs.",
+        params=CopyRowsParams,
+        outputs={
             "restored": "rows put back (inserted + updated)",
             "inserted": "missing rows inserted",
             "updated": "changed rows restored to their earlier values",
@@ -1218,24 +1225,24 @@ ACTIONS = [
             "table": "",
             "as_of": "when the rows are from",
         },
-        Effect.DESTRUCTIVE,
-        True,
-        lambda c, p: _pg(c).copy_rows_back(p, c),
-        lambda p: (
+        effect=Effect.DESTRUCTIVE,
+        idempotent=True,
+        run=lambda c, p: _pg(c).copy_rows_back(p, c),
+        describe=lambda p: (
             f"copy the {p.rows} rows of {p.table} from {p.diff} into the live database "
             "in one transaction"
         ),
         needs_site=True,
     ),
     ActionSpec(
-        "postgres.drop_scratch",
-        "Stop and remove a test restore.",
-        ScratchParams,
-        {"removed": ""},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _pg(c).drop_scratch(p.data_dir),
-        lambda p: f"remove {p.data_dir}",
+        name="postgres.drop_scratch",
+        summary="Stop and remove a test restore.",
+        params=ScratchParams,
+        outputs={"removed": ""},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _pg(c).drop_scratch(p.data_dir),
+        describe=lambda p: f"remove {p.data_dir}",
         needs_site=True,
     ),
 ]

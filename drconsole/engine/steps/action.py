@@ -10,13 +10,14 @@ import asyncio
 from contextlib import suppress
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from drconsole.adapters.base import (
     ActionContext,
     AdapterError,
     Cancelled,
     CheckFailed,
+    Params,
     PermanentError,
     TransientError,
 )
@@ -112,7 +113,7 @@ async def execute(run: StepRun) -> Outcome:
     return Outcome(StepStatus.SUCCEEDED, outputs)
 
 
-async def _attempt(run: StepRun, model: BaseModel, site: dict[str, Any]) -> dict[str, Any]:
+async def _attempt(run: StepRun, model: Params, site: dict[str, Any]) -> dict[str, Any]:
     ctx, step, spec = run.ctx, run.step, run.spec
     assert spec is not None
     ctx_action = ActionContext(
