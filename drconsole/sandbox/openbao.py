@@ -73,6 +73,8 @@ class BaoServer:
             f'listener "tcp" {{\n  address = "127.0.0.1:{self.port}"\n  tls_disable = true\n}}\n'
             f'api_addr = "{self.addr}"\ncluster_addr = "http://127.0.0.1:{self.cluster_port}"\n'
             "disable_mlock = true\n"
+            # drconsole's restart reads the restore's progress from the server's INFO lines
+            'log_level = "info"\n'
         )
 
     def host(self) -> LocalBaoHost:
