@@ -19,8 +19,7 @@ if TYPE_CHECKING:
 from drconsole.engine.modes import Mode
 from drconsole.tui.help import HelpScreen, PlansAndRuns
 from drconsole.tui.home import HomeScreen
-
-MODE_WORDS = {Mode.DRILL: "DRILL", Mode.DRY_RUN: "DRY-RUN", Mode.REAL: "REAL (production)"}
+from drconsole.tui.labels import MODE_LABELS
 
 
 class DrConsoleApp(App[None]):
@@ -101,7 +100,7 @@ class DrConsoleApp(App[None]):
         form = InputsModal(
             result.plan,
             self.given_inputs,
-            MODE_WORDS[self.mode],
+            MODE_LABELS[self.mode],
             targets_path=self.targets_path,
             live_checks=self.mode is not Mode.DRY_RUN,
         )

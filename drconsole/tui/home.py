@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 
 from drconsole.engine.modes import Mode
 from drconsole.timeutil import format_duration, format_timestamp
+from drconsole.tui.labels import MODE_LABELS
 from drconsole.tui.marked_table import MarkedTable
 
 if TYPE_CHECKING:
@@ -122,11 +123,7 @@ class HomeScreen(Screen[None]):
 
     def _title(self) -> None:
         app: Any = self.app
-        mode = {
-            Mode.DRILL: "DRILL (practice targets only)",
-            Mode.DRY_RUN: "DRY-RUN (calls nothing)",
-            Mode.REAL: "REAL: ACTS ON PRODUCTION",
-        }[self.mode]
+        mode = MODE_LABELS[self.mode]
         title = self.query_one("#home-title", Static)
         title.update(
             f"drconsole │ MODE: {mode} │ m: change │ operator {app.operator_name}"

@@ -31,6 +31,7 @@ from drconsole.journal.journal import Event
 from drconsole.plans.model import Plan
 from drconsole.runs.state import RunResult, RunState, StepStatus
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
+from drconsole.tui.labels import MODE_LABELS
 from drconsole.tui.marked_table import MarkedTable
 
 STATUS_WORDS = {
@@ -42,11 +43,6 @@ STATUS_WORDS = {
     StepStatus.MARKED_DONE: "✓ marked done",
     StepStatus.CANCELLED: "✗ cancelled",
     StepStatus.SIMULATED: "~ dry-run",
-}
-MODE_WORDS = {
-    Mode.DRILL: "DRILL (practice)",
-    Mode.REAL: "REAL: PRODUCTION",
-    Mode.DRY_RUN: "DRY-RUN (calls nothing)",
 }
 
 
@@ -162,7 +158,7 @@ class RunView(Screen[None]):
     # ------------------------------------------------------------------ rendering
     def _title(self) -> None:
         state = self.run_state
-        mode = MODE_WORDS[self.mode]
+        mode = MODE_LABELS[self.mode]
         result = ""
         if self.finished:
             result = f" │ {self.result.value.upper() if self.result else 'INTERRUPTED'}"
