@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from drconsole.adapters.kubernetes import KubeAdapter
 from drconsole.adapters.sealed import load_key
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox.k8ssim import Simulator, qsign_objects
+from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
 from tests.conftest import REPO, CliResult
 from tests.test_vault import outputs
@@ -33,12 +33,6 @@ pytestmark = pytest.mark.slow
 BACKUP = REPO / "plans" / "config-backup.yaml"
 RESTORE = REPO / "plans" / "config-restore.yaml"
 SECRET_VALUES = ("practice-only-db-password", "tls-private-key-value")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

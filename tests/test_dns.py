@@ -3,7 +3,6 @@ for failback), verify, and what happens with a wrong zone or a record that diffe
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,15 +11,10 @@ import pytest
 from drconsole.adapters.base import ActionContext, CheckFailed, PermanentError
 from drconsole.adapters.dns import Dns
 from drconsole.sandbox import dns as sandbox_dns
+from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ confirmations, sign-offs, modes, and a journal that replays to the live state.""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import yaml
 
 from drconsole.journal.journal import Event, read_events, verify
 from drconsole.runs.rundir import load_state
+from drconsole.sandbox.manager import free_port
 from tests.conftest import CliResult
 
 Run = Callable[..., tuple[CliResult, Path, list[Event]]]
@@ -49,12 +49,6 @@ def finished(events: list[Event], step: str) -> dict[str, Any]:
     found = [e.data for e in events if e.type == "step_finished" and e.data["step"] == step]
     assert found, f"step {step} never finished"
     return found[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_independent_steps_run_in_parallel(run: Run) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import http.server
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,16 +18,11 @@ import yaml
 from drconsole.adapters.base import CheckFailed
 from drconsole.adapters.objectstore import ObjectStore
 from drconsole.journal.journal import read_events
+from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
 from tests.conftest import CliResult
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -25,17 +25,12 @@ from typing import Any
 import pytest
 import websocket
 
+from drconsole.sandbox.manager import free_port
 from tests.conftest import CliResult, drconsole_cmd, kill_run, start_run
 
 FOCUS = "document.querySelector('.xterm-helper-textarea').focus()"
 TOKEN = "watchers-token-0123456789abcdef"
 ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

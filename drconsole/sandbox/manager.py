@@ -38,9 +38,10 @@ class SandboxError(Exception):
     """The sandbox cannot do what was asked; the message says what to do."""
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on now at ``host`` (the sandbox's servers and the tests')."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
