@@ -21,6 +21,8 @@ import pytest
 
 from drconsole.cli import main
 from drconsole.journal.journal import read_events
+from drconsole.sandbox.manager import free_port
+from drconsole.sandbox.s3 import MotoServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,17 +77,46 @@ class CliResult:
     out: str
     err: str
 
+    @property
+    def run_dir(self) -> Path:
+        """The run a ``drconsole run`` made (the first line it prints)."""
+        return Path(self.out.splitlines()[0])
 
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    """Run ``drconsole ARGS`` in-process and capture its output."""
 
-    def run(*args: str) -> CliResult:
+class Cli:
+    """``drconsole ARGS`` in-process, its output captured; ``run`` runs a plan headless."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], runs: Path) -> None:
+        self.capsys = capsys
+        self.runs = runs
+
+    def __call__(self, *args: object) -> CliResult:
         code = main([str(a) for a in args])
-        captured = capsys.readouterr()
+        captured = self.capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 
-    return run
+    def run(
+        self,
+        plan: object,
+        *options: object,
+        answers: object = None,
+        targets: object = None,
+        mode: str | None = None,
+        runs: object = None,
+    ) -> CliResult:
+        """``drconsole run PLAN --headless --runs-dir TMP/runs`` with the answers file, the
+        targets file and the mode when given, then ``options`` as they are."""
+        args: list[object] = ["run", plan, "--headless", "--runs-dir", runs or self.runs]
+        for flag, value in (("--answers", answers), ("--targets", targets), ("--mode", mode)):
+            args += [flag, value] if value is not None else []
+        return self(*args, *options)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Cli:
+    """Run ``drconsole ARGS`` in-process and capture its output (``cli.run``: a plan,
+    headless, into ``tmp_path/runs``)."""
+    return Cli(capsys, tmp_path / "runs")
 
 
 @pytest.fixture
@@ -108,6 +139,18 @@ def backup_file(tmp_path: Path) -> Path:
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     (tmp_path / "qsign.dump.sha256").write_text(f"{digest}  qsign.dump\n")
     return path
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """One moto server (the real S3 and Route 53 APIs over HTTP; the sandbox's bucket,
+    versioning on) on a free port for a test module; stopped after."""
+    server = MotoServer(tmp_path_factory.mktemp("s3"), free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def drconsole_cmd() -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import CliResult
+from tests.conftest import Cli, CliResult
 
 PLAN = """
 id: fits
@@ -40,7 +40,7 @@ GOOD: dict[str, Any] = {
     }
 }
 
-Go = Callable[..., CliResult]
+Go = Cli
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def go(cli: Go, write_plan: Callable[..., Path], tmp_path: Path) -> Go:
             path.write_bytes(answers)
         else:
             path.write_text(yaml.safe_dump(answers, allow_unicode=True))
-        return cli("run", plan, "--headless", "--answers", path, "--runs-dir", tmp_path / "r")
+        return cli.run(plan, answers=path, runs=tmp_path / "r")
 
     return run
 

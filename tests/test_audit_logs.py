@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,8 @@ from drconsole.adapters.objectstore import ObjectStore, audit_key, period_start
 from drconsole.sandbox import auditlog, manager
 from drconsole.sandbox.s3 import MotoServer
 from drconsole.timeutil import format_timestamp
-from tests.conftest import REPO, CliResult, running_sandbox
-from tests.test_config_backup import moto_server, run_plan
+from tests.conftest import REPO, Cli, running_sandbox
+from tests.test_config_backup import run_plan
 from tests.test_vault import outputs
 
 pytestmark = pytest.mark.slow
@@ -53,12 +52,6 @@ def plant(store: ObjectStore, prefix: str, hours: list[datetime]) -> dict[str, b
         )
         bodies[key] = body
     return bodies
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    with moto_server(tmp_path_factory.mktemp("s3")) as server:
-        yield server
 
 
 @pytest.fixture
@@ -96,7 +89,7 @@ def test_key_names_carry_the_period_start() -> None:
 
 
 def test_restore_a_time_range_with_checksums(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     moto: MotoServer,
     store: tuple[ObjectStore, str],
     tmp_path: Path,
@@ -148,7 +141,7 @@ def test_restore_a_time_range_with_checksums(
 
 
 def test_the_sandbox_ships_audit_logs_and_the_daily_check_names_a_gap(
-    cli: Callable[..., CliResult], tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     with running_sandbox("drconsole-audit-") as sandbox:
         state = manager.load_state(sandbox)
@@ -180,7 +173,7 @@ def test_the_sandbox_ships_audit_logs_and_the_daily_check_names_a_gap(
         plant(s3, "audit/", [start - n * HOUR for n in range(5, 0, -1) if start - n * HOUR != gap])
         args = ["run", DAILY, "--headless", "--targets", sandbox / "targets.yaml"]
         result = cli(*args, "--runs-dir", tmp_path / "runs")
-        run_dir = Path(result.out.splitlines()[0])
+        run_dir = result.run_dir
         failed = {
             e.data["step"]: e.data
             for e in _events(run_dir)

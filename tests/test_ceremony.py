@@ -29,7 +29,7 @@ from drconsole.journal.journal import read_events, verify
 from drconsole.plans.model import Ceremony, Compare
 from drconsole.plans.validate import validate_text
 from drconsole.report.record import build_record, to_html, to_markdown
-from tests.conftest import CliResult
+from tests.conftest import Cli, CliResult
 
 CEREMONY = Ceremony.model_validate(
     {
@@ -134,9 +134,7 @@ def answers() -> dict[str, Any]:
 
 
 @pytest.fixture
-def ceremony(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> Callable[..., tuple[CliResult, Path]]:
+def ceremony(cli: Cli, tmp_path: Path) -> Callable[..., tuple[CliResult, Path]]:
     """Run the small ceremony headless with the given answers (and previous record)."""
     plan = tmp_path / "tiny.yaml"
     plan.write_text(PLAN)
@@ -145,11 +143,8 @@ def ceremony(
     def go(given: dict[str, Any], *extra: str) -> tuple[CliResult, Path]:
         path = tmp_path / f"answers-{next(counter)}.yaml"
         path.write_text(yaml.safe_dump(given))
-        result = cli(
-            "run", plan, "--headless", "--runs-dir", tmp_path / "runs", "--answers", path,
-            "--mode", "drill", *extra,
-        )  # fmt: skip
-        run_dir = Path(result.out.splitlines()[0]) if result.out else Path()
+        result = cli.run(plan, *extra, answers=path, mode="drill")
+        run_dir = result.run_dir if result.out else Path()
         return result, run_dir
 
     return go
@@ -315,7 +310,7 @@ def test_an_unconfirmed_checkbox_is_an_exception_and_the_ceremony_goes_on(
 
 
 def test_a_bag_number_unlike_the_previous_record_raises_an_exception(
-    ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path, cli: Callable[..., CliResult]
+    ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path, cli: Cli
 ) -> None:
     _, first = ceremony(answers())  # seals the cards in TEB-0002
     exported = tmp_path / "record.json"
@@ -465,7 +460,7 @@ def test_breaks_are_recorded_and_never_leave_one_person_alone(tmp_path: Path) ->
 
 
 def test_the_exported_record_holds_every_step_initial_time_and_the_final_hash(
-    ceremony: Callable[..., tuple[CliResult, Path]], cli: Callable[..., CliResult], tmp_path: Path
+    ceremony: Callable[..., tuple[CliResult, Path]], cli: Cli, tmp_path: Path
 ) -> None:
     given = answers()
     given["attestations"]["PS"] = {"agree": False, "reason": "the camera was off at step 4"}
@@ -497,11 +492,11 @@ def test_the_exported_record_holds_every_step_initial_time_and_the_final_hash(
 
 
 def test_record_refuses_a_run_that_is_not_a_ceremony(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path
 ) -> None:
     plan = write_plan("id: p\ntitle: P\nkind: drill\nsteps:\n  - {id: a, milestone: m}\n")
-    result = cli("run", plan, "--headless", "--runs-dir", tmp_path / "runs")
-    run_dir = Path(result.out.splitlines()[0])
+    result = cli.run(plan)
+    run_dir = result.run_dir
     refused = cli("record", run_dir)
     assert refused.code == 2
     assert "not a ceremony" in refused.err

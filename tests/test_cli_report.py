@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, CliResult, drconsole_cmd
+from tests.conftest import REPO, Cli, drconsole_cmd
 
 ANSWERS = {
     "operator": "op-1",
@@ -26,29 +26,23 @@ ANSWERS = {
 }
 
 
-def hello_run(cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path) -> Path:
+def hello_run(cli: Cli, tmp_path: Path, backup_file: Path) -> Path:
     answers = tmp_path / "answers.yaml"
     answers.write_text(yaml.safe_dump(ANSWERS))
-    result = cli(
-        "run",
+    result = cli.run(
         REPO / "plans" / "hello-drill.yaml",
-        "--headless",
-        "--answers",
-        answers,
         "--input",
         f"file={backup_file}",
         "--input",
         "incident_at=2026-11-26T00:00:00Z",
-        "--runs-dir",
-        tmp_path / "runs",
+        answers=answers,
+        runs=tmp_path / "runs",
     )
     assert result.code == 0, result
-    return Path(result.out.splitlines()[0])
+    return result.run_dir
 
 
-def test_the_markdown_report_tells_the_story(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
-) -> None:
+def test_the_markdown_report_tells_the_story(cli: Cli, tmp_path: Path, backup_file: Path) -> None:
     run_dir = hello_run(cli, tmp_path, backup_file)
     result = cli("report", run_dir)
     text = result.out
@@ -73,7 +67,7 @@ def test_the_markdown_report_tells_the_story(
 
 
 def test_the_json_report_has_every_step_and_the_clocks(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+    cli: Cli, tmp_path: Path, backup_file: Path
 ) -> None:
     run_dir = hello_run(cli, tmp_path, backup_file)
     out = tmp_path / "report.json"
@@ -95,9 +89,7 @@ def test_the_json_report_has_every_step_and_the_clocks(
     assert report["journal"]["intact"] is True
 
 
-def test_runs_lists_past_runs(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
-) -> None:
+def test_runs_lists_past_runs(cli: Cli, tmp_path: Path, backup_file: Path) -> None:
     run_dir = hello_run(cli, tmp_path, backup_file)
     result = cli("runs", "--runs-dir", tmp_path / "runs")
     assert "hello-drill" in result.out
@@ -107,9 +99,7 @@ def test_runs_lists_past_runs(
     assert "no runs in" in cli("runs", "--runs-dir", tmp_path / "empty").out
 
 
-def test_report_of_a_tampered_journal_says_so(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
-) -> None:
+def test_report_of_a_tampered_journal_says_so(cli: Cli, tmp_path: Path, backup_file: Path) -> None:
     run_dir = hello_run(cli, tmp_path, backup_file)
     journal = run_dir / "journal.jsonl"
     journal.write_text(journal.read_text().replace("so-1", "so-2"))
@@ -123,7 +113,7 @@ def test_report_of_a_tampered_journal_says_so(
     [(3, lambda text: '{"x": 1}'), (4, lambda text: text.replace('"step":', '"stp":'))],
 )
 def test_report_of_a_journal_with_lines_that_are_not_events_says_where_without_a_traceback(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     tmp_path: Path,
     backup_file: Path,
     line: int,
@@ -141,15 +131,11 @@ def test_report_of_a_journal_with_lines_that_are_not_events_says_where_without_a
         assert "Traceback" not in result.out + result.err
 
 
-def test_report_and_verify_of_a_directory_that_is_not_a_run(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
+def test_report_and_verify_of_a_directory_that_is_not_a_run(cli: Cli, tmp_path: Path) -> None:
     assert "not a run directory" in cli("report", tmp_path).err
 
 
-def test_bad_command_lines_exit_2_without_a_traceback(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
+def test_bad_command_lines_exit_2_without_a_traceback(cli: Cli, tmp_path: Path) -> None:
     plan = REPO / "plans" / "hello-drill.yaml"
     cases = [
         (["run", plan, "--headless", "--input", "novalue"], "write KEY=VALUE"),
@@ -170,18 +156,10 @@ def test_bad_command_lines_exit_2_without_a_traceback(
         assert "Traceback" not in result.err
 
 
-def test_a_malformed_answers_file_is_named(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+def test_a_malformed_answers_file_is_named(cli: Cli, tmp_path: Path) -> None:
     answers = tmp_path / "a.yaml"
     answers.write_text("steps:\n  brief: {confrim: true}\n")
-    result = cli(
-        "run",
-        REPO / "plans" / "hello-drill.yaml",
-        "--headless",
-        "--input",
-        "file=x",
-        "--answers",
-        answers,
-    )
+    result = cli.run(REPO / "plans" / "hello-drill.yaml", "--input", "file=x", answers=answers)
     assert result.code == 2
     assert "steps.brief.confrim" in result.err
 
@@ -208,18 +186,16 @@ steps:
 """
 
 
-def guarded_run(cli: Callable[..., CliResult], tmp_path: Path, override: dict[str, str]) -> Path:
+def guarded_run(cli: Cli, tmp_path: Path, override: dict[str, str]) -> Path:
     plan, answers = tmp_path / "guarded.yaml", tmp_path / "answers.yaml"
     plan.write_text(GUARDED)
     answers.write_text(yaml.safe_dump({"steps": {"promote": {"override": override}}}))
-    result = cli(
-        "run", plan, "--headless", "--answers", answers, "--runs-dir", tmp_path / "runs"
-    )  # fmt: skip
-    return Path(result.out.splitlines()[0])
+    result = cli.run(plan, answers=answers, runs=tmp_path / "runs")
+    return result.run_dir
 
 
 def test_a_guard_refusal_and_a_wrong_override_are_listed_as_refusals(
-    cli: Callable[..., CliResult], tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     run_dir = guarded_run(cli, tmp_path, {"typed": "promote", "reason": "x"})
     md = cli("report", run_dir).out
@@ -244,7 +220,7 @@ def test_a_guard_refusal_and_a_wrong_override_are_listed_as_refusals(
     assert "## Deviations\n\n- none" not in md
 
 
-def test_a_guard_override_is_a_deviation(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+def test_a_guard_override_is_a_deviation(cli: Cli, tmp_path: Path) -> None:
     run_dir = guarded_run(
         cli, tmp_path, {"typed": "PROMOTE ANYWAY", "reason": "fenced at the switch"}
     )

@@ -10,8 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,8 @@ from drconsole.adapters.kubernetes import KubeAdapter
 from drconsole.adapters.sealed import load_key
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox.k8ssim import Simulator, qsign_objects
-from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
-from tests.conftest import REPO, CliResult
+from tests.conftest import REPO, Cli, CliResult
 from tests.test_vault import outputs
 
 pytestmark = pytest.mark.slow
@@ -33,23 +31,6 @@ pytestmark = pytest.mark.slow
 BACKUP = REPO / "plans" / "config-backup.yaml"
 RESTORE = REPO / "plans" / "config-restore.yaml"
 SECRET_VALUES = ("practice-only-db-password", "tls-private-key-value")
-
-
-@contextmanager
-def moto_server(root: Path) -> Iterator[MotoServer]:
-    """A moto server (the sandbox's bucket, versioning on) on a free port; stopped after."""
-    server = MotoServer(root, free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    with moto_server(tmp_path_factory.mktemp("s3")) as server:
-        yield server
 
 
 def write_key(path: Path) -> Path:
@@ -81,7 +62,7 @@ def site(moto: MotoServer, tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 
 def run_plan(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     tmp_path: Path,
     plan: Path,
     steps: dict[str, Any] | None = None,
@@ -95,7 +76,7 @@ def run_plan(
     for item in inputs:
         args += ["--input", item]
     result = cli(*args)
-    return result, Path(result.out.splitlines()[0])
+    return result, result.run_dir
 
 
 def started(run_dir: Path) -> set[str]:
@@ -103,7 +84,7 @@ def started(run_dir: Path) -> set[str]:
 
 
 def assert_no_value_anywhere(
-    cli: Callable[..., CliResult], run_dir: Path, printed: str, values: tuple[str, ...]
+    cli: Cli, run_dir: Path, printed: str, values: tuple[str, ...]
 ) -> None:
     report = cli("report", run_dir).out + cli("report", run_dir, "--format", "json").out
     record = "".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
@@ -136,7 +117,7 @@ def damage(site: dict[str, Any]) -> None:
 
 
 def test_config_round_trip_through_the_bucket(
-    cli: Callable[..., CliResult], site: dict[str, Any], moto: MotoServer, tmp_path: Path
+    cli: Cli, site: dict[str, Any], moto: MotoServer, tmp_path: Path
 ) -> None:
     config_before, secret_before, _ = live(site)
     result, run_dir = run_plan(cli, tmp_path, BACKUP)
@@ -180,7 +161,7 @@ def test_config_round_trip_through_the_bucket(
 
 
 def test_a_backup_with_one_byte_changed_in_the_bucket_is_refused_before_apply(
-    cli: Callable[..., CliResult], site: dict[str, Any], moto: MotoServer, tmp_path: Path
+    cli: Cli, site: dict[str, Any], moto: MotoServer, tmp_path: Path
 ) -> None:
     result, run_dir = run_plan(cli, tmp_path, BACKUP)
     assert result.code == 0, result.out

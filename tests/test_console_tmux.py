@@ -47,6 +47,7 @@ def keys(tmux: list[str], *sent: str) -> None:
     subprocess.run([*tmux, "send-keys", "-t", "dc", *sent], check=True)
 
 
+@pytest.mark.slow
 def test_a_plan_run_by_keystrokes_in_a_real_terminal(tmux: list[str], tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(

@@ -3,7 +3,6 @@ for failback), verify, and what happens with a wrong zone or a record that diffe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,19 +10,15 @@ import pytest
 from drconsole.adapters.base import ActionContext, CheckFailed, PermanentError
 from drconsole.adapters.dns import Dns
 from drconsole.sandbox import dns as sandbox_dns
-from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("r53"), free_port())
-    server.start()
-    sandbox_dns.ensure_zone(server)
-    yield server
-    server.stop()
+@pytest.fixture(scope="module", autouse=True)
+def _zone(moto: MotoServer) -> None:
+    """The sandbox's hosted zone on this module's moto server (conftest's ``moto``)."""
+    sandbox_dns.ensure_zone(moto)
 
 
 def test_point_keeps_the_previous_value_and_failback_restores_it(moto: MotoServer) -> None:

@@ -9,14 +9,13 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from drconsole.journal.journal import read_events, verify
 from drconsole.runs.lock import RunLock, read_holder
-from tests.conftest import CliResult, drconsole_cmd, kill_run, start_run
+from tests.conftest import Cli, drconsole_cmd, kill_run, start_run
 
 PLAN = """
 id: once
@@ -99,7 +98,7 @@ def test_two_resumes_at_once_one_drives_the_other_is_refused(tmp_path: Path) -> 
 
 
 def test_a_resume_while_the_original_runs_is_refused_and_after_kill_9_it_resumes_at_once(
-    tmp_path: Path, cli: Callable[..., CliResult]
+    tmp_path: Path, cli: Cli
 ) -> None:
     plan, answers, log = write(tmp_path, hold_s=30)
     args = [str(plan), "--headless", "--answers", str(answers), "--runs-dir", str(tmp_path / "r")]
@@ -127,7 +126,7 @@ def test_a_resume_while_the_original_runs_is_refused_and_after_kill_9_it_resumes
     assert log.read_text() == "ran\n"
 
 
-def test_readers_never_need_the_lock(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+def test_readers_never_need_the_lock(tmp_path: Path, cli: Cli) -> None:
     plan, answers, _ = write(tmp_path, hold_s=0)
     run_dir = finished_run(tmp_path, plan, answers, cli)
     lock = RunLock.acquire(run_dir, "someone")
@@ -139,10 +138,10 @@ def test_readers_never_need_the_lock(tmp_path: Path, cli: Callable[..., CliResul
         lock.release()
 
 
-def finished_run(tmp_path: Path, plan: Path, answers: Path, cli: Callable[..., CliResult]) -> Path:
-    result = cli("run", plan, "--headless", "--answers", answers, "--runs-dir", tmp_path / "r")
+def finished_run(tmp_path: Path, plan: Path, answers: Path, cli: Cli) -> Path:
+    result = cli.run(plan, answers=answers, runs=tmp_path / "r")
     assert result.code == 0, result
-    return Path(result.out.splitlines()[0])
+    return result.run_dir
 
 
 def test_the_console_shows_who_drives_a_run_instead_of_driving_it(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ import yaml
 from drconsole.journal.journal import Event, read_events, verify
 from drconsole.runs.rundir import load_state
 from drconsole.sandbox.manager import free_port
-from tests.conftest import CliResult
+from tests.conftest import Cli, CliResult
 
 Run = Callable[..., tuple[CliResult, Path, list[Event]]]
 
 
 @pytest.fixture
-def run(cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path) -> Run:
+def run(cli: Cli, write_plan: Callable[..., Path], tmp_path: Path) -> Run:
     """Write a plan and answers, run it headless, return the result, run dir and events."""
 
     def go(
@@ -34,7 +34,7 @@ def run(cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path
         result = cli(*args)
         if result.code == 2 and not result.out:
             return result, Path(), []
-        run_dir = Path(result.out.splitlines()[0])
+        run_dir = result.run_dir
         assert verify(run_dir).ok
         return result, run_dir, list(read_events(run_dir))
 

@@ -9,7 +9,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from drconsole.report.build import build, to_markdown
 from drconsole.report.html_report import to_html
 from drconsole.runs.read import read_run
 from drconsole.sandbox import dns, faults, manager, s3
-from tests.conftest import REPO, CliResult, running_sandbox
+from tests.conftest import REPO, Cli, CliResult, running_sandbox
 
 pytestmark = pytest.mark.slow
 DAILY = REPO / "plans" / "daily-backup-check.yaml"
@@ -42,17 +42,21 @@ def sandbox() -> Iterator[Path]:
 
 
 def run(
-    cli: Callable[..., CliResult], tmp_path: Path, sandbox: Path, plan: Path,
+    cli: Cli, tmp_path: Path, sandbox: Path, plan: Path,
     answers: dict[str, Any] | None = None, *extra: str,
 ) -> tuple[CliResult, Path]:  # fmt: skip
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "answers.yaml"
     path.write_text(yaml.safe_dump({"operator": "oncall", "steps": answers or {}}))
-    result = cli(
-        "run", plan, "--headless", "--mode", "drill", "--targets", sandbox / "targets.yaml",
-        "--runs-dir", tmp_path / "runs", "--answers", path, *[a for x in extra for a in ("--input", x)],
-    )  # fmt: skip
-    return result, Path(result.out.splitlines()[0])
+    result = cli.run(
+        plan,
+        *[a for x in extra for a in ("--input", x)],
+        mode="drill",
+        targets=sandbox / "targets.yaml",
+        answers=path,
+        runs=tmp_path / "runs",
+    )
+    return result, result.run_dir
 
 
 def failed_steps(run_dir: Path) -> dict[str, str]:
@@ -79,7 +83,7 @@ def log(sandbox: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (sandbox / injections.LOG).read_text().splitlines()]
 
 
-def test_refusals(sandbox: Path, tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+def test_refusals(sandbox: Path, tmp_path: Path, cli: Cli) -> None:
     not_a_sandbox = cli("sandbox", "inject", "seal-vault", "--dir", tmp_path)
     assert not_a_sandbox.code == 1
     assert "not a drconsole sandbox" in not_a_sandbox.err
@@ -102,9 +106,7 @@ def test_refusals(sandbox: Path, tmp_path: Path, cli: Callable[..., CliResult]) 
     assert faults.active(sandbox) == {}
 
 
-def test_seal_vault_caught_by_unseal_plan(
-    sandbox: Path, tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_seal_vault_caught_by_unseal_plan(sandbox: Path, tmp_path: Path, cli: Cli) -> None:
     said = cli("sandbox", "inject", "seal-vault", "--dir", sandbox, "--operator", "Fran")
     assert said.code == 0, said.err
     addr = yaml.safe_load((sandbox / "targets.yaml").read_text())["sites"]["primary"]["vault"]
@@ -135,9 +137,7 @@ def test_seal_vault_caught_by_unseal_plan(
     assert found["who"].startswith("Fran@")
 
 
-def test_backup_faults_caught_by_daily_check(
-    sandbox: Path, tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_backup_faults_caught_by_daily_check(sandbox: Path, tmp_path: Path, cli: Cli) -> None:
     result, run_dir = run(cli, tmp_path, sandbox, DAILY)
     assert result.code == 0, failed_steps(run_dir)  # the baseline passes
     direct = s3_client(sandbox)
@@ -180,9 +180,7 @@ def test_backup_faults_caught_by_daily_check(
     assert "time to notice, drill after drill" in history.to_markdown(h)
 
 
-def test_s3_errors_through_the_proxy(
-    sandbox: Path, tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_s3_errors_through_the_proxy(sandbox: Path, tmp_path: Path, cli: Cli) -> None:
     said = cli("sandbox", "inject", "s3-errors", "--share", "0.5", "--dir", sandbox)
     assert said.code == 0, said.err
     proxied = s3_client(sandbox)
@@ -202,9 +200,7 @@ def test_s3_errors_through_the_proxy(
     assert all(proxied.head_bucket(Bucket=s3.BUCKET) for _ in range(20))
 
 
-def test_lag_crashloop_and_dns(
-    sandbox: Path, tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_lag_crashloop_and_dns(sandbox: Path, tmp_path: Path, cli: Cli) -> None:
     state = manager.load_state(sandbox)
     assert state is not None
     dsn = state.layout().dsn(state.standby_port, "postgres", "postgres")
@@ -277,7 +273,7 @@ def test_lag_crashloop_and_dns(
     assert api() == "api.primary.qsign.example."
 
 
-def test_reset_heals_every_fault(sandbox: Path, cli: Callable[..., CliResult]) -> None:
+def test_reset_heals_every_fault(sandbox: Path, cli: Cli) -> None:
     for fault in ("seal-vault", "lag-standby", "s3-errors", "dns-drift"):
         assert cli("sandbox", "inject", fault, "--dir", sandbox).code == 0
     said = cli("sandbox", "reset", "--dir", sandbox)
@@ -289,9 +285,7 @@ def test_reset_heals_every_fault(sandbox: Path, cli: Callable[..., CliResult]) -
                for e in log(sandbox)[-4:])  # fmt: skip
 
 
-def test_facilitator_view_by_keys(
-    sandbox: Path, tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_facilitator_view_by_keys(sandbox: Path, tmp_path: Path, cli: Cli) -> None:
     from drconsole.tui.facilitate_screen import FacilitateApp, sandbox_of
 
     result, run_dir = run(cli, tmp_path, sandbox, REPO / "plans" / "hello-drill.yaml", None,

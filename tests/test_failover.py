@@ -27,7 +27,7 @@ from drconsole.runs.rundir import load_state
 from drconsole.sandbox import dns as sandbox_dns
 from drconsole.sandbox import manager
 from drconsole.timeutil import format_timestamp, parse_timestamp, utcnow
-from tests.conftest import REPO, CliResult, kill_run, running_sandbox, start_run
+from tests.conftest import REPO, Cli, CliResult, kill_run, running_sandbox, start_run
 
 FAILOVER = REPO / "plans" / "dr-site-failover.yaml"
 FAILBACK = REPO / "plans" / "dr-site-failback.yaml"
@@ -80,17 +80,12 @@ def sandbox() -> Iterator[Path]:
 
 
 @pytest.fixture
-def run_plan(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
-) -> Callable[..., tuple[CliResult, Path]]:
+def run_plan(cli: Cli, sandbox: Path, tmp_path: Path) -> Callable[..., tuple[CliResult, Path]]:
     def go(plan: Path, answers: dict[str, Any], *extra: str) -> tuple[CliResult, Path]:
         path = tmp_path / f"answers-{plan.stem}.yaml"
         path.write_text(yaml.safe_dump(answers))
-        result = cli(
-            "run", plan, "--headless", "--mode", "drill", "--targets",
-            sandbox / "targets.yaml", "--runs-dir", tmp_path / "runs", "--answers", path, *extra,
-        )  # fmt: skip
-        return result, Path(result.out.splitlines()[0])
+        result = cli.run(plan, *extra, mode="drill", targets=sandbox / "targets.yaml", answers=path)
+        return result, result.run_dir
 
     return go
 
@@ -167,7 +162,7 @@ def test_a_refused_failover_never_touches_the_dr_site_five_times_over(
 def test_failover_killed_mid_way_resumes_then_failback_restores_dns_and_roles(
     sandbox: Path,
     run_plan: Callable[..., tuple[CliResult, Path]],
-    cli: Callable[..., CliResult],
+    cli: Cli,
     tmp_path: Path,
 ) -> None:
     manager.prepare_drill(sandbox)

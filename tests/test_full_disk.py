@@ -8,7 +8,7 @@ The disk is a 1 MiB tmpfs mounted for the test (root only; skipped with the reas
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,7 +19,7 @@ from drconsole.engine.answers import AnswersOperator
 from drconsole.engine.launch import prepare_new
 from drconsole.engine.modes import Mode
 from drconsole.journal.journal import JournalError, JournalWriter, read_events, verify
-from tests.conftest import CliResult
+from tests.conftest import Cli
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ STEPS
 
 
 def test_a_run_that_fills_the_disk_stops_resumable_with_a_clear_message(
-    tmp_path: Path, small_disk: Path, cli: Callable[..., CliResult]
+    tmp_path: Path, small_disk: Path, cli: Cli
 ) -> None:
     steps = "\n".join(
         f"  - {{id: s{i}, action: local.sleep, with: {{seconds: 0}}, needs: [{'fill' if i == 0 else f's{i - 1}'}]}}"
@@ -115,8 +115,8 @@ def test_a_run_that_fills_the_disk_stops_resumable_with_a_clear_message(
         yaml.safe_dump({"steps": {"fill": {"on_interrupted": "mark_done", "reason": "it ran"}}})
     )
     runs = small_disk / "runs"
-    first = cli("run", plan, "--headless", "--answers", answers, "--runs-dir", runs)
-    run_dir = Path(first.out.splitlines()[0])
+    first = cli.run(plan, answers=answers, runs=runs)
+    run_dir = first.run_dir
     assert first.code == 1, first
     assert f"the disk holding {run_dir} is full" in first.err
     assert f"drconsole resume {run_dir}" in first.err
@@ -140,7 +140,7 @@ def test_a_run_that_fills_the_disk_stops_resumable_with_a_clear_message(
 
 
 def test_a_torn_line_on_a_full_disk_is_left_alone_then_repaired_and_journaled(
-    tmp_path: Path, small_disk: Path, cli: Callable[..., CliResult]
+    tmp_path: Path, small_disk: Path, cli: Cli
 ) -> None:
     prepared = prepare_new(
         one_step_plan(tmp_path),
@@ -175,9 +175,9 @@ def test_a_torn_line_on_a_full_disk_is_left_alone_then_repaired_and_journaled(
 
 
 def test_report_output_on_a_full_disk_leaves_the_old_file_and_says_why(
-    tmp_path: Path, small_disk: Path, cli: Callable[..., CliResult]
+    tmp_path: Path, small_disk: Path, cli: Cli
 ) -> None:
-    ran = cli("run", one_step_plan(tmp_path), "--headless", "--runs-dir", tmp_path / "runs")
+    ran = cli.run(one_step_plan(tmp_path))
     run_dir = ran.out.splitlines()[0]
     output = small_disk / "report.md"
     output.write_text("the previous report\n")

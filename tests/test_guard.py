@@ -17,7 +17,7 @@ import yaml
 from drconsole.adapters.base import ActionContext, PermanentError
 from drconsole.adapters.local import NotifyParams, _local
 from drconsole.runs.rundir import load_state
-from tests.conftest import CliResult
+from tests.conftest import Cli, CliResult
 
 PLAN = """
 id: guarded
@@ -41,9 +41,7 @@ steps:
 
 
 @pytest.fixture
-def run(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> Callable[..., tuple[CliResult, Path, Path]]:
+def run(cli: Cli, tmp_path: Path) -> Callable[..., tuple[CliResult, Path, Path]]:
     marker = tmp_path / "marker"
     plan = tmp_path / "plan.yaml"
     plan.write_text(PLAN.replace("MARKER", str(marker)).replace("PLANFILE", str(plan)))
@@ -51,10 +49,8 @@ def run(
     def go(answers: dict[str, Any], *extra: str) -> tuple[CliResult, Path, Path]:
         path = tmp_path / "answers.yaml"
         path.write_text(yaml.safe_dump(answers))
-        result = cli(
-            "run", plan, "--headless", "--runs-dir", tmp_path / "runs", "--answers", path, *extra
-        )
-        return result, Path(result.out.splitlines()[0]), marker
+        result = cli.run(plan, *extra, answers=path)
+        return result, result.run_dir, marker
 
     return go
 
@@ -130,7 +126,7 @@ steps:
     ],
 )
 def test_each_guard_of_a_step_needs_its_own_override(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     tmp_path: Path,
     inputs: list[str],
     overrides: list[tuple[str, str]],
@@ -143,18 +139,14 @@ def test_each_guard_of_a_step_needs_its_own_override(
     answers = tmp_path / "answers.yaml"
     answers.write_text(yaml.safe_dump({"steps": {"promote": {"override": given}}}))
     args = [a for i in inputs for a in ("--input", i)]
-    result = cli(
-        "run", plan, "--headless", "--runs-dir", tmp_path / "runs", "--answers", answers, *args
-    )
+    result = cli.run(plan, *args, answers=answers)
     assert result.code == 1
-    step = load_state(Path(result.out.splitlines()[0])).steps["promote"]
+    step = load_state(result.run_dir).steps["promote"]
     assert f"refused: {refused_by}" in str(step.error)
     assert not marker.exists()
 
 
-def test_two_guards_overridden_each_with_its_reason_go_ahead(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
+def test_two_guards_overridden_each_with_its_reason_go_ahead(cli: Cli, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     plan = tmp_path / "plan.yaml"
     plan.write_text(TWO_GUARDS.replace("MARKER", str(marker)))
@@ -164,12 +156,10 @@ def test_two_guards_overridden_each_with_its_reason_go_ahead(
     ]
     answers = tmp_path / "answers.yaml"
     answers.write_text(yaml.safe_dump({"steps": {"promote": {"override": overrides}}}))
-    result = cli("run", plan, "--headless", "--runs-dir", tmp_path / "runs", "--answers", answers)
+    result = cli.run(plan, answers=answers)
     assert result.code == 0, result.out
     assert marker.exists()
-    said = [
-        a["answer"] for a in load_state(Path(result.out.splitlines()[0])).steps["promote"].answers
-    ]
+    said = [a["answer"] for a in load_state(result.run_dir).steps["promote"].answers]
     assert said.index("refused: the primary still accepts writes") < said.index(
         "overridden: fenced at the switch"
     )

@@ -7,7 +7,6 @@ columns."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import yaml
 from drconsole.report import history, index
 from drconsole.timeutil import parse_timestamp
 from drconsole.tui.history_screen import history_text
-from tests.conftest import REPO, CliResult
+from tests.conftest import REPO, Cli
 from tests.test_cli_report import ANSWERS
 
 
@@ -26,7 +25,7 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
-def _runs(cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path) -> Path:
+def _runs(cli: Cli, tmp_path: Path, backup_file: Path) -> Path:
     """Six runs: three hello drills that succeed (one as op-2), one that fails its checksum,
     one dry run, and one run of a tiny plan that carries the daily check's id."""
     runs = tmp_path / "runs"
@@ -43,17 +42,16 @@ def _runs(cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path) -> P
         ("op-1", backup_file, "dry-run"),
     ):
         answers.write_text(yaml.safe_dump({**ANSWERS, "operator": operator}))
-        cli("run", hello, "--headless", "--answers", answers, "--input", f"file={file}",
-            "--runs-dir", runs, "--mode", mode, "--yes")  # fmt: skip
+        cli.run(hello, "--input", f"file={file}", "--yes", answers=answers, runs=runs, mode=mode)
     daily = tmp_path / "daily.yaml"
     daily.write_text("id: daily-backup-check\ntitle: Daily backup check\nkind: verification\n"
                      "steps:\n  - {id: look, action: local.sleep, with: {seconds: 0}}\n")  # fmt: skip
-    assert cli("run", daily, "--headless", "--runs-dir", runs).code == 0
+    assert cli.run(daily, runs=runs).code == 0
     return runs
 
 
 def test_history_lists_every_run_with_the_trend_and_the_schedule(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+    cli: Cli, tmp_path: Path, backup_file: Path
 ) -> None:
     runs = _runs(cli, tmp_path, backup_file)
     result = cli("history", "--runs-dir", runs, "--format", "json")
@@ -92,7 +90,7 @@ def test_history_lists_every_run_with_the_trend_and_the_schedule(
 
 
 def test_the_index_answers_from_cache_and_re_reads_a_changed_journal(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     tmp_path: Path,
     backup_file: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -120,9 +118,7 @@ def test_the_index_answers_from_cache_and_re_reads_a_changed_journal(
     assert "JOURNAL BROKEN" in md
 
 
-def test_history_refuses_a_date_it_cannot_read(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
+def test_history_refuses_a_date_it_cannot_read(cli: Cli, tmp_path: Path) -> None:
     result = cli("history", "--since", "last tuesday", "--runs-dir", tmp_path)
     assert result.code == 2
     assert "write a date (2026-01-01)" in result.err
@@ -130,7 +126,7 @@ def test_history_refuses_a_date_it_cannot_read(
 
 
 def test_the_history_screen_opens_with_h_and_draws_the_chart_at_80x24(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+    cli: Cli, tmp_path: Path, backup_file: Path
 ) -> None:
     import asyncio
 

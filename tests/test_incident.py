@@ -15,7 +15,7 @@ import pytest
 from drconsole.engine.clocks import SEVERITIES, incident
 from drconsole.runs.state import RunResult, RunState, StepState, StepStatus
 from drconsole.timeutil import format_timestamp, parse_timestamp
-from tests.conftest import CliResult
+from tests.conftest import Cli
 
 T0 = parse_timestamp("2026-11-26T02:00:00Z")
 MIN = timedelta(minutes=1)
@@ -144,16 +144,13 @@ steps:
 
 
 def test_a_run_with_a_severity_reports_both_clocks_and_drafts_its_post_mortem(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     write_plan: Callable[[str], Path],
     tmp_path: Path,
 ) -> None:
-    result = cli(
-        "run", write_plan(PLAN), "--headless", "--yes", "--runs-dir", tmp_path / "runs",
-        "--input", "severity=P1",
-    )  # fmt: skip
+    result = cli.run(write_plan(PLAN), "--yes", "--input", "severity=P1")
     assert result.code == 0, result.out
-    run_dir = Path(result.out.splitlines()[0])
+    run_dir = result.run_dir
     assert "incident: P1 full outage: response " in result.out
     assert "drconsole postmortem" in result.out
 
@@ -203,9 +200,7 @@ def test_a_run_with_a_severity_reports_both_clocks_and_drafts_its_post_mortem(
     assert "|  |  |  |" in text  # the action items' owners are left blank
 
 
-def test_postmortem_of_something_that_is_not_a_run_says_so(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
+def test_postmortem_of_something_that_is_not_a_run_says_so(cli: Cli, tmp_path: Path) -> None:
     said = cli("postmortem", tmp_path)
     assert said.code == 2
     assert "is not a run directory" in said.err

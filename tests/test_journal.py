@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from drconsole.journal.journal import JournalError, JournalWriter, read_events, verify
 from drconsole.journal.redact import Redactor
 from drconsole.secrets import Secret
-from tests.conftest import CliResult
+from tests.conftest import Cli
 
 
 def make_journal(run_dir: Path, count: int = 5) -> list[str]:
@@ -26,7 +25,7 @@ def rewrite(run_dir: Path, lines: list[str]) -> None:
     (run_dir / "journal.jsonl").write_text("".join(lines))
 
 
-def test_an_intact_journal_verifies(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+def test_an_intact_journal_verifies(tmp_path: Path, cli: Cli) -> None:
     make_journal(tmp_path)
     report = verify(tmp_path)
     assert report.ok
@@ -40,7 +39,7 @@ def test_an_intact_journal_verifies(tmp_path: Path, cli: Callable[..., CliResult
     assert "intact: 5 events" in result.out
 
 
-def test_an_edited_line_is_named(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+def test_an_edited_line_is_named(tmp_path: Path, cli: Cli) -> None:
     lines = make_journal(tmp_path)
     lines[2] = lines[2].replace("event 2", "event 9")
     rewrite(tmp_path, lines)
@@ -118,7 +117,7 @@ def test_a_broken_journal_is_not_extended(tmp_path: Path) -> None:
         JournalWriter.reopen(tmp_path)
 
 
-def test_not_a_run_directory(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+def test_not_a_run_directory(tmp_path: Path, cli: Cli) -> None:
     result = cli("journal", "verify", tmp_path)
     assert result.code == 1
     assert "not a run directory" in result.err
@@ -145,9 +144,7 @@ def test_secrets_are_redacted_before_they_reach_disk(tmp_path: Path) -> None:
     assert text.count("[redacted]") == 4
 
 
-def test_an_acknowledged_line_cut_short_is_loss_not_a_crash(
-    tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_an_acknowledged_line_cut_short_is_loss_not_a_crash(tmp_path: Path, cli: Cli) -> None:
     """The head counted line 5, so it was written in full once: cut short now, it is tampering
     or loss, and it is neither dropped as torn nor extended."""
     lines = make_journal(tmp_path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from drconsole.sandbox import dns as sandbox_dns
 from drconsole.sandbox import manager, openbao, softhsm
 from drconsole.sandbox.reset import reset
 from drconsole.timeutil import format_timestamp, utcnow
-from tests.conftest import REPO, CliResult, running_sandbox
+from tests.conftest import REPO, Cli, running_sandbox
 from tests.test_failover import (
     IC,
     custodians,
@@ -108,7 +107,7 @@ def backup_ceremony_steps(backup: Path, serial: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_the_whole_journey_on_one_sandbox(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+def test_the_whole_journey_on_one_sandbox(cli: Cli, tmp_path: Path) -> None:
     timings: dict[str, float] = {}
     with running_sandbox("drconsole-journey-") as sandbox:
         targets = sandbox / "targets.yaml"
@@ -124,7 +123,7 @@ def test_the_whole_journey_on_one_sandbox(cli: Callable[..., CliResult], tmp_pat
                 args += ["--answers", path]
             result = cli(*args)
             assert result.code == 0, f"{plan}: {result.out[-3000:]}{result.err}"
-            run_dir = Path(result.out.splitlines()[0])
+            run_dir = result.run_dir
             assert verify(run_dir).ok, plan
             timings[f"{len(timings):02d} {plan}"] = time.monotonic() - began
             return run_dir

@@ -23,7 +23,7 @@ import pytest
 from drconsole.sandbox import k8s, manager
 from drconsole.sandbox.k8ssim import Simulator, qsign_objects
 from drconsole.sandbox.k8sviews import age
-from tests.conftest import CliResult
+from tests.conftest import Cli
 
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(
@@ -159,9 +159,7 @@ def test_what_the_simulator_does_not_do_is_refused_with_what_to_do(kubectl: Kube
 
 
 @needs_kubectl
-def test_sandbox_env_exports_the_kubeconfig_of_both_sites(
-    tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_sandbox_env_exports_the_kubeconfig_of_both_sites(tmp_path: Path, cli: Cli) -> None:
     """The Kubernetes part of a sandbox (its two simulator programs and kubeconfig): what
     ``sandbox env`` says is enough for kubectl to reach either site."""
     root = tmp_path / "sbx"

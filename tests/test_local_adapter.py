@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from drconsole.journal.journal import read_events
-from tests.conftest import CliResult, drconsole_cmd
+from tests.conftest import Cli, CliResult, drconsole_cmd
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -37,10 +37,10 @@ def http_server() -> Iterator[str]:
 
 
 def run_plan(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path, text: str
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path, text: str
 ) -> tuple[CliResult, list[str]]:
-    result = cli("run", write_plan(text), "--headless", "--runs-dir", tmp_path / "runs")
-    run_dir = Path(result.out.splitlines()[0])
+    result = cli.run(write_plan(text), runs=tmp_path / "runs")
+    run_dir = result.run_dir
     return result, [f"{e.type}:{e.data.get('step', '')}" for e in read_events(run_dir)]
 
 
@@ -49,7 +49,7 @@ def run_plan(
     [("/health", 0, 0, None), ("/busy", 1, 2, "answered 503, expected 200")],
 )
 def test_http_check_passes_on_200_and_retries_a_5xx_then_reports_it(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     write_plan: Callable[..., Path],
     tmp_path: Path,
     http_server: str,
@@ -81,7 +81,7 @@ steps:
 
 
 def test_commands_capture_output_and_classify_exit_codes(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path
 ) -> None:
     result, kinds = run_plan(
         cli,
@@ -111,9 +111,7 @@ steps:
     assert "program not found: no-such-program-here" in result.out
 
 
-def test_wait_steps_wait(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
-) -> None:
+def test_wait_steps_wait(cli: Cli, write_plan: Callable[..., Path], tmp_path: Path) -> None:
     result, kinds = run_plan(
         cli,
         write_plan,

@@ -18,19 +18,10 @@ import yaml
 from drconsole.adapters.base import CheckFailed
 from drconsole.adapters.objectstore import ObjectStore
 from drconsole.journal.journal import read_events
-from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
-from tests.conftest import CliResult
+from tests.conftest import Cli, CliResult
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    server = MotoServer(tmp_path_factory.mktemp("s3"), free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -182,7 +173,7 @@ FaultRun = Callable[[str, bytes], tuple[str, CliResult, list[dict[str, Any]]]]
 
 @pytest.fixture
 def fault_run(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     write_plan: Callable[..., Path],
     tmp_path: Path,
     moto: MotoServer,
@@ -204,8 +195,8 @@ def fault_run(
             f"    with: {{key: {key}}}\n"
             "    retry: {attempts: 3, backoff: exponential, delay: 0.2s}\n"
         )
-        result = cli("run", plan, "--headless", "--targets", targets, "--runs-dir", tmp_path / "r")
-        run_dir = Path(result.out.splitlines()[0])
+        result = cli.run(plan, targets=targets, runs=tmp_path / "r")
+        run_dir = result.run_dir
         return key, result, [e.data for e in read_events(run_dir) if e.type == "attempt_failed"]
 
     return run

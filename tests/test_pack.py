@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import CliResult
+from tests.conftest import Cli
 from tests.test_cli_report import hello_run
 
 
@@ -28,7 +28,7 @@ def _flip(data: bytes) -> bytes:
 
 
 def test_an_audit_pack_verifies_and_names_the_file_that_changed(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+    cli: Cli, tmp_path: Path, backup_file: Path
 ) -> None:
     first = hello_run(cli, tmp_path, backup_file)
     second = hello_run(cli, tmp_path, backup_file)
@@ -71,7 +71,7 @@ def test_an_audit_pack_verifies_and_names_the_file_that_changed(
 
 
 def test_export_and_verify_pack_say_what_is_wrong_with_their_input(
-    cli: Callable[..., CliResult], tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     result = cli("export", tmp_path, "--output", tmp_path / "p.zip")
     assert result.code == 2

@@ -18,7 +18,7 @@ from drconsole.engine.modes import Mode
 from drconsole.engine.operator import Signer
 from drconsole.journal.journal import read_events, verify
 from drconsole.people import NAME_MAX, TEXT_MAX, answer_problem, name_key, text_problem
-from tests.conftest import CliResult
+from tests.conftest import Cli, CliResult
 
 NFD_JOSE = unicodedata.normalize("NFD", "José")
 
@@ -94,25 +94,22 @@ steps:
 
 
 def run_signoff(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path,
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path,
     signers: list[dict[str, str]], *extra: str,
 ) -> tuple[CliResult, list[Any]]:  # fmt: skip
     answers = tmp_path / "answers.yaml"
     answers.write_text(yaml.safe_dump({"steps": {"approve": {"signoffs": signers}}}))
-    result = cli(
-        "run", write_plan(SIGNOFF), "--headless", "--answers", answers,
-        "--runs-dir", tmp_path / "runs", *extra,
-    )  # fmt: skip
+    result = cli.run(write_plan(SIGNOFF), *extra, answers=answers, runs=tmp_path / "runs")
     if result.code == 2:
         return result, []
-    run_dir = Path(result.out.splitlines()[0])
+    run_dir = result.run_dir
     assert verify(run_dir).ok
     return result, list(read_events(run_dir))
 
 
 @pytest.mark.parametrize("second", ["\u0421arol", "\uff23arol", "Car\u200bol", "CAROL"])
 def test_one_person_cannot_sign_twice_under_a_look_alike_name(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path, second: str
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path, second: str
 ) -> None:
     signers = [{"name": "Carol", "role": "security_officer"}, {"name": second, "role": "witness"}]
     result, events = run_signoff(cli, write_plan, tmp_path, signers)
@@ -123,7 +120,7 @@ def test_one_person_cannot_sign_twice_under_a_look_alike_name(
 
 
 def test_jose_typed_decomposed_is_jose(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path
 ) -> None:
     signers = [{"name": "José", "role": "security_officer"}, {"name": NFD_JOSE, "role": "witness"}]
     result, _ = run_signoff(cli, write_plan, tmp_path, signers)
@@ -132,7 +129,7 @@ def test_jose_typed_decomposed_is_jose(
 
 
 def test_an_escape_sequence_in_a_name_is_refused_and_never_shown(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path
 ) -> None:
     """An operator object like the console's (not the answers file, which is checked when it
     is read) meets the check in the engine's one asking loop: the refusal is journaled, and
@@ -159,7 +156,7 @@ def test_an_escape_sequence_in_a_name_is_refused_and_never_shown(
 
 
 def test_an_operator_name_with_an_escape_is_refused_before_the_run(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path
 ) -> None:
     signers = [{"name": "Kim", "role": "security_officer"}, {"name": "Lee", "role": "witness"}]
     result, _ = run_signoff(cli, write_plan, tmp_path, signers, "--operator", "root\x1b[8m")

@@ -20,7 +20,7 @@ from drconsole.adapters.postgres import PostgresAdapter, RestoreParams
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager
 from drconsole.timeutil import parse_timestamp
-from tests.conftest import REPO, CliResult, kill_run, running_sandbox, start_run
+from tests.conftest import REPO, Cli, CliResult, kill_run, running_sandbox, start_run
 
 pytestmark = pytest.mark.slow
 
@@ -60,23 +60,16 @@ def answers(tmp_path: Path) -> Path:
     return path
 
 
-def run_pitr(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path, target: str
-) -> tuple[CliResult, Path]:
-    result = cli(
-        "run",
+def run_pitr(cli: Cli, sandbox: Path, tmp_path: Path, target: str) -> tuple[CliResult, Path]:
+    result = cli.run(
         PITR,
-        "--headless",
-        "--targets",
-        sandbox / "targets.yaml",
-        "--answers",
-        answers(tmp_path),
         "--input",
         f"target_time={target}",
-        "--runs-dir",
-        tmp_path / "runs",
+        targets=sandbox / "targets.yaml",
+        answers=answers(tmp_path),
+        runs=tmp_path / "runs",
     )
-    return result, Path(result.out.splitlines()[0])
+    return result, result.run_dir
 
 
 def outputs(run_dir: Path, step: str) -> dict[str, Any]:
@@ -116,19 +109,19 @@ def test_the_sandbox_comes_up_down_and_up_again(sandbox: Path) -> None:
     said = manager.down(sandbox)
     assert "primary stopped" in said
     assert "writer stopped" in said
-    # clusters, OpenBao servers, moto, Kubernetes simulators
-    assert manager.status(sandbox).count("DOWN") == 7
+    # clusters, OpenBao servers, moto, the S3 fault proxy, Kubernetes simulators
+    assert manager.status(sandbox).count("DOWN") == 8
     again = manager.up(sandbox)
     assert (
         "started: primary, standby, writer, openbao primary, openbao dr, s3 (moto), "
-        "kubernetes simulator primary, kubernetes simulator dr" in again
+        "S3 fault proxy, kubernetes simulator primary, kubernetes simulator dr" in again
     )
     assert again.count("unsealed (3 of 5)") == 2  # the sandbox unseals its own servers
     assert "export PGPORT=" in manager.env(sandbox, "dr")
 
 
 def test_the_sandbox_practice_hsm_stands_in_for_the_vendor_commands(
-    sandbox: Path, cli: Callable[..., CliResult], tmp_path: Path
+    sandbox: Path, cli: Cli, tmp_path: Path
 ) -> None:
     assert "practice HSM       SoftHSM2 tokens" in manager.status(sandbox)
     sites = yaml.safe_load((sandbox / "targets.yaml").read_text())["sites"]
@@ -171,7 +164,7 @@ def test_replication_status_from_both_sides(sandbox: Path) -> None:
 
 
 def test_a_target_outside_the_window_is_refused_and_nothing_is_stopped(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     result, run_dir = run_pitr(cli, sandbox, tmp_path, "2020-01-01T00:00:00Z")
     assert result.code == 1
@@ -182,7 +175,7 @@ def test_a_target_outside_the_window_is_refused_and_nothing_is_stopped(
 
 
 def test_a_pitr_lands_before_a_row_written_after_the_target(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     insert(sandbox, "before-target")
     time.sleep(1.1)
@@ -203,23 +196,15 @@ def test_a_pitr_lands_before_a_row_written_after_the_target(
 
 
 def test_a_test_restore_leaves_the_live_cluster_untouched(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     pidfile = Path(manager.load_state(sandbox).layout().primary) / "postmaster.pid"  # type: ignore[union-attr]
     before = pidfile.read_text().splitlines()[0]
     with psycopg.connect(dsn(sandbox), autocommit=True) as conn:
         timeline = conn.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone()
-    result = cli(
-        "run",
-        MONTHLY,
-        "--headless",
-        "--targets",
-        sandbox / "targets.yaml",
-        "--runs-dir",
-        tmp_path / "runs",
-    )
+    result = cli.run(MONTHLY, targets=sandbox / "targets.yaml")
     assert result.code == 0, result.out
-    run_dir = Path(result.out.splitlines()[0])
+    run_dir = result.run_dir
     assert outputs(run_dir, "live-fingerprint")["count"] >= 500
     assert pidfile.read_text().splitlines()[0] == before
     with psycopg.connect(dsn(sandbox), autocommit=True) as conn:
@@ -230,7 +215,7 @@ def test_a_test_restore_leaves_the_live_cluster_untouched(
 
 
 def test_verify_catches_a_corrupted_backup_file(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path, write_plan: Callable[..., Path]
+    cli: Cli, sandbox: Path, tmp_path: Path, write_plan: Callable[..., Path]
 ) -> None:
     plan = write_plan(
         "id: v\ntitle: V\nkind: verification\nsteps:\n"
@@ -243,34 +228,18 @@ def test_verify_catches_a_corrupted_backup_file(
         with victim.open("r+b") as handle:
             handle.seek(100)
             handle.write(b"CORRUPT!")
-        result = cli(
-            "run",
-            plan,
-            "--headless",
-            "--targets",
-            sandbox / "targets.yaml",
-            "--runs-dir",
-            tmp_path / "runs",
-        )
+        result = cli.run(plan, targets=sandbox / "targets.yaml")
         assert result.code == 1
         assert "invalid checksum" in result.out
         assert victim.name in result.out
     finally:
         victim.write_bytes(original)
-    again = cli(
-        "run",
-        plan,
-        "--headless",
-        "--targets",
-        sandbox / "targets.yaml",
-        "--runs-dir",
-        tmp_path / "runs",
-    )
+    again = cli.run(plan, targets=sandbox / "targets.yaml")
     assert again.code == 0, again.out
 
 
 def test_a_run_killed_during_the_restore_resumes_and_finishes(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     insert(sandbox, "kill-before")
     time.sleep(1.1)
@@ -363,7 +332,7 @@ def kill_during_the_test_restore(sandbox: Path, tmp_path: Path) -> Path:
 
 
 def test_a_run_killed_during_a_test_restore_leaves_no_scratch_after_resume(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     run_dir = kill_during_the_test_restore(sandbox, tmp_path)
     left = [p.name for p in (sandbox / "scratch").glob("restore-*") if p.is_dir()]

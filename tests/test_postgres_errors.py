@@ -12,7 +12,7 @@ import yaml
 
 from drconsole.journal.journal import read_events
 from drconsole.sandbox import manager
-from tests.conftest import CliResult
+from tests.conftest import Cli
 
 
 def closed_port() -> int:
@@ -22,7 +22,7 @@ def closed_port() -> int:
 
 
 def test_a_dead_server_is_retried_then_reported(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path
 ) -> None:
     targets = tmp_path / "targets.yaml"
     targets.write_text(
@@ -46,9 +46,9 @@ def test_a_dead_server_is_retried_then_reported(
         "  - id: ping\n    check: postgres.ping\n    site: primary\n"
         "    retry: {attempts: 3, delay: 0.01s}\n"
     )
-    result = cli("run", plan, "--headless", "--targets", targets, "--runs-dir", tmp_path / "r")
+    result = cli.run(plan, targets=targets, runs=tmp_path / "r")
     assert result.code == 1
-    run_dir = Path(result.out.splitlines()[0])
+    run_dir = result.run_dir
     failures = [e.data for e in read_events(run_dir) if e.type == "attempt_failed"]
     assert len(failures) == 3
     assert all("does not answer" in f["error"] for f in failures)
@@ -56,7 +56,7 @@ def test_a_dead_server_is_retried_then_reported(
 
 
 def test_a_site_without_a_postgres_section_is_named(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path
 ) -> None:
     targets = tmp_path / "targets.yaml"
     targets.write_text(yaml.safe_dump({"sites": {"primary": {"drill": True}}}))
@@ -64,14 +64,12 @@ def test_a_site_without_a_postgres_section_is_named(
         "id: p\ntitle: P\nkind: verification\nsteps:\n"
         "  - {id: ping, check: postgres.ping, site: primary}\n"
     )
-    result = cli("run", plan, "--headless", "--targets", targets, "--runs-dir", tmp_path / "r")
+    result = cli.run(plan, targets=targets, runs=tmp_path / "r")
     assert result.code == 1
     assert "no postgres section in the targets file" in result.out
 
 
-def test_sandbox_commands_without_a_sandbox_say_what_to_do(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
+def test_sandbox_commands_without_a_sandbox_say_what_to_do(cli: Cli, tmp_path: Path) -> None:
     for command in ("status", "down", "env"):
         result = cli("sandbox", command, "--dir", tmp_path / "none")
         assert result.code == 1
@@ -81,7 +79,7 @@ def test_sandbox_commands_without_a_sandbox_say_what_to_do(
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the clusters as another user")
 def test_a_sandbox_directory_the_cluster_user_cannot_reach_is_refused(
-    cli: Callable[..., CliResult], tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o700)

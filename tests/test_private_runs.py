@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import CliResult, kill_run, start_run
+from tests.conftest import Cli, kill_run, start_run
 
 PLAN = """
 id: private
@@ -40,7 +40,7 @@ def modes(run_dir: Path) -> dict[str, str]:
 
 
 def test_everything_in_a_run_directory_is_private_whatever_the_umask(
-    tmp_path: Path, umask_0: None, cli: Callable[..., CliResult]
+    tmp_path: Path, umask_0: None, cli: Cli
 ) -> None:
     plan = tmp_path / "plan.yaml"
     plan.write_text(PLAN)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from drconsole.adapters.pgrows import merge
 from drconsole.adapters.postgres import CompareRowsParams, CopyRowsParams, PostgresAdapter
 from drconsole.sandbox import manager
 from drconsole.timeutil import parse_timestamp
-from tests.conftest import REPO, CliResult, running_sandbox
+from tests.conftest import REPO, Cli, running_sandbox
 from tests.test_postgres import dsn, outputs
 
 PLAN = REPO / "plans" / "recover-deleted-rows.yaml"
@@ -62,7 +62,7 @@ def server_now(sandbox: Path) -> datetime:
 
 @pytest.mark.slow
 def test_deleted_and_overwritten_rows_come_back_while_the_writer_writes(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     time.sleep(1.0)
     before = rows(sandbox)
@@ -89,13 +89,17 @@ def test_deleted_and_overwritten_rows_come_back_while_the_writer_writes(
             }
         )
     )
-    result = cli(
-        "run", PLAN, "--headless", "--targets", sandbox / "targets.yaml",
-        "--answers", answers, "--runs-dir", tmp_path / "runs",
-        "--input", f"target={target.isoformat()}", "--input", "severity=P2",
-    )  # fmt: skip
+    result = cli.run(
+        PLAN,
+        "--input",
+        f"target={target.isoformat()}",
+        "--input",
+        "severity=P2",
+        targets=sandbox / "targets.yaml",
+        answers=answers,
+    )
     assert result.code == 0, result.out
-    run_dir = Path(result.out.splitlines()[0])
+    run_dir = result.run_dir
     after = rows(sandbox)
 
     compared = outputs(run_dir, "compare")

@@ -11,7 +11,6 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from drconsole.journal.journal import GENESIS, _seal
 from drconsole.report.timeline import timeline
 from drconsole.runs.read import read_run
-from tests.conftest import CliResult
+from tests.conftest import Cli
 from tests.test_ceremony import answers
 from tests.test_cli_report import hello_run
 from tests.test_report_truth import ceremony_run
@@ -58,7 +57,7 @@ def chromium(page: Path, tmp: Path, *args: str) -> tuple[str, set[str]]:
     return done.stdout, asked
 
 
-def html_of(cli: Callable[..., CliResult], run_dir: Path, out: Path) -> str:
+def html_of(cli: Cli, run_dir: Path, out: Path) -> str:
     result = cli("report", run_dir, "--format", "html", "--output", out)
     assert result.code == 0, result.err
     return out.read_text("utf-8")
@@ -75,7 +74,7 @@ def test_the_net_log_sees_what_a_page_asks_for(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["hello-drill", "ceremony"])
 def test_the_html_report_renders_offline_with_a_bar_per_step_that_ran(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path, kind: str
+    cli: Cli, tmp_path: Path, backup_file: Path, kind: str
 ) -> None:
     if kind == "hello-drill":
         run_dir = hello_run(cli, tmp_path, backup_file)
@@ -168,7 +167,7 @@ def test_the_timeline_splits_people_from_systems_and_finds_the_critical_path(
 
 
 def test_the_console_report_screen_exports_the_html_page_too(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
+    cli: Cli, tmp_path: Path, backup_file: Path
 ) -> None:
     import asyncio
 

@@ -13,7 +13,7 @@ import yaml
 from junitparser import Failure, JUnitXml, Skipped
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import CliResult
+from tests.conftest import Cli, CliResult
 
 PLAN = """
 id: scenario
@@ -50,23 +50,20 @@ inputs:
 
 
 @pytest.fixture
-def scenario(
-    cli: Callable[..., CliResult], tmp_path: Path, backup_file: Path
-) -> Callable[..., tuple[CliResult, Path]]:
+def scenario(cli: Cli, tmp_path: Path, backup_file: Path) -> Callable[..., tuple[CliResult, Path]]:
     plan, answers = tmp_path / "scenario.yaml", tmp_path / "answers.yaml"
     plan.write_text(PLAN)
     answers.write_text(yaml.safe_dump({"operator": "op-1", "steps": {"brief": {"confirm": True}}}))
 
     def run(*extra: str, file: Path = backup_file) -> tuple[CliResult, Path]:
-        result = cli("run", plan, "--headless", "--answers", answers, "--input", f"file={file}",
-                     "--runs-dir", tmp_path / "runs", *extra)  # fmt: skip
-        return result, Path(result.out.splitlines()[0]) if result.out else tmp_path
+        result = cli.run(plan, "--input", f"file={file}", *extra, answers=answers)
+        return result, result.run_dir if result.out else tmp_path
 
     return run
 
 
 def test_junit_has_a_case_per_step_failed_skipped_and_timed(
-    cli: Callable[..., CliResult], scenario: Callable[..., tuple[CliResult, Path]], tmp_path: Path
+    cli: Cli, scenario: Callable[..., tuple[CliResult, Path]], tmp_path: Path
 ) -> None:
     _, run_dir = scenario("--input", "probe=true")
     out = tmp_path / "junit.xml"

@@ -27,7 +27,7 @@ from drconsole.report.build import build, to_markdown
 from drconsole.report.record import build_record, to_html
 from drconsole.report.record import to_markdown as record_markdown
 from drconsole.runs.read import read_run
-from tests.conftest import REPO, CliResult
+from tests.conftest import REPO, Cli
 from tests.test_ceremony import PLAN, answers
 
 pytest_plugins = ["pytester"]
@@ -37,25 +37,22 @@ TITLED = PLAN.replace(
 ).replace("  - id: quorum\n", "  - id: quorum\n    title: Two custodians present their cards\n")
 
 
-def ceremony_run(cli: Callable[..., CliResult], tmp_path: Path, given: dict[str, Any]) -> Path:
+def ceremony_run(cli: Cli, tmp_path: Path, given: dict[str, Any]) -> Path:
     plan, path = tmp_path / "tiny.yaml", tmp_path / "answers.yaml"
     plan.write_text(TITLED)
     path.write_text(yaml.safe_dump(given))
-    result = cli(
-        "run", plan, "--headless", "--runs-dir", tmp_path / "runs", "--answers", path,
-        "--mode", "drill",
-    )  # fmt: skip
-    return Path(result.out.splitlines()[0])
+    result = cli.run(plan, answers=path, mode="drill", runs=tmp_path / "runs")
+    return result.run_dir
 
 
-def reports(cli: Callable[..., CliResult], run_dir: Path) -> tuple[str, dict[str, Any]]:
+def reports(cli: Cli, run_dir: Path) -> tuple[str, dict[str, Any]]:
     md, js = cli("report", run_dir), cli("report", run_dir, "--format", "json")
     assert (md.code, js.code) == (0, 0), (md.err, js.err)
     return md.out, json.loads(js.out)
 
 
 def test_a_ceremony_with_a_quorum_reports_every_answer_by_step_title(
-    cli: Callable[..., CliResult], tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     md, report = reports(cli, ceremony_run(cli, tmp_path, answers()))
     assert "| The security officer approves (approve) | succeeded |" in md
@@ -80,7 +77,7 @@ def test_a_ceremony_with_a_quorum_reports_every_answer_by_step_title(
 
 
 def test_the_record_says_who_approved_and_who_presented_which_card(
-    cli: Callable[..., CliResult], tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     run_dir = ceremony_run(cli, tmp_path, answers())
     record = build_record(run_dir)
@@ -107,7 +104,7 @@ def test_the_record_says_who_approved_and_who_presented_which_card(
 
 
 def test_a_refused_sign_off_is_in_the_report_the_record_and_the_deviations(
-    cli: Callable[..., CliResult], tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     given = answers()
     given["steps"]["approve"] = {
@@ -137,9 +134,7 @@ def test_a_refused_sign_off_is_in_the_report_the_record_and_the_deviations(
     assert refusal["reason"] in to_html(record)
 
 
-def test_exceptions_and_continued_steps_are_deviations(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
+def test_exceptions_and_continued_steps_are_deviations(cli: Cli, tmp_path: Path) -> None:
     given = answers()
     given["steps"]["room"] = {
         "confirm": False,
@@ -342,7 +337,7 @@ def test_broken(tmp_path):
 
 
 def test_the_record_finds_a_holder_on_the_sheet_whatever_the_initials_look_like(
-    cli: Callable[..., CliResult], tmp_path: Path
+    cli: Cli, tmp_path: Path
 ) -> None:
     given = answers()
     given["steps"]["quorum"]["quorum"] = [

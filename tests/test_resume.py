@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from drconsole.journal.journal import read_events, verify
-from tests.conftest import CliResult, kill_run, start_run
+from tests.conftest import Cli, kill_run, start_run
 
 PLAN = """
 id: killme
@@ -60,7 +59,7 @@ def check_no_loss_or_duplicates(run_dir: Path) -> list[str]:
 
 
 def test_an_interrupted_idempotent_step_reruns_and_nothing_repeats(
-    tmp_path: Path, cli: Callable[..., CliResult]
+    tmp_path: Path, cli: Cli
 ) -> None:
     plan, answers = write(
         tmp_path, "local.sleep", "{seconds: 2}", {"steps": {"brief": {"confirm": True}}}
@@ -98,7 +97,7 @@ def test_ctrl_c_leaves_the_run_resumable(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_non_idempotent_step_asks_and_can_be_marked_done(
-    tmp_path: Path, cli: Callable[..., CliResult]
+    tmp_path: Path, cli: Cli
 ) -> None:
     plan, answers = write(
         tmp_path,
@@ -128,7 +127,7 @@ def test_an_interrupted_non_idempotent_step_asks_and_can_be_marked_done(
 
 
 def test_without_a_decision_the_run_stops_resumable_until_one_is_given(
-    tmp_path: Path, cli: Callable[..., CliResult]
+    tmp_path: Path, cli: Cli
 ) -> None:
     plan, answers = write(
         tmp_path, "local.command", "{argv: [sleep, '30']}", {"steps": {"brief": {"confirm": True}}}
@@ -155,11 +154,11 @@ def test_without_a_decision_the_run_stops_resumable_until_one_is_given(
     assert kinds.count("step_started:long") == 1
 
 
-def test_resume_of_a_finished_run_is_refused(tmp_path: Path, cli: Callable[..., CliResult]) -> None:
+def test_resume_of_a_finished_run_is_refused(tmp_path: Path, cli: Cli) -> None:
     plan, answers = write(
         tmp_path, "local.sleep", "{seconds: 0}", {"steps": {"brief": {"confirm": True}}}
     )
-    first = cli("run", plan, "--headless", "--answers", answers, "--runs-dir", tmp_path / "r")
+    first = cli.run(plan, answers=answers, runs=tmp_path / "r")
     run_dir = first.out.splitlines()[0]
     before = (Path(run_dir) / "journal.jsonl").read_bytes()
     result = cli("resume", run_dir, "--headless")
@@ -168,17 +167,13 @@ def test_resume_of_a_finished_run_is_refused(tmp_path: Path, cli: Callable[..., 
     assert "finished already" in result.err
 
 
-def test_resume_of_something_that_is_not_a_run(
-    tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_resume_of_something_that_is_not_a_run(tmp_path: Path, cli: Cli) -> None:
     result = cli("resume", tmp_path, "--headless")
     assert result.code == 2
     assert "not a run directory" in result.err
 
 
-def test_resume_of_a_tampered_journal_is_refused(
-    tmp_path: Path, cli: Callable[..., CliResult]
-) -> None:
+def test_resume_of_a_tampered_journal_is_refused(tmp_path: Path, cli: Cli) -> None:
     plan, answers = write(
         tmp_path, "local.command", "{argv: [sleep, '30']}", {"steps": {"brief": {"confirm": True}}}
     )
@@ -191,7 +186,7 @@ def test_resume_of_a_tampered_journal_is_refused(
 
 
 def test_resume_yes_of_a_real_mode_run_is_refused_before_anything_is_written(
-    tmp_path: Path, cli: Callable[..., CliResult]
+    tmp_path: Path, cli: Cli
 ) -> None:
     plan, answers = write(
         tmp_path, "local.command", "{argv: [sleep, '30']}", {"steps": {"brief": {"confirm": True}}}

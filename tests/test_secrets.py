@@ -12,7 +12,7 @@ import yaml
 from drconsole.adapters import registry
 from drconsole.adapters.base import ActionContext, ActionSpec, Effect, Params, PermanentError
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
-from tests.conftest import CliResult
+from tests.conftest import Cli
 
 SHARE = "practice-share-7f3a9c1e5b"
 
@@ -52,7 +52,7 @@ def echo_action() -> Iterator[None]:
 @pytest.mark.usefixtures("echo_action")
 @pytest.mark.parametrize("count", [2, 3])
 def test_secrets_are_masked_everywhere(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     write_plan: Callable[..., Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -81,9 +81,9 @@ def test_secrets_are_masked_everywhere(
             }
         )
     )
-    result = cli("run", plan, "--headless", "--answers", answers, "--runs-dir", tmp_path / "r")
+    result = cli.run(plan, answers=answers, runs=tmp_path / "r")
     assert result.code == (0 if count == 2 else 1)
-    run_dir = Path(result.out.splitlines()[0])
+    run_dir = result.run_dir
     report = cli("report", run_dir).out + cli("report", run_dir, "--format", "json").out
     everything = (
         result.out
@@ -135,7 +135,7 @@ def test_secret_keys_are_known_by_their_ending(key: str, secret: bool) -> None:
 
 @pytest.mark.parametrize("how", ["token_file", "token_env"])
 def test_a_token_from_the_targets_is_masked_in_whatever_prints_it(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     write_plan: Callable[..., Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -165,9 +165,9 @@ def test_a_token_from_the_targets_is_masked_in_whatever_prints_it(
             with: {{argv: [sh, -c, "cat {token_file}; echo again $DRCONSOLE_TEST_VAULT_TOKEN"]}}
         """
     )
-    result = cli("run", plan, "--headless", "--targets", targets, "--runs-dir", tmp_path / "r")
+    result = cli.run(plan, targets=targets, runs=tmp_path / "r")
     assert result.code == 0, result.err
-    run_dir = Path(result.out.splitlines()[0])
+    run_dir = result.run_dir
     md = cli("report", run_dir).out
     js = cli("report", run_dir, "--format", "json").out
     journal = (run_dir / "journal.jsonl").read_text()

@@ -26,7 +26,7 @@ import pytest
 import websocket
 
 from drconsole.sandbox.manager import free_port
-from tests.conftest import CliResult, drconsole_cmd, kill_run, start_run
+from tests.conftest import Cli, drconsole_cmd, kill_run, start_run
 
 FOCUS = "document.querySelector('.xterm-helper-textarea').focus()"
 TOKEN = "watchers-token-0123456789abcdef"
@@ -204,9 +204,7 @@ def test_the_browser_shows_the_watch_screen_of_a_live_run(browser: Browser, tmp_
         kill_run(proc)
 
 
-def test_serve_refuses_to_listen_beyond_loopback_without_a_token(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
+def test_serve_refuses_to_listen_beyond_loopback_without_a_token(cli: Cli, tmp_path: Path) -> None:
     result = cli("serve", "--host", "0.0.0.0", "--runs-dir", str(tmp_path))
     assert result.code == 2
     assert "--token-file FILE" in result.err

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drconsole.plans.validate import validate_text
-from tests.conftest import REPO, CliResult
+from tests.conftest import REPO, Cli
 
 GOOD = """
 id: small
@@ -35,7 +35,7 @@ steps:
 """
 
 
-def problems(cli: Callable[..., CliResult], path: Path) -> list[str]:
+def problems(cli: Cli, path: Path) -> list[str]:
     result = cli("validate", path)
     assert result.code == 2, result
     assert "Traceback" not in result.err
@@ -45,9 +45,7 @@ def problems(cli: Callable[..., CliResult], path: Path) -> list[str]:
     return lines
 
 
-def test_a_good_plan_validates(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path]
-) -> None:
+def test_a_good_plan_validates(cli: Cli, write_plan: Callable[..., Path]) -> None:
     path = write_plan(GOOD)
     result = cli("validate", path)
     assert result.code == 0
@@ -55,7 +53,7 @@ def test_a_good_plan_validates(
 
 
 @pytest.mark.parametrize("plan", sorted((REPO / "plans").glob("*.yaml")), ids=lambda p: p.stem)
-def test_every_shipped_plan_validates(cli: Callable[..., CliResult], plan: Path) -> None:
+def test_every_shipped_plan_validates(cli: Cli, plan: Path) -> None:
     result = cli("validate", plan)
     assert result.code == 0, result.err
     assert result.err == ""
@@ -193,7 +191,7 @@ def test_every_shipped_plan_validates(cli: Callable[..., CliResult], plan: Path)
     ],
 )
 def test_bad_plans_are_rejected_with_a_position(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], text: str, expected: str
+    cli: Cli, write_plan: Callable[..., Path], text: str, expected: str
 ) -> None:
     path = write_plan(text)
     found = problems(cli, path)
@@ -201,7 +199,7 @@ def test_bad_plans_are_rejected_with_a_position(
 
 
 def test_every_problem_is_reported_not_just_the_first(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path]
+    cli: Cli, write_plan: Callable[..., Path]
 ) -> None:
     path = write_plan(
         "id: x\ntitle: T\nkind: drill\nsteps:\n"
@@ -212,13 +210,13 @@ def test_every_problem_is_reported_not_just_the_first(
 
 
 def test_a_missing_file_and_a_non_mapping_are_clear(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], tmp_path: Path
+    cli: Cli, write_plan: Callable[..., Path], tmp_path: Path
 ) -> None:
     assert "no such file" in problems(cli, tmp_path / "absent.yaml")[0]
     assert "a plan is a mapping" in problems(cli, write_plan("- just\n- a list\n"))[0]
 
 
-def test_schema_is_json_schema_for_editors(cli: Callable[..., CliResult]) -> None:
+def test_schema_is_json_schema_for_editors(cli: Cli) -> None:
     result = cli("schema")
     schema = json.loads(result.out)
     assert result.code == 0
@@ -257,7 +255,7 @@ steps:
 
 
 def test_a_destructive_step_racing_a_guard_on_its_site_is_refused_at_its_needs(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path]
+    cli: Cli, write_plan: Callable[..., Path]
 ) -> None:
     found = problems(cli, write_plan(RACE))
     assert len(found) == 1, found
@@ -286,7 +284,7 @@ def test_a_destructive_step_racing_a_guard_on_its_site_is_refused_at_its_needs(
     ids=["waits", "allowed", "other-site", "upstream"],
 )
 def test_a_destructive_step_that_waits_or_is_allowed_passes(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], old: str, new: str
+    cli: Cli, write_plan: Callable[..., Path], old: str, new: str
 ) -> None:
     assert old in RACE
     result = cli("validate", write_plan(RACE.replace(old, new)))
@@ -319,7 +317,7 @@ WAITS = "confirm: seal dr\n    needs: [promote]"
     ids=["always", "continue", "not-a-guard"],
 )
 def test_the_ways_round_a_guard_are_named(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     write_plan: Callable[..., Path],
     old: str,
     new: str,
@@ -333,7 +331,7 @@ def test_the_ways_round_a_guard_are_named(
 
 
 def test_sites_by_reference_are_the_same_site_when_written_the_same(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path]
+    cli: Cli, write_plan: Callable[..., Path]
 ) -> None:
     by_ref = RACE.replace("site: dr", 'site: "${inputs.site}"').replace(
         "steps:\n", "inputs:\n  site: {type: choice, choices: [primary, dr]}\nsteps:\n", 1
@@ -360,9 +358,7 @@ BOMB = (
 )
 
 
-def test_an_alias_bomb_is_refused_fast(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path]
-) -> None:
+def test_an_alias_bomb_is_refused_fast(cli: Cli, write_plan: Callable[..., Path]) -> None:
     assert len(BOMB.encode()) <= 440  # 9**9 "lol"s once expanded
     start = time.monotonic()
     found = problems(cli, write_plan(BOMB))
@@ -459,7 +455,7 @@ def _cycle(count: int) -> str:
     ],
 )
 def test_hostile_and_broken_plans_exit_2_with_a_position(
-    cli: Callable[..., CliResult], write_plan: Callable[..., Path], text: str, expected: str
+    cli: Cli, write_plan: Callable[..., Path], text: str, expected: str
 ) -> None:
     found = problems(cli, write_plan(text))
     assert any(expected in line for line in found), found

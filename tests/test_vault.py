@@ -22,7 +22,7 @@ from drconsole.engine.operator import Question
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager, openbao
 from drconsole.secrets import Secret
-from tests.conftest import REPO, CliResult, running_sandbox
+from tests.conftest import REPO, Cli, CliResult, running_sandbox
 from tests.test_objectstore import FaultProxy
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,7 @@ def kv(sandbox: Path, name: str, token_of: str | None = None) -> Any:
 
 
 def run(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     tmp_path: Path,
     sandbox: Path,
     plan: Path,
@@ -78,7 +78,7 @@ def run(
     for item in inputs:
         args += ["--input", item]
     result = cli(*args)
-    return result, Path(result.out.splitlines()[0])
+    return result, result.run_dir
 
 
 def outputs(run_dir: Path, step: str) -> dict[str, Any]:
@@ -88,9 +88,7 @@ def outputs(run_dir: Path, step: str) -> dict[str, Any]:
     return dict(ends[-1].get("outputs") or {}) if ends else {}
 
 
-def assert_no_secret_anywhere(
-    cli: Callable[..., CliResult], sandbox: Path, run_dir: Path, printed: str
-) -> None:
+def assert_no_secret_anywhere(cli: Cli, sandbox: Path, run_dir: Path, printed: str) -> None:
     report = cli("report", run_dir).out + cli("report", run_dir, "--format", "json").out
     record = "".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
     everything = printed + report + record
@@ -115,15 +113,13 @@ def asked(addr: str, *who: str) -> list[str]:
     return [prompt(addr, name, order[name]) for name in who]
 
 
-def assert_unsealed_by_all_three(
-    cli: Callable[..., CliResult], sandbox: Path, run_dir: Path, printed: str = ""
-) -> None:
+def assert_unsealed_by_all_three(cli: Cli, sandbox: Path, run_dir: Path, printed: str = "") -> None:
     assert outputs(run_dir, "unseal")["used"] == ["Ahn", "Baek", "Choi"]
     assert_no_secret_anywhere(cli, sandbox, run_dir, printed)
 
 
 def test_malformed_repeated_and_wrong_shares_get_clear_messages_and_a_fresh_round(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     malformed, short = tmp_path / "malformed-share", tmp_path / "short-share"
     malformed.write_text("zz-this-is-not-a-share\n")
@@ -221,7 +217,7 @@ def unseal_failures(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def test_a_server_restarted_mid_unseal_is_retried_and_everyone_presents_again(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     primary = bao(sandbox, "primary")
     restart = threading.Timer(1.0, primary.start)
@@ -251,7 +247,7 @@ def test_a_server_restarted_mid_unseal_is_retried_and_everyone_presents_again(
 
 
 def test_an_outage_that_keeps_the_progress_carries_on_where_the_server_is(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     primary = bao(sandbox, "primary")
     proxy = FaultProxy(primary.port)
@@ -281,7 +277,7 @@ def test_an_outage_that_keeps_the_progress_carries_on_where_the_server_is(
 
 
 def test_a_restore_removes_what_came_after_the_snapshot(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     store = kv(sandbox, "primary")
     store.create_or_update_secret(path="qsign/before", secret={"v": "kept"})
@@ -308,7 +304,7 @@ def test_a_restore_removes_what_came_after_the_snapshot(
 
 
 def test_force_restore_into_the_dr_cluster_then_unseal_with_the_original_shares(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path
+    cli: Cli, sandbox: Path, tmp_path: Path
 ) -> None:
     snapshot = manager.snapshot(sandbox, "primary").split()[1]
     without_force, _ = run(
@@ -358,7 +354,7 @@ def test_force_restore_into_the_dr_cluster_then_unseal_with_the_original_shares(
 
 
 def test_a_server_down_or_sealed_is_retried_then_reported(
-    cli: Callable[..., CliResult], sandbox: Path, tmp_path: Path, write_plan: Callable[..., Path]
+    cli: Cli, sandbox: Path, tmp_path: Path, write_plan: Callable[..., Path]
 ) -> None:
     plan = write_plan(
         "id: v\ntitle: V\nkind: verification\nsteps:\n"
@@ -371,28 +367,12 @@ def test_a_server_down_or_sealed_is_retried_then_reported(
         {"addr": primary.addr, "token_file": str(primary.dir / "PRACTICE-ONLY-root-token")}
     )
     adapter.seal()
-    sealed = cli(
-        "run",
-        plan,
-        "--headless",
-        "--targets",
-        sandbox / "targets.yaml",
-        "--runs-dir",
-        tmp_path / "runs",
-    )
+    sealed = cli.run(plan, targets=sandbox / "targets.yaml")
     assert sealed.code == 1
     assert sealed.out.count("sealed or down") >= 3
     primary.stop()
     try:
-        down = cli(
-            "run",
-            plan,
-            "--headless",
-            "--targets",
-            sandbox / "targets.yaml",
-            "--runs-dir",
-            tmp_path / "runs",
-        )
+        down = cli.run(plan, targets=sandbox / "targets.yaml")
         assert down.code == 1
         assert "does not answer" in down.out
         assert "FAIL      secrets attempt 3/3" in down.out

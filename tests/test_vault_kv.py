@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,11 @@ import pytest
 import yaml
 
 from drconsole.sandbox import openbao
+from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
-from tests.conftest import REPO, CliResult
+from tests.conftest import REPO, Cli
 from tests.test_config_backup import (
     assert_no_value_anywhere,
-    free_port,
-    moto_server,
     run_plan,
     started,
     write_key,
@@ -55,12 +54,6 @@ def servers() -> Iterator[dict[str, openbao.BaoServer]]:
         for server in openbao.servers(root, ports):
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    with moto_server(tmp_path_factory.mktemp("s3")) as server:
-        yield server
 
 
 @pytest.fixture
@@ -100,7 +93,7 @@ def read(server: openbao.BaoServer, path: str) -> dict[str, Any] | None:
 
 
 def test_export_then_restore_one_path_and_then_all_into_a_fresh_vault(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     servers: dict[str, openbao.BaoServer],
     moto: MotoServer,
     targets: Path,
@@ -144,7 +137,7 @@ def test_export_then_restore_one_path_and_then_all_into_a_fresh_vault(
 
 
 def test_a_path_the_export_does_not_hold_is_refused_before_writing(
-    cli: Callable[..., CliResult],
+    cli: Cli,
     servers: dict[str, openbao.BaoServer],
     targets: Path,
     tmp_path: Path,

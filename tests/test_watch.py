@@ -23,7 +23,7 @@ from drconsole.runs.state import StepStatus, replay
 from drconsole.timeutil import parse_timestamp, utcnow
 from drconsole.tui.run_screen import STATUS_WORDS
 from drconsole.tui.watch_screen import WatchApp, WatchScreen
-from tests.conftest import REPO, CliResult, kill_run, start_run
+from tests.conftest import REPO, Cli, kill_run, start_run
 from tests.test_console_tmux import keys, tmux, wait_for  # noqa: F401 (tmux: a fixture)
 
 STEPS = ["one", "two", "three", "four"]
@@ -281,9 +281,7 @@ def test_the_driver_is_known_from_the_lock_without_touching_it(tmp_path: Path) -
     RunLock.acquire(run_dir, "lee").release()  # watchers never held it: a driver can take it
 
 
-def test_watch_refuses_what_is_not_a_run_and_needs_a_terminal(
-    cli: Callable[..., CliResult], tmp_path: Path
-) -> None:
+def test_watch_refuses_what_is_not_a_run_and_needs_a_terminal(cli: Cli, tmp_path: Path) -> None:
     result = cli("watch", str(tmp_path))
     assert result.code == 2
     assert "is not a run directory" in result.err
