@@ -12,7 +12,7 @@ KUBECTL_PACKAGE := kubernetes-client
 # empty: the default runs directory, the one the console and `drconsole runs` read
 RUNS_DIR ?=
 
-.PHONY: setup system-packages test test-fast lint bench demo clean
+.PHONY: setup system-packages test test-fast test-unit lint bench demo clean
 
 ## system-packages: install the Debian packages the real-service tests and sandbox use
 system-packages:
@@ -45,6 +45,10 @@ test: setup
 ## test-fast: the suite without the slow real-service tests
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not slow"
+
+## test-unit: tests/unit only (no service, no console)
+test-unit: $(STAMP)
+	$(VENV)/bin/pytest -q tests/unit
 
 ## lint: ruff, strict mypy, import contracts
 lint: $(STAMP)

@@ -2,7 +2,7 @@
 
 Time is frozen through the one clock (``timeutil.utcnow``) and the run id's random part is
 fixed, so that the pictures only change when the screens do. Update them on purpose with
-``pytest tests/test_tui_snapshots.py --snapshot-update`` and review the SVG diff.
+``pytest tests/console/test_tui_snapshots.py --snapshot-update`` and review the SVG diff.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def console(root: Path, **kw: Any) -> DrConsoleApp:
 class Blank(App[None]):
     """A bare app, with the console's stylesheet, to show one question on."""
 
-    CSS_PATH = str(Path(__file__).resolve().parent.parent / "drconsole" / "tui" / "app.tcss")
+    CSS_PATH = str(Path(__file__).resolve().parents[2] / "drconsole" / "tui" / "app.tcss")
 
     def __init__(self, screen: Any) -> None:
         super().__init__()

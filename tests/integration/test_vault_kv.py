@@ -20,13 +20,13 @@ from drconsole.sandbox import openbao
 from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
 from tests.conftest import REPO, Cli
-from tests.test_config_backup import (
+from tests.integration.test_config_backup import (
     assert_no_value_anywhere,
     run_plan,
     started,
     write_key,
 )
-from tests.test_vault import outputs
+from tests.integration.test_vault import outputs
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,7 @@ from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox.k8ssim import Simulator, qsign_objects
 from drconsole.sandbox.s3 import MotoServer
 from tests.conftest import REPO, Cli, CliResult
-from tests.test_vault import outputs
+from tests.integration.test_vault import outputs
 
 pytestmark = pytest.mark.slow
 

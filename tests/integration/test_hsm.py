@@ -26,7 +26,7 @@ from drconsole.report.record import build_record
 from drconsole.sandbox import softhsm
 
 pytestmark = pytest.mark.slow  # a real SoftHSM2 token
-PLANS = Path(__file__).resolve().parent.parent / "plans"
+PLANS = Path(__file__).resolve().parents[2] / "plans"
 ZERO_KEY_KCV = "DC95C0"  # AES-256, all-zero key: FIPS-197 known answer dc95c078...
 
 

@@ -28,7 +28,7 @@ from drconsole.report.record import build_record, to_html
 from drconsole.report.record import to_markdown as record_markdown
 from drconsole.runs.read import read_run
 from tests.conftest import REPO, Cli
-from tests.test_ceremony import PLAN, answers
+from tests.unit.test_ceremony import PLAN, answers
 
 pytest_plugins = ["pytester"]
 

@@ -146,7 +146,7 @@ def finished_run(tmp_path: Path, plan: Path, answers: Path, cli: Cli) -> Path:
 
 def test_the_console_shows_who_drives_a_run_instead_of_driving_it(tmp_path: Path) -> None:
     from drconsole.tui.run_screen import RunScreen
-    from tests.test_tui import make_app, setup, until
+    from tests.console.pilot import make_app, setup, until
 
     plans, plan, targets = setup(
         tmp_path, PLAN.replace("HOLD", "30").replace("TAIL", "0").replace("LOG", "/dev/null")

@@ -17,7 +17,7 @@ from drconsole.report import history, index
 from drconsole.timeutil import parse_timestamp
 from drconsole.tui.history_screen import history_text
 from tests.conftest import REPO, Cli
-from tests.test_cli_report import ANSWERS
+from tests.unit.test_cli_report import ANSWERS
 
 
 @pytest.fixture(autouse=True)
@@ -134,7 +134,7 @@ def test_the_history_screen_opens_with_h_and_draws_the_chart_at_80x24(
 
     from drconsole.tui.app import DrConsoleApp
     from drconsole.tui.history_screen import HistoryScreen
-    from tests.test_tui import until
+    from tests.console.pilot import until
 
     runs = _runs(cli, tmp_path, backup_file)
     app = DrConsoleApp(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import Cli
-from tests.test_cli_report import hello_run
+from tests.unit.test_cli_report import hello_run
 
 
 def _rewrite(pack: Path, name: str, change: Callable[[bytes], bytes]) -> None:

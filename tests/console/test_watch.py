@@ -24,7 +24,7 @@ from drconsole.timeutil import parse_timestamp, utcnow
 from drconsole.tui.run_screen import STATUS_WORDS
 from drconsole.tui.watch_screen import WatchApp, WatchScreen
 from tests.conftest import REPO, Cli, kill_run, start_run
-from tests.test_console_tmux import keys, tmux, wait_for  # noqa: F401 (tmux: a fixture)
+from tests.console.test_console_tmux import keys, tmux, wait_for  # noqa: F401 (tmux: a fixture)
 
 STEPS = ["one", "two", "three", "four"]
 PLAN = (

@@ -24,7 +24,7 @@ from drconsole.adapters.postgres import CompareRowsParams, CopyRowsParams, Postg
 from drconsole.sandbox import manager
 from drconsole.timeutil import parse_timestamp
 from tests.conftest import REPO, Cli, running_sandbox
-from tests.test_postgres import dsn, outputs
+from tests.integration.test_postgres import dsn, outputs
 
 PLAN = REPO / "plans" / "recover-deleted-rows.yaml"
 Row = tuple[Any, ...]

@@ -227,7 +227,7 @@ def test_the_run_screen_shows_both_clocks_and_the_cadence_in_its_log(tmp_path: P
     from textual.widgets import Static
 
     from drconsole.tui.run_screen import RunScreen
-    from tests.test_tui import make_app, run, setup, until
+    from tests.console.pilot import make_app, run, setup, until
 
     plans, plan, targets = setup(tmp_path, TUI_PLAN)
 

@@ -30,7 +30,7 @@ from drconsole.sandbox import manager, openbao, softhsm
 from drconsole.sandbox.reset import reset
 from drconsole.timeutil import format_timestamp, utcnow
 from tests.conftest import REPO, Cli, running_sandbox
-from tests.test_failover import (
+from tests.integration.test_failover import (
     IC,
     custodians,
     failback_answers,
@@ -38,7 +38,13 @@ from tests.test_failover import (
     role,
     shares,
 )
-from tests.test_hsm import APPROVALS, CARDS, QUARTERLY_STEPS, OfficerAtTheHsm, base_answers
+from tests.integration.test_hsm import (
+    APPROVALS,
+    CARDS,
+    QUARTERLY_STEPS,
+    OfficerAtTheHsm,
+    base_answers,
+)
 
 PLANS = REPO / "plans"
 

@@ -23,7 +23,7 @@ from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager, openbao
 from drconsole.secrets import Secret
 from tests.conftest import REPO, Cli, CliResult, running_sandbox
-from tests.test_objectstore import FaultProxy
+from tests.integration.test_objectstore import FaultProxy
 
 pytestmark = pytest.mark.slow
 

@@ -20,9 +20,9 @@ from drconsole.journal.journal import GENESIS, _seal
 from drconsole.report.timeline import timeline
 from drconsole.runs.read import read_run
 from tests.conftest import Cli
-from tests.test_ceremony import answers
-from tests.test_cli_report import hello_run
-from tests.test_report_truth import ceremony_run
+from tests.unit.test_ceremony import answers
+from tests.unit.test_cli_report import hello_run
+from tests.unit.test_report_truth import ceremony_run
 
 CHROMIUM = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--hide-scrollbars"]  # fmt: skip
@@ -173,7 +173,7 @@ def test_the_console_report_screen_exports_the_html_page_too(
 
     from drconsole.tui.app import DrConsoleApp
     from drconsole.tui.report_screen import ReportScreen
-    from tests.test_tui import until
+    from tests.console.pilot import until
 
     run_dir = hello_run(cli, tmp_path, backup_file)
     app = DrConsoleApp(

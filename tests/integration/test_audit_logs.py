@@ -23,8 +23,8 @@ from drconsole.sandbox import auditlog, manager
 from drconsole.sandbox.s3 import MotoServer
 from drconsole.timeutil import format_timestamp
 from tests.conftest import REPO, Cli, running_sandbox
-from tests.test_config_backup import run_plan
-from tests.test_vault import outputs
+from tests.integration.test_config_backup import run_plan
+from tests.integration.test_vault import outputs
 
 pytestmark = pytest.mark.slow
 

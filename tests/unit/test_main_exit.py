@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # block-buffered output, as in a pipe by default: the flush before os._exit is what delivers it
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
