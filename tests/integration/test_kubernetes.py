@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from drconsole.adapters.base import (
 from drconsole.adapters.kubernetes import KubeAdapter
 from drconsole.adapters.pghost import StatefulSetCluster, host_for
 from drconsole.sandbox.k8ssim import FAULT, Simulator, qsign_objects
+from drconsole.sandbox.manager import free_port
 
 BACKENDS = ["simulator", "real"]
 
@@ -199,9 +199,7 @@ def test_errors_are_typed_with_what_to_do(kube: dict[str, Any]) -> None:
 def test_a_dead_api_server_is_transient_and_a_missing_kubeconfig_permanent(
     tmp_path: Path,
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens there
     from drconsole.sandbox.k8ssim import write_kubeconfig
 
     config = write_kubeconfig(tmp_path / "kc", {"dr": f"http://127.0.0.1:{port}"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,13 +11,8 @@ import yaml
 
 from drconsole.journal.journal import read_events
 from drconsole.sandbox import manager
+from drconsole.sandbox.manager import free_port
 from tests.conftest import Cli
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_a_dead_server_is_retried_then_reported(
@@ -32,7 +26,7 @@ def test_a_dead_server_is_retried_then_reported(
                     "primary": {
                         "postgres": {
                             "host": "127.0.0.1",
-                            "port": closed_port(),
+                            "port": free_port(),
                             "dbname": "qsign",
                             "user": "qsign",
                         }
