@@ -51,6 +51,24 @@ from drconsole.timeutil import (
 )
 
 RECOVERY_SHORT = "recovery ended before configured recovery target was reached"
+ARCHIVER_SQL = """
+SELECT pg_is_in_recovery(), current_setting('archive_mode'),
+       (SELECT setting::int FROM pg_settings WHERE name = 'archive_timeout'),
+       (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'),
+       CASE WHEN pg_is_in_recovery() THEN 0
+            ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') END,
+       now(), a.archived_count, a.last_archived_wal, a.last_archived_time, a.failed_count,
+       a.last_failed_wal, a.last_failed_time,
+       (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'),
+       (SELECT min(modification) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready')
+FROM pg_stat_archiver a
+"""
+ARCHIVE_HINT = (
+    "read the server log's archive command errors; a WAL file that 'already exists in the "
+    "archive with a different checksum' means two servers wrote the same timeline (a "
+    "promotion whose .history never reached the archive): archiving stays broken until the "
+    "archive is repaired (a new stanza and a full backup; on the sandbox: sandbox reset)"
+)
 
 
 class PostgresAdapter:
@@ -212,35 +230,139 @@ class PostgresAdapter:
 
     def recovery_window(self, target: str | None) -> dict[str, Any]:
         """Earliest time a restore can reach (oldest backup's end) and latest (last WAL
-        archived, read from the primary when it answers, else the newest backup's end)."""
+        archived, read from the primary when it answers, else the newest backup's end).
+        ``latest_from`` says in words where the end comes from and when it is not to be
+        trusted: a timeline history file (no WAL of the new timeline archived yet) or
+        archiving that fails."""
         info = self.backrest().info()
         stops = [epoch_to_utc(b["timestamp"]["stop"]) for b in info.get("backup", [])]
         if not stops:
             raise CheckFailed("no backups: nothing can be restored")
-        earliest, latest, source = min(s for s in stops if s), max(s for s in stops if s), "backup"
+        earliest, latest = min(s for s in stops if s), max(s for s in stops if s)
+        source = "the newest backup's end"
+        archiving = "unknown: the primary does not answer"
         try:
-            with self.session() as conn:
-                row = conn.execute("SELECT last_archived_time FROM pg_stat_archiver").fetchone()
-            if row and row[0] and row[0] > latest:
-                latest, source = row[0], "archived WAL"
+            health = self.archive_state()
         except TransientError:
-            pass
+            health = None
+        if health is not None:
+            archiving = health["state"]
+            stamp, wal = health["last_archived_time"], str(health["last_archived_wal"])
+            when = parse_timestamp(stamp) if stamp else None
+            if when and when > latest:
+                latest, source = when, f"the last archived WAL file, {wal}"
+                if wal.endswith(".history"):
+                    source += (
+                        f": a timeline history file, so no WAL of timeline {int(wal[:8], 16)} "
+                        "is archived yet and the window ends at that timeline's start"
+                    )
+            if not health["healthy"]:
+                source += "; archiving is failing, so the window ends where archiving stopped"
         out: dict[str, Any] = {
             "earliest": timestamp_or_none(earliest),
             "latest": timestamp_or_none(latest),
             "latest_from": source,
+            "archiving": archiving,
         }
         if target:
             when = parse_timestamp(target)
             out["target"] = timestamp_or_none(when)
             if not earliest <= when <= latest:
+                late = when > latest
                 raise CheckFailed(
                     f"target {out['target']} is outside the recovery window "
-                    f"{out['earliest']} .. {out['latest']}",
+                    f"{out['earliest']} .. {out['latest']} (the end is {source})",
                     evidence=out,
-                    hint="choose a time inside the window; nothing was stopped",
+                    hint=(
+                        ARCHIVE_HINT
+                        if late and health and not health["healthy"]
+                        else "choose a time inside the window; nothing was stopped"
+                    ),  # fmt: skip
                 )
         return out
+
+    def archive_state(self, grace_s: float = 120.0, port: int | None = None) -> dict[str, Any]:
+        """Whether this server's WAL archiving works, read only and never failing: the
+        archiver's statistics, the files waiting in pg_wal/archive_status, the age of the last
+        archived file against archive_timeout, and the archive command's last error from the
+        server log. ``healthy`` is false with ``problems`` (each in words) when archiving is
+        off, failing, stuck or stale; ``state`` says all of it in one line."""
+        with self.session(port) as conn:
+            row = conn.execute(ARCHIVER_SQL).fetchone()
+        recovery, mode, timeout_s, segment_size, current_lsn, now = row[:6]
+        archived, last_wal, last_time, failed, failed_wal, failed_time = row[6:12]
+        ready, oldest_ready = row[12:14]
+        out: dict[str, Any] = {
+            "archive_mode": mode,
+            "archived_count": archived,
+            "last_archived_wal": last_wal,
+            "last_archived_time": timestamp_or_none(last_time),
+            "failed_count": failed,
+            "last_failed_wal": failed_wal,
+            "last_failed_time": timestamp_or_none(failed_time),
+            "waiting": ready,
+            "failing": bool(failed_time and (not last_time or failed_time > last_time)),
+            "server_error": None,
+        }
+        problems: list[str] = []
+        if mode == "off":
+            problems.append(
+                "archive_mode is off: this server archives no WAL"
+                + (", not even once promoted" if recovery else "")
+            )
+        elif recovery and mode == "on":
+            out.update(healthy=True, problems=[], state="standby: it archives once promoted "
+                       "(archive_mode = on); nothing to archive before")  # fmt: skip
+            return out
+        if out["failing"]:
+            out["server_error"] = self._archive_error()
+            problems.append(
+                f"archiving fails: {failed} failed attempt(s), the last for {failed_wal} at "
+                f"{out['last_failed_time']}"
+                + (f" ({out['server_error']})" if out["server_error"] else "")
+                + "; nothing was archived since "
+                + (out["last_archived_time"] or "the statistics were reset")
+            )
+        if ready and oldest_ready and (now - oldest_ready).total_seconds() > grace_s:
+            age = format_duration((now - oldest_ready).total_seconds())
+            problems.append(f"{ready} WAL file(s) wait to be archived, the oldest for {age}")
+        if not recovery and mode != "off" and timeout_s and last_time:
+            age_s = (now - last_time).total_seconds()
+            if age_s > timeout_s + grace_s and current_lsn > _wal_end(last_wal, segment_size):
+                problems.append(
+                    f"no WAL archived for {format_duration(age_s)} though WAL was written "
+                    f"(archive_timeout is {format_duration(timeout_s)})"
+                )
+        if problems:
+            state = "NOT HEALTHY: " + "; ".join(problems)
+        elif last_time:
+            age = format_duration((now - last_time).total_seconds())
+            state = f"ok: last archived {last_wal} {age} ago, {ready} waiting"
+        else:
+            state = "ok: nothing archived yet, nothing waiting"
+        out.update(healthy=not problems, problems=problems, state=state)
+        return out
+
+    def archive_health(self, grace_s: float = 120.0) -> dict[str, Any]:
+        """``archive_state`` as a check: fails with the problems and what to do."""
+        out = self.archive_state(grace_s)
+        if not out["healthy"]:
+            raise CheckFailed(
+                f"WAL archiving is not healthy: {'; '.join(out['problems'])}",
+                evidence=out,
+                hint=ARCHIVE_HINT,
+            )
+        return out
+
+    def _archive_error(self) -> str | None:
+        """The archive command's last error line in the server log (pgBackRest's words), when
+        the log is a local file we can read."""
+        host = self.host()
+        if not isinstance(host, LocalCluster):
+            return None
+        lines = host.log_lines(max(0, host.log_size() - 256 * 1024))
+        errors = [line.strip() for line in lines if "ERROR: [" in line]
+        return errors[-1] if errors else None
 
     def replication_status(
         self, rpo_s: float | None = None, incident_at: str | None = None
@@ -428,7 +550,7 @@ class PostgresAdapter:
         with self.session(port) as conn:
             replay_ts, timeline, lsn = conn.execute(
                 "SELECT pg_last_xact_replay_timestamp(), "
-                "(SELECT timeline_id FROM pg_control_checkpoint()), pg_current_wal_lsn()::text"
+                "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8), pg_current_wal_lsn()::text"
             ).fetchone()
         basis = (
             "its last replayed commit"
@@ -439,7 +561,8 @@ class PostgresAdapter:
             "recovered_to": timestamp_or_none(replay_ts),
             "recovery_point_basis": basis,
             "last_replayed_commit": timestamp_or_none(replay_ts),
-            "timeline": timeline,
+            # the current WAL file's: the last checkpoint's lags behind a promotion
+            "timeline": int(timeline, 16),
             "lsn": lsn,
         }
 
@@ -796,6 +919,18 @@ def _standby_freshness(
     return out
 
 
+def _wal_end(name: str | None, segment_size: int) -> int:
+    """The WAL position where an archived file's segment ends (0 for a timeline history
+    file or a name that is not a segment's: then any WAL counts as written after it)."""
+    if not name or len(name) < 24:
+        return 0
+    try:
+        log, seg = int(name[8:16], 16), int(name[16:24], 16)
+    except ValueError:
+        return 0
+    return log * 0x1_0000_0000 + (seg + 1) * segment_size
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -847,6 +982,12 @@ class NoParams(Params):
     pass
 
 
+class ArchiveParams(Params):
+    grace_s: float = Field(
+        120, ge=0, description="How long a WAL file may wait, beyond archive_timeout, unarchived."
+    )
+
+
 class ReplicationParams(Params):
     rpo_s: float | None = Field(
         None, ge=0, description="The RPO in seconds: a standby's data older than this is past_rpo."
@@ -877,8 +1018,10 @@ class RestoreParams(Params):
 class RebuildParams(Params):
     source_host: str = Field(description="The primary to copy from.")
     source_port: int = Field(ge=1, le=65535)
-    archive_mode: Literal["keep", "on", "off"] = Field(
-        "keep", description="archive_mode for this cluster (when it is later promoted)."
+    archive_mode: Literal["keep", "always", "on", "off"] = Field(
+        "keep",
+        description="archive_mode for this cluster: always (a DR standby: it archives what it "
+        "receives, and from the first moment of a promotion), on (it archives once promoted).",
     )
 
 
@@ -1044,7 +1187,13 @@ ACTIONS = [
         name="postgres.recovery_window",
         summary="Earliest and latest restorable time; checks a target.",
         params=WindowParams,
-        outputs={"earliest": "", "latest": "", "latest_from": "", "target": ""},
+        outputs={
+            "earliest": "",
+            "latest": "",
+            "latest_from": "where the end comes from, and whether it is to be trusted",
+            "archiving": "archiving's health in words",
+            "target": "",
+        },
         effect=Effect.READ_ONLY,
         idempotent=True,
         run=lambda c, p: _pg(c).recovery_window(p.target),
@@ -1077,6 +1226,31 @@ ACTIONS = [
             "replication status"
             + (f" against an RPO of {p.rpo_s:g} s" if p.rpo_s is not None else "")
         ),
+        needs_site=True,
+    ),
+    ActionSpec(
+        name="postgres.archive_health",
+        summary="Is WAL archiving healthy? Read only: failures, waiting files, the last archived "
+        "file's age.",
+        params=ArchiveParams,
+        outputs={
+            "healthy": "",
+            "state": "all of it in words",
+            "problems": "each problem in words",
+            "archive_mode": "",
+            "last_archived_wal": "",
+            "last_archived_time": "",
+            "failed_count": "failed attempts since the statistics were reset",
+            "last_failed_wal": "",
+            "last_failed_time": "",
+            "failing": "the last attempt failed (nothing archived since)",
+            "waiting": "WAL files waiting to be archived (.ready)",
+            "server_error": "the archive command's last error in the server log",
+        },
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _pg(c).archive_health(p.grace_s),
+        describe=lambda p: "check WAL archiving's health",
         needs_site=True,
     ),
     ActionSpec(

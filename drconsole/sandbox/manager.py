@@ -307,6 +307,21 @@ def _ping(dsn: str) -> str:
         return "DOWN"
 
 
+def archiving(state: SandboxState) -> str:
+    """Both clusters' WAL archiving in words (postgres.archive_state's ``state``)."""
+    from drconsole.adapters.postgres import PostgresAdapter
+
+    said = []
+    for which in ("primary", "standby"):
+        try:
+            said.append(
+                f"{which} {PostgresAdapter(_pg_section(state, which)).archive_state()['state']}"
+            )
+        except AdapterError as exc:
+            said.append(f"{which} unknown ({exc})")
+    return "; ".join(said)
+
+
 def _moto(state: SandboxState) -> s3.MotoServer | None:
     port = (state.bao_ports or {}).get("s3")
     return s3.MotoServer(Path(state.root), port) if port else None
@@ -351,6 +366,7 @@ def status(root: Path) -> str:
     lines = [f"sandbox {root} (practice only; clusters run as {state.os_user})"]
     for which, port in (("primary", state.primary_port), ("standby", state.standby_port)):
         lines.append(f"  postgres {which:<8} 127.0.0.1:{port:<6} {_ping(layout.dsn(port))}")
+    lines.append(f"  WAL archiving      {archiving(state)}")
     pid = writer_pid(root)
     lines.append(f"  writer             {f'running (pid {pid})' if pid else 'stopped'}")
     lines.append(f"  Vault snapshots    {_snapshots_line(root)}")

@@ -163,8 +163,18 @@ def write_backrest_config(layout: PgLayout) -> None:
     )
 
 
+def archive_command(layout: PgLayout) -> str:
+    """pgBackRest's archive-push for whichever cluster runs it: both clusters share one
+    configuration whose pg1-path is the primary's, and archive-push refuses a server whose
+    working directory (its data directory) is another, so the command names its own."""
+    return (
+        f'pgbackrest --config={layout.backrest_config} --stanza={STANZA} --pg1-path="$PWD" '
+        "archive-push %p"
+    )
+
+
 def _server_settings(layout: PgLayout, port: int) -> str:
-    archive = f"pgbackrest --config={layout.backrest_config} --stanza={STANZA} archive-push %p"
+    archive = archive_command(layout)
     return (
         "\n# drconsole sandbox (practice only)\n"
         f"port = {port}\n"
@@ -241,7 +251,7 @@ def create_standby(layout: PgLayout) -> None:
 
 def copy_cluster(layout: PgLayout, source_port: int, into: str) -> None:
     """Make cluster ``into`` (primary or standby) a streaming standby of the server on
-    ``source_port``, from pg_basebackup, and start it. Only the primary archives."""
+    ``source_port``, from pg_basebackup, and start it."""
     data = layout.primary if into == "primary" else layout.standby
     if data.exists():
         shutil.rmtree(data)
@@ -268,9 +278,18 @@ def copy_cluster(layout: PgLayout, source_port: int, into: str) -> None:
         raise PermanentError(f"pg_basebackup failed: {result.tail()}")
     port = layout.primary_port if into == "primary" else layout.standby_port
     # The copied settings lose a point-in-time restore's recovery target (a standby given it
-    # would promote itself on reaching it) and get this cluster's port and archiving (the DR
-    # site's archiving starts when it is promoted); rewritten in place: owner and mode stay.
+    # would promote itself on reaching it) and get this cluster's port and archiving. The
+    # standby archives too (always: what it receives, pushed again, is the same file, which
+    # pgBackRest accepts), so that a promotion's .history reaches the archive from its first
+    # moment: without it the next point-in-time restore picks a timeline already used and
+    # archiving breaks. Rewritten in place: owner and mode stay.
+    mode = "on" if into == "primary" else "always"
     settle_copied_settings(
-        data, [f"port = {port}", f"archive_mode = {'on' if into == 'primary' else 'off'}"]
+        data,
+        [
+            f"port = {port}",
+            f"archive_mode = {mode}",
+            f"archive_command = '{archive_command(layout)}'",
+        ],
     )
     layout.cluster(into).start()

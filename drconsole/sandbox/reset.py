@@ -6,9 +6,12 @@ the newest pgBackRest backup is on the primary's timeline (and copied to the buc
 OpenBao servers are up, unsealed and clusters of their own (the primary with its sample
 secrets), the Kubernetes simulators and DNS are at their seeds (the api-server and the API's
 name at the primary), the development HSM token is empty, the writer and the Vault snapshot
-schedule run, and a fresh Vault snapshot is published. Faults a facilitator injected
-(``sandbox inject``) are healed first. Only what differs is repaired; a part
-that cannot be repaired is named with what to do.
+schedule run, and a fresh Vault snapshot is published. WAL archiving is checked after the
+repairs: an archive in conflict (another server's WAL of the primary's timeline, pgBackRest's
+"different checksum") is made again (stanza deleted and created, a full backup); anything else
+wrong with archiving is named, and the sandbox is then not called at its baseline. Faults a
+facilitator injected (``sandbox inject``) are healed first. Only what differs is repaired; a
+part that cannot be repaired is named with what to do.
 """
 
 from __future__ import annotations
@@ -17,13 +20,18 @@ import shutil
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from drconsole.adapters.base import AdapterError
+from drconsole.adapters.postgres import PostgresAdapter
 from drconsole.sandbox import auditlog, dns, faults, k8s, manager, openbao, postgres, s3, softhsm
 from drconsole.sandbox.manager import SandboxError, SandboxState
 from drconsole.sandbox.postgres import PgLayout
+
+# pgBackRest's words when the archive holds a different file of the same name
+CONFLICT = "already exists in the repo1 archive with a different checksum"
 
 
 def reset(root: Path) -> str:
@@ -38,8 +46,10 @@ def reset(root: Path) -> str:
     said += manager.drop_scratch_restores(state)  # test restores a killed run left behind
     part = "PostgreSQL"
     try:
-        databases, backed_up = _databases(state.layout())
+        databases, backed_up = _databases(state)
         said += databases
+        unrepaired = _archiving_left(state)
+        said += unrepaired
         part = "OpenBao"
         said += _vaults(root, state)
         part = "object storage, DNS and the Kubernetes simulators"
@@ -56,7 +66,11 @@ def reset(root: Path) -> str:
     said.append(manager.snapshot(root, "primary").splitlines()[0])
     said.append(manager.snapshotter_start(root))
     said.append(auditlog.start(root))
-    said.append(f"the sandbox is at its baseline ({time.monotonic() - began:.1f} s)")
+    took = f"{time.monotonic() - began:.1f} s"
+    if unrepaired:
+        said.append(f"the sandbox is NOT at its baseline ({took}): WAL archiving is not healthy")
+    else:
+        said.append(f"the sandbox is at its baseline ({took})")
     return "\n".join(said)
 
 
@@ -104,9 +118,10 @@ def _standby_follows(layout: PgLayout) -> bool:
     return bool(streaming) and received == _timeline(layout, layout.primary_port)
 
 
-def _databases(layout: PgLayout) -> tuple[list[str], bool]:
+def _databases(state: SandboxState) -> tuple[list[str], bool]:
     """What was repaired, and whether a backup was taken."""
     said = []
+    layout = state.layout()
     primary, standby = layout.cluster("primary"), layout.cluster("standby")
     if not (layout.primary / "PG_VERSION").exists():
         said.append(_primary_from_standby(layout))
@@ -121,8 +136,11 @@ def _databases(layout: PgLayout) -> tuple[list[str], bool]:
         standby.stop()
         postgres.create_standby(layout)
         said.append("standby rebuilt from the primary (it did not follow the primary)")
-    backed_up = _backup_on_this_timeline(layout)
-    if backed_up:
+    repaired = _archive_conflict_repaired(state)
+    if repaired:
+        said.append(repaired)
+    backed_up = bool(repaired) or _backup_on_this_timeline(layout)
+    if backed_up and not repaired:
         said.append("a backup taken on the primary's new timeline")
     for aside in sorted(layout.pg.glob("*.before-*")):
         shutil.rmtree(aside, ignore_errors=True)
@@ -151,6 +169,49 @@ def _backup_on_this_timeline(layout: PgLayout) -> bool:
         return False
     backrest.run("backup", "--type=full")  # a copy as large as the ones before it
     return True
+
+
+def _archive_conflict_repaired(state: SandboxState) -> str | None:
+    """When the primary's archiving fails because the archive holds another server's WAL of
+    its timeline (a promotion whose .history never reached the archive, so a later restore
+    reused the timeline), the practice archive cannot be trusted any more: delete the stanza,
+    create it again and take a full backup. Says what was done, or None."""
+    health = archive_state(state, "primary")
+    if not health["failing"] or CONFLICT not in str(health["server_error"]):
+        return None
+    backrest = state.layout().backrest()
+    backrest.run("stop")
+    try:
+        backrest.run("stanza-delete", "--force")
+    finally:
+        backrest.run("start")
+    backrest.run("stanza-create")
+    backrest.run("backup", "--type=full")
+    return (
+        f"the practice archive was in conflict ({health['server_error']}): stanza "
+        f"{postgres.STANZA} deleted and created again, a new full backup taken; restores reach "
+        "back only to it"
+    )
+
+
+def archive_state(state: SandboxState, which: str) -> dict[str, Any]:
+    """postgres.archive_state of one of the sandbox's clusters."""
+    return PostgresAdapter(manager._pg_section(state, which)).archive_state()
+
+
+def _archiving_left(state: SandboxState) -> list[str]:
+    """What is still wrong with either cluster's archiving after the repairs, each with what
+    to do (reset repairs only an archive in conflict)."""
+    said = []
+    for which in ("primary", "standby"):
+        health = archive_state(state, which)
+        if not health["healthy"]:
+            said.append(
+                f"WAL archiving of the {which} is NOT healthy and reset cannot repair it: "
+                f"{'; '.join(health['problems'])}; read {which}.log in {state.layout().pg} "
+                "(the archive command's errors), or recreate the sandbox"
+            )
+    return said
 
 
 # ----------------------------------------------------------------------------- OpenBao
