@@ -77,13 +77,16 @@ class Asking:
             Refused: every answer was refused (the last refusal).
         """
         problem: str | None = None
-        for _ in range(ASK_AGAIN):
-            async with self.asking(step, question, who):
+        # the lock is held until the answer is accepted: a refused answer is asked again at
+        # once, with its reason, before any other step's question can come in between
+        async with self.ask_lock:
+            for _ in range(ASK_AGAIN):
+                self.emit(events.question_asked(step, question, who or self.operator.name))
                 answer = await ask(problem)
-            problem = answer_problem(answer, question) or check(answer)
-            if problem is None:
-                return answer
-            self.refused(step, question, problem)
+                problem = answer_problem(answer, question) or check(answer)
+                if problem is None:
+                    return answer
+                self.refused(step, question, problem)
         raise Refused(problem)
 
     async def ask_evidence(

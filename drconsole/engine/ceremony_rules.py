@@ -112,10 +112,10 @@ def initials_problem(
     """Why these step initials are not acceptable, or None."""
     who_acts = find(participants, actor)
     if who_acts is None:
-        return f"actor initials {actor!r} belong to nobody signed in"
+        return f"actor initials {actor!r} belong to nobody signed in ({_sheet(participants)})"
     who_witnesses = find(participants, witness)
     if who_witnesses is None:
-        return f"witness initials {witness!r} belong to nobody signed in"
+        return f"witness initials {witness!r} belong to nobody signed in ({_sheet(participants)})"
     if who_acts == who_witnesses:
         return f"{who_acts.name} cannot witness their own step"
     if who_witnesses.role != ceremony.witness:
@@ -143,7 +143,7 @@ def quorum_problem(
     for initials, token in presented:
         person = find(participants, initials)
         if person is None:
-            return f"initials {initials!r} belong to nobody signed in"
+            return f"initials {initials!r} belong to nobody signed in ({_sheet(participants)})"
         if person.role != role:
             return f"{person.name} is {person.role}, not {role}: only a {role} may present"
         if name_key(person.initials) in absent:
@@ -172,7 +172,7 @@ def leave_problem(
     """Why this person may not leave now, or None."""
     person = find(participants, initials)
     if person is None:
-        return f"initials {initials!r} belong to nobody signed in"
+        return f"initials {initials!r} belong to nobody signed in ({_sheet(participants)})"
     if name_key(person.initials) in absent:
         return f"{person.name} is already recorded as out of the room"
     present = len(participants) - len(absent)
@@ -193,3 +193,9 @@ def values_match(expected: Any, got: str, compare: Compare) -> bool:
             have = have.replace(sep, "")
         return len(want) >= 8 and have == want[:4] + want[-4:]
     return want == have
+
+
+def _sheet(participants: list[Participant]) -> str:
+    """Who is signed in, as a refusal names them: "signed in: HA (administrator), ..."."""
+    listed = ", ".join(f"{p.initials} ({p.role})" for p in participants)
+    return f"signed in: {listed}" if listed else "nobody is signed in"

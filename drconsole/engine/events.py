@@ -129,6 +129,8 @@ def show(value: Any) -> str:
         return "; ".join(show(v) for v in value) or "none"
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return str(value)
 
 

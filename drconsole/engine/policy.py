@@ -71,7 +71,9 @@ async def typed_confirmation(ctx: RunContext, step: Step) -> None:
         StepFailed: not confirmed (nothing was done).
     """
     expected = str(ctx.resolve(step.confirm or ""))
-    prompt = f"Type {expected!r} to go ahead with: {step.label}"
+    state = ctx.state.steps.get(step.id)
+    what = f"\nIt will: {state.description}" if state is not None and state.description else ""
+    prompt = f"Type {expected!r} to go ahead with: {step.label}{what}"
     try:
         await ctx.typed_text(step, ctx.question(step), prompt, expected)
     except NoAnswer as exc:

@@ -207,10 +207,22 @@ def _cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def refusals_markdown(refusals: list[dict[str, Any]]) -> list[str]:
-    """The Refusals section: every answer refused, and every guard's refusal."""
+def refusals_markdown(refusals: list[dict[str, Any]], *, narrow: bool = False) -> list[str]:
+    """The Refusals section: every answer refused, and every guard's refusal (``narrow``: one
+    item each, for the console's 80 columns, instead of a table)."""
     if not refusals:
         return ["## Refusals", "", "- none", ""]
+    if narrow:
+        return [
+            "## Refusals",
+            "",
+            *(
+                f"- {str(r['at'])[11:19]} {step_name(r['step'], r['title'])}: {r['question']}: "
+                f"**{r['reason']}** (by {r['by']})"
+                for r in refusals
+            ),
+            "",
+        ]
     lines = ["## Refusals", "", "| time | step | question | reason | by |", "|---|---|---|---|---|"]
     lines += [
         f"| {r['at']} | {_cell(step_name(r['step'], r['title']))} | {_cell(r['question'])} | "
@@ -291,7 +303,7 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
             details += [f"- Output `{k}`: {_cell(v)}" for k, v in step["outputs"].items()]
         if details:
             lines += [f"### {step_name(step['id'], step['title'])}", "", *details, ""]
-    lines += refusals_markdown(report["refusals"])
+    lines += refusals_markdown(report["refusals"], narrow=narrow)
     lines += injections.to_markdown(report.get("injections") or [])
     lines += ["## Deviations", ""]
     lines += [f"- {d}" for d in report["deviations"]] or ["- none"]

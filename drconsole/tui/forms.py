@@ -85,6 +85,8 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
         if not self.plan.inputs:
             self.dismiss({})
             return
+        # the first field has the focus; show the form from its top, the field's label too
+        self.call_after_refresh(self.query_one(VerticalScroll).scroll_home, animate=False)
         if self.live_checks:
             for name in self.checked:
                 self._show_check(name, {k: v for k, v in self._typed().items() if k != name})

@@ -262,7 +262,7 @@ class HomeScreen(Screen[None]):
                 None,
                 "Switch to REAL mode?",
                 text,
-                # the safe answer first: it has the focus, so a stray Enter keeps out of REAL
+                # the safe answer first; nothing has the focus, so a stray Enter chooses nothing
                 [("drill", "d", "No, back to DRILL"), ("real", "r", "Yes, REAL mode")],
             ),
             chosen,

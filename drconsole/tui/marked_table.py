@@ -1,4 +1,4 @@
-"""A DataTable whose highlighted row carries a "▶" in a first narrow column, so the row under
+"""A DataTable whose highlighted row carries a "»" in a first narrow column, so the row under
 the cursor is visible without colour (a monochrome terminal, a colour-blind operator)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
-MARK = "▶"
+MARK = "»"  # not ▶, which the run screen uses for RUNNING
 _MARK_KEY = "mark"
 
 

@@ -7,7 +7,7 @@ a destructive step: the typed text must match.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,7 +20,7 @@ from drconsole.engine.operator import FailureChoice, FieldSpec, InterruptedChoic
 
 class _Modal(ModalScreen[Any]):
     BINDINGS = [Binding("escape", "cancel", "No answer")]
-    AUTO_FOCUS = "Input"
+    AUTO_FOCUS: ClassVar[str | None] = "Input"
 
     def __init__(self, q: Question | None, title: str) -> None:
         super().__init__()
@@ -40,9 +40,9 @@ class _Modal(ModalScreen[Any]):
 
 
 class ConfirmModal(_Modal):
-    """Yes or no. Keys: y, n."""
+    """Yes or no. Keys: y, n. Nothing has the focus, so a stray Enter answers nothing."""
 
-    AUTO_FOCUS = "Button"
+    AUTO_FOCUS: ClassVar[str | None] = ""  # "" focuses nothing (None would take the app's)
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes, done"),
@@ -218,6 +218,11 @@ class EvidenceModal(_Modal):
                     yield Static(f"{label}{form}{'' if f.required else ' (optional)'}")
                     yield Input(id=f"ev-{f.name}")
 
+    def on_mount(self) -> None:
+        # the first field has the focus; show the fields from the top, its label too
+        fields = self.query_one(".modal-fields", VerticalScroll)
+        self.call_after_refresh(fields.scroll_home, animate=False)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         values = {f.name: self.query_one(f"#ev-{f.name}", Input).value.strip() for f in self.fields}
         if event.input.id != f"ev-{self.fields[-1].name}":
@@ -227,9 +232,10 @@ class EvidenceModal(_Modal):
 
 
 class ChoiceModal(_Modal):
-    """A decision among a few choices, each with a key; an optional reason line (Tab)."""
+    """A decision among a few choices, each with a key; an optional reason line (Tab). Nothing
+    has the focus at first, so a stray Enter chooses nothing."""
 
-    AUTO_FOCUS = "Button"
+    AUTO_FOCUS: ClassVar[str | None] = ""  # "" focuses nothing (None would take the app's)
 
     def __init__(
         self,

@@ -173,10 +173,15 @@ class TuiOperator:
             FieldSpec("initials", prompt=f"Initials of the {role}"),
             FieldSpec("token", prompt=f"The {present} presented (its number)"),
         ]
+        holders = [p for p in self._sheet if p.role == role]
+        listed = "; ".join(
+            f"{p.initials} {p.name}: {', '.join(p.holds) or 'declared none'}" for p in holders
+        )
+        text = f"Signed in as {role} (and what each declared): {listed}" if listed else None
         for i in range(need):
             title = f"Quorum: {role} {i + 1} of {need} presents their {present}"
             values = await self._ask(
-                modals.EvidenceModal(q, fields, problem if i == 0 else None, title=title)
+                modals.EvidenceModal(q, fields, problem if i == 0 else None, title=title, text=text)
             )
             if values is None:
                 raise NoAnswer("the quorum was not completed")

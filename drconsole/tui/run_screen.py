@@ -113,7 +113,7 @@ class RunView(Screen[None]):
         table = self.query_one("#steps", DataTable)
         # fixed widths that fit the steps pane at 80 columns; the detail pane shows full ids
         table.add_column("status", key="status", width=11)
-        table.add_column("step", key="step", width=15)
+        table.add_column("step", key="step", width=16)
         table.add_column("time", key="time", width=6)
         table.add_column("try", key="tries", width=3)
         for step in self.plan.steps:
@@ -169,9 +169,11 @@ class RunView(Screen[None]):
                 f" │ CEREMONY: {here} of {len(state.participants)} in the room"
                 f", {len(state.exceptions)} exception(s)"
             )
-        self.query_one("#run-title", Static).update(
-            f"{mode} │ {self.plan.title} │ {self.who()}{result}\nrun {state.run_id}{ceremony}"
-        )
+        width = max(20, (self.size.width or 80) - 2)
+        first = _fit(f"{mode}{result} │ {self.plan.title}", width)
+        second = _fit(f"{ceremony.removeprefix(' │ ') + ' │ ' if ceremony else ''}"
+                      f"{self.who()} │ run {state.run_id}", width)  # fmt: skip
+        self.query_one("#run-title", Static).update(f"{first}\n{second}")
 
     def _clocks(self) -> None:
         c = self.measure()
@@ -180,7 +182,8 @@ class RunView(Screen[None]):
         if c.rto_left is not None and c.rto_status in ("running", "over budget"):
             rto += f", {format_duration(c.rto_left)} left"
         if c.projected_finish is not None:
-            rto += f", projected finish {format_timestamp(c.projected_finish)[11:19]}Z"
+            rto += f", finish ≈{format_timestamp(c.projected_finish)[11:19]}Z"
+            self._explain_projection(c.projected_finish)
         rpo = f"RPO {format_duration(c.rpo_achieved) if c.rpo_achieved is not None else '-'} "
         rpo += f"of {format_duration(c.rpo_objective)}: "
         rpo += c.rpo_status.upper() if c.rpo_status == "missed" else c.rpo_status
@@ -195,6 +198,34 @@ class RunView(Screen[None]):
         if found is not None:
             widget.styles.height = "auto"  # the incident's line wraps on a narrow terminal
         widget.update(text)
+
+    def _explain_projection(self, projected: datetime) -> None:
+        """A projected finish that moves by a minute or more says why, in the log."""
+        before = getattr(self, "_projected", None)
+        self._projected = projected
+        if before is None or abs((projected - before).total_seconds()) < 60:
+            return
+        now = utcnow()
+        late = [
+            step.id
+            for step in self.plan.steps
+            if step.estimate is not None
+            and (record := self.run_state.steps.get(step.id)) is not None
+            and record.status is StepStatus.RUNNING
+            and record.started_at is not None
+            and now - record.started_at > step.estimate
+        ]
+        why = (
+            f"{', '.join(late)} running past its estimate"
+            if late
+            else "steps finished sooner than their estimates"
+            if projected < before
+            else "the steps left take longer than estimated"
+        )
+        self.query_one("#journal-log", RichLog).write(
+            f"{format_timestamp(now)[11:19]} projected finish now "
+            f"{format_timestamp(projected)[11:19]}Z (was {format_timestamp(before)[11:19]}Z): {why}"
+        )
 
     def _remind(self, found: clocks.IncidentClocks) -> None:
         """In the log: the severity's cadence once, then each time an update falls due."""
@@ -333,9 +364,11 @@ class RunScreen(RunView, inherit_bindings=False):
         return f"operator {self.engine.operator.name}"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Break and exception keys exist only in ceremonies."""
+        """Break and exception keys exist only in ceremonies; abort only while the run runs."""
         if action in ("presence", "exception"):
             return self.plan.ceremony is not None and not self.finished
+        if action == "abort":
+            return not self.finished
         return True
 
     def start(self) -> None:
@@ -351,6 +384,7 @@ class RunScreen(RunView, inherit_bindings=False):
         finally:
             self.engine.journal.close()
             self.finished = True
+            self.refresh_bindings()  # abort is gone from the footer
             self._title()
             self._clocks()
             self._show_detail()
@@ -470,3 +504,8 @@ class RunScreen(RunView, inherit_bindings=False):
             ),
             chosen,
         )
+
+
+def _fit(text: str, width: int) -> str:
+    """One title line within the screen's width (cut with an ellipsis, never wrapped)."""
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -217,7 +217,7 @@ steps:
   - {id: incident, milestone: incident}
   - id: act
     action: local.sleep
-    with: {seconds: 1.5}
+    with: {seconds: 4}  # long enough to read the clocks while it runs, on a busy machine
     needs: [incident]
   - {id: restored, milestone: service_restored, needs: [act]}
 """
