@@ -26,7 +26,7 @@ from drconsole.engine.outcome import Outcome, Refused, StepFailed
 from drconsole.people import answer_problem, name_key
 from drconsole.plans.model import BagEvent, Step
 from drconsole.runs.read import PreviousRecordError, previous_seals
-from drconsole.runs.state import StepStatus
+from drconsole.runs.state import RunState, StepStatus
 
 SIGN_IN = "sign-in"
 CLOSING = "closing"
@@ -176,7 +176,9 @@ class CeremonySteps:
         if not self.active:
             return
         done = {name_key(a["initials"]) for a in self.ctx.state.attestations}
-        q = Question(CLOSING, "Closing attestations", _ATTEST_TEXT)
+        q = Question(
+            CLOSING, "Closing attestations", _where_it_stands(self.ctx.state) + _ATTEST_TEXT
+        )
 
         def with_reason(said: tuple[bool, str]) -> str | None:
             return None if said[0] or said[1].strip() else "say why you do not agree"
@@ -298,6 +300,23 @@ class CeremonySteps:
 
 
 _ATTEST_TEXT = f"Each participant attests: {ATTESTATION_TEXT} Or: I do not agree, because ..."
+
+
+def _where_it_stands(state: RunState) -> str:
+    """What participants attest to: a ceremony that stopped early says so before they sign."""
+    failed = [
+        s for s in state.steps.values() if s.status is StepStatus.FAILED and s.reason != "continued"
+    ]
+    not_run = [s.id for s in state.steps.values() if s.status is StepStatus.PENDING]
+    if not failed and not not_run:
+        return ""
+    said = "THE CEREMONY STOPPED BEFORE ITS END"
+    if failed:
+        said += f": step {failed[0].id} failed ({failed[0].error or failed[0].reason or '-'})"
+    if not_run:
+        said += f"; {len(not_run)} step(s) not run: {', '.join(not_run[:6])}"
+        said += "…" if len(not_run) > 6 else ""
+    return said + ".\n\n"
 
 
 def _sign_in_guidance(roles: dict[str, Any]) -> str:

@@ -500,3 +500,18 @@ def test_record_refuses_a_run_that_is_not_a_ceremony(
     refused = cli("record", run_dir)
     assert refused.code == 2
     assert "not a ceremony" in refused.err
+
+
+def test_participants_are_told_before_they_attest_that_the_ceremony_stopped_early() -> None:
+    from drconsole.engine.ceremony import _where_it_stands
+    from drconsole.runs.state import RunState, StepStatus
+
+    state = RunState()
+    state.step("seal").status = StepStatus.SUCCEEDED
+    assert _where_it_stands(state) == ""
+    checksum = state.step("checksum")
+    checksum.status, checksum.error = StepStatus.FAILED, "no checksum file key.enc.sha256"
+    state.step("verify")  # pending: never ran
+    said = _where_it_stands(state)
+    assert said.startswith("THE CEREMONY STOPPED BEFORE ITS END: step checksum failed (no checksum")
+    assert "1 step(s) not run: verify" in said
