@@ -4,15 +4,9 @@ dry-run; the home screen. Real engine, real journal, real files."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from drconsole.engine.modes import Mode
@@ -20,11 +14,12 @@ from drconsole.journal.journal import read_events, verify
 from drconsole.report.record import build_record
 from drconsole.report.record import to_markdown as record_markdown
 from drconsole.runs.rundir import load_state
+from drconsole.sandbox.manager import free_port
 from drconsole.tui import modals
-from drconsole.tui.app import DrConsoleApp
 from drconsole.tui.home import HomeScreen
 from drconsole.tui.run_screen import RunScreen
 from tests.conftest import kill_run, start_run
+from tests.console.pilot import make_app, on, run, setup, until
 
 PLAN = """
 id: tui-small
@@ -55,56 +50,10 @@ steps:
 """
 
 
-def closed_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def setup(tmp_path: Path, text: str) -> tuple[Path, Path, Path]:
-    plans = tmp_path / "plans"
-    plans.mkdir(exist_ok=True)
-    plan = plans / "plan.yaml"
-    plan.write_text(text)
-    targets = tmp_path / "targets.yaml"
-    targets.write_text(yaml.safe_dump({"sites": {"sandbox": {"drill": True}}}))
-    return plans, plan, targets
-
-
-def make_app(tmp_path: Path, plans: Path, targets: Path, **kw: Any) -> DrConsoleApp:
-    return DrConsoleApp(
-        plan_dirs=[plans],
-        runs_dir=tmp_path / "runs",
-        targets_path=targets,
-        operator_name="tester",
-        **kw,
-    )
-
-
-async def until(pilot: Pilot[Any], predicate: Callable[[], bool], within_s: float = 20) -> None:
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            screen = pilot.app.screen
-            detail = getattr(screen, "title_text", ""), getattr(screen, "fields", "")
-            raise AssertionError(f"timed out; screen is {screen!r} {detail}")
-        await pilot.pause(0.05)
-
-
-def on(app: DrConsoleApp, kind: type) -> bool:
-    return isinstance(app.screen, kind)
-
-
-def run(coro: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(coro)
-
-
 def test_a_whole_run_by_keys(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     plans, plan, targets = setup(
-        tmp_path, PLAN.replace("PORT", str(closed_port())).replace("MARKER", str(marker))
+        tmp_path, PLAN.replace("PORT", str(free_port())).replace("MARKER", str(marker))
     )
 
     async def scenario() -> None:
@@ -202,7 +151,7 @@ steps:
 def test_a_dry_run_calls_nothing(tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     plans, plan, targets = setup(
-        tmp_path, PLAN.replace("PORT", str(closed_port())).replace("MARKER", str(marker))
+        tmp_path, PLAN.replace("PORT", str(free_port())).replace("MARKER", str(marker))
     )
 
     async def scenario() -> None:
