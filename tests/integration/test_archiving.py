@@ -88,9 +88,7 @@ def failover_then_pitr(sandbox: Path, hide_history: bool) -> tuple[int, int]:
     if hide_history:  # what happened when the promoted standby did not archive
         (repo / history).unlink()
     dr.stop()  # fenced, as a failback does
-    restored = pg.restore(
-        RestoreParams(type="time", target=target), ActionContext(), scratch=False
-    )
+    restored = pg.restore(RestoreParams(type="time", target=target), ActionContext(), scratch=False)
     for n in range(4):
         write_and_switch(pg, f"after-the-restore-{n}")
     return dr_timeline, int(restored["timeline"])
