@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import os
+import signal
 import tarfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import requests  # here, not in a step's thread: see the note below the imports
 from pydantic import Field
 
 from drconsole.adapters.base import (
@@ -46,10 +50,31 @@ from drconsole.adapters.sealed import KeyRef, site_key
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
 from drconsole.timeutil import format_timestamp, utcnow
 
+# requests is imported with this module (when a plan's vault action is looked up, in the main
+# thread, before any step runs), not lazily by hvac in a step's thread: the failover restores the
+# Vault and scales up the api-server at the same moment, and the Kubernetes client imports
+# requests too; two threads importing it at once can meet it half-initialised (ImportError:
+# cannot import name ... from partially initialized module 'requests.utils').
 _CHUNK = 1 << 20
 # members of a raft snapshot archive, as OpenBao and Vault write them
 SNAPSHOT_MEMBERS = {"meta.json", "state.bin", "SHA256SUMS"}
 KV_KIND = "vault-kv"
+
+
+# What OpenBao's raft storage logs (at INFO, its default level) around a snapshot restore. After
+# "restored user snapshot" the data is in place (raft's snapshot store and the FSM's database,
+# both written and synced); the server then sleeps a fixed 5 s (restoreOpDelayDuration: "let the
+# standbys apply the restore callback") before it reloads its keys, and after a force restore
+# seals itself, holding its state lock (every API call waits) throughout.
+_STARTED = "OpenBao server started"
+_RESTORE_BEGUN = "shutting down prior to restoring snapshot"
+_RESTORE_APPLIED = "restored user snapshot"
+_RESTORE_OVER = (
+    "running post snapshot restore invalidations",
+    "failed to restore snapshot",
+    "error while restoring raft snapshot",
+)
+_LOG_TAIL = 256 * 1024
 
 
 class LocalBaoHost:
@@ -57,7 +82,8 @@ class LocalBaoHost:
 
     def __init__(self, binary: str, config: str, pidfile: str, log_file: str) -> None:
         self.binary, self.config = binary, config
-        self.process = Background(Path(pidfile), Path(log_file))
+        self.log_file = Path(log_file)
+        self.process = Background(Path(pidfile), self.log_file)
 
     def pid(self) -> int | None:
         return self.process.pid()
@@ -65,9 +91,49 @@ class LocalBaoHost:
     def stop(self) -> None:
         self.process.stop()
 
+    def kill(self) -> None:
+        """SIGKILL, for a server whose data is already in place (see ``restore_state``)."""
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.stop()  # waits until it is gone, removes the pid file
+
     def start(self) -> None:
         if not self.pid():
             self.process.start([self.binary, "server", f"-config={self.config}"])
+
+    def restore_state(self) -> str | None:
+        """Where the running server is in a snapshot restore, from its own log: "begun",
+        "applied" (the data is in place; what is left is the server's fixed delay, then its key
+        reload), or None (no restore since it started, or it is over, or the log says nothing)."""
+        try:
+            with self.log_file.open("rb") as handle:
+                handle.seek(max(0, self.log_file.stat().st_size - _LOG_TAIL))
+                text = handle.read().decode(errors="replace")
+        except OSError:
+            return None
+        text = text[max(0, text.rfind(_STARTED)) :]  # this process's lines
+        at = text.rfind(_RESTORE_BEGUN)
+        if at < 0 or any(words in text[at:] for words in _RESTORE_OVER):
+            return None
+        return "applied" if _RESTORE_APPLIED in text[at:] else "begun"
+
+    def wait_applied(self, within_s: float, appear_s: float) -> str | None:
+        """Wait until a restore the server was just given is applied (or over). ``appear_s``:
+        how long its first log line may take to appear (a log level above INFO never shows
+        it: None then, and the caller knows nothing more than before)."""
+        start = time.monotonic()
+        seen = False
+        while time.monotonic() - start < within_s:
+            state = self.restore_state()
+            if state == "applied" or (
+                state is None and (seen or time.monotonic() - start > appear_s)
+            ):
+                return state
+            seen = seen or state == "begun"
+            time.sleep(0.02)
+        return self.restore_state()
 
 
 def _error_text(exc: BaseException) -> str:
@@ -149,7 +215,6 @@ class VaultAdapter:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call hvac; connection trouble and 5xx are transient, a refusal permanent."""
         import hvac.exceptions
-        import requests
 
         try:
             return fn(*args, **kwargs)
@@ -498,10 +563,12 @@ class VaultAdapter:
                     "and needs the ORIGINAL cluster's shares after a restart",
                 ) from None
             raise
-        ctx.log("restore accepted and applied")
+        host = self._local_host()
+        applied = host.wait_applied(within_s=60, appear_s=2) == "applied" if host else None
+        ctx.log("restore accepted" + (": the server applied the snapshot" if applied else ""))
         sealed = False
-        for _ in range(60 if wait_for_seal else 0):  # after a force restore the node seals
-            time.sleep(0.25)
+        for _ in range(150 if wait_for_seal else 0):  # after a force restore the node seals
+            time.sleep(0.1)
             try:
                 sealed = bool(client.sys.read_seal_status()["sealed"])
             except Exception:  # noqa: BLE001 - the node may be busy for a moment
@@ -510,6 +577,7 @@ class VaultAdapter:
                 break
         out = {
             "forced": force,
+            "applied": applied,
             "sealed_now": sealed,
             "threshold_before": before["t"],
             "shares_before": before["n"],
@@ -521,32 +589,52 @@ class VaultAdapter:
             )
         return out
 
-    def restart(self) -> dict[str, Any]:
+    def _local_host(self) -> LocalBaoHost | None:
+        """The server process, when this site's Vault runs on this machine (the sandbox's)."""
         if self.section.get("host_kind", "local") != "local" or not self.section.get("pidfile"):
-            raise PermanentError(
-                "this site's Vault cannot be restarted from here",
-                hint="restart the pod or service by hand, then confirm",
-            )
-        host = LocalBaoHost(
+            return None
+        return LocalBaoHost(
             self.section["binary"],
             self.section["config"],
             self.section["pidfile"],
             self.section["log_file"],
         )
-        host.stop()
+
+    def restart(self, ctx: ActionContext) -> dict[str, Any]:
+        """Stop and start the node. A node that has applied a restored snapshot and sits out
+        the restore's fixed delay (5 s, for standbys this single node does not have; after it
+        the node only reloads its keys, or seals, which the restart does anyway) is stopped at
+        once instead of waited for."""
+        host = self._local_host()
+        if host is None:
+            raise PermanentError(
+                "this site's Vault cannot be restarted from here",
+                hint="restart the pod or service by hand, then confirm",
+            )
+        state = host.restore_state()
+        if state == "begun":
+            state = host.wait_applied(within_s=60, appear_s=0)
+        if state == "applied":
+            ctx.log("the restored snapshot is applied: the node is stopped without its delay")
+            host.kill()
+        else:
+            host.stop()
         host.start()
         client = self.client(with_token=False)
-        for _ in range(150):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             try:
                 seal = client.sys.read_seal_status()
-                return {
-                    "restarted": True,
-                    "sealed": seal["sealed"],
-                    "threshold": seal["t"],
-                    "shares": seal["n"],
-                }
             except Exception:  # noqa: BLE001 - still starting
-                time.sleep(0.2)
+                time.sleep(0.02)
+                continue
+            return {
+                "restarted": True,
+                "stopped": "killed, the restore applied" if state == "applied" else "stopped",
+                "sealed": seal["sealed"],
+                "threshold": seal["t"],
+                "shares": seal["n"],
+            }
         raise TransientError("the restarted server does not answer")
 
     def unseal(
@@ -731,7 +819,7 @@ class VaultAdapter:
                     return {"sealed": False, "threshold": seal["t"], "shares": seal["n"]}
             except Exception:  # noqa: BLE001 - not answering yet
                 pass
-            time.sleep(0.5)
+            time.sleep(0.1)
         raise TransientError(f"still sealed after {within_s:g} s")
 
 
@@ -828,10 +916,10 @@ SEAL = {"sealed": "", "threshold": "t", "shares": "n"}
 
 ACTIONS = [
     ActionSpec(
-        "vault.status",
-        "Seal state, t of n, progress, version, storage, raft leader.",
-        StatusParams,
-        {
+        name="vault.status",
+        summary="Seal state, t of n, progress, version, storage, raft leader.",
+        params=StatusParams,
+        outputs={
             **SEAL,
             "progress": "",
             "version": "",
@@ -844,28 +932,28 @@ ACTIONS = [
             "peers": "",
             "state": "",
         },
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _v(c).status(),
-        lambda p: "Vault status",
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _v(c).status(),
+        describe=lambda p: "Vault status",
         needs_site=True,
     ),
     ActionSpec(
-        "vault.newest_snapshot",
-        "Choose a snapshot: the given one or the newest; age.",
-        ChooseParams,
-        {"path": "", "age_s": "", "taken_at": "", "within_rpo": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _v(c).newest_snapshot(p.path, p.rpo_s, c.site.get("s3")),
-        lambda p: f"choose snapshot {p.path or '(newest)'}",
+        name="vault.newest_snapshot",
+        summary="Choose a snapshot: the given one or the newest; age.",
+        params=ChooseParams,
+        outputs={"path": "", "age_s": "", "taken_at": "", "within_rpo": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _v(c).newest_snapshot(p.path, p.rpo_s, c.site.get("s3")),
+        describe=lambda p: f"choose snapshot {p.path or '(newest)'}",
         needs_site=True,
     ),
     ActionSpec(
-        "vault.snapshot_inspect",
-        "Check a snapshot: archive, members, SHA-256, index.",
-        InspectParams,
-        {
+        name="vault.snapshot_inspect",
+        summary="Check a snapshot: archive, members, SHA-256, index.",
+        params=InspectParams,
+        outputs={
             "path": "",
             "size": "",
             "sha256": "",
@@ -876,38 +964,38 @@ ACTIONS = [
             "version": "",
             "taken_at": "",
         },
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: VaultAdapter({"addr": "-"}).snapshot_inspect(p.path, p.expect_sha256),
-        lambda p: f"inspect {p.path}",
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: VaultAdapter({"addr": "-"}).snapshot_inspect(p.path, p.expect_sha256),
+        describe=lambda p: f"inspect {p.path}",
     ),
     ActionSpec(
-        "vault.verify_secrets",
-        "Read KV paths; check keys and versions, never values.",
-        VerifyParams,
-        {"checked": "path to version and key names", "count": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _v(c).verify_secrets(p.paths, p.mount, c, p.ask_token),
-        lambda p: f"check {len(p.paths)} secret path(s)",
+        name="vault.verify_secrets",
+        summary="Read KV paths; check keys and versions, never values.",
+        params=VerifyParams,
+        outputs={"checked": "path to version and key names", "count": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _v(c).verify_secrets(p.paths, p.mount, c, p.ask_token),
+        describe=lambda p: f"check {len(p.paths)} secret path(s)",
         needs_site=True,
     ),
     ActionSpec(
-        "vault.snapshot_save",
-        "Take a raft snapshot to a file (SHA-256 beside it).",
-        SnapshotSaveParams,
-        {"path": "", "size": "", "sha256": ""},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _v(c).snapshot_save(p.path),
-        lambda p: f"snapshot to {p.path}",
+        name="vault.snapshot_save",
+        summary="Take a raft snapshot to a file (SHA-256 beside it).",
+        params=SnapshotSaveParams,
+        outputs={"path": "", "size": "", "sha256": ""},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _v(c).snapshot_save(p.path),
+        describe=lambda p: f"snapshot to {p.path}",
         needs_site=True,
     ),
     ActionSpec(
-        "vault.kv_export",
-        "Export KV v2 secrets (all, or a folder) sealed with AES-256-GCM; .sha256 beside.",
-        KvExportParams,
-        {
+        name="vault.kv_export",
+        summary="Export KV v2 secrets (all, or a folder) sealed with AES-256-GCM; .sha256 beside.",
+        params=KvExportParams,
+        outputs={
             "path": "the export file",
             "name": "its file name",
             "sha256": "",
@@ -917,18 +1005,18 @@ ACTIONS = [
             "deleted": "paths whose newest version is deleted (not exported)",
             "taken_at": "",
         },
-        Effect.CHANGES,
-        True,
-        lambda c, p: _v(c).kv_export(p.mount, p.prefix or "", p.dir, site_key(c, p)),
-        lambda p: f"export KV secrets under {p.mount}/{p.prefix or ''} into {p.dir}",
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _v(c).kv_export(p.mount, p.prefix or "", p.dir, site_key(c, p)),
+        describe=lambda p: f"export KV secrets under {p.mount}/{p.prefix or ''} into {p.dir}",
         needs_site=True,
     ),
     ActionSpec(
-        "vault.kv_restore",
-        "Restore KV v2 secrets (one path, some, or all) from an export: checksum, decrypt, "
+        name="vault.kv_restore",
+        summary="Restore KV v2 secrets (one path, some, or all) from an export: checksum, decrypt, "
         "then write; same data is left alone.",
-        KvRestoreParams,
-        {
+        params=KvRestoreParams,
+        outputs={
             "restored": "paths written (a new version each)",
             "unchanged": "paths that already held the exported data",
             "count": "paths written",
@@ -937,80 +1025,81 @@ ACTIONS = [
             "mount_created": "",
             "taken_at": "when the export was taken",
         },
-        Effect.CHANGES,
-        True,
-        lambda c, p: _v(c).kv_restore(p.path, site_key(c, p), p.mount, p.chosen()),
-        lambda p: f"restore {', '.join(p.chosen()) or 'every path'} from {p.path}",
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _v(c).kv_restore(p.path, site_key(c, p), p.mount, p.chosen()),
+        describe=lambda p: f"restore {', '.join(p.chosen()) or 'every path'} from {p.path}",
         needs_site=True,
     ),
     ActionSpec(
-        "vault.snapshot_restore",
-        "Restore a raft snapshot (force for another cluster's).",
-        RestoreParams,
-        {
+        name="vault.snapshot_restore",
+        summary="Restore a raft snapshot (force for another cluster's).",
+        params=RestoreParams,
+        outputs={
             "forced": "",
+            "applied": "the node logged the snapshot applied (a local node; else null)",
             "sealed_now": "",
             "threshold_before": "",
             "shares_before": "",
             "next": "what to do next",
         },
-        Effect.DESTRUCTIVE,
-        False,
-        lambda c, p: _v(c).snapshot_restore(p.path, p.force, c, p.wait_for_seal),
-        lambda p: f"restore {p.path}" + (" with FORCE" if p.force else ""),
+        effect=Effect.DESTRUCTIVE,
+        idempotent=False,
+        run=lambda c, p: _v(c).snapshot_restore(p.path, p.force, c, p.wait_for_seal),
+        describe=lambda p: f"restore {p.path}" + (" with FORCE" if p.force else ""),
         needs_site=True,
     ),
     ActionSpec(
-        "vault.restart",
-        "Restart the node (after a force restore).",
-        StatusParams,
-        {"restarted": "", **SEAL},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _v(c).restart(),
-        lambda p: "restart the Vault node",
+        name="vault.restart",
+        summary="Restart the node (after a force restore).",
+        params=StatusParams,
+        outputs={"restarted": "", "stopped": "how the old process ended", **SEAL},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _v(c).restart(c),
+        describe=lambda p: "restart the Vault node",
         needs_site=True,
     ),
     ActionSpec(
-        "vault.unseal",
-        "Unseal: one share per custodian, asked as a secret.",
-        UnsealParams,
-        {
+        name="vault.unseal",
+        summary="Unseal: one share per custodian, asked as a secret.",
+        params=UnsealParams,
+        outputs={
             **SEAL,
             "used": "custodians whose shares were used",
             "rounds": "",
             "problems": "what went wrong on the way",
             "note": "",
         },
-        Effect.CHANGES,
-        True,
-        lambda c, p: _v(c).unseal(p.names(), c, p.rounds, p.keyring),
-        lambda p: (
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _v(c).unseal(p.names(), c, p.rounds, p.keyring),
+        describe=lambda p: (
             "unseal with custodians' shares"
             + (f" ({', '.join(p.names())})" if p.custodians else "")
         ),
         needs_site=True,
     ),
     ActionSpec(
-        "vault.seal",
-        "Seal the node.",
-        StatusParams,
-        {"sealed": ""},
-        Effect.DESTRUCTIVE,
-        True,
-        lambda c, p: _v(c).seal(),
-        lambda p: "seal Vault",
+        name="vault.seal",
+        summary="Seal the node.",
+        params=StatusParams,
+        outputs={"sealed": ""},
+        effect=Effect.DESTRUCTIVE,
+        idempotent=True,
+        run=lambda c, p: _v(c).seal(),
+        describe=lambda p: "seal Vault",
         needs_site=True,
     ),
     ActionSpec(
-        "vault.wait_unsealed",
-        "Wait until the node is unsealed.",
-        WaitParams,
-        SEAL,
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _v(c).wait_unsealed(p.within_s),
-        lambda p: f"wait up to {p.within_s:g} s for unseal",
+        name="vault.wait_unsealed",
+        summary="Wait until the node is unsealed.",
+        params=WaitParams,
+        outputs=SEAL,
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _v(c).wait_unsealed(p.within_s),
+        describe=lambda p: f"wait up to {p.within_s:g} s for unseal",
         needs_site=True,
     ),
 ]
