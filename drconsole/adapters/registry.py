@@ -3,6 +3,12 @@
 An adapter module is imported only when an action of its own is looked up (``postgres.*``
 loads only the PostgreSQL adapter), so that a command pays only for the systems its plan
 touches. ``actions()`` loads them all (for ``drconsole actions`` and spelling suggestions).
+
+Adapters import their client libraries when an action first runs, in the step's worker thread.
+Two steps that start together could then import the same library at once, and Python's import
+deadlock avoidance hands one of them a partially initialised module (``ImportError ...
+partially initialized module 'requests.utils'`` was seen one failover in five). ``preload``
+imports a plan's libraries in one thread before any step runs.
 """
 
 from __future__ import annotations
@@ -19,6 +25,15 @@ MODULES = {
     "hsm": "drconsole.adapters.hsm",
     "k8s": "drconsole.adapters.kubernetes",
     "dns": "drconsole.adapters.dns",
+}
+LIBRARIES = {  # what each adapter's actions import when they run
+    "local": (),
+    "postgres": ("psycopg", "psycopg.sql"),
+    "vault": ("hvac", "hvac.exceptions", "requests"),
+    "s3": ("boto3", "botocore.config", "botocore.exceptions"),
+    "hsm": ("pkcs11",),
+    "k8s": ("kubernetes.client", "kubernetes.config", "kubernetes.client.exceptions"),
+    "dns": ("boto3", "botocore.config", "botocore.exceptions"),
 }
 _loaded: dict[str, ActionSpec] = {}
 _imported: set[str] = set()
@@ -46,3 +61,16 @@ def lookup(name: str) -> ActionSpec | None:
     if name not in _loaded:
         _load(name.split(".", 1)[0])
     return _loaded.get(name)
+
+
+def preload(names: list[str]) -> None:
+    """Import the adapters of these actions and their client libraries, here (one thread),
+    before steps run side by side. A library that is not installed is left to the action,
+    which says so when it runs."""
+    for prefix in sorted({name.split(".", 1)[0] for name in names}):
+        _load(prefix)
+        for library in LIBRARIES.get(prefix, ()):
+            try:
+                importlib.import_module(library)
+            except ImportError:
+                continue

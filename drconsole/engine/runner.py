@@ -136,6 +136,9 @@ class Engine:
             self.interrupt(why_not)
             return
         await self._settle_interrupted()
+        if self.mode is not Mode.DRY_RUN:  # libraries imported once, before steps run together
+            calls = [step.call for step in self.plan.steps if step.call]
+            await asyncio.to_thread(registry.preload, calls)
         await self._schedule()
 
     async def _contained(self, work: Awaitable[None]) -> None:
