@@ -174,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--site", choices=["primary", "dr"], default="primary")
     sp = ssub.add_parser("fail-primary", help="simulate the primary site's failure (drills)")
     sp.add_argument("--dir", metavar="DIR")
+    sp = ssub.add_parser("lose-site", help="destroy the primary site for a full-site drill")
+    sp.add_argument("--dir", metavar="DIR")
     sp = ssub.add_parser("prepare-drill", help="roles, writer and DR Vault ready for a drill")
     sp.add_argument("--dir", metavar="DIR")
     sp = ssub.add_parser("reset", help="back to the healthy baseline after any drill")
@@ -692,6 +694,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             print(manager.snapshot(root, args.site))
         elif args.sandbox_command == "fail-primary":
             print(manager.fail_primary(root))
+        elif args.sandbox_command == "lose-site":
+            print(manager.lose_site(root))
         elif args.sandbox_command == "prepare-drill":
             print(manager.prepare_drill(root))
         elif args.sandbox_command == "reset":

@@ -12,6 +12,7 @@ import shlex
 import socket
 import sys
 import time
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -499,6 +500,7 @@ def write_targets(state: SandboxState) -> Path:
                 "namespace": "qsign",
             }
             part["api_health_url"] = sims[site].health_url()
+        primary["app_manifests"] = str(_app_manifests(root))
     for site, part in (("primary", primary), ("dr", dr)):
         part["backup_key"] = {"file": str(_practice_backup_key(root))}
         part["endpoint"] = dns.ENDPOINTS[site]
@@ -518,6 +520,22 @@ def write_targets(state: SandboxState) -> Path:
     path.write_text(
         "# drconsole sandbox targets (practice only)\n" + yaml.safe_dump(targets, sort_keys=False)
     )
+    return path
+
+
+def _app_manifests(root: Path) -> Path:
+    """The application's workloads and service as its deployment repository holds them (the
+    api-server at 0 replicas: a restore scales it up once the data is back), for
+    ``kubectl apply``; the config is not in it (that comes from the config backup)."""
+    from drconsole.sandbox.k8ssim import qsign_objects
+
+    versions = {"Service": "v1", "Deployment": "apps/v1", "StatefulSet": "apps/v1"}
+    app = [o for o in qsign_objects(0) if o["kind"] in versions]
+    for obj in app:
+        obj["apiVersion"] = versions[obj["kind"]]
+    path = root / "deploy" / "qsign-app.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump_all(app, sort_keys=False))
     return path
 
 
@@ -565,6 +583,55 @@ def fail_primary(root: Path) -> str:
     except AdapterError as exc:
         raise SandboxError(f"could not simulate the failure: {exc}") from None
     return "\n".join(said + ["the primary site is down (simulated); the DR site is untouched"])
+
+
+def lose_site(root: Path) -> str:
+    """Destroy the primary site for a full-site restore drill: its writer, database and Vault
+    stop; the database's and the Vault's data directories are moved aside (``*.before-*`` and
+    ``data.before-*``; ``sandbox reset`` deletes them), an empty one in each place (a fresh
+    volume); the ``qsign`` namespace is deleted from the primary's Kubernetes simulator. The
+    pgBackRest repository, the bucket and the DR site are untouched. Logged in
+    ``faults.jsonl``."""
+    from drconsole.adapters.oscmd import run_as
+    from drconsole.sandbox import faults
+
+    state = _require(root)
+    targets = yaml.safe_load((root / "targets.yaml").read_text())["sites"]["primary"]
+    if not targets.get("drill"):
+        raise SandboxError("the primary site is not marked drill: true; nothing was changed")
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    said = [writer_stop(root), snapshotter_stop(root)]
+    layout = state.layout()
+    cluster = layout.cluster("primary")
+    if cluster.is_running():
+        cluster.stop()
+    aside = layout.pg / f"{layout.primary.name}.before-lose-site-{stamp}"
+    for argv in (["mv", str(layout.primary), str(aside)],
+                 ["mkdir", "-m", "0700", str(layout.primary)]):  # fmt: skip
+        result = run_as(argv, user=layout.os_user)
+        if result.code != 0:
+            raise SandboxError(f"could not move the primary's data aside: {result.tail()}")
+    said.append(f"primary PostgreSQL stopped, its data moved to {aside.name}")
+    for server in openbao.servers(root, state.bao_ports or {}):
+        if server.name == "primary":
+            server.stop()
+            (server.dir / "data").rename(server.dir / f"data.before-lose-site-{stamp}")
+            (server.dir / "data").mkdir(mode=0o700)
+            said.append(f"primary OpenBao stopped, its data moved to data.before-lose-site-{stamp}")
+    sims = {sim.site: sim for sim in k8s.simulators(root, state.bao_ports or {})}
+    if "primary" in sims:
+        request = urllib.request.Request(
+            f"{sims['primary'].url}/api/v1/namespaces/qsign", method="DELETE"
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except OSError as exc:
+            raise SandboxError(f"could not delete the primary's namespace qsign: {exc}") from None
+        said.append("namespace qsign deleted from the primary's Kubernetes (simulator)")
+    said.append("the primary site is lost (drill); the DR site, the repository and the bucket "
+                "are untouched; 'sandbox reset' brings the site back")  # fmt: skip
+    faults._log(root, "lose-site", "lose-site", "primary", faults.who(), "; ".join(said))
+    return "\n".join(said)
 
 
 SNAPSHOT_EVERY_S = 300.0  # the guide's hourly, shortened for practice

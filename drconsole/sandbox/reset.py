@@ -223,6 +223,14 @@ def _vaults(root: Path, state: SandboxState) -> list[str]:
         if not server.pid():
             server.start()
             said.append(f"OpenBao {name} started")
+        for aside in sorted(server.dir.glob("data.before-*")):
+            shutil.rmtree(aside, ignore_errors=True)
+            said.append(f"removed OpenBao {name}'s {aside.name} (data a drill moved aside)")
+        if not server.client().sys.is_initialized():  # its data was lost (sandbox lose-site)
+            server.reset()
+            if name == "primary":
+                server.seed()
+            said.append(f"OpenBao {name} made a new cluster of its own (its data was lost)")
         if server.client().sys.read_seal_status()["sealed"]:
             server.unseal_for_practice(partner)
             said.append(f"OpenBao {name} unsealed with the practice shares")
