@@ -31,7 +31,7 @@ from drconsole.adapters.base import (
     PermanentError,
     TransientError,
 )
-from drconsole.timeutil import format_timestamp, utcnow
+from drconsole.timeutil import format_timestamp, parse_timestamp, utcnow
 
 _TAIL = 4000
 _CHUNK = 1 << 20
@@ -266,6 +266,24 @@ def _read_checksum_file(path: Path, name: str) -> str:
     raise PermanentError(f"{path} holds no SHA-256 for {name}")
 
 
+class OlderParams(Params):
+    times: list[str | None] = Field(description="UTC timestamps (ISO 8601 with a zone).")
+
+
+def _older(p: OlderParams) -> Mapping[str, Any]:
+    """The oldest of the timestamps: a recovery point made of several parts is as old as its
+    oldest part. A missing one (null) makes the answer unknown, never a newer guess."""
+    if not p.times or any(t is None for t in p.times):
+        return {"older": None, "unknown": True}
+    parsed = []
+    for text in p.times:
+        try:
+            parsed.append(parse_timestamp(str(text)))
+        except ValueError as exc:
+            raise PermanentError(f"not a timestamp: {text!r} ({exc})") from None
+    return {"older": format_timestamp(min(parsed)), "unknown": False}
+
+
 _local = LocalAdapter()
 
 
@@ -337,6 +355,17 @@ ACTIONS = [
             f"notify: {p.subject} via "
             + " then ".join(x for x in (p.webhook_url and "webhook", p.file and "file") if x)
         ),
+    ),
+    ActionSpec(
+        name="local.older",
+        summary="The oldest of some timestamps (a recovery point of several parts).",
+        params=OlderParams,
+        outputs={"older": "the oldest (null when one is unknown)", "unknown": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda ctx, p: _older(p),
+        offline=True,
+        describe=lambda p: "the oldest of " + ", ".join(str(t) for t in p.times),
     ),
     ActionSpec(
         name="local.http_check",

@@ -545,10 +545,50 @@ class VaultAdapter:
         Path(str(target) + ".sha256").write_text(f"{digest.hexdigest()}  {target.name}\n")
         return {"path": str(target), "size": size, "sha256": digest.hexdigest()}
 
+    def restore_into_new(self, path: str, ctx: ActionContext) -> dict[str, Any]:
+        """A node whose data is lost (an empty raft volume) takes a snapshot: it is started
+        (a local node), initialised with ONE throwaway share, unsealed with it and the snapshot
+        force-restored with its root token. The throwaway share and token live in this call's
+        memory only; after the restore the node holds the snapshot's keyring and tokens."""
+        host = self._local_host()
+        if host is not None and not host.pid():
+            host.start()
+            ctx.log("the node started on its empty volume")
+        client = self.client(with_token=False)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                initialised = bool(client.sys.is_initialized())
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise TransientError(f"{self.section['addr']} does not answer") from None
+                time.sleep(0.1)
+        if initialised:
+            raise PermanentError(
+                "the node is initialised already: it is not a new, empty node",
+                hint="restore into it with vault.snapshot_restore (force: true) instead",
+            )
+        throwaway = self._call("initialise", client.sys.initialize, 1, 1)
+        client.token = throwaway["root_token"]
+        self._call("unseal", client.sys.submit_unseal_key, throwaway["keys"][0])
+        ctx.log("initialised with one throwaway share (not kept) and unsealed")
+        while not self._call("leader", client.sys.read_leader_status).get("is_self"):
+            if time.monotonic() > deadline + 30:
+                raise TransientError("the new node elected no raft leader within 60 s")
+            time.sleep(0.1)
+        out = self.snapshot_restore(path, True, ctx, wait_for_seal=False, client=client)
+        return {"initialised": True, **out}
+
     def snapshot_restore(
-        self, path: str, force: bool, ctx: ActionContext, wait_for_seal: bool = True
+        self,
+        path: str,
+        force: bool,
+        ctx: ActionContext,
+        wait_for_seal: bool = True,
+        client: Any = None,
     ) -> dict[str, Any]:
-        client = self.client()
+        client = client or self.client()
         before = self._call("status", client.sys.read_seal_status)
         data = Path(path).read_bytes()
         call = client.sys.force_restore_raft_snapshot if force else client.sys.restore_raft_snapshot
@@ -850,6 +890,10 @@ class RestoreParams(Params):
     )
 
 
+class NewNodeParams(Params):
+    path: str = Field(description="The snapshot file (inspect it first).")
+
+
 class ChooseParams(Params):
     path: str | None = Field(
         None,
@@ -913,6 +957,14 @@ def _v(ctx: ActionContext) -> VaultAdapter:
 
 
 SEAL = {"sealed": "", "threshold": "t", "shares": "n"}
+RESTORED = {
+    "forced": "",
+    "applied": "the node logged the snapshot applied (a local node; else null)",
+    "sealed_now": "",
+    "threshold_before": "",
+    "shares_before": "",
+    "next": "what to do next",
+}
 
 ACTIONS = [
     ActionSpec(
@@ -1035,18 +1087,23 @@ ACTIONS = [
         name="vault.snapshot_restore",
         summary="Restore a raft snapshot (force for another cluster's).",
         params=RestoreParams,
-        outputs={
-            "forced": "",
-            "applied": "the node logged the snapshot applied (a local node; else null)",
-            "sealed_now": "",
-            "threshold_before": "",
-            "shares_before": "",
-            "next": "what to do next",
-        },
+        outputs=RESTORED,
         effect=Effect.DESTRUCTIVE,
         idempotent=False,
         run=lambda c, p: _v(c).snapshot_restore(p.path, p.force, c, p.wait_for_seal),
         describe=lambda p: f"restore {p.path}" + (" with FORCE" if p.force else ""),
+        needs_site=True,
+    ),
+    ActionSpec(
+        name="vault.restore_into_new",
+        summary="Bring up a node whose data is lost and force-restore a raft snapshot into "
+        "it (initialised with one throwaway share first, never kept or shown).",
+        params=NewNodeParams,
+        outputs={"initialised": "", **RESTORED},
+        effect=Effect.DESTRUCTIVE,
+        idempotent=False,
+        run=lambda c, p: _v(c).restore_into_new(p.path, c),
+        describe=lambda p: f"initialise the empty node and restore {p.path} with FORCE",
         needs_site=True,
     ),
     ActionSpec(
