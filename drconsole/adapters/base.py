@@ -98,7 +98,7 @@ P = TypeVar("P", bound=Params, default=Params)
 """An action's parameter model (a bare ``ActionSpec`` is one of any model, for the engine)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ActionSpec(Generic[P]):
     """One action an adapter offers to plans, by keyword. Typed by its parameter model: mypy
     checks that ``run`` and ``describe`` read only what ``params`` declares. (An adapter's

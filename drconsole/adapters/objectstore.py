@@ -18,7 +18,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from drconsole.adapters.base import (
     PermanentError,
     TransientError,
 )
-from drconsole.timeutil import TimeFormatError, parse_timestamp
+from drconsole.timeutil import TimeFormatError, format_timestamp, parse_timestamp, utcnow
 
 CHUNK = 1 << 20
 # the checksum headers S3 may send with a body, and their names in words
@@ -47,10 +47,6 @@ _CHECKSUMS = {
     "ChecksumCRC32C": "CRC32C",
     "ChecksumCRC64NVME": "CRC64NVME",
 }
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class ObjectStore:
@@ -123,9 +119,9 @@ class ObjectStore:
             ) from None
 
     # ----------------------------------------------------------------- listing
-    def objects(self, prefix: str) -> list[dict[str, Any]]:
-        """Current objects under a prefix (not sidecars), oldest first."""
-        found: list[dict[str, Any]] = []
+    def _pages(self, prefix: str) -> Iterator[list[dict[str, Any]]]:
+        """Each listing page's current objects under a prefix (not sidecars); a page is let go
+        before the next is read, so a walk over them holds one page whatever the count."""
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
@@ -134,20 +130,26 @@ class ObjectStore:
             page = self._call(
                 f"list s3://{self.bucket}/{prefix}", self.client().list_objects_v2, **kwargs
             )
-            for item in page.get("Contents", []):
-                if item["Key"].endswith(".sha256"):
-                    continue
-                found.append(
-                    {
-                        "key": item["Key"],
-                        "size": int(item["Size"]),
-                        "time": _iso(item["LastModified"]),
-                        "_dt": item["LastModified"],
-                    }
-                )
-            if not page.get("IsTruncated"):
-                break
-            token = page.get("NextContinuationToken")
+            items = [i for i in page.get("Contents", []) if not i["Key"].endswith(".sha256")]
+            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+            del page
+            yield items
+            del items
+            if token is None:
+                return
+
+    def objects(self, prefix: str) -> list[dict[str, Any]]:
+        """Current objects under a prefix (not sidecars), oldest first."""
+        found = [
+            {
+                "key": item["Key"],
+                "size": int(item["Size"]),
+                "time": format_timestamp(item["LastModified"]),
+                "_dt": item["LastModified"],
+            }
+            for items in self._pages(prefix)
+            for item in items
+        ]
         found.sort(key=lambda o: o["_dt"])
         return found
 
@@ -224,31 +226,56 @@ class ObjectStore:
             )
         return out
 
+    def _keys(self, prefix: str) -> Iterator[str]:
+        """Every current object's key under a prefix, a listing page at a time."""
+        for items in self._pages(prefix):
+            keys = [item["Key"] for item in items]
+            del items
+            yield from keys
+
     def verify_all(self, prefix: str, parallel: int, cancel: Any) -> dict[str, Any]:
-        objs = self.objects(prefix)
+        """Verify every object under a prefix, ``parallel`` at a time. Memory stays flat
+        whatever the count: keys come a listing page at a time, at most ``2 * parallel`` are in
+        flight, and only counts and the failures are kept."""
         start = time.perf_counter()
+        checked = total = 0
+        problems: list[str] = []
 
-        def one(obj: dict[str, Any]) -> dict[str, Any]:
+        def one(key: str) -> tuple[int, str | None]:
             try:
-                return self.verify_object(obj["key"], None, cancel)
+                return int(self.verify_object(key, None, cancel)["size"]), None
             except CheckFailed as exc:
-                return {"key": obj["key"], "failed": exc.message, **exc.evidence}
+                return 0, exc.message
 
-        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            results = list(pool.map(one, objs))
+        def tally(done: set[Future[tuple[int, str | None]]]) -> None:
+            nonlocal checked, total
+            for future in done:
+                size, problem = future.result()
+                checked += 1
+                total += size
+                if problem is not None:
+                    problems.append(problem)
+
+        workers = max(1, parallel)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: set[Future[tuple[int, str | None]]] = set()
+            for key in self._keys(prefix):
+                if len(pending) >= 2 * workers:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    tally(done)
+                pending.add(pool.submit(one, key))
+            tally(wait(pending).done)
+        problems.sort()  # by key, whatever order they finished in
         seconds = max(time.perf_counter() - start, 1e-9)
-        failed = [r for r in results if "failed" in r]
-        total = sum(int(r.get("size", 0)) for r in results)
-        problems = [str(r["failed"]) for r in failed]
         out: dict[str, Any] = {
-            "checked": len(results),
+            "checked": checked,
             "failed": problems,
             "bytes": total,
             "mb_per_s": round(total / seconds / 1e6, 1),
         }
-        if failed:
+        if problems:
             raise CheckFailed(
-                f"{len(failed)} of {len(results)} objects fail their checksum: " + problems[0],
+                f"{len(problems)} of {checked} objects fail their checksum: " + problems[0],
                 evidence=out,
             )
         return out
@@ -258,7 +285,7 @@ class ObjectStore:
         if not objs:
             raise CheckFailed(f"no backups under {prefix}: nothing succeeded")
         newest = objs[-1]
-        age = (datetime.now(UTC) - newest["_dt"]).total_seconds()
+        age = (utcnow() - newest["_dt"]).total_seconds()
         out = {
             "newest": newest["key"],
             "newest_time": newest["time"],
@@ -303,7 +330,7 @@ class ObjectStore:
         """At least one backup on each of the last ``days`` days (UTC), today included."""
         objs = self.objects(prefix)
         have = {o["_dt"].astimezone(UTC).date() for o in objs}
-        today = datetime.now(UTC).date()
+        today = utcnow().date()
         wanted = [today - timedelta(days=i) for i in range(days)]
         missing = sorted(str(d) for d in wanted if d not in have)
         out = {"days": days, "missing": missing, "found": len(objs)}
@@ -411,7 +438,7 @@ class ObjectStore:
             )
         period = timedelta(seconds=period_s)
         if until is None:
-            end = period_floor(datetime.now(UTC) - timedelta(seconds=grace_s), period)
+            end = period_floor(utcnow() - timedelta(seconds=grace_s), period)
         else:
             end = _when(until)
         if since is None:
@@ -502,7 +529,7 @@ class ObjectStore:
             return {
                 "key": key,
                 "size": int(head["ContentLength"]),
-                "time": _iso(head["LastModified"]),
+                "time": format_timestamp(head["LastModified"]),
             }
         objs = self.objects(prefix)
         if not objs:
@@ -613,32 +640,32 @@ def _s3(ctx: ActionContext) -> ObjectStore:
 
 ACTIONS = [
     ActionSpec(
-        "s3.list_backups",
-        "Objects under a prefix: time, size, version, checksum.",
-        PrefixParams,
-        {"count": "", "backups": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _s3(c).list_backups(p.prefix),
-        lambda p: f"list {p.prefix}",
+        name="s3.list_backups",
+        summary="Objects under a prefix: time, size, version, checksum.",
+        params=PrefixParams,
+        outputs={"count": "", "backups": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _s3(c).list_backups(p.prefix),
+        describe=lambda p: f"list {p.prefix}",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.newest",
-        "The newest object under a prefix (or the one named by key).",
-        NewestParams,
-        {"key": "", "size": "", "time": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _s3(c).newest(p.prefix, p.key),
-        lambda p: p.key or f"newest under {p.prefix}",
+        name="s3.newest",
+        summary="The newest object under a prefix (or the one named by key).",
+        params=NewestParams,
+        outputs={"key": "", "size": "", "time": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _s3(c).newest(p.prefix, p.key),
+        describe=lambda p: p.key or f"newest under {p.prefix}",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.verify_object",
-        "Stream an object through SHA-256; compare with its checksum.",
-        VerifyObjectParams,
-        {
+        name="s3.verify_object",
+        summary="Stream an object through SHA-256; compare with its checksum.",
+        params=VerifyObjectParams,
+        outputs={
             "key": "",
             "version_id": "",
             "size": "",
@@ -647,39 +674,39 @@ ACTIONS = [
             "expected_from": "",
             "mb_per_s": "",
         },
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _s3(c).verify_object(p.key, p.version_id, c.cancel),
-        lambda p: f"verify {p.key}",
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _s3(c).verify_object(p.key, p.version_id, c.cancel),
+        describe=lambda p: f"verify {p.key}",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.verify_all",
-        "Verify every object under a prefix, several at a time.",
-        VerifyAllParams,
-        {"checked": "", "failed": "", "bytes": "", "mb_per_s": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _s3(c).verify_all(p.prefix, p.parallel, c.cancel),
-        lambda p: f"verify every object under {p.prefix}",
+        name="s3.verify_all",
+        summary="Verify every object under a prefix, several at a time.",
+        params=VerifyAllParams,
+        outputs={"checked": "", "failed": "", "bytes": "", "mb_per_s": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _s3(c).verify_all(p.prefix, p.parallel, c.cancel),
+        describe=lambda p: f"verify every object under {p.prefix}",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.freshness",
-        "The newest backup's age against the RPO.",
-        FreshParams,
-        {"newest": "", "newest_time": "", "age_s": "", "rpo_s": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _s3(c).freshness(p.prefix, p.rpo_s),
-        lambda p: f"newest under {p.prefix} younger than {p.rpo_s:g} s",
+        name="s3.freshness",
+        summary="The newest backup's age against the RPO.",
+        params=FreshParams,
+        outputs={"newest": "", "newest_time": "", "age_s": "", "rpo_s": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _s3(c).freshness(p.prefix, p.rpo_s),
+        describe=lambda p: f"newest under {p.prefix} younger than {p.rpo_s:g} s",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.size_anomaly",
-        "The latest backup's size against the one before.",
-        SizeParams,
-        {
+        name="s3.size_anomaly",
+        summary="The latest backup's size against the one before.",
+        params=SizeParams,
+        outputs={
             "latest": "",
             "latest_size": "",
             "previous": "",
@@ -687,39 +714,45 @@ ACTIONS = [
             "change": "",
             "note": "",
         },
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _s3(c).size_anomaly(p.prefix, p.max_change),
-        lambda p: f"size change under {p.prefix}",
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _s3(c).size_anomaly(p.prefix, p.max_change),
+        describe=lambda p: f"size change under {p.prefix}",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.expected_days",
-        "A backup on each of the last N days.",
-        DaysParams,
-        {"days": "", "missing": "", "found": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _s3(c).expected_days(p.prefix, p.days),
-        lambda p: f"a backup each day for {p.days} days under {p.prefix}",
+        name="s3.expected_days",
+        summary="A backup on each of the last N days.",
+        params=DaysParams,
+        outputs={"days": "", "missing": "", "found": ""},
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _s3(c).expected_days(p.prefix, p.days),
+        describe=lambda p: f"a backup each day for {p.days} days under {p.prefix}",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.bucket_protection",
-        "Versioning, object lock and retention, encryption.",
-        ProtectionParams,
-        {"bucket": "", "versioning": "", "object_lock": "", "retention": "", "encryption": ""},
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _s3(c).bucket_protection(p.require_versioning),
-        lambda p: "bucket protection",
+        name="s3.bucket_protection",
+        summary="Versioning, object lock and retention, encryption.",
+        params=ProtectionParams,
+        outputs={
+            "bucket": "",
+            "versioning": "",
+            "object_lock": "",
+            "retention": "",
+            "encryption": "",
+        },
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _s3(c).bucket_protection(p.require_versioning),
+        describe=lambda p: "bucket protection",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.audit_hours",
-        "Every hour (period) of a range has its audit log object; missing hours named.",
-        AuditHoursParams,
-        {
+        name="s3.audit_hours",
+        summary="Every hour (period) of a range has its audit log object; missing hours named.",
+        params=AuditHoursParams,
+        outputs={
             "prefix": "",
             "checked": "periods checked",
             "from": "",
@@ -728,19 +761,19 @@ ACTIONS = [
             "newest": "",
             "newest_period": "",
         },
-        Effect.READ_ONLY,
-        True,
-        lambda c, p: _s3(c).audit_hours(
+        effect=Effect.READ_ONLY,
+        idempotent=True,
+        run=lambda c, p: _s3(c).audit_hours(
             p.prefix, p.period_s, p.since, p.until, p.window_s, p.grace_s
         ),
-        lambda p: f"an audit log for each {p.period_s:g} s under {p.prefix}",
+        describe=lambda p: f"an audit log for each {p.period_s:g} s under {p.prefix}",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.fetch_range",
-        "Download the audit logs of a time range, each verified against its checksum.",
-        FetchRangeParams,
-        {
+        name="s3.fetch_range",
+        summary="Download the audit logs of a time range, each verified against its checksum.",
+        params=FetchRangeParams,
+        outputs={
             "dir": "where they are",
             "count": "",
             "bytes": "",
@@ -748,32 +781,34 @@ ACTIONS = [
             "last_period": "",
             "damaged": "objects that failed their checksum (not kept)",
         },
-        Effect.CHANGES,
-        True,
-        lambda c, p: _s3(c).fetch_range(p.prefix, p.since, p.until, p.dir, p.period_s, c.cancel),
-        lambda p: f"download {p.prefix} from {p.since} to {p.until} into {p.dir}",
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _s3(c).fetch_range(
+            p.prefix, p.since, p.until, p.dir, p.period_s, c.cancel
+        ),
+        describe=lambda p: f"download {p.prefix} from {p.since} to {p.until} into {p.dir}",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.upload",
-        "Upload a file with a SHA-256 checksum.",
-        UploadParams,
-        {"key": "", "version_id": "", "sha256": "", "size": ""},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _s3(c).upload(p.path, p.key),
-        lambda p: f"upload {p.path}",
+        name="s3.upload",
+        summary="Upload a file with a SHA-256 checksum.",
+        params=UploadParams,
+        outputs={"key": "", "version_id": "", "sha256": "", "size": ""},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _s3(c).upload(p.path, p.key),
+        describe=lambda p: f"upload {p.path}",
         needs_site=True,
     ),
     ActionSpec(
-        "s3.download",
-        "Download an object after verifying it; .sha256 beside it.",
-        DownloadParams,
-        {"path": "", "key": "", "sha256": "", "size": ""},
-        Effect.CHANGES,
-        True,
-        lambda c, p: _s3(c).download(p.key, p.path),
-        lambda p: f"download {p.key}",
+        name="s3.download",
+        summary="Download an object after verifying it; .sha256 beside it.",
+        params=DownloadParams,
+        outputs={"path": "", "key": "", "sha256": "", "size": ""},
+        effect=Effect.CHANGES,
+        idempotent=True,
+        run=lambda c, p: _s3(c).download(p.key, p.path),
+        describe=lambda p: f"download {p.key}",
         needs_site=True,
     ),
 ]
