@@ -89,7 +89,7 @@ def test_a_plan_run_by_keystrokes_in_a_real_terminal(tmux: list[str], tmp_path: 
     shown = wait_for(tmux, "y: Yes, done")
     assert "Brief everyone." in shown
     keys(tmux, "y")
-    shown = wait_for(tmux, "operator e2e-operator │ SUCCEEDED")
+    shown = wait_for(tmux, "│ SUCCEEDED │ End to end")
     assert "DRILL" in shown
     assert "operator e2e-operator" in shown
     assert ": met" in shown
