@@ -804,8 +804,27 @@ def cmd_watch(args: argparse.Namespace) -> int:
             return EXIT_INVALID
     runs_dir = Path(args.runs_dir) if args.runs_dir else None
     runs_dir = runs_dir or (run_dir.parent if run_dir else default_runs_dir())
+    if "TEXTUAL_DRIVER" in os.environ:
+        _end_with_parent()  # a browser tab's watcher ends with the server that started it
     watch(runs_dir, run_dir, poll=args.poll)
     return EXIT_OK
+
+
+def _end_with_parent() -> None:
+    """Exit when the process that started this one (``drconsole serve``) has gone: textual-serve
+    leaves its apps running when the server stops."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watchdog() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watchdog, name="end-with-parent", daemon=True).start()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

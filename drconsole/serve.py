@@ -88,7 +88,8 @@ class WatchServer(Server):
     """textual-serve's server with our page and, when a token is set, a token check."""
 
     def __init__(self, host: str, port: int, runs_dir: Path, token: str | None) -> None:
-        command = shlex.join(
+        # exec: the watcher is the server's own child, and ends when the server goes
+        command = "exec " + shlex.join(
             [sys.executable, "-m", "drconsole", "watch", "--runs-dir", str(runs_dir)]
         )
         super().__init__(command, host=host, port=port, title="drconsole watch")

@@ -66,6 +66,24 @@ def serving(runs: Path, host: str, *extra: str) -> Iterator[str]:
             proc.kill()
             out, _ = proc.communicate()
         assert TOKEN not in out  # the token is never printed or logged
+        # the browser tabs' watchers end with the server (textual-serve leaves them running)
+        deadline = time.monotonic() + 5
+        while (left := _watchers_of(runs)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, left
+
+
+def _watchers_of(runs: Path) -> list[str]:
+    """The command lines of the processes still watching ``runs``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"watch" in words and str(runs).encode() in words:
+            found.append(b" ".join(words).decode(errors="replace"))
+    return found
 
 
 def status(url: str, headers: dict[str, str] | None = None) -> int:
