@@ -20,8 +20,8 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from drconsole.adapters.oscmd import Background
 from drconsole.sandbox import periodic
+from drconsole.sandbox.programs import AUDIT_LOGS
 
 PREFIX = "audit/"
 EVERY_S = 60.0  # the guide's hour, shortened for practice
@@ -103,12 +103,8 @@ def ship_due(root: Path, every_s: float = EVERY_S) -> list[str]:
     return shipped
 
 
-def _process(root: Path) -> Background:
-    return Background(Path(root) / "auditlog.pid", Path(root) / "auditlog.log")
-
-
 def pid(root: Path) -> int | None:
-    return _process(root).pid()
+    return AUDIT_LOGS.pid(root)
 
 
 def start(root: Path, every_s: float = EVERY_S) -> str:
@@ -117,20 +113,16 @@ def start(root: Path, every_s: float = EVERY_S) -> str:
     if pid(root):
         return "audit-log shipping is running already"
     ship_due(root, every_s)
-    started = _process(root).start(
+    return AUDIT_LOGS.start(
+        root,
         [sys.executable, "-m", "drconsole.sandbox.auditlog",
-         "--dir", str(root), "--every", str(every_s)]
+         "--dir", str(root), "--every", str(every_s)],
+        f", every {every_s:g} s",
     )  # fmt: skip
-    return f"audit logs shipped every {every_s:g} s (pid {started})"
 
 
 def stop(root: Path) -> str:
-    stopped = _process(root).stop(within_s=5)
-    return (
-        "audit-log shipping is not running"
-        if stopped is None
-        else f"audit-log shipping stopped (pid {stopped})"
-    )
+    return AUDIT_LOGS.stop(root)
 
 
 def status_line(root: Path) -> str:

@@ -42,6 +42,7 @@ from drconsole.report.injections import FAULTS, LOG
 from drconsole.sandbox import dns, k8s, manager, openbao, s3
 from drconsole.sandbox.k8ssim import FAULT, RESTARTED_AT
 from drconsole.sandbox.manager import SandboxError, SandboxState
+from drconsole.sandbox.programs import SNAPSHOTS as SNAPSHOT_SCHEDULE
 from drconsole.sandbox.s3proxy import control_file
 from drconsole.timeutil import format_timestamp, utcnow
 
@@ -315,7 +316,7 @@ def _corrupt(root: Path, state: SandboxState, site: str, _: float) -> tuple[Any,
     digest = hashlib.sha256(body).hexdigest()
     damaged = bytearray(body)
     damaged[len(damaged) // 2] ^= 0xFF
-    scheduled = manager._snapshotter(root).pid() is not None
+    scheduled = SNAPSHOT_SCHEDULE.pid(root) is not None
     manager.snapshotter_stop(root)
     bad = client.put_object(Bucket=s3.BUCKET, Key=key, Body=bytes(damaged))["VersionId"]
     name = key.rsplit("/", 1)[-1]

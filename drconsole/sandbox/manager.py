@@ -21,9 +21,9 @@ import psycopg
 import yaml
 
 from drconsole.adapters.base import AdapterError
-from drconsole.adapters.oscmd import Background
 from drconsole.sandbox import auditlog, dns, k8s, openbao, postgres, s3, softhsm
 from drconsole.sandbox.postgres import PgLayout
+from drconsole.sandbox.programs import SNAPSHOTS, WRITER
 from drconsole.sandbox.s3proxy import FaultProxy
 
 STATE = "sandbox.json"
@@ -71,28 +71,21 @@ def load_state(root: Path) -> SandboxState | None:
         ) from None
 
 
-def _writer(root: Path) -> Background:
-    return Background(root / "writer.pid", root / "writer.log")
-
-
 def writer_pid(root: Path) -> int | None:
-    return _writer(root).pid()
+    return WRITER.pid(root)
 
 
 def writer_start(root: Path) -> str:
     state = _require(root)
-    if writer_pid(root):
-        return "the writer is running already"
-    pid = _writer(root).start(
+    return WRITER.start(
+        root,
         [sys.executable, "-m", "drconsole.sandbox.writer",
-         "--dsn", state.layout().dsn(state.primary_port), "--interval", "0.2"]
+         "--dsn", state.layout().dsn(state.primary_port), "--interval", "0.2"],
     )  # fmt: skip
-    return f"writer started (pid {pid})"
 
 
 def writer_stop(root: Path) -> str:
-    pid = _writer(root).stop(within_s=5)
-    return "the writer is not running" if pid is None else f"writer stopped (pid {pid})"
+    return WRITER.stop(root)
 
 
 def _require(root: Path) -> SandboxState:
@@ -171,7 +164,7 @@ def up(root: Path) -> str:
             if not sim.pid():
                 sim.start()
                 started.append(f"kubernetes simulator {sim.site}")
-        if not _snapshotter(root).pid():
+        if not SNAPSHOTS.pid(root):
             snapshot(root, "primary")  # a fresh one (moto's bucket may have been made again)
             snapshotter_start(root)
             started.append("Vault snapshot schedule")
@@ -682,32 +675,22 @@ def snapshot(root: Path, site: str = "primary") -> str:
     return said
 
 
-def _snapshotter(root: Path) -> Background:
-    return Background(root / "snapshotter.pid", root / "snapshotter.log")
-
-
 def snapshotter_start(root: Path, every_s: float = SNAPSHOT_EVERY_S) -> str:
     """Start the snapshot schedule (the first snapshot is the caller's to take)."""
-    if _snapshotter(root).pid():
-        return "the Vault snapshot schedule is running already"
-    pid = _snapshotter(root).start(
+    return SNAPSHOTS.start(
+        root,
         [sys.executable, "-m", "drconsole.sandbox.snapshotter",
-         "--dir", str(root), "--every", str(every_s)]
+         "--dir", str(root), "--every", str(every_s)],
+        f", every {every_s:g} s",
     )  # fmt: skip
-    return f"Vault snapshots every {every_s:g} s (pid {pid})"
 
 
 def _snapshots_line(root: Path) -> str:
     found = [f.stat().st_mtime for f in snapshot_dir(root, "primary").glob("*.snap")]
     newest = f"newest {time.time() - max(found):.0f} s old" if found else "none yet"
-    pid = _snapshotter(root).pid()
+    pid = SNAPSHOTS.pid(root)
     return f"{f'schedule running (pid {pid})' if pid else 'schedule stopped'}, {newest}"
 
 
 def snapshotter_stop(root: Path) -> str:
-    pid = _snapshotter(root).stop(within_s=5)
-    return (
-        "the Vault snapshot schedule is not running"
-        if pid is None
-        else f"Vault snapshot schedule stopped (pid {pid})"
-    )
+    return SNAPSHOTS.stop(root)

@@ -27,6 +27,7 @@ from drconsole.report.build import build, to_markdown
 from drconsole.report.html_report import to_html
 from drconsole.runs.read import read_run
 from drconsole.sandbox import dns, faults, manager, s3
+from drconsole.sandbox.programs import SNAPSHOTS
 from tests.conftest import REPO, Cli, CliResult, running_sandbox
 
 pytestmark = pytest.mark.slow
@@ -169,7 +170,7 @@ def test_backup_faults_caught_by_daily_check(sandbox: Path, tmp_path: Path, cli:
     assert (corrupt["fault"], corrupt["noticed_by"]) == ("corrupt-backup", "vault-download")
     assert cli("sandbox", "heal", "corrupt-backup", "--dir", sandbox).code == 0
     assert direct.list_objects_v2(Bucket=s3.BUCKET, Prefix="pgbackrest/").get("KeyCount") >= 1
-    assert manager._snapshotter(sandbox).pid()  # the schedule runs again
+    assert SNAPSHOTS.pid(sandbox)  # the schedule runs again
     result, run_dir = run(cli, tmp_path / "4", sandbox, DAILY)
     assert result.code == 0, failed_steps(run_dir)
     h = history.history(tmp_path / "2" / "runs")
