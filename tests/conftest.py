@@ -47,7 +47,7 @@ def _report_every_run(tmp_path: Path, request: pytest.FixtureRequest) -> Iterato
 def report_every_run(root: Path) -> list[Path]:
     """Build every report and record of the run directories under ``root``; return them."""
     from drconsole.journal.journal import JOURNAL
-    from drconsole.report import build, record
+    from drconsole.report import formats, record
     from drconsole.runs.read import read_run
 
     found = []
@@ -58,9 +58,8 @@ def report_every_run(root: Path) -> list[Path]:
     for run_dir in found:
         try:
             run = read_run(run_dir)
-            report = build.build(run)
-            build.to_markdown(report)
-            json.dumps(report, ensure_ascii=False)
+            for fmt in formats.FORMATS:  # every format a report has, a new one included
+                formats.render(run, fmt)
             if run.plan is not None and run.plan.ceremony is not None:
                 kept = record.build_record(run)
                 record.to_markdown(kept)

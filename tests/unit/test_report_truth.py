@@ -23,6 +23,7 @@ from drconsole.engine.events import (
     refusal_text,
 )
 from drconsole.journal.journal import Event, JournalWriter
+from drconsole.report import formats
 from drconsole.report.build import build, to_markdown
 from drconsole.report.record import build_record, to_html
 from drconsole.report.record import to_markdown as record_markdown
@@ -241,11 +242,10 @@ def write_run(tmp_path: Path, events: list[tuple[str, dict[str, Any]]]) -> Path:
 def render_everything(run_dir: Path) -> str:
     """Every format of the report and the record, joined."""
     run = read_run(run_dir)
-    report, record = build(run), build_record(run)
+    record = build_record(run)
     return "\n".join(
         [
-            to_markdown(report),
-            json.dumps(report),
+            *(formats.render(run, fmt) for fmt in formats.FORMATS),  # a new format included
             record_markdown(record),
             to_html(record),
             json.dumps(record),
@@ -310,14 +310,14 @@ def test_the_fixture_reports_every_run_a_test_leaves_and_fails_it_when_one_break
         test_broken=INNER_RUN
         + """
 import pytest
-import drconsole.report.build
+from drconsole.report import formats
 
 @pytest.fixture(scope="module", autouse=True)
 def _breaks_the_report():  # torn down after the per-test fixture that reports
-    kept = drconsole.report.build.to_markdown
-    drconsole.report.build.to_markdown = lambda report: 1 / 0
+    kept = formats.RENDER["md"]
+    formats.RENDER["md"] = lambda run: 1 / 0
     yield
-    drconsole.report.build.to_markdown = kept
+    formats.RENDER["md"] = kept
 
 def test_broken(tmp_path):
     make_a_run(tmp_path)
