@@ -266,7 +266,8 @@ class AnswersOperator:
         if not isinstance(given, list):
             return given
         wanted = q.details.get("override")
-        return next((o for o in given if o.typed == wanted), given[0] if given else None)
+        # none typed for this guard: no answer (never another guard's override)
+        return next((o for o in given if o.typed == wanted), None)
 
     def _missing(self, q: Question, what: str, example: str) -> NoAnswer:
         return NoAnswer(

@@ -98,7 +98,7 @@ class RunContext(Asking):
                 secret = await self.operator.secret(self.question(step), prompt, problem)
             except NoAnswer as exc:
                 raise PermanentError(str(exc)) from None
-        self.journal.redactor.register(secret)
+        # masked already: a Secret registers its value when it is made
         self.answer(
             step, prompt, f"secret given ({secret.source.split(':')[0]})", self.operator.name
         )

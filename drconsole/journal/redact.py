@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from drconsole.secrets import MASK, Secret, is_secret_key, register, registered
+from drconsole.secrets import MASK, Secret, is_secret_key, registered
 
 
 class Redactor:
     """Masks secrets in event payloads."""
-
-    def register(self, secret: Secret | str) -> None:
-        """Remember a secret value so that it is masked wherever it turns up."""
-        register(secret.reveal() if isinstance(secret, Secret) else secret)
 
     def clean(self, value: Any, key: str = "") -> Any:
         """A copy of ``value`` with every secret masked."""

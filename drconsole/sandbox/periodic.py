@@ -32,6 +32,9 @@ def every(seconds: float, task: Callable[[], str]) -> int:
             time.sleep(0.2)
             continue
         due = time.monotonic() + seconds
-        said = task().replace("\n", "; ")
+        try:  # one failed run is said and the schedule goes on (a drill may have caused it)
+            said = task().replace("\n", "; ")
+        except Exception as exc:
+            said = f"failed: {type(exc).__name__}: {exc}"
         print(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {said}", flush=True)
     return 0

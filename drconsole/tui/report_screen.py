@@ -29,7 +29,7 @@ class ReportScreen(Screen[None]):
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
         self.run_dir = run_dir
-        run = read_run(run_dir)
+        self.run = run = read_run(run_dir)  # read and verified once: shown and exported
         built = build(run)
         self.report = to_markdown(built)  # exported whole
         shown = to_markdown(built, narrow=True)  # its tables fit the screen
@@ -47,7 +47,7 @@ class ReportScreen(Screen[None]):
     def action_export(self) -> None:
         outputs = [
             ("report.md", self.report),
-            ("report.html", html_report.to_html(read_run(self.run_dir))),
+            ("report.html", html_report.to_html(self.run)),
         ]
         if self.record is not None:
             outputs += [

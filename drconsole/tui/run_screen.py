@@ -67,6 +67,7 @@ class RunView(Screen[None]):
         self.following = True
         self.live_lines: dict[str, list[str]] = {}
         self.retry_at: dict[str, float] = {}
+        self._projected: datetime | None = None  # the projected finish last shown
         self.result: RunResult | None = None
         self.finished = False
         self._detail_of: str | None = None  # the step the detail pane shows
@@ -201,7 +202,7 @@ class RunView(Screen[None]):
 
     def _explain_projection(self, projected: datetime) -> None:
         """A projected finish that moves by a minute or more says why, in the log."""
-        before = getattr(self, "_projected", None)
+        before = self._projected
         self._projected = projected
         if before is None or abs((projected - before).total_seconds()) < 60:
             return

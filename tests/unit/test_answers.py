@@ -164,3 +164,19 @@ def test_control_characters_anywhere_in_the_file_are_refused(go: Go) -> None:
     result = go(given)
     assert result.code == 2
     assert "operator (Kim\\u202e) holds a bidirectional override" in result.err
+
+
+def test_a_guard_without_its_own_override_gets_none_not_another_guards() -> None:
+    from drconsole.engine.answers import AnswersFile, AnswersOperator
+    from drconsole.engine.operator import Question
+
+    answers = AnswersFile.model_validate(
+        {"steps": {"promote": {"override": [{"typed": "PROMOTE ANYWAY", "reason": "drill"}]}}}
+    )
+    operator = AnswersOperator(answers)
+    mine = Question("promote", "Promote", details={"override": "PROMOTE ANYWAY"})
+    other = Question("promote", "Promote", details={"override": "PROMOTE A STALE STANDBY"})
+    found = operator._override(mine)
+    assert found is not None
+    assert found.typed == "PROMOTE ANYWAY"
+    assert operator._override(other) is None

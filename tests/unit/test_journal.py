@@ -125,8 +125,7 @@ def test_not_a_run_directory(tmp_path: Path, cli: Cli) -> None:
 
 def test_secrets_are_redacted_before_they_reach_disk(tmp_path: Path) -> None:
     redactor = Redactor()
-    share = Secret("s3cr3t-unseal-share-value")
-    redactor.register(share)
+    share = Secret("s3cr3t-unseal-share-value")  # registered for masking as it is made
     writer = JournalWriter.create(tmp_path, redactor=redactor)
     writer.append(
         "note",
