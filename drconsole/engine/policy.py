@@ -9,6 +9,7 @@ from typing import Any
 
 from drconsole.adapters import registry
 from drconsole.adapters.base import ActionSpec, Effect
+from drconsole.engine import events
 from drconsole.engine.context import RunContext
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import NoAnswer, Question
@@ -98,7 +99,7 @@ async def _one_guard(ctx: RunContext, step: Step, guard: Guard) -> None:
     if is_false(ctx.resolve(guard.refuse_when)):
         return
     because = str(ctx.resolve(guard.because))
-    ctx.answer(step, "guard", f"refused: {because}", "drconsole")
+    ctx.emit(events.refused(step.id, "guard", because, "drconsole"))  # drconsole refuses it
     q = Question(step.id, step.label, step.guidance, {"guard": True, "override": guard.override})
     prompt = (
         f"REFUSED: {because}. To go ahead anyway, type {guard.override!r}; you will be asked why."

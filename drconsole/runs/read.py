@@ -81,18 +81,16 @@ def plan_copy(run_dir: Path) -> Plan | None:
 
 
 def _refusals(events: list[Event]) -> list[dict[str, Any]]:
-    """Every answer refused (``refused`` events) and every guard's refusal, in journal order."""
+    """Every refusal (``refused`` events: answers refused and guards' refusals), in journal
+    order. Journals written before a guard's refusal was a ``refused`` event hold it as the
+    answer ``refused: REASON`` to the question ``guard``: read as the same refusal."""
     found = []
     for e in events:
         data = e.data
         if e.type == "refused":
             reason = data.get("reason")
-        elif (
-            e.type == "operator_answer"
-            and data.get("question") == "guard"
-            and str(data.get("answer")).startswith("refused")
-        ):
-            reason = str(data["answer"]).removeprefix("refused").lstrip(": ")
+        elif e.type == "operator_answer" and data.get("question") == "guard":  # the old form
+            reason = str(data.get("answer")).removeprefix("refused: ")
         else:
             continue
         found.append(

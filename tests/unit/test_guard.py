@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,9 @@ import yaml
 
 from drconsole.adapters.base import ActionContext, PermanentError
 from drconsole.adapters.local import NotifyParams, _local
-from drconsole.runs.rundir import load_state
+from drconsole.journal.journal import JournalWriter, read_events
+from drconsole.runs.read import read_run
+from drconsole.runs.rundir import PLAN_COPY, load_state
 from tests.conftest import Cli, CliResult
 
 PLAN = """
@@ -83,9 +86,13 @@ def test_an_override_with_a_reason_goes_ahead_and_is_journaled(run: Callable[...
     result, run_dir, marker = run(answers)
     assert result.code == 0, result.err
     assert marker.exists()
-    said = [a["answer"] for a in load_state(run_dir).steps["promote"].answers]
-    assert "refused: the primary still accepts writes" in said
-    assert "overridden: fenced at the switch" in said
+    state = load_state(run_dir)
+    assert [a["answer"] for a in state.steps["promote"].answers if a["question"] != "evidence"] == [
+        "overridden: fenced at the switch"
+    ]
+    assert [(r["question"], r["reason"]) for r in state.refusals] == [
+        ("guard", "the primary still accepts writes")
+    ]
 
 
 def test_no_guard_when_the_condition_is_false(run: Callable[..., Any]) -> None:
@@ -159,14 +166,56 @@ def test_two_guards_overridden_each_with_its_reason_go_ahead(cli: Cli, tmp_path:
     result = cli.run(plan, answers=answers)
     assert result.code == 0, result.out
     assert marker.exists()
-    said = [a["answer"] for a in load_state(result.run_dir).steps["promote"].answers]
-    assert said.index("refused: the primary still accepts writes") < said.index(
-        "overridden: fenced at the switch"
-    )
-    assert said.index("overridden: fenced at the switch") < said.index(
-        "refused: the standby is past the RPO"
-    )
-    assert said[-1] == "overridden: the loss is accepted by the IC"
+    said = [
+        e.data.get("answer") or e.data.get("reason")
+        for e in read_events(result.run_dir)
+        if e.data.get("question") in ("guard", "guard override")
+    ]
+    assert said == [
+        "the primary still accepts writes",
+        "overridden: fenced at the switch",
+        "the standby is past the RPO",
+        "overridden: the loss is accepted by the IC",
+    ]
+
+
+def test_a_guard_refusal_is_a_refused_event_like_every_other(run: Callable[..., Any]) -> None:
+    result, run_dir, _ = run({})
+    guard = [e for e in read_events(run_dir) if e.data.get("question") == "guard"]
+    assert [(e.type, e.data) for e in guard] == [
+        (
+            "refused",
+            {
+                "step": "promote",
+                "question": "guard",
+                "reason": "the primary still accepts writes",
+                "by": "drconsole",
+            },
+        )
+    ]
+    assert read_run(run_dir).refusals == load_state(run_dir).refusals
+
+
+def test_an_old_journals_guard_refusal_still_reads_as_a_refusal(
+    run: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Journals written before guards' refusals were ``refused`` events: the same refusal."""
+    result, run_dir, _ = run({})
+    old = tmp_path / "old-run"
+    old.mkdir()
+    shutil.copy(run_dir / PLAN_COPY, old / PLAN_COPY)
+    journal = JournalWriter.create(old)
+    for e in read_events(run_dir):
+        if e.type == "refused" and e.data["question"] == "guard":
+            data = {**e.data, "answer": f"refused: {e.data['reason']}"}
+            data.pop("reason")
+            journal.append("operator_answer", data)
+        else:
+            journal.append(e.type, e.data)
+    journal.close()
+    then, now = read_run(old).refusals, read_run(run_dir).refusals
+    assert [{**r, "at": None} for r in then] == [{**r, "at": None} for r in now]
+    assert then[0]["reason"] == "the primary still accepts writes"
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
