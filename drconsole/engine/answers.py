@@ -52,7 +52,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drconsole.adapters import registry
-from drconsole.adapters.base import Effect
+from drconsole.engine import policy
 from drconsole.engine.ceremony_rules import Participant
 from drconsole.engine.operator import (
     FailureChoice,
@@ -174,14 +174,10 @@ def load_answers(path: str | Path) -> AnswersFile:
 
 def _asks(plan: Plan, step: Step) -> set[str]:
     """The kinds of answer (``StepAnswers`` fields) ``step`` can ask for."""
-    spec = registry.lookup(step.call) if step.call else None
     asks = {"on_failure"} if step.on_failure is OnFailure.ASK else set()
-    idempotent = step.idempotent
-    if idempotent is None:
-        idempotent = spec is None or spec.idempotent or spec.read_only
-    if not idempotent:
+    if not policy.repeatable(step):  # asked when a real run resumes with the step interrupted
         asks |= {"on_interrupted", "reason"}
-    if step.destructive or (spec is not None and spec.effect is Effect.DESTRUCTIVE):
+    if policy.destructive(step, registry.lookup(step.call) if step.call else None):
         asks.add("typed")
     if step.guard is not None:
         asks |= {"override", "evidence"}

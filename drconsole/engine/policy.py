@@ -32,6 +32,12 @@ def idempotent(mode: Mode, step: Step) -> bool:
     """The step may run again after an interruption without asking."""
     if mode is Mode.DRY_RUN:
         return True  # a dry run called nothing, so repeating a step repeats nothing
+    return repeatable(step)
+
+
+def repeatable(step: Step) -> bool:
+    """Whether the step is safe to run again in a run that calls things (declared by the plan,
+    else by its action; an action drconsole does not know is not)."""
     if step.idempotent is not None:
         return step.idempotent
     if step.call:

@@ -11,6 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
+from drconsole.adapters import registry
+from drconsole.engine import policy
+from drconsole.engine.answers import AnswersFile, fit_problems
+from drconsole.engine.modes import Mode
+from drconsole.plans.model import Plan
 from tests.conftest import Cli, CliResult
 
 PLAN = """
@@ -180,3 +185,21 @@ def test_a_guard_without_its_own_override_gets_none_not_another_guards() -> None
     assert found is not None
     assert found.typed == "PROMOTE ANYWAY"
     assert operator._override(other) is None
+
+
+@pytest.mark.parametrize("action", [*sorted(registry.actions()), "retired.action"])
+def test_an_answers_file_may_answer_what_the_engine_asks(action: str) -> None:
+    """The file is held against the engine's own policy: a step a resumed real run asks about
+    (not safe to repeat; an action drconsole does not know included) may have its decision in
+    the file, a destructive step its typed confirmation; any other step neither."""
+    plan = Plan.model_validate(
+        {"id": "p", "title": "P", "kind": "drill", "steps": [{"id": "s", "action": action}]}
+    )
+    (step,) = plan.steps
+    given = {"on_interrupted": "rerun", "reason": "r", "typed": "s"}
+    problems = fit_problems(AnswersFile.model_validate({"steps": {"s": given}}), plan)
+    asked = {key for key in given if not any(f"steps.s.{key}:" in p for p in problems)}
+    expected = set() if policy.idempotent(Mode.REAL, step) else {"on_interrupted", "reason"}
+    if policy.destructive(step, registry.lookup(action)):
+        expected.add("typed")
+    assert asked == expected
