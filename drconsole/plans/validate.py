@@ -3,7 +3,8 @@
 Three passes: YAML syntax, the pydantic shape, then what the shape cannot see (duplicate ids,
 unknown dependencies and cycles, unknown actions and parameters, references to nothing,
 destructive steps without a confirmation text, destructive steps that can start before a guard
-on the same site has decided).
+on the same site has decided, an incident ``severity`` input that offers a severity the
+operations guide does not have).
 
 A plan may be hostile: the YAML loader bounds what it builds (:mod:`drconsole.plans.yamlpos`),
 and every walk of the step graph here is iterative and near-linear, so a 10,000-step cycle or
@@ -24,11 +25,21 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from drconsole.adapters import registry
 from drconsole.adapters.base import Effect
 from drconsole.plans.inputs import InputError, coerce
-from drconsole.plans.model import OnFailure, Plan, Step
+from drconsole.plans.model import InputSpec, InputType, OnFailure, Plan, Step
 from drconsole.plans.refs import RefError, has_refs, iter_refs, parse_ref
 from drconsole.plans.yamlpos import LoadedYaml, Position, YamlSyntaxError, load_yaml
 
 PathT = tuple[str | int, ...]
+
+# The operations guide's incident severities; their targets are in drconsole.engine.clocks
+# (which this layer cannot import: a test keeps the two the same).
+SEVERITY_INPUT = "severity"
+SEVERITIES = {
+    "P1": "full outage",
+    "P2": "major function failed",
+    "P3": "partly degraded",
+    "P4": "minor problem",
+}
 
 
 @dataclass(frozen=True)
@@ -240,7 +251,29 @@ class _Checker:
                     self.at(("inputs", key, "default"), f"default: {exc}")
             if spec.check is not None:
                 self._check_input_check(key, spec.check)
+            if key == SEVERITY_INPUT:
+                self._check_severity(spec)
         return self.problems
+
+    def _check_severity(self, spec: InputSpec) -> None:
+        """The ``severity`` input starts the incident's clocks: it offers only the guide's
+        severities (a P5 or a typo would run without clocks and without a word)."""
+        guide = ", ".join(f"{k} {v}" for k, v in SEVERITIES.items())
+        where: PathT = ("inputs", SEVERITY_INPUT)
+        if spec.type is not InputType.CHOICE:
+            self.at(
+                (*where, "type"),
+                "the severity input is a choice of the operations guide's severities: "
+                f"write {{type: choice, choices: [{', '.join(SEVERITIES)}]}}",
+            )
+            return
+        for j, choice in enumerate(spec.choices or []):
+            if choice not in SEVERITIES:
+                self.at(
+                    (*where, "choices", j),
+                    f"severity {choice!r} is not one of the operations guide's ({guide}); "
+                    "the incident clocks know only these",
+                )
 
     def _check_input_check(self, key: str, step_id: str) -> None:
         """An input's ``check`` names a read-only check that needs nothing but inputs and

@@ -468,3 +468,43 @@ def test_a_parameter_holding_a_reference_is_checked_when_known() -> None:
         '    with: {argv: "${inputs.n}", env: {A: "${inputs.n}"}, ok_exit: [0]}\n'
     )
     assert validate_text(text).problems == []
+
+
+SEVERITY_PLAN = "id: x\ntitle: T\nkind: restore\ninputs:\n  severity: {severity}\nsteps:\n  - {{id: a, manual: m}}\n"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (
+            "{type: choice, choices: [P1, P2, P5]}",
+            ":5:46: severity 'P5' is not one of the operations guide's",
+        ),
+        ("{type: choice, choices: [P1, sev2]}", ":5:42: severity 'sev2' is not one of"),
+        ("{type: choice, choices: [p1, P2]}", ":5:38: severity 'p1' is not one of"),
+        (
+            "{type: string, default: P1}",
+            ":5:14: the severity input is a choice of the operations guide's",
+        ),
+        ("{default: P2}", ":5:3: the severity input is a choice"),
+    ],
+)
+def test_a_severity_the_guide_does_not_have_is_refused_at_its_place(
+    cli: Cli, write_plan: Callable[..., Path], spec: str, expected: str
+) -> None:
+    path = write_plan(SEVERITY_PLAN.format(severity=spec))
+    found = problems(cli, path)
+    assert any(expected in line for line in found), found
+    assert any("P1 full outage, P2 major function failed" in line or "[P1, P2, P3, P4]" in line
+               for line in found), found  # fmt: skip
+
+
+def test_the_guides_severities_validate_and_are_the_clocks_severities(
+    cli: Cli, write_plan: Callable[..., Path]
+) -> None:
+    from drconsole.engine.clocks import SEVERITIES as CLOCKS
+    from drconsole.plans.validate import SEVERITIES
+
+    assert {k: v.meaning for k, v in CLOCKS.items()} == SEVERITIES
+    path = write_plan(SEVERITY_PLAN.format(severity="{type: choice, choices: [P1, P2, P3, P4]}"))
+    assert cli("validate", path).code == 0
