@@ -38,6 +38,7 @@ class EventType(StrEnum):
     EXCEPTION = "exception"
     BAG = "bag"
     ATTESTATION = "attestation"
+    FAULTS_RECORDED = "faults_recorded"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,12 @@ def refused(step: str, question: str, reason: str, by: str) -> NewEvent:
     return NewEvent(
         EventType.REFUSED, {"step": step, "question": question, "reason": reason, "by": by}
     )
+
+
+def faults_recorded(entries: list[dict[str, Any]]) -> NewEvent:
+    """The drill sandbox's fault-log entries that bear on the run (``faultlog.concerning``),
+    copied into the journal so that the run's record does not depend on the sandbox."""
+    return NewEvent(EventType.FAULTS_RECORDED, {"entries": entries})
 
 
 ATTESTATION_TEXT = (
@@ -231,3 +238,9 @@ def describe(event: Event) -> str:
             return f"bag {d['event']} {d['label']}: {d['bag_id']}"
         case EventType.ATTESTATION:
             return f"attestation {d['name']} ({d['initials']}): {attestation_text(d)}"
+        case EventType.FAULTS_RECORDED:
+            faults = sorted({f"{e.get('fault')} ({e.get('site')})" for e in d["entries"]})
+            return (
+                f"FAULTS    {len(d['entries'])} injection(s) and heal(s) by the facilitator "
+                f"recorded from the sandbox's fault log: {', '.join(faults)}"
+            )

@@ -15,6 +15,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+from drconsole import faultlog
 from drconsole.adapters import registry
 from drconsole.engine import clocks, events, policy
 from drconsole.engine.ceremony import CeremonySteps
@@ -125,10 +126,22 @@ class Engine:
         await self._contained(self._sign_in_and_schedule())
         if self._interrupt_reason is None:
             await self._contained(self.ceremony.attest_all())
+        self._record_faults()
         if self._interrupt_reason is not None and self._abort_reason is None:
             self.ctx.emit(NewEvent(EventType.RUN_INTERRUPTED, {"reason": self._interrupt_reason}))
             return None
         return self._finish()
+
+    def _record_faults(self) -> None:
+        """Copy what a drill facilitator injected during the run from the sandbox's fault log
+        into the journal (nothing on a site that is not a sandbox, or with nothing injected)."""
+        log = faultlog.log_for(self.state.targets_file)
+        if log is None or self.state.started_at is None:
+            return
+        entries = faultlog.concerning(faultlog.read_log(log), self.state.started_at, utcnow())
+        new = [e for e in entries if e not in self.state.faults]
+        if new:
+            self.ctx.emit(events.faults_recorded(new))
 
     async def _sign_in_and_schedule(self) -> None:
         why_not = await self.ceremony.sign_in()

@@ -1,10 +1,10 @@
 """A drill facilitator's injected faults beside a run: the sandbox's fault log read for the run's
 time span, and for each injection the time the run took to notice it and to recover.
 
-The sandbox keeps its log in ``DIR/faults.jsonl`` (``drconsole.sandbox.faults`` writes it): one
-JSON object a line, ``{"at", "action": "inject"|"heal", "fault", "site", "who", "done"}``, UTC
-times. A run finds it through the targets file it ran with (``run_started``'s
-``targets_file``): a sandbox's targets file lies beside its ``faults.jsonl``.
+The log is the sandbox's (``drconsole/faultlog.py``). A run that ended or was interrupted holds
+the entries that bear on it in its own journal (``faults_recorded``), and those are what its
+report reads, whatever became of the sandbox since; only a run still being driven (or killed
+before it could record them) is read against the sandbox's live log.
 
 *Noticed*: the first event after the injection (and before its heal) that fails or refuses and
 names it: an ``attempt_failed``, a failed ``step_finished`` or a ``refused`` whose text holds
@@ -15,18 +15,18 @@ first. A run that never noticed an injection recovers from it only by its heal.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from drconsole.faultlog import LOG as LOG
+from drconsole.faultlog import log_for as log_for
+from drconsole.faultlog import parse, read_log
 from drconsole.journal.journal import Event
 from drconsole.plans.model import Plan
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp
-
-LOG = "faults.jsonl"
 
 # fault -> (action prefixes whose failures name it, words in an error or refusal that name it)
 CLUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -84,31 +84,6 @@ class Injection:
 
 def _seconds(start: datetime, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 1) if end is not None else None
-
-
-def log_for(targets_file: str | Path | None) -> Path | None:
-    """The fault log of the sandbox whose targets file a run used (None: not a sandbox)."""
-    if not targets_file:
-        return None
-    folder = Path(targets_file).parent
-    return folder / LOG if (folder / "sandbox.json").exists() else None
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """The log's entries in order; a line that does not read (one being written) is skipped."""
-    try:
-        text = path.read_text("utf-8")
-    except OSError:
-        return []
-    entries = []
-    for line in text.splitlines():
-        try:
-            entry = json.loads(line)
-            entry["_at"] = parse_timestamp(entry["at"])
-        except (ValueError, KeyError, TypeError):
-            continue
-        entries.append(entry)
-    return entries
 
 
 def pair(
@@ -187,16 +162,31 @@ def for_run(events: list[Event], plan: Plan | None, log: Path | None = None) -> 
     """The injections during a run (its events, first ``run_started``), measured."""
     if not events or events[0].type != "run_started":
         return []
-    log = log or log_for(events[0].data.get("targets_file"))
-    if log is None:
-        return []
+    entries = _entries(events, log)
     start = parse_timestamp(events[0].ts)
     finished = [e for e in events if e.type == "run_finished"]
     end = parse_timestamp(finished[-1].ts) if finished else None
-    found = pair(read_log(log), start, end)
+    found = pair(entries, start, end)
     for injection in found:
         measure(injection, events, actions(plan))
     return found
+
+
+def _entries(events: list[Event], log: Path | None) -> list[dict[str, Any]]:
+    """The fault-log entries for a run: those its journal recorded when it stopped; while it is
+    being driven (or when it stopped before this was recorded), the sandbox's live log too."""
+    recorded = parse(
+        [e for ev in events if ev.type == "faults_recorded" for e in ev.data["entries"]]
+    )
+    if recorded and events[-1].type in ("run_finished", "run_interrupted"):
+        return recorded
+    log = log or log_for(events[0].data.get("targets_file"))
+    live = read_log(log) if log is not None else []
+    seen = {(e["at"], e.get("action"), e.get("fault"), e.get("site")) for e in live}
+    missing = [
+        e for e in recorded if (e["at"], e.get("action"), e.get("fault"), e.get("site")) not in seen
+    ]
+    return sorted([*missing, *live], key=lambda e: e["_at"])
 
 
 def describe(seconds: float | None, pending: str = "not yet") -> str:

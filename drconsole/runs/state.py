@@ -16,6 +16,8 @@ Event types (``data`` fields):
 - ``run_interrupted``: reason.
 - ``run_finished``: result, reason.
 - ``journal_repaired``: dropped_bytes, dropped_sha256.
+- ``faults_recorded``: entries (a drill sandbox's fault-log entries that bear on the run, copied
+  when it ends or is interrupted: ``drconsole/faultlog.py``).
 
 Ceremonies add:
 - ``participants``: participants [{name, role, affiliation, initials, holds}].
@@ -119,6 +121,8 @@ class RunState:
     bags: list[dict[str, Any]] = field(default_factory=list)
     attestations: list[dict[str, Any]] = field(default_factory=list)
     refusals: list[dict[str, Any]] = field(default_factory=list)  # answers refused, and why
+    faults: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's fault-log
+    # entries recorded in the journal (``faults_recorded``; see ``drconsole/faultlog.py``)
     asking: dict[str, Any] | None = None  # the question waiting for an answer: step, question,
     # who, at (one at a time: the engine asks one question at a time)
 
@@ -215,6 +219,8 @@ def apply(state: RunState, event: Event) -> None:
         state.exceptions.append({**data, "at": event.ts})
     elif kind == "bag":
         state.bags.append({**data, "at": event.ts})
+    elif kind == "faults_recorded":
+        state.faults.extend(data["entries"])
     elif kind == "attestation":
         state.attestations.append({**data, "at": event.ts})
     elif kind == "run_finished":

@@ -49,6 +49,10 @@ SAMPLES: dict[EventType, dict[str, Any]] = {
     EventType.EXCEPTION: {"number": 1, "step": "seal", "happened": "bag torn"},
     EventType.BAG: {"event": "seal", "label": "A", "bag_id": "TE-1"},
     EventType.ATTESTATION: {"name": "Kim Ha", "initials": "KH", "agree": False, "reason": "no"},
+    EventType.FAULTS_RECORDED: {
+        "entries": [{"at": "2026-11-30T08:01:00Z", "action": "inject", "fault": "seal-vault",
+                     "site": "dr", "who": {"operator": "fac", "host": "room"}, "done": []}]
+    },  # fmt: skip
 }
 
 

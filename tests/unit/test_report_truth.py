@@ -203,6 +203,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "contents": "cards", "intact": False, "previous": "TEB-0", "previous_source": "earlier",
     },
     "attestation": {"initials": "PS", "name": "Park Su", "agree": False, "reason": "camera off"},
+    "faults_recorded": {"entries": [
+        {"at": "2026-11-30T08:00:30Z", "action": "inject", "fault": "crashloop", "site": "dr",
+         "who": {"operator": "fac", "host": "room"}, "done": ["api restarted"]},
+        {"at": "2026-11-30T08:00:40Z", "action": "heal", "fault": "crashloop", "site": "dr",
+         "who": {"operator": "fac", "host": "room"}, "done": []},
+    ]},
 }  # fmt: skip
 ANSWERS = {
     "people": PEOPLE,

@@ -1,0 +1,100 @@
+"""A drill's injected faults belong to the run's record: the engine copies the sandbox's fault-log
+entries that bear on a run into its journal when it ends, so the report still shows them after
+the sandbox is reset or destroyed (the log is the sandbox's, not the run's)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+
+from drconsole import faultlog
+from drconsole.journal.journal import read_events
+from drconsole.timeutil import format_timestamp, utcnow
+from tests.conftest import Cli
+
+
+def _entry(action: str, fault: str, at: str, site: str = "primary") -> dict[str, object]:
+    who = {"operator": "fac", "host": "room"}
+    return {"at": at, "action": action, "fault": fault, "site": site, "who": who, "done": []}
+
+
+def test_concerning_keeps_what_is_in_force_during_the_run() -> None:
+    now = utcnow()
+    ts = [format_timestamp(now + timedelta(seconds=s)) for s in range(-30, 30, 10)]
+    log = faultlog.parse(
+        [
+            json.dumps(_entry("inject", "dns-drift", ts[0])),  # healed before the run: no
+            json.dumps(_entry("heal", "dns-drift", ts[1])),
+            json.dumps(_entry("inject", "seal-vault", ts[1])),  # still in force: yes
+            json.dumps(_entry("inject", "crashloop", ts[3])),  # during: yes
+            json.dumps(_entry("heal", "crashloop", ts[4])),
+            json.dumps(_entry("inject", "s3-errors", ts[5])),  # after the run: no
+            "{torn",
+        ]
+    )
+    kept = faultlog.concerning(log, now - timedelta(seconds=5), now + timedelta(seconds=15))
+    assert [(e["action"], e["fault"]) for e in kept] == [
+        ("inject", "seal-vault"),
+        ("inject", "crashloop"),
+        ("heal", "crashloop"),
+    ]
+    assert all("_at" not in e for e in kept)
+
+
+def test_a_finished_drill_keeps_its_injections_when_the_sandbox_is_gone(
+    tmp_path: Path, cli: Cli
+) -> None:
+    sandbox = tmp_path / "sbx"
+    sandbox.mkdir()
+    (sandbox / "sandbox.json").write_text("{}")
+    targets = sandbox / "targets.yaml"
+    targets.write_text(yaml.safe_dump({"sites": {"primary": {"drill": True}}}))
+    log = sandbox / faultlog.LOG
+    # the facilitator injects while the step runs (the step writes the log line, as
+    # `sandbox inject` would), then the step fails naming the fault: noticed
+    inject = (
+        "import json,sys,datetime;"
+        "at=datetime.datetime.now(datetime.timezone.utc).isoformat().replace('+00:00','Z');"
+        f"open({str(log)!r},'a').write(json.dumps({{'at':at,'action':'inject','fault':"
+        "'seal-vault','site':'primary','who':{'operator':'fac','host':'room'},'done':[]})+'\\n')"
+    )
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        yaml.safe_dump(
+            {
+                "id": "drill",
+                "title": "Drill",
+                "kind": "drill",
+                "steps": [
+                    {
+                        "id": "inject",
+                        "action": "local.command",
+                        "with": {"argv": [sys.executable, "-c", inject]},
+                    },
+                    {
+                        "id": "vault",
+                        "action": "local.command",
+                        "needs": ["inject"],
+                        "with": {"argv": ["sh", "-c", "echo 'Vault is sealed' >&2; exit 1"]},
+                    },
+                ],
+            }
+        )
+    )
+    done = cli.run(plan, targets=targets)
+    assert done.code != 0, done.err
+    run_dir = done.run_dir
+    recorded = [e for e in read_events(run_dir) if e.type == "faults_recorded"]
+    assert len(recorded) == 1
+    assert [x["fault"] for x in recorded[0].data["entries"]] == ["seal-vault"]
+    before = json.loads(cli("report", run_dir, "--format", "json").out)["injections"]
+    assert [(i["fault"], i["noticed_by"]) for i in before] == [("seal-vault", "vault")]
+    log.unlink()  # the sandbox is reset or destroyed: the record still says what happened
+    (sandbox / "sandbox.json").unlink()
+    after = json.loads(cli("report", run_dir, "--format", "json").out)["injections"]
+    assert after == before
+    assert "seal-vault" in cli("report", run_dir, "--format", "md").out
