@@ -10,8 +10,9 @@ of aliases cannot expand to billions of values), what aliases may repeat, and th
 numbers. Each refusal names the place in the file.
 
 Events come from libyaml's parser (PyYAML's C extension, three times faster than its Python
-scanner: a 2000-step plan parses in 0.2 s); nodes are composed here, in Python, so that the
-bounds are checked before anything is built.
+scanner: a 2000-step plan parses in 0.2 s), or from PyYAML's own Python parser where PyYAML was
+built without libyaml (the same results, slower); nodes are composed here, in Python, so that
+the bounds are checked before anything is built.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from yaml._yaml import CParser
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
+from yaml.parser import Parser
+from yaml.reader import Reader
 from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 Path = tuple[str | int, ...]
 
@@ -77,15 +80,36 @@ def _mark(node: yaml.Node | yaml.Event) -> Position:
     return Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
 
 
-class _BoundedLoader(CParser, Composer, SafeConstructor, Resolver):
-    """libyaml's parser with PyYAML's safe composer, counting while it composes: refuses deep
+class _PythonParser(Reader, Scanner, Parser):
+    """PyYAML's own parser, for a PyYAML built without libyaml."""
+
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+
+
+def _event_parser() -> type:
+    """libyaml's parser where PyYAML has it, else PyYAML's own."""
+    try:
+        from yaml._yaml import CParser
+    except ImportError:
+        return _PythonParser
+    return CParser
+
+
+_EventParser: Any = _event_parser()
+
+
+class _BoundedLoader(_EventParser, Composer, SafeConstructor, Resolver):  # type: ignore[misc]
+    """The event parser with PyYAML's safe composer, counting while it composes: refuses deep
     nesting, aliases inside their own anchor, and more values (aliases expanded) than a plan
     may hold."""
 
     get_single_node = Composer.get_single_node
 
     def __init__(self, text: str) -> None:
-        CParser.__init__(self, text)
+        _EventParser.__init__(self, text)
         Composer.__init__(self)
         SafeConstructor.__init__(self)
         Resolver.__init__(self)
