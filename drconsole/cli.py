@@ -325,11 +325,32 @@ class _Printer:
         print(f"         {step_id} | {line}", file=self.stream, flush=True)
 
 
+def _who(given: str | None) -> str:
+    """Who runs: the name given, else the login name. The console and a headless run name
+    the same person alike (the run's title, the journal's and the report's operator)."""
+    import getpass
+
+    try:
+        return given or getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return "operator"
+
+
 def _operator(args: argparse.Namespace) -> Any:
     from drconsole.engine.answers import AnswersOperator, load_answers
 
     answers = load_answers(args.answers) if args.answers else None
-    return AnswersOperator(answers, name=args.operator, yes=args.yes), answers
+    name = _who(args.operator or (answers.operator if answers else None))
+    return AnswersOperator(answers, name=name, yes=args.yes), answers
+
+
+def _title(engine: Engine) -> None:
+    """The run screen's title, for a headless run: the mode in the console's words, the plan,
+    who runs it and the run."""
+    from drconsole.tui.labels import MODE_LABELS
+
+    print(f"{MODE_LABELS[engine.mode]} │ {engine.plan.title}", flush=True)
+    print(f"operator {engine.operator.name} │ run {engine.state.run_id}", flush=True)
 
 
 def _drive(engine: Engine) -> int:
@@ -436,6 +457,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_INVALID
     print(prepared.run_dir, flush=True)
+    _title(prepared.engine)
     if targets is not None and not args.targets:
         print(f"targets: {targets} (the default; --targets FILE for another)", flush=True)
     code = _drive(prepared.engine)
@@ -490,6 +512,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_INVALID
     print(prepared.run_dir, flush=True)
+    _title(prepared.engine)
     return _drive(prepared.engine)
 
 
@@ -745,8 +768,6 @@ def _console(
     start_plan: Path | None = None,
     resume: Path | None = None,
 ) -> int:
-    import getpass
-
     from drconsole.engine.modes import Mode
     from drconsole.runs.rundir import default_runs_dir
     from drconsole.tui.app import DrConsoleApp
@@ -760,7 +781,7 @@ def _console(
         plan_dirs=dirs,
         runs_dir=Path(runs_dir) if runs_dir else default_runs_dir(),
         targets_path=Path(targets) if targets else _default_targets(),
-        operator_name=operator or getpass.getuser(),
+        operator_name=_who(operator),
         mode=Mode(mode),
         given_inputs=given_inputs,
         start_plan=start_plan,

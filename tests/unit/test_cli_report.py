@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import subprocess
 from collections.abc import Callable
@@ -227,5 +228,6 @@ def test_a_guard_override_is_a_deviation(cli: Cli, tmp_path: Path) -> None:
     report = json.loads(cli("report", run_dir, "--format", "json").out)
     assert report["result"] == "succeeded"
     assert (
-        "Promote the DR database (promote): guard overridden by operator: fenced at the switch"
+        f"Promote the DR database (promote): guard overridden by {getpass.getuser()}: "
+        "fenced at the switch"
     ) in report["deviations"]
