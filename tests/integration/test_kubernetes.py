@@ -227,27 +227,46 @@ def test_a_statefulset_database_host_stops_and_starts(kube: dict[str, Any]) -> N
 
 
 def test_concurrent_writers_meet_optimistic_concurrency(tmp_path: Path) -> None:
-    """Read-modify-replace from several clients at once: the losers get 409 Conflict (a
-    transient error the engine retries), never a lost update."""
+    """Read-modify-replace from several clients at once, each reading before any writes: one
+    wins, every other gets 409 Conflict (a transient error the engine retries), and the object
+    holds exactly the winner's change (no lost update, no mix)."""
+    writers = 8
     with Simulator(ready_delay_s=0.05) as sim:
         sim.seed(qsign_objects(1))
         config = sim.kubeconfig(tmp_path / "kc", "dr")
-        errors: list[BaseException] = []
+        before = sim.store.read("services", "qsign", "qsign-api")
+        all_read = threading.Barrier(writers)
+        results: dict[int, BaseException | None] = {}
 
         def worker(n: int) -> None:
-            try:
-                k = KubeAdapter({"kubeconfig": str(config), "namespace": "qsign"}, "dr")
-                k.switch_service("qsign-api", {"app": "qsign-api", "n": str(n)})
-            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-                errors.append(exc)
+            k = KubeAdapter({"kubeconfig": str(config), "namespace": "qsign"}, "dr")
+            core = k.core()
+            read = core.read_namespaced_service
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+            def read_then_wait(*args: Any, **kwargs: Any) -> Any:
+                service = read(*args, **kwargs)
+                all_read.wait(timeout=30)  # every writer holds the same version now
+                return service
+
+            core.read_namespaced_service = read_then_wait
+            k.core = lambda: core  # type: ignore[method-assign]
+            try:
+                k.switch_service("qsign-api", {"app": "qsign-api", "n": str(n)})
+                results[n] = None
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                results[n] = exc
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(writers)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        assert all(isinstance(e, TransientError) and " 409 " in str(e) for e in errors)
-        winners = 8 - len(errors)
-        assert winners >= 1
+        (winner,) = [n for n, error in results.items() if error is None]
+        losers = [error for error in results.values() if error is not None]
+        assert len(losers) == writers - 1
+        for error in losers:
+            assert isinstance(error, TransientError), repr(error)
+            assert " 409 " in str(error), error
         final = sim.store.read("services", "qsign", "qsign-api")
-        assert final["spec"]["selector"]["n"] in {str(n) for n in range(8)}
+        assert final["spec"]["selector"] == {"app": "qsign-api", "n": str(winner)}
+        assert final["metadata"]["resourceVersion"] != before["metadata"]["resourceVersion"]
