@@ -353,6 +353,28 @@ def _title(engine: Engine) -> None:
     print(f"operator {engine.operator.name} │ run {engine.state.run_id}", flush=True)
 
 
+async def _remind(engine: Engine) -> None:
+    """The run screen's incident lines, headless: the severity and its cadence once, then
+    ``NOTIFY ...`` each time an update to the stakeholders falls due (checked every second,
+    as the run screen's clock ticks)."""
+    import asyncio
+
+    from drconsole.engine.clocks import incident
+    from drconsole.timeutil import utcnow
+
+    last = None
+    while True:
+        now = utcnow()
+        found = incident(engine.state, now)
+        if found is not None and found.next_update is not None:
+            if last is None:
+                print(f"[{now:%H:%M:%S}] SEVERITY  {found.severity.describe()}", flush=True)
+            elif found.next_update > last:
+                print(f"[{now:%H:%M:%S}] {found.reminder()}", flush=True)
+            last = found.next_update
+        await asyncio.sleep(1.0)
+
+
 def _drive(engine: Engine) -> int:
     import asyncio
     import signal
@@ -361,7 +383,11 @@ def _drive(engine: Engine) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, engine.interrupt, f"signal {sig.name}")
-        return await engine.run()
+        reminding = asyncio.create_task(_remind(engine))
+        try:
+            return await engine.run()
+        finally:
+            reminding.cancel()
 
     from drconsole.journal.journal import JournalError
 
@@ -604,6 +630,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    import textwrap
+
     from drconsole.engine import clocks
     from drconsole.runs.rundir import default_runs_dir, list_runs
     from drconsole.timeutil import format_duration, utcnow
@@ -624,6 +652,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         )
         result = state.result.value if state.result else "unfinished"
         print(f"{run.path.name:<48} {state.mode:<7} {result:<10} {rto:>8}")
+        if run.problem:
+            print(textwrap.fill(run.problem, 80, initial_indent="  ! ", subsequent_indent="    "))
     return EXIT_OK
 
 
