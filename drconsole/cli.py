@@ -659,6 +659,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     import json
+    import shutil
 
     from drconsole.report import history
     from drconsole.runs.rundir import default_runs_dir
@@ -677,12 +678,16 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.plan and not found["plans"] and not found["schedule"]:
         _err(f"no runs of plan {args.plan!r} in {runs_dir}")
         return EXIT_FAILED
-    render = {
-        "json": lambda h: json.dumps(h, indent=2, ensure_ascii=False),
-        "html": history.to_html,
-        "md": history.to_markdown,
-    }[args.format]
-    return EXIT_OK if _write_or_print(render(found), args.output) else EXIT_FAILED
+    if args.format == "json":
+        text = json.dumps(found, indent=2, ensure_ascii=False)
+    elif args.format == "html":
+        text = history.to_html(found)
+    else:  # read at a terminal, it fits it (the runs as short items, not a wide table)
+        at_terminal = args.output is None and sys.stdout.isatty()
+        text = history.to_markdown(
+            found, shutil.get_terminal_size().columns if at_terminal else None
+        )
+    return EXIT_OK if _write_or_print(text, args.output) else EXIT_FAILED
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ against the objective in plain text (the console's History screen and the Markdo
 from __future__ import annotations
 
 import html
+import textwrap
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -181,8 +182,35 @@ def _row(run: dict[str, Any]) -> list[str]:
     ]
 
 
-def to_markdown(h: dict[str, Any]) -> str:
-    """The history for people: what is overdue first, then each plan's runs and trend."""
+def _run_item(run: dict[str, Any]) -> list[str]:
+    """One run as a list item of three lines, for a terminal (the table is wider than 80)."""
+    started, mode, result, rto, rpo, who, name = _row(run)
+    return [f"- {started} {mode} {result}, by {who}", f"  RTO {rto}; RPO {rpo}", f"  run {name}"]
+
+
+def _wrap(lines: list[str], width: int) -> list[str]:
+    """Every line ``width`` columns at most: prose and list items wrapped (a list item's
+    continuation indented), code blocks (the chart, drawn to fit) left as they are."""
+    out: list[str] = []
+    code = False
+    for line in lines:
+        code = code != line.startswith("```")
+        if code or len(line) <= width:
+            out.append(line)
+            continue
+        lead = len(line) - len(line.lstrip(" -"))
+        out += textwrap.wrap(
+            line, width, subsequent_indent=" " * lead, break_on_hyphens=False
+        )  # long words (a path, a run's name) are broken: nothing passes the edge
+    return out
+
+
+def to_markdown(h: dict[str, Any], width: int | None = None) -> str:
+    """The history for people: what is overdue first, then each plan's runs and trend.
+
+    ``width`` (a terminal's): each run a short list item instead of a table row, and every
+    line wrapped to fit; without it the runs are a table (for a file), as wide as it needs.
+    """
     lines = [f"# Drill history ({h['count']} runs in {h['runs_dir']})", ""]
     if h["since"]:
         lines += [f"Runs since {h['since']}.", ""]
@@ -196,16 +224,20 @@ def to_markdown(h: dict[str, Any]) -> str:
             f"Trend: {entry['trend']['says']}.",
             "",
         ]
-        lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += [
-            "| " + " | ".join(c.replace("|", "\\|") for c in _row(r)) + " |" for r in entry["runs"]
-        ]
-        chart = rto_chart(entry["runs"])
+        if width is None:
+            lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+            lines += [
+                "| " + " | ".join(c.replace("|", "\\|") for c in _row(r)) + " |"
+                for r in entry["runs"]
+            ]
+        else:
+            lines += [line for r in entry["runs"] for line in _run_item(r)]
+        chart = rto_chart(entry["runs"], width=min(76, width or 76))
         lines += ["", "RTO per drill against the objective:", "", "```", *chart, "```", ""]
     if not h["plans"]:
         lines += ["No runs.", ""]
     lines += faults_markdown(h)
-    return "\n".join(lines)
+    return "\n".join(lines if width is None else _wrap(lines, width))
 
 
 def to_html(h: dict[str, Any]) -> str:
