@@ -6,15 +6,12 @@ These need no target site. ``local.command`` takes an argument list, never a she
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import re
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -185,6 +182,10 @@ class LocalAdapter:
 
     def http_check(self, params: HttpCheckParams, ctx: ActionContext) -> dict[str, Any]:
         """GET a URL and compare the status; refused or 5xx is transient, else permanent."""
+        import http.client  # urllib and http.client only here and in notify: a run of other
+        import urllib.error  # steps does not load them (0.6 MB)
+        import urllib.request
+
         start = time.monotonic()
         request = urllib.request.Request(params.url, method="GET")
         try:
@@ -213,6 +214,9 @@ class LocalAdapter:
 
     def notify(self, params: NotifyParams, ctx: ActionContext) -> dict[str, Any]:
         """Tell stakeholders: a webhook, else (or when it fails) a message file."""
+        import urllib.error
+        import urllib.request
+
         at = format_timestamp(utcnow())
         failure = None
         if params.webhook_url:

@@ -15,8 +15,6 @@ the holder's pid is checked.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import select
 import time
@@ -148,6 +146,8 @@ class _Inotify:
     def watch(cls, directory: Path) -> _Inotify | None:
         """Watch ``directory`` for written, closed and new files; None where inotify is not
         available (another system, or no watches left)."""
+        import ctypes.util  # only a watcher needs it: the console that drives a run does not
+
         name = ctypes.util.find_library("c")
         if name is None:
             return None

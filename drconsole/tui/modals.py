@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown, Static
+from textual.widgets import Button, Input, Label, Static
 
 from drconsole.engine.operator import FailureChoice, FieldSpec, InterruptedChoice, Question
 
@@ -32,6 +32,8 @@ class _Modal(ModalScreen[Any]):
         if self.q is not None:
             yield Label(f"Step: {self.q.title} ({self.q.step_id})", classes="modal-step")
             if self.q.guidance:
+                from textual.widgets import Markdown  # markdown-it: only for a step with guidance
+
                 with VerticalScroll(classes="modal-guidance"):
                     yield Markdown(self.q.guidance)
 

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Markdown, RichLog, Static
+from textual.widgets import DataTable, Footer, RichLog, Static
 
 from drconsole.engine import clocks
 from drconsole.engine.events import EventType, describe, show
@@ -103,8 +103,7 @@ class RunView(Screen[None]):
         with Horizontal(id="run-body"):
             yield MarkedTable(id="steps", cursor_type="row", zebra_stripes=False)
             with VerticalScroll(id="detail"):
-                yield Static(id="detail-head")
-                yield Markdown(id="detail-guidance")
+                yield Static(id="detail-head")  # then #detail-guidance, once a step has some
                 yield Static(id="detail-facts")
                 yield RichLog(id="detail-live", max_lines=500, wrap=True)
         yield RichLog(id="journal-log", max_lines=2000, wrap=False)
@@ -273,12 +272,27 @@ class RunView(Screen[None]):
         self.query_one("#detail-head", Static).update(
             f"{step.label}  [{step.kind}{', DESTRUCTIVE' if step.destructive else ''}]"
         )
-        self.query_one("#detail-guidance", Markdown).update(step.guidance or step.manual or "")
+        self._show_guidance(step.guidance or step.manual or "")
         live = self.query_one("#detail-live", RichLog)
         live.clear()
         for line in self.live_lines.get(self.selected, []):
             live.write(line)
         self._show_facts()
+
+    def _show_guidance(self, text: str) -> None:
+        """The step's guidance as Markdown, mounted under the head for the first step that has
+        some (an empty Markdown takes no room): markdown-it, linkify and pygments cost about
+        4 MB, which a run whose steps have no guidance never loads."""
+        shown = self.query("#detail-guidance")
+        if not text and not shown:
+            return
+        from textual.widgets import Markdown
+
+        if shown:
+            shown.first(Markdown).update(text)
+        else:
+            guidance = Markdown(text, id="detail-guidance")
+            self.query_one("#detail", VerticalScroll).mount(guidance, after="#detail-head")
 
     def _show_facts(self) -> None:
         record = self.run_state.steps.get(self.selected)

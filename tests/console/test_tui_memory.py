@@ -1,0 +1,95 @@
+"""What the console loads: a run whose steps have no guidance does not load markdown-it (nor
+the modules only other steps or screens use), and a step's guidance is still shown as Markdown
+when it is selected, under the step's head, and cleared for a step without any."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from textual.widgets import DataTable, Markdown
+
+from drconsole.engine.modes import Mode
+from drconsole.tui.run_screen import RunScreen
+from tests.console.pilot import make_app, run, setup, until
+
+GUIDED = """
+id: guided
+title: Guided
+kind: drill
+steps:
+  - {id: plain, wait: 0s}
+  - {id: told, wait: 0s, guidance: "Check the **replica** first.", needs: [plain]}
+  - {id: last, wait: 0s, needs: [told]}
+"""
+
+# the console on a plan without guidance, headless until the run finishes; then what it loaded
+LOADED = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from drconsole.tui.app import DrConsoleApp
+    from drconsole.tui.run_screen import RunScreen
+    plans, runs, plan = map(Path, sys.argv[1:4])
+    app = DrConsoleApp(plan_dirs=[plans], runs_dir=runs, targets_path=None,
+                       operator_name="t", start_plan=plan)
+    async def watch():
+        import asyncio
+        while not (isinstance(app.screen, RunScreen) and app.screen.finished):
+            await asyncio.sleep(0.05)
+        app.exit()
+    app.call_later(lambda: app.run_worker(watch()))
+    app.run(headless=True)
+    print(" ".join(m for m in ("markdown_it", "pygments", "urllib.request", "ctypes")
+                   if m in sys.modules) or "none")
+""")
+
+
+def test_a_run_without_guidance_loads_no_markdown(tmp_path: Path) -> None:
+    plans, plan, _ = setup(
+        tmp_path,
+        "id: p\ntitle: P\nkind: drill\nsteps:\n"
+        "  - {id: a, action: local.command, with: {argv: ['true']}}\n"
+        "  - {id: b, wait: 0s, needs: [a]}\n",
+    )
+    script = tmp_path / "loaded.py"
+    script.write_text(LOADED)
+    done = subprocess.run(
+        [sys.executable, str(script), str(plans), str(tmp_path / "runs"), str(plan)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "none", done.stdout
+
+
+def test_guidance_is_shown_for_the_selected_step_only(tmp_path: Path) -> None:
+    plans, plan, targets = setup(tmp_path, GUIDED)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan, mode=Mode.DRY_RUN)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.finished)
+            screen = app.screen
+            assert isinstance(screen, RunScreen)
+            table = screen.query_one("#steps", DataTable)
+
+            async def select(row: int) -> None:
+                table.move_cursor(row=row)
+                await pilot.pause(0.2)
+
+            await select(1)
+            guidance = screen.query_one("#detail-guidance", Markdown)
+            assert guidance.source == "Check the **replica** first."
+            assert guidance.children  # drawn as Markdown
+            ids = [w.id for w in screen.query_one("#detail").children]
+            assert ids[:3] == ["detail-head", "detail-guidance", "detail-facts"]
+            await select(2)
+            assert guidance.source == ""
+            assert not guidance.children
+            assert guidance.size.height == 0
+
+    run(scenario())
