@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -400,11 +401,14 @@ class ObjectStore:
         if digest.hexdigest() != checked["sha256"]:
             raise TransientError(f"{self.where(key)} changed while it was downloaded; try again")
         Path(str(target) + ".sha256").write_text(f"{digest.hexdigest()}  {target.name}\n")
+        made = response["LastModified"].timestamp()  # the file keeps the object's time
+        os.utime(target, (made, made))
         return {
             "path": str(target),
             "key": key,
             "sha256": digest.hexdigest(),
             "size": checked["size"],
+            "last_modified": format_timestamp(response["LastModified"]),
         }
 
     # ----------------------------------------------------------------- audit logs
@@ -804,7 +808,13 @@ ACTIONS = [
         name="s3.download",
         summary="Download an object after verifying it; .sha256 beside it.",
         params=DownloadParams,
-        outputs={"path": "", "key": "", "sha256": "", "size": ""},
+        outputs={
+            "path": "",
+            "key": "",
+            "sha256": "",
+            "size": "bytes",
+            "last_modified": "the object's LastModified, kept as the file's modification time",
+        },
         effect=Effect.CHANGES,
         idempotent=True,
         run=lambda c, p: _s3(c).download(p.key, p.path),

@@ -136,6 +136,17 @@ class LocalBaoHost:
         return self.restore_state()
 
 
+def _taken(file: Path) -> dict[str, str]:
+    """When a snapshot was taken: its file's modification time (raft's index and term carry
+    no time). A snapshot saved by drconsole or the sandbox has it; s3.download gives the file
+    the object's LastModified; a file copied without its time has the copy's."""
+    return {
+        "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(file.stat().st_mtime)),
+        "taken_at_from": "the file's modification time (a download keeps the object's "
+        "LastModified)",
+    }
+
+
 def _error_text(exc: BaseException) -> str:
     text = str(exc).split(", on ")[0].strip()
     return text or type(exc).__name__
@@ -301,7 +312,7 @@ class VaultAdapter:
             raise CheckFailed(f"{file} lacks {', '.join(sorted(missing))}", evidence=out)
         info = json.loads(meta or b"{}")
         out.update(index=info.get("Index"), term=info.get("Term"), version=info.get("Version"))
-        out["taken_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(file.stat().st_mtime))
+        out.update(_taken(file))
         if expected is not None and expected != actual:
             raise CheckFailed(
                 f"SHA-256 of {file} is {actual[:16]}…, expected {expected[:16]}…",
@@ -316,6 +327,7 @@ class VaultAdapter:
         """The snapshot to restore: the one given (a path, or s3://BUCKET/KEY fetched through
         the site's s3 section and verified against its checksum), else the newest in the
         site's snapshots folder."""
+        source = None  # where the time of taking comes from, when not the file's own
         if given and given.startswith("s3://"):
             from drconsole.adapters.objectstore import ObjectStore
 
@@ -325,6 +337,7 @@ class VaultAdapter:
             into = Path(self.section.get("snapshots") or ".") / "downloaded" / Path(key).name
             fetched = ObjectStore({**s3, "bucket": bucket}).download(key, str(into))
             given = fetched["path"]
+            source = f"the LastModified of s3://{bucket}/{key}"
         if given:
             chosen = Path(given)
             if not chosen.is_file():
@@ -339,11 +352,9 @@ class VaultAdapter:
                 )
             chosen = max(found, key=lambda f: f.stat().st_mtime)
         age = time.time() - chosen.stat().st_mtime
-        out: dict[str, Any] = {
-            "path": str(chosen),
-            "age_s": round(age, 1),
-            "taken_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(chosen.stat().st_mtime)),
-        }
+        out: dict[str, Any] = {"path": str(chosen), "age_s": round(age, 1), **_taken(chosen)}
+        if source:
+            out["taken_at_from"] = source
         if rpo_s is not None:
             out["within_rpo"] = age <= rpo_s
         return out
@@ -994,7 +1005,13 @@ ACTIONS = [
         name="vault.newest_snapshot",
         summary="Choose a snapshot: the given one or the newest; age.",
         params=ChooseParams,
-        outputs={"path": "", "age_s": "", "taken_at": "", "within_rpo": ""},
+        outputs={
+            "path": "",
+            "age_s": "seconds since the snapshot was taken",
+            "taken_at": "when the snapshot was taken (UTC)",
+            "taken_at_from": "where taken_at comes from: the file's time or the object's",
+            "within_rpo": "",
+        },
         effect=Effect.READ_ONLY,
         idempotent=True,
         run=lambda c, p: _v(c).newest_snapshot(p.path, p.rpo_s, c.site.get("s3")),
@@ -1014,7 +1031,8 @@ ACTIONS = [
             "index": "",
             "term": "",
             "version": "",
-            "taken_at": "",
+            "taken_at": "when the snapshot was taken (UTC)",
+            "taken_at_from": "where taken_at comes from",
         },
         effect=Effect.READ_ONLY,
         idempotent=True,
