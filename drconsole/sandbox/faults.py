@@ -11,8 +11,9 @@ the sandbox's services, and each heal the exact undo of its inject.
   503 to a share of requests (``--share``, 0.5). Heal: every request passes again.
 - ``corrupt-backup``: the newest Vault snapshot under ``vault/snapshots/`` gets a byte changed
   (a new version of the object) with the original's SHA-256 kept beside it as ``.sha256``; the
-  snapshot schedule is paused meanwhile, so the damaged copy stays the newest. Heal: both new
-  versions deleted (the original is current again), the schedule started if it ran.
+  snapshot schedule is paused meanwhile, so the damaged copy stays the newest (``sandbox up``
+  leaves it paused); a write refused half way is undone at once. Heal: both new versions
+  deleted (the original is current again), the schedule started if it ran.
 - ``stale-backup``: every backup copy under ``pgbackrest/`` hidden behind a delete marker.
   Heal: the markers deleted (the copies are current again, with their own times).
 - ``dns-drift``: ``api.qsign.example.`` points at ``api.drift.qsign.example.``. Heal: back at
@@ -32,7 +33,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 import yaml
@@ -101,6 +102,17 @@ def active(root: Path) -> dict[str, dict[str, Any]]:
     except (OSError, ValueError):
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def schedule_paused_by(root: Path) -> str | None:
+    """Why the Vault snapshot schedule must stay paused (``sandbox up`` leaves it so): a
+    corrupt-backup is injected, and a fresh snapshot would silently undo it. None: no reason."""
+    if not any(key.startswith("corrupt-backup@") for key in active(root)):
+        return None
+    return (
+        "the Vault snapshot schedule stays paused while corrupt-backup is injected (a fresh "
+        "snapshot would undo it): 'drconsole sandbox heal corrupt-backup' starts it again"
+    )
 
 
 def _keep(root: Path, found: dict[str, dict[str, Any]]) -> None:
@@ -316,18 +328,40 @@ def _corrupt(root: Path, state: SandboxState, site: str, _: float) -> tuple[Any,
     digest = hashlib.sha256(body).hexdigest()
     damaged = bytearray(body)
     damaged[len(damaged) // 2] ^= 0xFF
+    name = key.rsplit("/", 1)[-1]  # the .sha256 beside it reads as sha256sum writes it
     scheduled = SNAPSHOT_SCHEDULE.pid(root) is not None
+    undo: dict[str, Any] = {"key": key, "versions": {}, "scheduled": scheduled}
     manager.snapshotter_stop(root)
-    bad = client.put_object(Bucket=s3.BUCKET, Key=key, Body=bytes(damaged))["VersionId"]
-    name = key.rsplit("/", 1)[-1]
-    side = client.put_object(
-        Bucket=s3.BUCKET, Key=f"{key}.sha256", Body=f"{digest}  {name}\n".encode()
-    )["VersionId"]
-    undo = {"key": key, "versions": {key: bad, f"{key}.sha256": side}, "scheduled": scheduled}
+    try:
+        for where, data in ((key, bytes(damaged)), (f"{key}.sha256", f"{digest}  {name}\n")):
+            put = client.put_object(Bucket=s3.BUCKET, Key=where, Body=data)
+            undo["versions"][where] = put["VersionId"]
+    except Exception as exc:  # noqa: BLE001 - a boto3 error from the service: undo, then say
+        _undo_half_done(root, state, site, undo, f"{type(exc).__name__}: {exc}")
     return undo, (
         f"byte {len(body) // 2} of s3://{s3.BUCKET}/{key} changed (its SHA-256 {digest[:16]}… "
         "kept beside it); Vault snapshot schedule paused"
     )
+
+
+def _undo_half_done(
+    root: Path, state: SandboxState, site: str, undo: dict[str, Any], problem: str
+) -> NoReturn:
+    """A corrupt-backup that failed half way is undone at once (what was written deleted, the
+    schedule started again if it ran): the sandbox is as it was, or the message says not.
+
+    Raises:
+        RuntimeError: always, saying what failed and whether the sandbox is as it was.
+    """
+    try:
+        _corrupt_heal(root, state, site, undo)
+    except Exception as exc:  # noqa: BLE001 - the undo failed too: say what to do
+        raise RuntimeError(
+            f"{problem}; undoing it failed too ({type(exc).__name__}: {exc}): run "
+            f"'drconsole sandbox reset --dir {root}' to put the sandbox right"
+        ) from None
+    again = "; the Vault snapshot schedule runs again" if undo["scheduled"] else ""
+    raise RuntimeError(f"{problem}; nothing is left changed (undone{again})")
 
 
 def _corrupt_heal(root: Path, state: SandboxState, site: str, undo: dict[str, Any]) -> str:

@@ -164,7 +164,10 @@ def up(root: Path) -> str:
             if not sim.pid():
                 sim.start()
                 started.append(f"kubernetes simulator {sim.site}")
-        if not SNAPSHOTS.pid(root):
+        from drconsole.sandbox.faults import schedule_paused_by
+
+        paused = schedule_paused_by(root)  # a fault that a fresh snapshot would undo
+        if not SNAPSHOTS.pid(root) and paused is None:
             snapshot(root, "primary")  # a fresh one (moto's bucket may have been made again)
             snapshotter_start(root)
             started.append("Vault snapshot schedule")
@@ -173,9 +176,10 @@ def up(root: Path) -> str:
             started.append("audit-log shipping")
     except (AdapterError, RuntimeError) as exc:
         raise SandboxError(f"the sandbox could not start: {exc}") from None
+    kept = f"{paused}\n" if paused else ""
     if not started:
-        return f"the sandbox in {root} is up already; nothing to do\n" + status(root)
-    return f"started: {', '.join(started)}\n" + status(root)
+        return f"the sandbox in {root} is up already; nothing to do\n{kept}" + status(root)
+    return f"started: {', '.join(started)}\n{kept}" + status(root)
 
 
 PORT_NAMES = (

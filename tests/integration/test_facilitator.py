@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -18,9 +19,11 @@ import psycopg
 import pytest
 import requests
 import yaml
+from botocore.exceptions import ClientError
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
+from drconsole.adapters.objectstore import ObjectStore
 from drconsole.journal.journal import read_events
 from drconsole.report import history, injections
 from drconsole.report.build import build, to_markdown
@@ -179,6 +182,70 @@ def test_backup_faults_caught_by_daily_check(sandbox: Path, tmp_path: Path, cli:
         "corrupt-backup"
     }
     assert "time to notice, drill after drill" in history.to_markdown(h)
+
+
+@pytest.mark.parametrize("refused_put", [1, 2], ids=["damaged-copy", "its-sha256"])
+def test_a_corrupt_backup_that_fails_half_way_leaves_the_sandbox_as_it_was(
+    sandbox: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, refused_put: int
+) -> None:
+    """The bucket refuses a write as S3 does under load (503 SlowDown), the damaged copy's or
+    its .sha256's: the inject fails saying so, and nothing is left changed (no new version of
+    an existing snapshot, no .sha256, the snapshot schedule running, nothing recorded as
+    injected), so nothing is left for a later 'sandbox up' to undo silently."""
+    assert SNAPSHOTS.pid(sandbox)
+    direct = s3_client(sandbox)
+
+    def versions() -> set[tuple[str, str]]:
+        listed = direct.list_object_versions(Bucket=s3.BUCKET, Prefix=faults.SNAPSHOTS)
+        return {(v["Key"], v["VersionId"]) for v in listed.get("Versions", [])}
+
+    before = versions()
+    puts = itertools.count(1)
+    real_client = ObjectStore.client
+
+    def refuse(**_: Any) -> None:
+        if next(puts) == refused_put:
+            error = {"Code": "SlowDown", "Message": "Please reduce your request rate."}
+            raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 503}},
+                              "PutObject")  # fmt: skip
+
+    def client(store: ObjectStore) -> Any:
+        made = real_client(store)
+        if not getattr(made, "refusing", False):
+            made.meta.events.register("before-call.s3.PutObject", refuse)
+            made.refusing = True
+        return made
+
+    monkeypatch.setattr(ObjectStore, "client", client)
+    said = cli("sandbox", "inject", "corrupt-backup", "--dir", sandbox)
+    monkeypatch.undo()
+    assert said.code != 0
+    assert "could not inject corrupt-backup on primary: ClientError" in said.err
+    assert "SlowDown" in said.err
+    assert "nothing is left changed (undone; the Vault snapshot schedule runs again)" in said.err
+    assert "Traceback" not in said.err
+    assert faults.active(sandbox) == {}
+    assert SNAPSHOTS.pid(sandbox)  # running again, as it was
+    added = versions() - before
+    assert before <= versions()
+    assert not {key for key, _ in added} & {key for key, _ in before}, added
+    assert not any(key.endswith(".sha256") for key, _ in added), added
+
+
+def test_sandbox_up_keeps_a_corrupt_backup_injected(sandbox: Path, cli: Cli) -> None:
+    """'sandbox up' restarts what stopped, but not the snapshot schedule a corrupt-backup
+    paused: a fresh snapshot would silently undo the fault. It says so; heal starts it."""
+    assert cli("sandbox", "inject", "corrupt-backup", "--dir", sandbox).code == 0
+    key = faults.active(sandbox)["corrupt-backup@primary"]["key"]
+    said = cli("sandbox", "up", "--dir", sandbox)
+    assert said.code == 0, said.err
+    assert "stays paused while corrupt-backup is injected" in said.out
+    assert SNAPSHOTS.pid(sandbox) is None
+    store = s3.MotoServer(sandbox, manager.load_state(sandbox).bao_ports["s3"]).store()
+    assert store.objects(faults.SNAPSHOTS)[-1]["key"] == key  # the damaged copy, still newest
+    assert cli("sandbox", "heal", "corrupt-backup", "--dir", sandbox).code == 0
+    assert SNAPSHOTS.pid(sandbox)
+    assert "stays paused" not in cli("sandbox", "up", "--dir", sandbox).out
 
 
 def test_s3_errors_through_the_proxy(sandbox: Path, tmp_path: Path, cli: Cli) -> None:
