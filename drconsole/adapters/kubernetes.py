@@ -20,9 +20,10 @@ import base64
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import yaml
 from pydantic import Field
@@ -42,11 +43,41 @@ from drconsole.adapters.sealed import KeyRef, site_key
 from drconsole.timeutil import format_timestamp, utcnow
 
 REQUEST_TIMEOUT_S = 15
+WATCH_WINDOW_S = 1.0  # a watch is reopened this often, so a cancel is seen within it
 Kind = Literal["deployment", "statefulset"]
+PLURALS = {
+    "deployment": "deployments",
+    "statefulset": "statefulsets",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+}
+MERGE_PATCH = "application/merge-patch+json"
 
 
 class Conflict(TransientError):
     """409: the object exists already, or changed since it was read."""
+
+
+def _refused(status: int, message: str, what: str) -> AdapterError:
+    """An API server's refusal as a typed error with what to do next."""
+    text = f"{what}: {status} {message}"
+    if status == 409:
+        return Conflict(text)
+    if status == 429 or status >= 500:
+        return TransientError(text)
+    if status in (401, 403):
+        return PermanentError(text, hint="check the kubeconfig's credentials and RBAC")
+    if status == 404:
+        return PermanentError(text, hint="check the name, the namespace and the context")
+    return PermanentError(text)
+
+
+def _message(body: bytes | str | None, reason: str | None) -> str:
+    """The ``message`` of a ``Status`` body, else the HTTP reason."""
+    try:
+        return str(json.loads(body or "{}").get("message") or reason)
+    except (ValueError, AttributeError):
+        return str(reason)
 
 
 def _error(exc: Exception, what: str) -> AdapterError:
@@ -55,28 +86,20 @@ def _error(exc: Exception, what: str) -> AdapterError:
     from urllib3.exceptions import HTTPError
 
     if isinstance(exc, ApiException):
-        status = int(exc.status or 0)
-        try:
-            message = json.loads(exc.body or "{}").get("message") or exc.reason
-        except ValueError:
-            message = exc.reason
-        text = f"{what}: {status} {message}"
-        if status == 409:
-            return Conflict(text)
-        if status == 429 or status >= 500:
-            return TransientError(text)
-        if status in (401, 403):
-            return PermanentError(text, hint="check the kubeconfig's credentials and RBAC")
-        if status == 404:
-            return PermanentError(text, hint="check the name, the namespace and the context")
-        return PermanentError(text)
+        return _refused(int(exc.status or 0), _message(exc.body, exc.reason), what)
     if isinstance(exc, HTTPError | OSError):
         return TransientError(f"{what}: the API server does not answer ({exc})")
     return PermanentError(f"{what}: {type(exc).__name__}: {exc}")
 
 
 class KubeAdapter:
-    """One site's cluster and namespace."""
+    """One site's cluster and namespace.
+
+    Requests go through the official client's ``ApiClient`` (kubeconfig, TLS, tokens) as JSON
+    in and out: its typed API classes import some 280 pydantic models on first use (0.6 s for
+    ``AppsV1Api``, 0.9 s for ``CoreV1Api``), which a step would wait for. ``apps()`` and
+    ``core()`` still give them to callers that want models.
+    """
 
     def __init__(self, section: Mapping[str, Any], site_name: str | None = None) -> None:
         self.section = dict(section)
@@ -89,8 +112,10 @@ class KubeAdapter:
 
     def api_client(self) -> Any:
         if self._api is None:
-            from kubernetes import client, config
+            from kubernetes.client.api_client import ApiClient
+            from kubernetes.client.configuration import Configuration
             from kubernetes.config.config_exception import ConfigException
+            from kubernetes.config.kube_config import load_kube_config
 
             path = (
                 self.section.get("kubeconfig")
@@ -102,9 +127,9 @@ class KubeAdapter:
                     f"site {self.site_name}: no kubeconfig at {path}",
                     hint="set kubernetes.kubeconfig in the targets file",
                 )
-            configuration = client.Configuration()
+            configuration = Configuration()
             try:
-                config.load_kube_config(  # type: ignore[no-untyped-call]
+                load_kube_config(  # type: ignore[no-untyped-call]
                     config_file=str(path),
                     context=self.section.get("context"),
                     client_configuration=configuration,
@@ -112,75 +137,131 @@ class KubeAdapter:
             except ConfigException as exc:
                 raise PermanentError(f"kubeconfig {path}: {exc}") from None
             configuration.retries = 0
-            self._api = client.ApiClient(configuration)
+            self._api = ApiClient(configuration)
         return self._api
 
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    def path(self, plural: str, name: str | None = None, sub: str | None = None) -> str:
+        """The URL path of this namespace's ``plural`` (one object, or its subresource)."""
+        group = "/apis/apps/v1" if plural in ("deployments", "statefulsets") else "/api/v1"
+        path = f"{group}/namespaces/{quote(self.namespace, safe='')}/{plural}"
+        return path + "".join(f"/{quote(part, safe='')}" for part in (name, sub) if part)
+
+    def _send(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+        timeout: Any = REQUEST_TIMEOUT_S,
+    ) -> Any:
+        """The response to one request (its body not read yet); a refusal raises."""
+        api = self.api_client()
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
         try:
-            return fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
+            request = api.param_serialize(
+                method,
+                path,
+                query_params=list((query or {}).items()),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = api.call_api(*request, _request_timeout=timeout)
+            if not 200 <= response.status < 300:
+                response.read()
+        except Exception as exc:
+            raise _error(exc, what) from None
+        if not 200 <= response.status < 300:
+            raise _refused(response.status, _message(response.data, response.reason), what)
+        return response
+
+    def request(
+        self, what: str, method: str, path: str, body: Any = None, **options: Any
+    ) -> dict[str, Any]:
+        """One request's JSON answer (``options``: query, content_type). Raises a typed error
+        saying what was being done."""
+        response = self._send(what, method, path, body, **options)
+        try:
+            return dict(json.loads(response.read()))
         except Exception as exc:
             raise _error(exc, what) from None
 
+    def watch(
+        self, what: str, path: str, query: Mapping[str, Any], seconds: float
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(type, object)`` for each change the API server streams for at most ``seconds``
+        (``ADDED``, ``MODIFIED``, ``DELETED``; ``ERROR`` with a ``Status``, e.g. 410 when the
+        resourceVersion is too old)."""
+        wait = max(1, round(seconds))
+        query = {**query, "watch": "true", "timeoutSeconds": wait}
+        response = self._send(
+            what, "GET", path, query=query, timeout=(REQUEST_TIMEOUT_S, wait + REQUEST_TIMEOUT_S)
+        )
+        stream = response.response
+        buffer = b""
+        try:
+            while chunk := stream.read1(65536):
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        event = json.loads(line)
+                        yield str(event.get("type")), dict(event.get("object") or {})
+        except Exception as exc:
+            raise _error(exc, what) from None
+        finally:
+            stream.release_conn()
+
     def apps(self) -> Any:
+        """The client's typed ``AppsV1Api`` (models; slow to import the first time)."""
         from kubernetes import client
 
         return client.AppsV1Api(self.api_client())
 
     def core(self) -> Any:
+        """The client's typed ``CoreV1Api`` (models; slow to import the first time)."""
         from kubernetes import client
 
         return client.CoreV1Api(self.api_client())
 
     # ----------------------------------------------------------------- reading
-    def workload(self, kind: Kind, name: str) -> Any:
-        apps = self.apps()
-        read = (
-            apps.read_namespaced_deployment
-            if kind == "deployment"
-            else apps.read_namespaced_stateful_set
-        )
-        return self._call(f"read {kind} {name}", read, name, self.namespace)
+    def workload(self, kind: Kind, name: str) -> dict[str, Any]:
+        return self.request(f"read {kind} {name}", "GET", self.path(PLURALS[kind], name))
 
     def status(self, kind: Kind, name: str) -> dict[str, Any]:
-        obj = self.workload(kind, name)
-        status = obj.status
-        return {
-            "kind": kind,
-            "name": name,
-            "replicas": int(obj.spec.replicas or 0),
-            "ready": int(status.ready_replicas or 0),
-            "updated": int(status.updated_replicas or 0),
-            "available": int(getattr(status, "available_replicas", None) or 0),
-            "observed": (status.observed_generation or 0) >= (obj.metadata.generation or 0),
-        }
+        return _workload_status(kind, self.workload(kind, name))
 
     def pods(self, selector: str) -> list[dict[str, Any]]:
-        listed = self._call(
-            f"list pods {selector}",
-            self.core().list_namespaced_pod,
-            self.namespace,
-            label_selector=selector,
+        listed = self.request(
+            f"list pods {selector}", "GET", self.path("pods"), query={"labelSelector": selector}
         )
         found = []
-        for pod in listed.items:
-            if pod.metadata.deletion_timestamp is not None:
+        for pod in listed.get("items") or []:
+            meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+            if meta.get("deletionTimestamp") is not None:
                 continue
             ready = any(
-                c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or []
             )
             found.append(
                 {
-                    "name": pod.metadata.name,
-                    "phase": pod.status.phase,
+                    "name": meta.get("name"),
+                    "phase": status.get("phase"),
                     "ready": ready,
-                    "reason": None if ready else _why_not_ready(pod),
+                    "reason": None if ready else _why_not_ready(status),
                 }
             )
         return found
 
     def selector_of(self, kind: Kind, name: str) -> str:
         """The label selector of a workload's pods."""
-        labels = self.workload(kind, name).spec.selector.match_labels or {}
+        spec = self.workload(kind, name).get("spec") or {}
+        labels = (spec.get("selector") or {}).get("matchLabels") or {}
         return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
     def check_pods(self, selector: str, min_ready: int | None) -> dict[str, Any]:
@@ -207,14 +288,12 @@ class KubeAdapter:
         self, kind: Kind, name: str, replicas: int, wait_s: float, ctx: ActionContext
     ) -> dict[str, Any]:
         before = self.status(kind, name)
-        apps = self.apps()
-        patch = (
-            apps.patch_namespaced_deployment_scale
-            if kind == "deployment"
-            else apps.patch_namespaced_stateful_set_scale
-        )
-        self._call(
-            f"scale {kind} {name}", patch, name, self.namespace, {"spec": {"replicas": replicas}}
+        self.request(
+            f"scale {kind} {name}",
+            "PATCH",
+            self.path(PLURALS[kind], name, "scale"),
+            {"spec": {"replicas": replicas}},
+            content_type=MERGE_PATCH,
         )
         ctx.log(f"{kind} {name}: {before['replicas']} -> {replicas} replicas")
         waited = self.wait_rollout(kind, name, replicas, wait_s, ctx)
@@ -228,51 +307,71 @@ class KubeAdapter:
     def wait_rollout(
         self, kind: Kind, name: str, replicas: int, wait_s: float, ctx: ActionContext
     ) -> float:
-        """Until ``replicas`` pods are ready (and no others remain). Returns seconds waited.
+        """Until the workload's status says ``replicas`` pods are ready and up to date, and no
+        others remain. The workload is watched, so the wait ends when its status changes, not
+        at the next poll. Returns seconds waited.
 
         Raises:
             CheckFailed: not there within ``wait_s``, with each unready pod's reason.
+            Cancelled: the step was cancelled (seen within ``WATCH_WINDOW_S``).
         """
         start = time.monotonic()
-        selector = self.selector_of(kind, name)
         last = ""
-        while True:
-            s = self.status(kind, name)
-            pods = self.pods(selector)
-            ready = sum(1 for p in pods if p["ready"])
-            if s["observed"] and ready == replicas and len(pods) == replicas:
+        for obj in self._versions(kind, name, start + wait_s, ctx):
+            s = _workload_status(kind, obj)
+            current = int((obj.get("status") or {}).get("replicas") or 0)
+            if s["observed"] and s["ready"] == s["updated"] == current == replicas:
                 return round(time.monotonic() - start, 3)
-            line = f"{name}: {ready}/{replicas} ready, {len(pods)} pods"
+            line = f"{name}: {s['ready']}/{replicas} ready, {current} pods"
             if line != last:
                 ctx.log(line)
                 last = line
-            if time.monotonic() - start > wait_s:
-                reasons = "; ".join(f"{p['name']}: {p['reason']}" for p in pods if not p["ready"])
-                raise CheckFailed(
-                    f"{kind} {name}: {ready} of {replicas} pods ready after {wait_s:g} s"
-                    + (f" ({reasons})" if reasons else ""),
-                    evidence={"ready": ready, "pods": pods},
-                    hint="look at the pods' events and logs",
-                )
-            if ctx.cancel.wait(0.25):
+        pods = self.pods(self.selector_of(kind, name))
+        ready = sum(1 for p in pods if p["ready"])
+        reasons = "; ".join(f"{p['name']}: {p['reason']}" for p in pods if not p["ready"])
+        raise CheckFailed(
+            f"{kind} {name}: {ready} of {replicas} pods ready after {wait_s:g} s"
+            + (f" ({reasons})" if reasons else ""),
+            evidence={"ready": ready, "pods": pods},
+            hint="look at the pods' events and logs",
+        )
+
+    def _versions(
+        self, kind: Kind, name: str, until: float, ctx: ActionContext
+    ) -> Iterator[dict[str, Any]]:
+        """The workload as it is now, then each new version of it as the API server streams
+        them, until the monotonic time ``until``."""
+        obj = self.workload(kind, name)
+        yield obj
+        query = {"fieldSelector": f"metadata.name={name}"}
+        while (left := until - time.monotonic()) > 0:
+            if ctx.cancel.is_set():
                 raise Cancelled(f"waiting for {kind} {name} was cancelled")
+            since = {**query, "resourceVersion": obj["metadata"]["resourceVersion"]}
+            changes = self.watch(
+                f"watch {kind} {name}", self.path(PLURALS[kind]), since, min(left, WATCH_WINDOW_S)
+            )
+            for event, changed in changes:
+                if event not in ("ADDED", "MODIFIED"):  # deleted, or the version is too old
+                    break
+                obj = changed
+                yield obj
+            else:
+                continue  # the window ended: watch on from the last version seen
+            obj = self.workload(kind, name)
+            yield obj
 
     def rollout_restart(
         self, kind: Kind, name: str, wait_s: float, ctx: ActionContext
     ) -> dict[str, Any]:
-        apps = self.apps()
-        patch = (
-            apps.patch_namespaced_deployment
-            if kind == "deployment"
-            else apps.patch_namespaced_stateful_set
-        )
         at = format_timestamp(utcnow())
         body = {
             "spec": {
                 "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": at}}}
             }
         }
-        self._call(f"restart {kind} {name}", patch, name, self.namespace, body)
+        path = self.path(PLURALS[kind], name)
+        self.request(f"restart {kind} {name}", "PATCH", path, body, content_type=MERGE_PATCH)
         replicas = self.status(kind, name)["replicas"]
         return {
             "restarted_at": at,
@@ -302,17 +401,12 @@ class KubeAdapter:
         """Create or replace a ConfigMap or Secret in this namespace; True when created."""
         name = body["metadata"]["name"]
         body["metadata"]["namespace"] = self.namespace
-        core = self.core()
-        create, replace = (
-            (core.create_namespaced_config_map, core.replace_namespaced_config_map)
-            if kind == "ConfigMap"
-            else (core.create_namespaced_secret, core.replace_namespaced_secret)
-        )
+        plural = PLURALS[kind]
         try:
-            self._call(f"create {kind} {name}", create, self.namespace, body)
+            self.request(f"create {kind} {name}", "POST", self.path(plural), body)
             return True
         except Conflict:
-            self._call(f"replace {kind} {name}", replace, name, self.namespace, body)
+            self.request(f"replace {kind} {name}", "PUT", self.path(plural, name), body)
             return False
 
     # ----------------------------------------------------------------- config backup
@@ -322,23 +416,18 @@ class KubeAdapter:
         tokens) are left out: the cluster makes them again."""
         from drconsole.adapters import sealed
 
-        core, api = self.core(), self.api_client()
         where = f"in namespace {self.namespace}"
-        maps = self._call(
-            f"list configmaps {where}", core.list_namespaced_config_map, self.namespace
-        )
-        secrets = self._call(f"list secrets {where}", core.list_namespaced_secret, self.namespace)
+        maps = self.request(f"list configmaps {where}", "GET", self.path("configmaps"))
+        secrets = self.request(f"list secrets {where}", "GET", self.path("secrets"))
         configmaps = []
-        for item in maps.items:
-            obj = api.sanitize_for_serialization(item)
+        for obj in maps.get("items") or []:
             if obj["metadata"]["name"] not in GENERATED_CONFIGMAPS:
                 configmaps.append(
                     {"metadata": _kept_meta(obj)}
                     | {k: obj[k] for k in ("data", "binaryData") if obj.get(k)}
                 )
         kept = []
-        for item in secrets.items:
-            obj = api.sanitize_for_serialization(item)
+        for obj in secrets.get("items") or []:
             if obj.get("type") in GENERATED_SECRET_TYPES:
                 continue
             data = dict(obj.get("data") or {})
@@ -400,15 +489,11 @@ class KubeAdapter:
         """Rollout-restart each Deployment and StatefulSet whose pods read one of these
         ConfigMaps or Secrets (env, envFrom, volumes), so that they read the restored values."""
         wanted = {("ConfigMap", n) for n in configmaps} | {("Secret", n) for n in secrets}
-        apps, api = self.apps(), self.api_client()
         readers: dict[str, list[str]] = {}
-        for kind, lister in (
-            ("deployment", apps.list_namespaced_deployment),
-            ("statefulset", apps.list_namespaced_stateful_set),
-        ):
-            listed = self._call(f"list {kind}s in {self.namespace}", lister, self.namespace)
-            for item in listed.items:
-                obj = api.sanitize_for_serialization(item)
+        for kind in ("deployment", "statefulset"):
+            path = self.path(PLURALS[kind])
+            listed = self.request(f"list {kind}s in {self.namespace}", "GET", path)
+            for obj in listed.get("items") or []:
                 pod_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
                 reads = sorted(f"{k}/{n}" for k, n in _reads(pod_spec) & wanted)
                 if reads:
@@ -421,25 +506,18 @@ class KubeAdapter:
         return {"restarted": list(readers), "readers": readers, "waited_s": round(waited, 3)}
 
     def switch_service(self, name: str, selector: dict[str, str]) -> dict[str, Any]:
-        core = self.core()
-        service = self._call(
-            f"read service {name}", core.read_namespaced_service, name, self.namespace
-        )
-        previous = dict(service.spec.selector or {})
-        service.spec.selector = dict(selector)
-        self._call(
-            f"switch service {name}",
-            core.replace_namespaced_service,
-            name,
-            self.namespace,
-            service,
-        )
+        path = self.path("services", name)
+        service = self.request(f"read service {name}", "GET", path)
+        spec = service.setdefault("spec", {})
+        previous = dict(spec.get("selector") or {})
+        spec["selector"] = dict(selector)
+        self.request(f"switch service {name}", "PUT", path, service)  # 409 if it changed since
         return {"previous_selector": previous, "selector": dict(selector)}
 
     def create_namespace(self, name: str, labels: dict[str, str]) -> dict[str, Any]:
         body = {"metadata": {"name": name, "labels": labels}}
         try:
-            self._call(f"create namespace {name}", self.core().create_namespace, body)
+            self.request(f"create namespace {name}", "POST", "/api/v1/namespaces", body)
         except Conflict:
             return {"name": name, "created": False}
         return {"name": name, "created": True}
@@ -489,18 +567,40 @@ def _reads(pod_spec: Mapping[str, Any]) -> set[tuple[str, str]]:
     return found
 
 
-def _why_not_ready(pod: Any) -> str:
-    for status in pod.status.container_statuses or []:
-        waiting = status.state.waiting if status.state else None
-        if waiting is not None and waiting.reason:
-            return str(waiting.reason) + (f": {waiting.message}" if waiting.message else "")
-        terminated = status.state.terminated if status.state else None
+def _workload_status(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A Deployment's or StatefulSet's replicas: wanted, ready, updated, available."""
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    return {
+        "kind": kind,
+        "name": meta.get("name"),
+        "replicas": int(spec.get("replicas") or 0),
+        "ready": int(status.get("readyReplicas") or 0),
+        "updated": int(status.get("updatedReplicas") or 0),
+        "available": int(status.get("availableReplicas") or 0),
+        "observed": (status.get("observedGeneration") or 0) >= (meta.get("generation") or 0),
+    }
+
+
+def _why_not_ready(status: Mapping[str, Any]) -> str:
+    """Why a pod (its ``status``) is not ready: a container's waiting reason, its exit, or
+    why it is not scheduled."""
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        waiting = state.get("waiting")
+        if waiting and waiting.get("reason"):
+            message = waiting.get("message")
+            return str(waiting["reason"]) + (f": {message}" if message else "")
+        terminated = state.get("terminated")
         if terminated is not None:
-            return f"terminated: {terminated.reason or terminated.exit_code}"
-    for cond in pod.status.conditions or []:
-        if cond.status == "False" and cond.reason and cond.type == "PodScheduled":
-            return f"{cond.reason}: {cond.message or ''}".strip(": ")
-    return str(pod.status.phase or "not ready")
+            return f"terminated: {terminated.get('reason') or terminated.get('exitCode')}"
+    for cond in status.get("conditions") or []:
+        if (
+            cond.get("type") == "PodScheduled"
+            and cond.get("status") == "False"
+            and cond.get("reason")
+        ):
+            return f"{cond['reason']}: {cond.get('message') or ''}".strip(": ")
+    return str(status.get("phase") or "not ready")
 
 
 # --------------------------------------------------------------------------- parameters

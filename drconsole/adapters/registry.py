@@ -32,7 +32,12 @@ LIBRARIES = {  # what each adapter's actions import when they run
     "vault": ("hvac", "hvac.exceptions", "requests"),
     "s3": ("boto3", "botocore.config", "botocore.exceptions"),
     "hsm": ("pkcs11",),
-    "k8s": ("kubernetes.client", "kubernetes.config", "kubernetes.client.exceptions"),
+    "k8s": (  # not the typed API classes: the adapter does not use them (kubernetes.py)
+        "kubernetes.client.api_client",
+        "kubernetes.client.configuration",
+        "kubernetes.client.exceptions",
+        "kubernetes.config.kube_config",
+    ),
     "dns": ("boto3", "botocore.config", "botocore.exceptions"),
 }
 _loaded: dict[str, ActionSpec] = {}

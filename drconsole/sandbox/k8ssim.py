@@ -14,11 +14,12 @@ describe, scale, rollout restart, rollout status) reach it through an ordinary k
   lists, no ``$`` directives), DELETE; every write bumps a global ``resourceVersion``; a PUT
   with a stale one is 409 Conflict, a POST of an existing name 409 AlreadyExists, a missing
   object 404 NotFound, all as ``Status`` objects;
-- ``?watch=true`` streams ``ADDED``/``MODIFIED``/``DELETED`` lines: the store is polled every
-  0.1 s and each changed object sent in its newest state; a watch ends after
-  ``timeoutSeconds``, at most ``WATCH_LIMIT_S``;
-- a controller thread makes each workload's pods follow its replicas: new pods become Ready
-  after ``ready_delay_s``; removed ones terminate after a short delay; a rollout restart (the
+- ``?watch=true`` streams ``ADDED``/``MODIFIED``/``DELETED`` lines in HTTP chunks, as a real
+  API server does: each write to the store wakes the watches, which send each changed object
+  in its newest state; a watch ends after ``timeoutSeconds``, at most ``WATCH_LIMIT_S``;
+- a controller thread makes each workload's pods follow its replicas, woken by each write and
+  when a pod is due (no fixed tick): new pods become Ready after ``ready_delay_s``; removed
+  ones terminate after a short delay; a rollout restart (the
   ``kubectl.kubernetes.io/restartedAt`` template annotation) replaces them all at once (so a
   Deployment's strategy says ``Recreate``); the annotation
   ``simulator.drconsole.io/fault`` on a workload (``CrashLoopBackOff``, ``ImagePullBackOff``,
@@ -74,6 +75,7 @@ _TERM = re.compile(r"^(?P<key>[A-Za-z0-9_./-]+)(?:==|=)(?P<value>[A-Za-z0-9_.:-]
 KINDS = {**CORE, **APPS, "namespaces": "Namespace", "replicasets": "ReplicaSet"}
 NO_REPLICASETS = "the simulator has no ReplicaSets: a Deployment's pods belong to it directly"
 WATCH_LIMIT_S = 120.0
+CONTROLLER_IDLE_S = 0.5  # the controller looks again after this long without a write
 _EVERYWHERE = re.compile(  # a list across namespaces (kubectl get -A)
     r"^/(?:api/v1/(?P<core>pods|services|configmaps|secrets|events)"
     r"|apis/apps/v1/(?P<apps>deployments|statefulsets|replicasets))$"
@@ -156,6 +158,8 @@ class Store:
 
     def __init__(self, ready_delay_s: float = 1.0, terminate_delay_s: float = 0.3) -> None:
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # notified on every write
+        self.changes = 0  # writes so far
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.rv = itertools.count(1)
         self.ready_delay_s = ready_delay_s
@@ -164,7 +168,19 @@ class Store:
     # ----------------------------------------------------------------- helpers
     def _stamp(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj["metadata"]["resourceVersion"] = str(next(self.rv))
+        self._wrote()
         return obj
+
+    def _wrote(self) -> None:
+        """Count a write and wake whoever waits for one (watches, the controller)."""
+        self.changes += 1
+        self.changed.notify_all()
+
+    def wait_for_change(self, seen: int, timeout: float) -> int:
+        """Block until there were more than ``seen`` writes, or ``timeout``; the writes now."""
+        with self.lock:
+            self.changed.wait_for(lambda: self.changes != seen, max(timeout, 0.0))
+            return self.changes
 
     def _require_ns(self, ns: str) -> None:
         if ("namespaces", "", ns) not in self.objects:
@@ -295,6 +311,7 @@ class Store:
             if plural == "namespaces":
                 for other in [k for k in self.objects if k[1] == name]:
                     del self.objects[other]
+            self._wrote()
             return {"kind": "Status", "apiVersion": "v1", "status": "Success", "metadata": {}}
 
     def scale(self, plural: str, ns: str, name: str, replicas: int | None) -> dict[str, Any]:
@@ -337,9 +354,11 @@ class Store:
         return 503, {"status": "unavailable", "service": name, "ready_endpoints": 0}
 
     # ----------------------------------------------------------------- the controller
-    def reconcile(self) -> None:
+    def reconcile(self) -> tuple[int, float | None]:
         """Readiness follows after a delay; pods follow their workloads' replicas. Pods first,
-        so that a workload's status counts the pods as they are when the lock is released."""
+        so that a workload's status counts the pods as they are when the lock is released.
+        Returns the writes so far and when a pod is next due to become ready or go (monotonic),
+        or None."""
         with self.lock:
             now = time.monotonic()
             for key, pod in list(self.objects.items()):
@@ -348,6 +367,7 @@ class Store:
                 sim = pod["metadata"].get("annotations", {})
                 if "terminating-until" in sim and now >= float(sim["terminating-until"]):
                     del self.objects[key]
+                    self._wrote()
                 elif "ready-at" in sim and not _pod_ready(pod) and now >= float(sim["ready-at"]):
                     fault = sim.get("fault")
                     if not fault:
@@ -356,6 +376,15 @@ class Store:
             for (plural, ns, name), obj in list(self.objects.items()):
                 if plural in APPS:
                     self._reconcile_workload(plural, ns, name, obj, now)
+            due = [
+                float(sim[at])
+                for (p, _, _), pod in self.objects.items()
+                if p == "pods"
+                for sim in [pod["metadata"].get("annotations", {})]
+                for at in ("terminating-until", "ready-at")
+                if at in sim and not (at == "ready-at" and (_pod_ready(pod) or sim.get("fault")))
+            ]
+            return self.changes, min(due, default=None)
 
     def _reconcile_workload(
         self, plural: str, ns: str, name: str, obj: dict[str, Any], now: float
@@ -376,11 +405,13 @@ class Store:
                     now + self.terminate_delay_s
                 )
                 pod["metadata"]["deletionTimestamp"] = _now()
+                self._stamp(pod)
         alive = [p for p in alive if "terminating-until" not in p["metadata"]["annotations"]]
         want = int(obj["spec"].get("replicas") or 0)
         for pod in sorted(alive, key=lambda p: p["metadata"]["name"])[want:]:
             pod["metadata"]["annotations"]["terminating-until"] = str(now + self.terminate_delay_s)
             pod["metadata"]["deletionTimestamp"] = _now()
+            self._stamp(pod)
         alive = alive[:want]
         taken = {p["metadata"]["name"] for p in pods}
         for index in range(want):
@@ -601,9 +632,10 @@ class _Handler(BaseHTTPRequestHandler):
         as_table: bool,
         whole: bool,
     ) -> None:
-        """Stream ``{"type": ADDED|MODIFIED|DELETED, "object": ...}`` lines, one per change
-        seen by polling the store every 0.1 s (an object changed twice in between is sent
-        once, in its newest state), until ``timeoutSeconds`` (at most ``WATCH_LIMIT_S``)."""
+        """Stream ``{"type": ADDED|MODIFIED|DELETED, "object": ...}`` lines, one per change,
+        in chunks (``Transfer-Encoding: chunked``, as a real API server streams a watch), sent
+        when the store is written (objects changed twice by then are sent once, in their newest
+        state), until ``timeoutSeconds`` (at most ``WATCH_LIMIT_S``)."""
         try:
             since = int(query.get("resourceVersion", ["0"])[0] or 0)
             timeout = min(float(query.get("timeoutSeconds", [WATCH_LIMIT_S])[0]), WATCH_LIMIT_S)
@@ -612,10 +644,22 @@ class _Handler(BaseHTTPRequestHandler):
                 400, "BadRequest", "resourceVersion and timeoutSeconds are numbers"
             ) from None
         plural = where[0]
-        seen = {o["metadata"]["name"]: o for o in store.list(*where)}
+
+        def now() -> tuple[int, dict[tuple[str, str], dict[str, Any]]]:
+            with store.lock:
+                listed = store.list(*where)
+                return store.changes, {
+                    (o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in listed
+                }
+
+        writes, seen = now()
+        self.protocol_version = "HTTP/1.1"  # chunked transfer needs it
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
         self.end_headers()
+        self.close_connection = True
         changed = [
             ("ADDED" if since == 0 else "MODIFIED", o)
             for o in seen.values()
@@ -627,17 +671,21 @@ class _Handler(BaseHTTPRequestHandler):
                 for kind, obj in changed:
                     rv = obj["metadata"]["resourceVersion"]
                     shown = table(plural, [obj], rv, whole) if as_table else obj
-                    self.wfile.write(json.dumps({"type": kind, "object": shown}).encode() + b"\n")
-                if self.server.stopping.wait(0.1) or time.monotonic() > deadline:
-                    return
-                now = {o["metadata"]["name"]: o for o in store.list(*where)}
+                    line = json.dumps({"type": kind, "object": shown}).encode() + b"\n"
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                left = deadline - time.monotonic()
+                if self.server.stopping.is_set() or left <= 0:
+                    break
+                store.wait_for_change(writes, left)
+                writes, current = now()
                 changed = [
-                    ("ADDED" if n not in seen else "MODIFIED", o)
-                    for n, o in now.items()
-                    if seen.get(n, {}).get("metadata", {}).get("resourceVersion")
+                    ("ADDED" if k not in seen else "MODIFIED", o)
+                    for k, o in current.items()
+                    if seen.get(k, {}).get("metadata", {}).get("resourceVersion")
                     != o["metadata"]["resourceVersion"]
-                ] + [("DELETED", o) for n, o in seen.items() if n not in now]
-                seen = now
+                ] + [("DELETED", o) for k, o in seen.items() if k not in current]
+                seen = current
+            self.wfile.write(b"0\r\n\r\n")
         except (ApiError, OSError):  # the namespace went away, or the client hung up
             return
 
@@ -689,8 +737,12 @@ class Simulator:
             self.store.create(plural, obj["metadata"].get("namespace", ""), obj)
 
     def _controller(self) -> None:
-        while not self._stop.wait(0.1):
-            self.store.reconcile()
+        """Reconcile at each write (as a controller reacting to its watches does) and when a
+        pod is due to become ready or go, not on a fixed tick."""
+        while not self._stop.is_set():
+            seen, due = self.store.reconcile()
+            wait = CONTROLLER_IDLE_S if due is None else due - time.monotonic()
+            self.store.wait_for_change(seen, min(wait, CONTROLLER_IDLE_S))
 
     def start(self) -> Simulator:
         for target in (self.server.serve_forever, self._controller):
@@ -701,6 +753,8 @@ class Simulator:
 
     def stop(self) -> None:
         self._stop.set()
+        with self.store.lock:
+            self.store.changed.notify_all()  # the controller and the watches see it now
         self.server.shutdown()
         self.server.server_close()
 

@@ -97,12 +97,12 @@ def test_pods_that_never_get_ready_are_reported_with_their_reason(
             "namespace": "qsign",
         }
         k = KubeAdapter(section, "dr")
-        k._call(
+        k.request(
             "annotate",
-            k.apps().patch_namespaced_deployment,
-            "qsign-api",
-            "qsign",
+            "PATCH",
+            k.path("deployments", "qsign-api"),
             {"metadata": {"annotations": {FAULT: fault}}},
+            content_type="application/merge-patch+json",
         )
         with pytest.raises(CheckFailed, match=f"0 of 2 pods ready after 1 s.*{reason}"):
             k.scale("deployment", "qsign-api", 2, 1, ActionContext())
@@ -190,10 +190,10 @@ def test_errors_are_typed_with_what_to_do(kube: dict[str, Any]) -> None:
     k = adapter(kube)
     with pytest.raises(PermanentError, match="404.*check the name, the namespace"):
         k.status("deployment", "no-such-thing")
-    service = k.core().read_namespaced_service("qsign-api", k.namespace)
+    service = k.request("read", "GET", k.path("services", "qsign-api"))
     k.switch_service("qsign-api", {"app": "other"})  # the object changes under us
     with pytest.raises(TransientError, match="409"):
-        k._call("replace", k.core().replace_namespaced_service, "qsign-api", k.namespace, service)
+        k.request("replace", "PUT", k.path("services", "qsign-api"), service)
 
 
 def test_a_dead_api_server_is_transient_and_a_missing_kubeconfig_permanent(
@@ -240,16 +240,15 @@ def test_concurrent_writers_meet_optimistic_concurrency(tmp_path: Path) -> None:
 
         def worker(n: int) -> None:
             k = KubeAdapter({"kubeconfig": str(config), "namespace": "qsign"}, "dr")
-            core = k.core()
-            read = core.read_namespaced_service
+            request = k.request
 
-            def read_then_wait(*args: Any, **kwargs: Any) -> Any:
-                service = read(*args, **kwargs)
-                all_read.wait(timeout=30)  # every writer holds the same version now
-                return service
+            def read_then_wait(what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+                answer = request(what, method, *args, **kwargs)
+                if method == "GET":
+                    all_read.wait(timeout=30)  # every writer holds the same version now
+                return answer
 
-            core.read_namespaced_service = read_then_wait
-            k.core = lambda: core  # type: ignore[method-assign]
+            k.request = read_then_wait  # type: ignore[method-assign]
             try:
                 k.switch_service("qsign-api", {"app": "qsign-api", "n": str(n)})
                 results[n] = None
