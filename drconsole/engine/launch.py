@@ -26,14 +26,15 @@ from drconsole.engine.modes import Mode
 from drconsole.engine.operator import Operator
 from drconsole.engine.runner import Engine
 from drconsole.journal.files import describe_write_error, write_private
-from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir, verify
+from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir
 from drconsole.people import text_problem
 from drconsole.plans import inputs as plan_inputs
 from drconsole.plans.model import Plan
 from drconsole.plans.validate import LoadResult, load_plan
+from drconsole.runs.index import Snapshot
 from drconsole.runs.lock import LOCK_FILE, RunLock, RunLocked
-from drconsole.runs.rundir import PLAN_COPY, TARGETS_COPY, load_state, new_run_dir
-from drconsole.runs.state import FINISHED, RunState
+from drconsole.runs.rundir import PLAN_COPY, TARGETS_COPY, new_run_dir
+from drconsole.runs.state import FINISHED, RunState, apply, replay
 from drconsole.targets import Targets, TargetsError, load_targets
 from drconsole.timeutil import format_timestamp, utcnow
 
@@ -217,13 +218,17 @@ def prepare_resume(
         raise LaunchError(f"{run_dir} is not a run directory (it has no journal.jsonl)")
     lock = _lock(run_dir, operator.name)
     try:
-        report = verify(run_dir)
+        try:
+            snap = Snapshot.read(run_dir)  # read once, under the lock: verified, then replayed
+        except OSError as exc:
+            raise LaunchError(f"cannot read the journal of {run_dir}: {exc.strerror}") from None
+        report = snap.verify()
         if not report.ok and report.torn_tail is None:
             raise LaunchError(
                 f"the journal of {run_dir} does not verify ({report.describe()}); "
                 "it will not be extended. Keep it as evidence and start a new run"
             )
-        state = load_state(run_dir)
+        state = replay(snap.events())
         plan, targets = _resumable(run_dir, state)
         check_answers(operator, plan, state)
         if yes and state.mode == Mode.REAL.value:
@@ -241,8 +246,8 @@ def prepare_resume(
     except BaseException:
         lock.release()
         raise
-    if report.torn_tail is not None:
-        state = load_state(run_dir)  # with the repair event, as a replay will see it
+    if journal.repaired is not None:
+        apply(state, journal.repaired)  # as a replay will see it
     engine = Engine(
         RunContext(
             plan,

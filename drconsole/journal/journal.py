@@ -98,6 +98,7 @@ class JournalWriter:
         self._fd: int | None = None
         self._head_fd: int | None = None
         self._lock = lock
+        self.repaired: Event | None = None  # the journal_repaired event reopen wrote, if any
 
     @classmethod
     def create(
@@ -145,7 +146,7 @@ class JournalWriter:
         writer._open()
         if report.torn_tail is not None:
             try:
-                writer._repair(report.torn_tail)
+                writer.repaired = writer._repair(report.torn_tail)
             except JournalError:
                 writer.close()
                 raise
@@ -155,7 +156,7 @@ class JournalWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
         self._head_fd = os.open(self.run_dir / HEAD, os.O_WRONLY | os.O_CREAT, 0o600)
 
-    def _repair(self, torn: bytes) -> None:
+    def _repair(self, torn: bytes) -> Event:
         partial = self.run_dir / PARTIAL
         number = 1
         while partial.exists():
@@ -170,7 +171,7 @@ class JournalWriter:
             "dropped_sha256": hashlib.sha256(torn).hexdigest(),
             "kept_in": partial.name,
         }
-        self._write("journal_repaired", data, replacing=torn)
+        return self._write("journal_repaired", data, replacing=torn)
 
     def append(self, event_type: str, data: dict[str, Any]) -> Event:
         """Append one event and fsync it; returns the event as written.
@@ -281,12 +282,24 @@ class VerifyReport:
 
 
 def verify(run_dir: str | Path) -> VerifyReport:
-    """Check every line's hash and chain, and the head record; name the first bad line."""
-    path = Path(run_dir) / JOURNAL
+    """Check every line's hash and chain, and the head record; name the first bad line. The head
+    is read before the journal: a line written meanwhile is then one the head does not count
+    yet, never one it counts and the bytes lack."""
+    run_dir = Path(run_dir)
     try:
-        data = path.read_bytes()
+        head: bytes | None = (run_dir / HEAD).read_bytes()
+    except FileNotFoundError:
+        head = None
+    try:
+        data = (run_dir / JOURNAL).read_bytes()
     except FileNotFoundError:
         return VerifyReport(False, 0, GENESIS, 1, f"no {JOURNAL} here: not a run directory")
+    return verify_bytes(data, head)
+
+
+def verify_bytes(data: bytes, head: bytes | None) -> VerifyReport:
+    """:func:`verify` of a journal's bytes and its head's (None: no head file), read by the
+    caller, so that what is verified is exactly what it replays or packs."""
     report = VerifyReport(True, 0, GENESIS)
 
     def fail(number: int, reason: str, torn: bytes | None = None) -> VerifyReport:
@@ -321,22 +334,22 @@ def verify(run_dir: str | Path) -> VerifyReport:
     if tail:
         # A crash mid-write leaves a line the head never counted. A line the head counted was
         # written in full and fsynced: if it is cut short now, that is tampering or loss.
-        checked = _check_head(Path(run_dir) / HEAD, report, fail)
+        checked = _check_head(head, report, fail)
         if not checked.ok:
             return checked
         return fail(
             len(lines) + 1, "cut short (no end of line): the process stopped while writing it", tail
         )
-    return _check_head(Path(run_dir) / HEAD, report, fail)
+    return _check_head(head, report, fail)
 
 
 def _check_head(
-    head_path: Path, report: VerifyReport, fail: Callable[[int, str], VerifyReport]
+    head_bytes: bytes | None, report: VerifyReport, fail: Callable[[int, str], VerifyReport]
 ) -> VerifyReport:
-    if not head_path.exists():
+    if head_bytes is None:
         return report
     try:
-        head = json.loads(head_path.read_text())
+        head = json.loads(head_bytes)
         head_seq, head_hash = int(head["seq"]), str(head["hash"])
     except (ValueError, KeyError, TypeError):
         return fail(report.count + 1, f"{HEAD} is unreadable")

@@ -52,9 +52,10 @@ ul.legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 4
 """
 
 
-def to_html(run: ReadRun) -> str:
-    """The page for a run read by :func:`drconsole.runs.read.read_run`."""
-    report = build(run)
+def to_html(run: ReadRun, report: dict[str, Any] | None = None) -> str:
+    """The page for a run read by :func:`drconsole.runs.read.read_run` (``report``: its
+    report, when built already)."""
+    report = report or build(run)
     tl = timeline(run)
     plan = report["plan"]
     journal = report["journal"]
@@ -318,7 +319,7 @@ def _steps(report: dict[str, Any]) -> list[str]:
             lines.append(f"Error: {s['error']}")
         if s["reason"]:
             lines.append(f"Note: {s['reason']}")
-        lines += [f"Output {k}: {_show(v)}" for k, v in s["outputs"].items()]
+        lines += [f"Output {k}: {_show(v, k)}" for k, v in s["outputs"].items()]
         if lines:
             out.append(f"<h3>{_e(step_name(s['id'], s['title']))}</h3>")
             if s["description"]:
@@ -332,6 +333,6 @@ def _when(timestamp: str | None) -> str:
     return timestamp[:19].replace("T", " ") if timestamp else "-"
 
 
-def _show(value: Any) -> str:
-    text = show(value)
+def _show(value: Any, key: str = "") -> str:
+    text = show(value, key)
     return text if len(text) <= 400 else text[:399] + "…"

@@ -1,13 +1,13 @@
 """The history index: one summary per run directory, kept so that a thousand runs list in well
 under a second, and never stale.
 
-Each summary is kept with the key of the journal it was read from: the journal's size, inode,
-modification and change times (the change time cannot be set back by hand) and the text of
-``journal.head`` (its last sequence number and hash). A run whose key differs, or that is new,
-is read again: its journal verified and replayed, its summary rebuilt. The index is a cache in
-the operator's own cache directory (``$XDG_CACHE_HOME/drconsole/history/``, one file per runs
-directory), never in the runs directory that an auditor receives; deleting it only costs time.
-A cache that cannot be written (a read-only home) is simply not kept.
+Each summary is kept with the key of the journal it was read from (:mod:`drconsole.runs.index`:
+the journal's size, inode, modification and change times and ``journal.head``). A run whose
+key differs, or that is new, is read again: its journal verified and replayed, its summary
+rebuilt. The index is a cache in the operator's own cache directory
+(``$XDG_CACHE_HOME/drconsole/history/``, one file per runs directory), never in the runs
+directory that an auditor receives; deleting it only costs time. A cache that cannot be written
+(a read-only home) is simply not kept.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from drconsole.journal.files import write_private
-from drconsole.journal.journal import HEAD, JOURNAL
 from drconsole.report.build import build
-from drconsole.runs.read import read_run
+from drconsole.runs.index import Key, refresh
+from drconsole.runs.read import ReadRun, read_run
 from drconsole.timeutil import format_timestamp
 
-VERSION = 2  # 2: each run's injected faults
+VERSION = 3  # 2: each run's injected faults; 3: [key, summary] per run
 
 
 def cache_file(runs_dir: Path) -> Path:
@@ -34,23 +34,15 @@ def cache_file(runs_dir: Path) -> Path:
     return Path(base) / "drconsole" / "history" / f"{digest}.json"
 
 
-def key(run_dir: Path) -> list[Any] | None:
-    """What must be unchanged for a summary to stand; None when there is no journal."""
-    try:
-        st = os.stat(run_dir / JOURNAL)
-    except OSError:
-        return None
-    try:
-        head = (run_dir / HEAD).read_bytes().strip().decode("utf-8", "replace")
-    except OSError:
-        head = ""
-    return [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, head]
-
-
 def summarise(run_dir: Path) -> dict[str, Any]:
-    """One run as the history lists it (from its journal, verified)."""
+    """One run as the history lists it (its journal read, verified and replayed)."""
     run = read_run(run_dir)
-    report = build(run)
+    return summary(run, build(run))
+
+
+def summary(run: ReadRun, report: dict[str, Any]) -> dict[str, Any]:
+    """One run as the history lists it, from the run read and its report built already."""
+    run_dir = run.run_dir
     plan, rto, rpo, journal = report["plan"], report["rto"], report["rpo"], report["journal"]
     state = run.state
     end = state.ended_at or state.last_ts
@@ -84,33 +76,24 @@ def summarise(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def load(runs_dir: Path, *, keep: bool = True) -> list[dict[str, Any]]:
+def load(
+    runs_dir: Path, *, keep: bool = True, known: tuple[ReadRun, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Every run under ``runs_dir``, oldest first: summaries from the index where the journal
-    is unchanged, read again where it changed or is new. ``keep``: save the index back."""
-    if not runs_dir.is_dir():
-        return []
-    path = cache_file(runs_dir)
-    cached = _read(path)
-    fresh: dict[str, Any] = {}
-    changed = False
-    for child in runs_dir.iterdir():
-        now = key(child)
-        if now is None:
-            continue
-        entry = cached.get(child.name)
-        if entry is None or entry.get("key") != now:
-            try:
-                entry = {"key": now, "run": summarise(child)}
-            except (OSError, UnicodeDecodeError):
-                continue  # unreadable (permissions, not UTF-8): not a run we can list
-            changed = True
-        fresh[child.name] = entry
-    if keep and (changed or fresh.keys() != cached.keys()):
-        _write(path, fresh)
-    return sorted((e["run"] for e in fresh.values()), key=lambda r: (r["started_at"], r["name"]))
+    is unchanged, read again where it changed or is new (unreadable ones, for permissions or
+    not UTF-8, are left out). ``keep``: save the index back. ``known``: a run of ``runs_dir``
+    read already and its report, summarised from those while its journal's key stands."""
+    cached = _read(cache_file(runs_dir))
+    kept = dict(cached)
+    if known is not None and (given := known[0].key) is not None:
+        kept[known[0].run_dir.name] = (given, summary(*known))
+    fresh = refresh(runs_dir, kept, summarise)
+    if keep and fresh != cached:
+        _write(cache_file(runs_dir), fresh)
+    return sorted((run for _, run in fresh.values()), key=lambda r: (r["started_at"], r["name"]))
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> dict[str, tuple[Key, dict[str, Any]]]:
     try:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
@@ -118,10 +101,16 @@ def _read(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("version") != VERSION:
         return {}
     runs = data.get("runs")
-    return runs if isinstance(runs, dict) else {}
+    if not isinstance(runs, dict):
+        return {}
+    return {
+        name: (entry[0], entry[1])
+        for name, entry in runs.items()
+        if isinstance(entry, list) and len(entry) == 2
+    }
 
 
-def _write(path: Path, runs: dict[str, Any]) -> None:
+def _write(path: Path, runs: dict[str, tuple[Key, dict[str, Any]]]) -> None:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_private(path, json.dumps({"version": VERSION, "runs": runs}, ensure_ascii=False))

@@ -55,9 +55,11 @@ def _number(value: float) -> str:
     return repr(float(value)) if value != int(value) else str(int(value))
 
 
-def samples(run: ReadRun, history: list[dict[str, Any]]) -> list[tuple[str, dict[str, str], float]]:
-    """The samples: (name, labels, value). ``history``: index summaries of the runs directory."""
-    report = build(run)
+def samples(
+    run: ReadRun, report: dict[str, Any], history: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, str], float]]:
+    """The samples: (name, labels, value). ``report``: the run's, built; ``history``: index
+    summaries of the runs directory."""
     plan = str(report["plan"].get("id") or "unknown")
     started = report["started_at"]
     earlier = [
@@ -66,7 +68,7 @@ def samples(run: ReadRun, history: list[dict[str, Any]]) -> list[tuple[str, dict
         if r["plan"] == plan and r["mode"] != "dry-run" and r["started_at"] <= started
     ]
     if report["mode"] != "dry-run" and not any(r["run_id"] == report["run_id"] for r in earlier):
-        earlier.append(index.summarise(run.run_dir))
+        earlier.append(index.summary(run, report))
     successes = [r for r in earlier if r["result"] == "succeeded" and r["journal"]["intact"]]
     last_success = max((_unix(r["last_event_at"]) or 0.0 for r in successes), default=0.0)
     ended = run.state.ended_at or run.state.last_ts
@@ -110,8 +112,11 @@ def _duration(start: datetime | None, end: datetime | None) -> float | None:
 
 
 def to_prom(run: ReadRun) -> str:
-    """The metrics text for a run, with the history of the directory it lives in."""
-    return render(samples(run, index.load(run.run_dir.parent)))
+    """The metrics text for a run, with the history of the directory it lives in (the run
+    itself summarised from what was read, not read again)."""
+    report = build(run)
+    history = index.load(run.run_dir.parent, known=(run, report))
+    return render(samples(run, report, history))
 
 
 def render(found: list[tuple[str, dict[str, str], float]]) -> str:

@@ -28,9 +28,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from drconsole.journal.files import write_private
-from drconsole.journal.journal import verify
+from drconsole.journal.journal import HEAD, JOURNAL, verify
 from drconsole.report.build import build, to_markdown
 from drconsole.report.html_report import to_html
+from drconsole.runs.index import Snapshot
 from drconsole.runs.read import read_run
 
 MANIFEST = "manifest.json"
@@ -62,7 +63,9 @@ def _sha(data: bytes) -> str:
 
 
 def export(run_dirs: list[Path], output: Path) -> str:
-    """Write the pack to ``output`` (atomically); return the manifest's SHA-256.
+    """Write the pack to ``output`` (atomically); return the manifest's SHA-256. Each journal
+    is read once: the bytes packed are the bytes verified and reported on, even while the run
+    is still writing to it.
 
     Raises:
         PackError: two runs share a name; a file cannot be read.
@@ -72,20 +75,26 @@ def export(run_dirs: list[Path], output: Path) -> str:
     verification: dict[str, Any] = {}
     for run_dir in run_dirs:
         name = run_dir.resolve().name
-        if f"runs/{name}/journal.jsonl" in members:
+        if f"runs/{name}/{JOURNAL}" in members:
             raise PackError(f"two run directories are named {name}; export them separately")
+        try:
+            snap = Snapshot.read(run_dir)
+        except OSError as exc:
+            raise PackError(f"cannot read {run_dir / JOURNAL}: {exc.strerror or exc}") from None
+        verified = {JOURNAL: snap.data, HEAD: snap.head}  # no head file: None, none packed
         for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()):
-            if path.name in LEFT_OUT:
-                continue
             relative = path.relative_to(run_dir).as_posix()
+            if path.name in LEFT_OUT or relative in verified:
+                continue
             try:
                 members[f"runs/{name}/{relative}"] = path.read_bytes()
             except OSError as exc:
                 raise PackError(f"cannot read {path}: {exc.strerror or exc}") from None
-        run = read_run(run_dir)
+        members.update({f"runs/{name}/{k}": v for k, v in verified.items() if v is not None})
+        run = read_run(run_dir, snap)
         report = build(run)
         members[f"reports/{name}/report.md"] = (to_markdown(report) + "\n").encode()
-        members[f"reports/{name}/report.html"] = (to_html(run) + "\n").encode()
+        members[f"reports/{name}/report.html"] = (to_html(run, report) + "\n").encode()
         members[f"reports/{name}/report.json"] = _json(report)
         check = run.check
         verification[name] = {

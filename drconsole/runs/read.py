@@ -13,18 +13,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from drconsole.journal.journal import Event, VerifyReport, is_run_dir, read_events, verify
+from drconsole.journal.journal import Event, VerifyReport, is_run_dir
 from drconsole.plans.model import Plan
 from drconsole.plans.yamlpos import YamlSyntaxError, load_yaml
+from drconsole.runs.index import Key, Snapshot
 from drconsole.runs.rundir import PLAN_COPY
-from drconsole.runs.state import RunState, apply, replay
+from drconsole.runs.state import RunState, replay
 
 
 @dataclass(frozen=True)
 class ReadRun:
     """A run directory read once: its journal's check, the state it replays to, every refusal
-    in order, the plan that ran (None when its copy is missing or unreadable), and the events
-    replayed (the timeline reads their times)."""
+    in order, the plan that ran (None when its copy is missing or unreadable), the events
+    replayed (the timeline reads their times), and the key of the journal that was read (see
+    :mod:`drconsole.runs.index`)."""
 
     run_dir: Path
     check: VerifyReport
@@ -32,6 +34,7 @@ class ReadRun:
     refusals: list[dict[str, Any]]
     plan: Plan | None
     events: tuple[Event, ...] = ()
+    key: Key | None = None
 
     @cached_property
     def titles(self) -> dict[str, str]:
@@ -49,25 +52,24 @@ def step_name(step_id: str | None, title: str | None) -> str:
     return f"{title} ({step_id})" if title and title != step_id else step_id or "-"
 
 
-def read_run(run_dir: Path) -> ReadRun:
-    """Verify a run's journal and replay it (the report and the record both start here)."""
-    events, state = _replayed(run_dir)
+def read_run(run_dir: Path, snapshot: Snapshot | None = None) -> ReadRun:
+    """Read a run's journal once (or take ``snapshot``, its bytes read already), verify those
+    bytes and replay them (the report and the record both start here).
+
+    Raises:
+        OSError: the journal cannot be read.
+    """
+    snap = snapshot or Snapshot.read(run_dir)
+    events, state = snap.replay()
     return ReadRun(
-        run_dir, verify(run_dir), state, _refusals(events), plan_copy(run_dir), tuple(events)
+        run_dir,
+        snap.verify(),
+        state,
+        _refusals(events),
+        plan_copy(run_dir),
+        tuple(events),
+        snap.key,
     )
-
-
-def _replayed(run_dir: Path) -> tuple[list[Event], RunState]:
-    """The events and the state they replay to, up to the first line that is not an event the
-    engine could have written (an edited journal: the report says where its chain breaks)."""
-    events, state = [], RunState()
-    try:
-        for event in read_events(run_dir):
-            apply(state, event)
-            events.append(event)
-    except (KeyError, TypeError, ValueError):
-        pass
-    return events, state
 
 
 def plan_copy(run_dir: Path) -> Plan | None:
@@ -116,10 +118,14 @@ def previous_seals(path: str | Path) -> dict[str, str]:
     if where.is_dir():
         if not is_run_dir(where):
             raise PreviousRecordError(f"{where} is not a run directory")
-        check = verify(where)
+        try:
+            snap = Snapshot.read(where)
+        except OSError as exc:
+            raise PreviousRecordError(f"cannot read {where}: {exc.strerror}") from None
+        check = snap.verify()
         if not check.ok:
             raise PreviousRecordError(f"previous record {where}: {check.describe()}")
-        bags = replay(read_events(where)).bags
+        bags = replay(snap.events()).bags
     else:
         try:
             bags = json.loads(where.read_text(encoding="utf-8"))["bags"]

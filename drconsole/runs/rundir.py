@@ -1,5 +1,9 @@
 """Run directories: where they live, how they are named, what they hold, how they are listed.
 
+Listing keeps each run's replayed state in memory with its journal's key (``runs/index.py``):
+the console lists every 3 s, and only a journal that changed since (a running run's) is read
+again. A journal that does not verify or cannot be read is listed with what is wrong with it.
+
 A run directory holds ``journal.jsonl`` (and ``journal.head``), ``plan.yaml`` (the exact plan
 that ran, whose SHA-256 the journal records), ``targets.yaml`` when a targets file was given,
 ``artefacts/`` and ``driver.lock`` (who drives it, see ``runs/lock.py``). It is private to the
@@ -14,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from drconsole.journal.journal import is_run_dir, read_events
+from drconsole.journal.journal import read_events
+from drconsole.runs import index
 from drconsole.runs.state import RunState, replay
 from drconsole.timeutil import utcnow
 
@@ -53,23 +58,35 @@ def load_state(run_dir: Path) -> RunState:
 
 @dataclass(frozen=True)
 class RunSummary:
-    """One line of ``drconsole runs``."""
+    """One line of ``drconsole runs``: the state its journal replays to (shared with the next
+    listing: read it, do not change it), and what is wrong with the journal (None: it
+    verifies)."""
 
     path: Path
     state: RunState
+    problem: str | None = None
+
+
+_last: tuple[Path, dict[str, tuple[index.Key, RunSummary]]] | None = None  # the last listing
 
 
 def list_runs(runs_dir: Path) -> list[RunSummary]:
-    """Every run under ``runs_dir``, newest first. Unreadable ones are skipped."""
-    if not runs_dir.is_dir():
-        return []
-    found = []
-    for child in runs_dir.iterdir():
-        if child.is_dir() and is_run_dir(child):
-            try:
-                state = load_state(child)
-            except (OSError, KeyError, ValueError):
-                continue
-            found.append(RunSummary(child, state))
+    """Every run under ``runs_dir``, newest first (an unreadable one first of all); only those
+    whose journal changed since the last listing of the same directory are read again."""
+    global _last
+    last = _last
+    kept = index.refresh(runs_dir, last[1] if last and last[0] == runs_dir else {}, _summary)
+    _last = (runs_dir, kept)
+    found = [summary for _, summary in kept.values()]
     found.sort(key=lambda r: r.state.started_at or utcnow(), reverse=True)
     return found
+
+
+def _summary(run_dir: Path) -> RunSummary:
+    try:
+        snap = index.Snapshot.read(run_dir)
+    except OSError as exc:
+        return RunSummary(run_dir, RunState(), f"its journal cannot be read: {exc.strerror}")
+    check = snap.verify()
+    _, state = snap.replay()
+    return RunSummary(run_dir, state, None if check.ok else f"journal {check.describe()}")

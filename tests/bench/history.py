@@ -1,6 +1,7 @@
 """History over 1,000 runs: from the index (each journal's key checked, nothing re-verified)
 against the same history with no index (every journal verified and replayed), and after one
-journal changed (that run alone read again)."""
+journal changed (that run alone read again). The run list (``drconsole runs``, the console's
+every 3 s) the same way: its first listing, and each next one (nothing changed, nothing read)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def _one_run(tmp: Path) -> Path:
 
 def bench_history() -> dict[str, Any]:
     from drconsole.report import history, index
+    from drconsole.runs.rundir import list_runs
 
     with tempfile.TemporaryDirectory() as raw:
         tmp = Path(raw)
@@ -63,8 +65,17 @@ def bench_history() -> dict[str, Any]:
             stale_times.append(time.perf_counter() - start)
         warm, stale = sorted(warm_times)[2], sorted(stale_times)[2]
         size = index.cache_file(runs).stat().st_size
+        start = time.perf_counter()
+        assert len(list_runs(runs)) == RUNS
+        list_cold = time.perf_counter() - start
+        list_times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            list_runs(runs)
+            list_times.append(time.perf_counter() - start)
     return {"runs": RUNS, "warm_s": warm, "cold_s": cold, "stale_s": stale,
-            "ratio": cold / warm, "index_kb": size / 1024}  # fmt: skip
+            "ratio": cold / warm, "index_kb": size / 1024, "list_cold_s": list_cold,
+            "list_warm_s": sorted(list_times)[2]}  # fmt: skip
 
 
 if __name__ == "__main__":
