@@ -188,3 +188,23 @@ def test_resume_reads_the_journal_once_and_replays_the_repair(
         assert prepared.engine.ctx.state == load_state(run_dir)  # as a replay sees it
     finally:
         prepared.engine.journal.close()
+
+
+def test_verify_of_a_run_writing_meanwhile_never_counts_a_line_it_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = _stopped_run(tmp_path, tmp_path / "runs")
+    real = Path.read_bytes
+    appended: list[Path] = []
+
+    def reading(self: Path) -> bytes:
+        data = real(self)
+        if self.parent == run_dir and not appended:  # the run writes on after the first read
+            appended.append(self)
+            _append(run_dir)
+        return data
+
+    monkeypatch.setattr(Path, "read_bytes", reading)
+    check = verify(run_dir)
+    assert appended, "the journal was not read"
+    assert check.ok, check.describe()  # not 'lines were cut off the end'
