@@ -322,7 +322,8 @@ class ObjectStore:
             raise CheckFailed(
                 f"{latest['key']} is {abs(round(change * 100))}% "
                 f"{'smaller' if change < 0 else 'larger'} than {previous['key']} "
-                f"(alert above {round(max_change * 100)}%)",
+                f"({latest['size']:,} bytes against {previous['size']:,} bytes; "
+                f"alert above {round(max_change * 100)}%)",
                 evidence=out,
             )
         return out

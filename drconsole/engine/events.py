@@ -121,15 +121,48 @@ def attestation_text(attested: Mapping[str, Any] | None) -> str:
     return "agrees" if attested["agree"] else f"DOES NOT AGREE: {attested.get('reason')}"
 
 
-def show(value: Any) -> str:
-    """A recorded value as a person reads it."""
+_SIZES = ("size", "bytes")  # output names (and their *_size, *_bytes) counted in bytes
+
+
+def with_unit(key: str, value: Any) -> str | None:
+    """A number as a person reads it when its name says its unit: ``size``, ``bytes``,
+    ``*_size``, ``*_bytes`` in bytes (``1,572,864 bytes (1.5 MiB)``); ``*_s`` and ``ttl`` in
+    seconds (``5400 s (1h30m)``), ``*_ms`` in milliseconds, ``mb_per_s`` in MB/s, ``change``
+    a fraction (``+12.5%``). None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if key in _SIZES or key.endswith(tuple(f"_{k}" for k in _SIZES)):
+        shown, scaled = f"{value:,} bytes", float(value)
+        for unit in ("KiB", "MiB", "GiB", "TiB"):
+            if scaled < 1024:
+                break
+            scaled /= 1024
+            shown = f"{value:,} bytes ({scaled:.1f} {unit})"
+        return shown
+    if key == "mb_per_s":
+        return f"{value:g} MB/s"
+    if key.endswith("_ms"):
+        return f"{value:g} ms"
+    if key.endswith("_s") or key == "ttl":
+        return f"{value:g} s" + (f" ({format_duration(value)})" if abs(value) >= 60 else "")
+    if key == "change":
+        return f"{value:+.1%}"
+    return None
+
+
+def show(value: Any, key: str = "") -> str:
+    """A recorded value as a person reads it; a number with the unit its name (``key``) says
+    (:func:`with_unit`)."""
+    unit = with_unit(key, value)
+    if unit is not None:
+        return unit
     if isinstance(value, dict):
         if "name" in value and "role" in value:
             return f"{value['name']} ({value['role']})"
         if "initials" in value:
             rest = ", ".join(f"{k} {v}" for k, v in value.items() if k != "initials")
             return f"{value['initials']}" + (f": {rest}" if rest else "")
-        return ", ".join(f"{k}={show(v)}" for k, v in value.items())
+        return ", ".join(f"{k}={show(v, str(k))}" for k, v in value.items())
     if isinstance(value, list):
         if all(isinstance(v, str | int | float) for v in value):
             return " ".join(str(v) for v in value) or "none"  # an argv, a list of names

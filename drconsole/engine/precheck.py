@@ -84,5 +84,5 @@ def precheck(
         return PreCheck(str(exc), refused=True, outputs=dict(exc.evidence))
     except AdapterError as exc:
         return PreCheck(f"could not check now ({exc}); the run checks it again", unknown=True)
-    read = ", ".join(f"{k} {show(v)}" for k, v in outputs.items() if v not in (None, ""))
+    read = ", ".join(f"{k} {show(v, k)}" for k, v in outputs.items() if v not in (None, ""))
     return PreCheck(f"{step.label}: {read} (read {utcnow():%H:%M:%S} UTC)", outputs=outputs)

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from drconsole.engine import clocks
-from drconsole.engine.events import answer_text, attempt_text, exception_text, refusal_text, show
+from drconsole.engine.events import (
+    answer_text,
+    attempt_text,
+    exception_text,
+    refusal_text,
+    show,
+    with_unit,
+)
 from drconsole.report import injections
 from drconsole.runs.read import ReadRun, read_run, step_name
 from drconsole.runs.state import RunState, StepState, StepStatus
@@ -300,7 +307,9 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
         if step["reason"]:
             details.append(f"- Note: {step['reason']}")
         if step["outputs"]:
-            details += [f"- Output `{k}`: {_cell(v)}" for k, v in step["outputs"].items()]
+            details += [
+                f"- Output `{k}`: {_cell(with_unit(k, v) or v)}" for k, v in step["outputs"].items()
+            ]
         if details:
             lines += [f"### {step_name(step['id'], step['title'])}", "", *details, ""]
     lines += refusals_markdown(report["refusals"], narrow=narrow)

@@ -98,7 +98,7 @@ def _case(plan_id: str, step: dict[str, Any], result: str) -> ET.Element:
             "not run: the run " + result if step["status"] == "pending" else ""
         )
         ET.SubElement(case, "skipped", {"message": _text(f"{step['status']}: {why}".rstrip(": "))})
-    out = [f"{k}: {show(v)}" for k, v in step["outputs"].items()] + tries + step["who"]
+    out = [f"{k}: {show(v, k)}" for k, v in step["outputs"].items()] + tries + step["who"]
     if out:
         ET.SubElement(case, "system-out").text = _text("\n".join(out))
     return case

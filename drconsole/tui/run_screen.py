@@ -316,7 +316,7 @@ class RunView(Screen[None]):
             if record.reason:
                 lines.append(f"Note: {record.reason}")
             for key, value in record.outputs.items():
-                lines.append(f"  out.{key} = {show(value)[:200]}")
+                lines.append(f"  out.{key} = {show(value, key)[:200]}")
         self.query_one("#detail-facts", Static).update("\n".join(lines))
 
     @staticmethod
