@@ -23,7 +23,8 @@ from typing import Any
 
 from drconsole.faultlog import LOG as LOG
 from drconsole.faultlog import log_for as log_for
-from drconsole.faultlog import parse, read_log
+from drconsole.faultlog import parse
+from drconsole.faultlog import read_log as read_log
 from drconsole.journal.journal import Event
 from drconsole.plans.model import Plan
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp
