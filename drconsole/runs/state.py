@@ -9,7 +9,8 @@ Event types (``data`` fields):
 - ``question_asked``: step, question, who (a question put to people; it waits until the
   next answer, refusal, or the end of its step or of the run).
 - ``operator_answer``: step, question, by, answer (never a secret).
-- ``refused``: step, question, reason, by (an answer the engine refused; asked again or failed).
+- ``refused``: step, question, reason, by (an answer the engine refused, asked again or
+  failed; or a guard's refusal, question ``guard``, by ``drconsole``).
 - ``step_finished``: step, status, outputs, error, reason, attempts.
 - ``milestone``: step, name, at, recovery_point.
 - ``clock``: rto_s, rpo_s, rto_met, rpo_met, reason.
