@@ -7,6 +7,7 @@ back through the run context.
 from __future__ import annotations
 
 import asyncio
+import re
 from contextlib import suppress
 from typing import Any
 
@@ -48,8 +49,19 @@ def describe(run: StepRun) -> str:
         text += f"; checked when known: {', '.join(deferred)}"
     effect = spec.effect.value if not step.destructive else "destructive"
     site = f" on site {run.ctx.site_name(step)}" if step.site else ""
-    guard = "".join(f" (refused while {g.refuse_when})" for g in step.guards)
+    guard = "".join(_guard(run, g.refuse_when) for g in step.guards)
     return f"{text}{site} [{effect}]{guard}"
+
+
+def _guard(run: StepRun, refuse_when: bool | str) -> str:
+    """A guard in words, with what it reads now: ``(refused while primary-writes's
+    accepts_writes is true; now no)``, not the reference as the plan writes it."""
+    words = re.sub(r"\$\{\s*steps\.([^.}]+)\.outputs\.([^}]+?)\s*\}", r"\1's \2", str(refuse_when))
+    try:
+        now = events.show(run.ctx.resolve(refuse_when))
+    except StepFailed:
+        now = "not known yet"
+    return f" (refused while {words} is true; now {now})"
 
 
 def simulate(run: StepRun) -> Outcome:
