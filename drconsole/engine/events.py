@@ -165,7 +165,7 @@ def show(value: Any, key: str = "") -> str:
         return ", ".join(f"{k}={show(v, str(k))}" for k, v in value.items())
     if isinstance(value, list):
         if all(isinstance(v, str | int | float) for v in value):
-            return " ".join(str(v) for v in value) or "none"  # an argv, a list of names
+            return " ".join(show(v) for v in value) or "none"  # an argv, a list of names
         return "; ".join(show(v) for v in value) or "none"
     if value is None:
         return "-"

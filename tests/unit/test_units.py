@@ -31,6 +31,8 @@ from tests.unit.test_cli_report import ANSWERS
         ("count", 5, "5"),  # a count is its own unit
         ("within_rpo", True, "yes"),
         ("age_s", None, "-"),
+        ("row", [True], "yes"),  # a query's first row: yes as for a value of its own
+        ("row", [500, "x"], "500 x"),
     ],
 )
 def test_a_number_named_for_its_unit_is_shown_with_it(key: str, value: object, shown: str) -> None:
