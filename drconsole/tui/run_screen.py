@@ -305,7 +305,7 @@ class RunView(Screen[None]):
             if record.description:
                 lines.append(f"Does: {record.description}")
             for key, value in record.params.items():
-                lines.append(f"  with.{key} = {show(value)}")
+                lines.append(f"  with.{key} = {show(value, key)}")
             at = self.retry_at.get(self.selected)
             if at is not None:
                 last = record.failures[-1] if record.failures else {}
