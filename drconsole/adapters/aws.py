@@ -17,8 +17,9 @@ from drconsole.adapters.base import PermanentError, TransientError
 from drconsole.secrets import SecretSourceError, secret_from_reference
 
 
-def boto_client(service: str, section: Mapping[str, Any]) -> Any:
-    """A boto3 client for ``service`` configured by a targets section."""
+def boto_client(service: str, section: Mapping[str, Any], connections: int = 10) -> Any:
+    """A boto3 client for ``service`` configured by a targets section, that keeps up to
+    ``connections`` HTTP connections open (one per thread that uses it at the same time)."""
     import boto3
     from botocore.config import Config
 
@@ -37,6 +38,7 @@ def boto_client(service: str, section: Mapping[str, Any]) -> Any:
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=float(section.get("connect_timeout", 5)),
         read_timeout=float(section.get("read_timeout", 30)),
+        max_pool_connections=connections,
     )
     return session.client(
         service,

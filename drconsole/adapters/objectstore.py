@@ -40,6 +40,7 @@ from drconsole.adapters.base import (
 from drconsole.timeutil import TimeFormatError, format_timestamp, parse_timestamp, utcnow
 
 CHUNK = 1 << 20
+PARALLEL = 32  # the most objects verified at the same time, each on a connection of its own
 # the checksum headers S3 may send with a body, and their names in words
 _CHECKSUMS = {
     "ChecksumSHA256": "SHA-256",
@@ -62,7 +63,7 @@ class ObjectStore:
 
     def client(self) -> Any:
         if self._client is None:
-            self._client = boto_client("s3", self.section)
+            self._client = boto_client("s3", self.section, connections=PARALLEL)
         return self._client
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
@@ -72,7 +73,9 @@ class ObjectStore:
         return f"object s3://{self.bucket}/{key}"
 
     def _get(self, key: str, version_id: str | None = None) -> Any:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        """A get_object answer whose headers carry the stored checksum (and botocore checks the
+        body against it as it is read, unless it is a checksum of part checksums)."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
         if version_id:
             kwargs["VersionId"] = version_id
         return self._call(self.where(key), self.client().get_object, **kwargs)
@@ -120,9 +123,10 @@ class ObjectStore:
             ) from None
 
     # ----------------------------------------------------------------- listing
-    def _pages(self, prefix: str) -> Iterator[list[dict[str, Any]]]:
-        """Each listing page's current objects under a prefix (not sidecars); a page is let go
-        before the next is read, so a walk over them holds one page whatever the count."""
+    def _listing(self, prefix: str) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """Each listing page's entries under a prefix (sidecars too), and whether more pages
+        follow; a page is let go before the next is read, so a walk over them holds one page
+        whatever the count."""
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
@@ -131,13 +135,18 @@ class ObjectStore:
             page = self._call(
                 f"list s3://{self.bucket}/{prefix}", self.client().list_objects_v2, **kwargs
             )
-            items = [i for i in page.get("Contents", []) if not i["Key"].endswith(".sha256")]
+            items: list[dict[str, Any]] = page.get("Contents", [])
             token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
             del page
-            yield items
+            yield items, token is not None
             del items
             if token is None:
                 return
+
+    def _pages(self, prefix: str) -> Iterator[list[dict[str, Any]]]:
+        """Each listing page's current objects under a prefix (not sidecars)."""
+        for items, _ in self._listing(prefix):
+            yield [i for i in items if not i["Key"].endswith(".sha256")]
 
     def objects(self, prefix: str) -> list[dict[str, Any]]:
         """Current objects under a prefix (not sidecars), oldest first."""
@@ -169,32 +178,26 @@ class ObjectStore:
         return {"count": len(objs), "backups": [_public(o) for o in objs]}
 
     # ----------------------------------------------------------------- verification
-    def _expected(self, key: str, version_id: str | None) -> tuple[str | None, str]:
-        """The expected SHA-256 (hex): the object's stored checksum, else a .sha256 sidecar."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
-        if version_id:
-            kwargs["VersionId"] = version_id
-        head = self._call(self.where(key), self.client().head_object, **kwargs)
-        sidecar = None
+    def _sidecar(self, key: str) -> str | None:
+        """The SHA-256 (hex) the object's ``.sha256`` sidecar records, or None (none there)."""
         try:
             response = self._get(key + ".sha256")
         except PermanentError:
-            pass
-        else:
-            text = b"".join(self._body(key + ".sha256", response)).decode(errors="replace")
-            sidecar = (text.split() or [""])[0].lower()
-        if sidecar:
-            return sidecar, "sidecar .sha256"
-        stored = head.get("ChecksumSHA256")
-        if stored and "-" not in stored:
-            return base64.b64decode(stored).hex(), "stored S3 checksum"
-        return None, "none"
+            return None
+        text = b"".join(self._body(key + ".sha256", response)).decode(errors="replace")
+        return (text.split() or [""])[0].lower() or None
 
-    def verify_object(self, key: str, version_id: str | None, cancel: Any = None) -> dict[str, Any]:
-        """Stream the object through SHA-256 (constant memory) and compare."""
-        expected, source = self._expected(key, version_id)
+    def verify_object(
+        self, key: str, version_id: str | None, cancel: Any = None, sidecar: bool | None = None
+    ) -> dict[str, Any]:
+        """Stream the object through SHA-256 (constant memory) and compare with its ``.sha256``
+        sidecar, else its stored SHA-256 (from the GET's own headers; a checksum of part
+        checksums does not count). ``sidecar`` False: a listing showed none, so none is asked
+        for; None: not known, so it is."""
+        recorded = self._sidecar(key) if sidecar is not False else None
         start = time.perf_counter()
         response = self._get(key, version_id)
+        expected, source = _expected(recorded, response)
         digest = hashlib.sha256()
         size = 0
         for chunk in self._body(key, response, cancel):
@@ -227,12 +230,19 @@ class ObjectStore:
             )
         return out
 
-    def _keys(self, prefix: str) -> Iterator[str]:
-        """Every current object's key under a prefix, a listing page at a time."""
-        for items in self._pages(prefix):
+    def _keys(self, prefix: str) -> Iterator[tuple[str, bool | None]]:
+        """Every current object's key under a prefix, a listing page at a time, with whether
+        the listing shows its ``.sha256`` sidecar: None when the sidecar would sort past the
+        end of a page that has more after it (it may be on the next)."""
+        for items, more in self._listing(prefix):
             keys = [item["Key"] for item in items]
             del items
-            yield from keys
+            names, last = set(keys), keys[-1] if keys else ""
+            for key in keys:
+                if key.endswith(".sha256"):
+                    continue
+                side = key + ".sha256"
+                yield key, (None if more and side > last else side in names)
 
     def verify_all(self, prefix: str, parallel: int, cancel: Any) -> dict[str, Any]:
         """Verify every object under a prefix, ``parallel`` at a time. Memory stays flat
@@ -242,9 +252,9 @@ class ObjectStore:
         checked = total = 0
         problems: list[str] = []
 
-        def one(key: str) -> tuple[int, str | None]:
+        def one(key: str, sidecar: bool | None) -> tuple[int, str | None]:
             try:
-                return int(self.verify_object(key, None, cancel)["size"]), None
+                return int(self.verify_object(key, None, cancel, sidecar)["size"]), None
             except CheckFailed as exc:
                 return 0, exc.message
 
@@ -260,11 +270,11 @@ class ObjectStore:
         workers = max(1, parallel)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: set[Future[tuple[int, str | None]]] = set()
-            for key in self._keys(prefix):
+            for key, sidecar in self._keys(prefix):
                 if len(pending) >= 2 * workers:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
                     tally(done)
-                pending.add(pool.submit(one, key))
+                pending.add(pool.submit(one, key, sidecar))
             tally(wait(pending).done)
         problems.sort()  # by key, whatever order they finished in
         seconds = max(time.perf_counter() - start, 1e-9)
@@ -575,6 +585,18 @@ def _hour(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
+def _expected(sidecar: str | None, response: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The SHA-256 (hex) to compare with and where it comes from: the sidecar's, else the
+    object's stored SHA-256 as its GET answer gives it, unless that is a checksum of part
+    checksums (a multipart upload's, ``...-N``), which no hash of the whole body can match."""
+    if sidecar:
+        return sidecar, "sidecar .sha256"
+    stored = response.get("ChecksumSHA256")
+    if stored and "-" not in stored and response.get("ChecksumType") != "COMPOSITE":
+        return base64.b64decode(stored).hex(), "stored S3 checksum"
+    return None, "none"
+
+
 def _public(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if not k.startswith("_")}
 
@@ -593,7 +615,7 @@ class VerifyObjectParams(Params):
 
 
 class VerifyAllParams(PrefixParams):
-    parallel: int = Field(4, ge=1, le=32, description="Objects verified at the same time.")
+    parallel: int = Field(4, ge=1, le=PARALLEL, description="Objects verified at the same time.")
 
 
 class FreshParams(PrefixParams):

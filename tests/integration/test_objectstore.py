@@ -4,8 +4,10 @@ HTTP requests each attempt makes."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import http.server
+import io
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -112,8 +114,6 @@ def put(store: ObjectStore, key: str, data: bytes) -> dict[str, Any]:
 def test_a_changed_object_with_an_unchanged_checksum_record_names_key_and_version(
     store: ObjectStore,
 ) -> None:
-    import hashlib
-
     key = store.section["prefix"] + "qsign-full.tar"
     original = b"backup" * 10000
     put(store, key, original)
@@ -211,8 +211,8 @@ def test_transient_5xx_is_retried_with_backoff_then_succeeds(
     # each failed attempt is journaled with its exponential delay, then the check succeeds;
     # one request per attempt: two 503s are two journaled attempts
     assert [f["retry_in_s"] for f in failures] == [0.2, 0.4]
-    assert all(f"object s3://qsign-backups/{key}: 503" in f["error"] for f in failures)
-    assert proxy.seen == 2 + 3  # two refused heads, then head, sidecar get and get
+    assert all(f"object s3://qsign-backups/{key}.sha256: 503" in f["error"] for f in failures)
+    assert proxy.seen == 2 + 2  # two refused sidecar gets, then the sidecar get and the get
 
 
 def test_persistent_5xx_and_timeouts_are_reported_after_the_attempts(
@@ -270,4 +270,94 @@ def test_a_truncated_body_names_the_object_and_how_far_it_got(
         assert failure["error"].startswith(f"object s3://qsign-backups/{key}: {said}")
         assert failure["transient"] is True
     assert "None" not in failures[0]["error"]
-    assert proxy.seen == 3 * 3  # head, sidecar get, get: one request each, per attempt
+    assert proxy.seen == 3 * 2  # sidecar get, get: one request each, per attempt
+
+
+def _multipart(store: ObjectStore, key: str, data: bytes) -> None:
+    """Uploaded in 5 MiB parts with SHA-256: its stored checksum is one of part checksums."""
+    from boto3.s3.transfer import TransferConfig
+
+    part = 5 * 1024 * 1024
+    store.client().upload_fileobj(
+        io.BytesIO(data),
+        store.bucket,
+        key,
+        ExtraArgs={"ChecksumAlgorithm": "SHA256"},
+        Config=TransferConfig(multipart_threshold=part, multipart_chunksize=part),
+    )
+
+
+def _sidecar(store: ObjectStore, key: str, data: bytes) -> None:
+    digest = hashlib.sha256(data).hexdigest()
+    store.client().put_object(Bucket=store.bucket, Key=key + ".sha256", Body=f"{digest}  x\n")
+
+
+# (how the object is put, its sidecar: "right", "wrong" or None, the outcome: where the
+# expected SHA-256 came from, or the words of the failure)
+CASES = {
+    "the sidecar over the stored checksum": ("sha256", "wrong", "from the sidecar .sha256"),
+    "the stored checksum alone": ("sha256", None, "stored S3 checksum"),
+    "a part checksum is not one": ("multipart", None, "has no checksum to compare with"),
+    "the sidecar of a multipart upload": ("multipart", "right", "sidecar .sha256"),
+    "no SHA-256 at all": ("plain", None, "has no checksum to compare with"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_object_is_compared_with_its_sidecar_else_its_stored_whole_sha256(
+    store: ObjectStore, case: str
+) -> None:
+    """The same outcome whether one object is verified alone (its sidecar asked for) or in a
+    verify_all (the listing says whether it has one)."""
+    how, sidecar, outcome = CASES[case]
+    prefix = store.section["prefix"] + case.replace(" ", "-") + "/"
+    key, data = prefix + "x.bin", b"b" * (6 * 1024 * 1024 if how == "multipart" else 1000)
+    if how == "multipart":
+        _multipart(store, key, data)
+    elif how == "sha256":
+        put(store, key, data)
+    else:
+        store.client().put_object(Bucket=store.bucket, Key=key, Body=data)
+    if sidecar is not None:
+        _sidecar(store, key, data if sidecar == "right" else b"something else")
+    if outcome.startswith(("sidecar", "stored")):
+        assert store.verify_object(key, None)["expected_from"] == outcome
+        assert store.verify_all(prefix, 2, threading.Event())["checked"] == 1
+        return
+    with pytest.raises(CheckFailed, match=outcome):
+        store.verify_object(key, None)
+    with pytest.raises(CheckFailed, match=outcome) as failed:
+        store.verify_all(prefix, 2, threading.Event())
+    assert failed.value.evidence["checked"] == 1
+
+
+def test_verify_all_gets_each_body_once_and_only_the_sidecars_the_listing_shows(
+    store: ObjectStore, moto: MotoServer, proxy: FaultProxy
+) -> None:
+    """One listing, one GET per object (its stored checksum comes with the body: no HEAD),
+    and a sidecar GET only for the object that has one."""
+    prefix = store.section["prefix"]
+    for n in range(5):
+        put(store, f"{prefix}{n}.bin", bytes([n]) * 1000)
+    _sidecar(store, f"{prefix}3.bin", bytes([3]) * 1000)
+    via = ObjectStore({**moto.section(), "endpoint": f"http://127.0.0.1:{proxy.port}"})
+    out = via.verify_all(prefix, 4, threading.Event())
+    assert (out["checked"], out["failed"]) == (5, [])
+    assert proxy.seen == 1 + 5 + 1
+
+
+def test_a_body_damaged_on_the_way_fails_verify_all_by_its_stored_checksum(
+    store: ObjectStore, moto: MotoServer, proxy: FaultProxy
+) -> None:
+    prefix = store.section["prefix"]
+    put(store, prefix + "corrupt.tar", b"c" * 100_000)
+    put(store, prefix + "fine.tar", b"f" * 100_000)
+    proxy.damage, proxy.damaged = "corrupt", "/corrupt.tar"
+    via = ObjectStore({**moto.section(), "endpoint": f"http://127.0.0.1:{proxy.port}"})
+    with pytest.raises(CheckFailed) as failed:
+        via.verify_all(prefix, 2, threading.Event())
+    assert failed.value.evidence["checked"] == 2
+    assert failed.value.evidence["failed"] == [
+        f"object s3://qsign-backups/{prefix}corrupt.tar: the body does not match its SHA-256 "
+        "checksum"
+    ]

@@ -91,3 +91,29 @@ def test_a_damaged_object_among_many_is_named(store: ObjectStore, tmp_path: Path
     assert "1 of 1101 objects" in caught.value.message
     assert "s3://" in caught.value.message
     assert "damaged/x.bin" in caught.value.message
+
+
+def test_a_sidecar_on_the_next_listing_page_is_still_compared(store: ObjectStore) -> None:
+    """``edge/b`` ends the first page of 1,000 and its ``.sha256`` starts the next: the first
+    page cannot say it has none, so it is asked for, and it disagrees."""
+    client = store.client()
+
+    def put(key: str) -> None:
+        client.put_object(Bucket=store.bucket, Key=key, Body=b"ok", ChecksumAlgorithm="SHA256")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, [f"edge/a-{n:04d}" for n in range(999)] + ["edge/b"]))
+    client.put_object(
+        Bucket=store.bucket,
+        Key="edge/b.sha256",
+        Body=hashlib.sha256(b"not ok").hexdigest() + "  b\n",
+    )
+    first = client.list_objects_v2(Bucket=store.bucket, Prefix="edge/")
+    assert first["Contents"][-1]["Key"] == "edge/b"
+    assert first["IsTruncated"]
+    with pytest.raises(CheckFailed) as caught:
+        store.verify_all("edge/", 4, threading.Event())
+    assert caught.value.evidence["checked"] == 1000
+    [problem] = caught.value.evidence["failed"]
+    assert "s3://qsign-backups/edge/b (version" in problem
+    assert problem.endswith("from the sidecar .sha256")
