@@ -561,7 +561,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     if run_dir is None:
         return EXIT_INVALID
     run = read_run(run_dir)
-    if not _write_or_print(render(run, args.format), args.output):
+    if args.format == "md" and args.output is None and sys.stdout.isatty():
+        from drconsole.report.build import build, to_markdown
+
+        text = to_markdown(build(run), narrow=True)  # at a terminal: its tables fit 80 columns
+    else:
+        text = render(run, args.format)
+    if not _write_or_print(text, args.output):
         return EXIT_FAILED
     return EXIT_OK if run.check.ok else EXIT_FAILED
 

@@ -1,6 +1,7 @@
 """``drconsole history`` read at a terminal fits it: at 80 columns no line is wider (the runs
 are short list items, long lines wrapped), everything the table says is still there; written
-to a file or a pipe it stays the wide table."""
+to a file or a pipe it stays the wide table. ``drconsole report`` at a terminal: its tables fit
+80 columns (the console's narrow report)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,17 @@ def test_history_at_an_80_column_terminal_fits_it(
     written = tmp_path / "history.md"
     assert at_terminal(["history", "--runs-dir", str(deep), "--output", str(written)], 80)
     assert "| drill | failed |" in written.read_text()  # a file keeps the table
+
+
+def test_a_report_at_an_80_column_terminal_has_tables_that_fit(
+    cli: Cli, tmp_path: Path, backup_file: Path
+) -> None:
+    runs = _runs(cli, tmp_path, backup_file)
+    run = next(r for r in sorted(runs.iterdir()) if "hello-drill" in r.name)
+    shown = at_terminal(["report", str(run)], 80)
+    rows = [line for line in shown.splitlines() if line.startswith("|")]
+    assert rows
+    assert max(len(row) for row in rows) <= 80, [row for row in rows if len(row) > 80]
+    assert "| brief | succeeded |" in shown
+    wide = cli("report", run).out  # not a terminal: the auditors' table, who included
+    assert max(len(line) for line in wide.splitlines() if line.startswith("|")) > 80
