@@ -69,6 +69,8 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
                     about = f": {spec.description}" if spec.description and not spec.prompt else ""
                     yield Label(f"{spec.prompt or name}{about}{hint}{need}")
                     value = self.given.get(name, spec.default)
+                    if isinstance(value, bool):
+                        value = "yes" if value else "no"  # as its hint says, not True/False
                     yield Input(value="" if value is None else str(value), id=f"in-{name}")
                     if name in self.checked:
                         note = "checking against the site…" if self.live_checks else ""
