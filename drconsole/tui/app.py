@@ -2,6 +2,10 @@
 
 The engine runs on this app's event loop; adapters run in worker threads; the engine talks to
 people only through :class:`~drconsole.tui.operator.TuiOperator`.
+
+A run that the command starts (``drconsole run``, ``drconsole resume``) is shown without the
+home screen under it: home is built when that run is left (its tables, footer and lists are
+about 2 MB a run does not need), or at once when nothing could be started.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import App
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
@@ -51,7 +56,6 @@ class DrConsoleApp(App[None]):
         self._resume = resume
 
     def on_mount(self) -> None:
-        self.push_screen(HomeScreen())
         if self._resume is not None:
             self.resume_run(self._resume)
         elif self._start_plan is not None:
@@ -66,6 +70,14 @@ class DrConsoleApp(App[None]):
                 )
             else:
                 self.start_plan(self._start_plan, result)
+        if len(self.screen_stack) == 1:  # nothing was started, or it could not start
+            self.push_screen(HomeScreen())
+
+    def pop_screen(self) -> AwaitComplete:
+        """Leaving the run (or the start form) the command opened shows home, built now."""
+        if len(self.screen_stack) == 2 and not isinstance(self.screen, HomeScreen):
+            return self.switch_screen(HomeScreen())
+        return super().pop_screen()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -78,7 +90,6 @@ class DrConsoleApp(App[None]):
     def start_plan(self, path: Path, result: LoadResult) -> None:
         """Ask the plan's inputs, then start it in the current mode."""
         from drconsole.engine.launch import prepare_new
-        from drconsole.tui.forms import InputsModal
         from drconsole.tui.operator import TuiOperator
 
         assert result.plan is not None
@@ -96,6 +107,11 @@ class DrConsoleApp(App[None]):
                     targets_path=self.targets_path,
                 )
             )
+
+        if not result.plan.inputs:  # nothing to ask: no form to draw
+            go({})
+            return
+        from drconsole.tui.forms import InputsModal
 
         form = InputsModal(
             result.plan,

@@ -84,9 +84,6 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
             )
 
     def on_mount(self) -> None:
-        if not self.plan.inputs:
-            self.dismiss({})
-            return
         # the first field has the focus; show the form from its top, the field's label too
         self.call_after_refresh(self.query_one(VerticalScroll).scroll_home, animate=False)
         if self.live_checks:

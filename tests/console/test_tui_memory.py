@@ -1,6 +1,8 @@
-"""What the console loads: a run whose steps have no guidance does not load markdown-it (nor
-the modules only other steps or screens use), and a step's guidance is still shown as Markdown
-when it is selected, under the step's head, and cleared for a step without any."""
+"""What the console loads and holds: a run whose steps have no guidance does not load
+markdown-it (nor the modules only other steps or screens use) and a plan without inputs draws
+no form; a step's guidance is still shown as Markdown when it is selected, under the step's
+head, and cleared for a step without any; a run the command started holds no home screen
+under it, which is built when the run (or its start form) is left, or when it cannot start."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from pathlib import Path
 from textual.widgets import DataTable, Markdown
 
 from drconsole.engine.modes import Mode
+from drconsole.tui.forms import InputsModal
+from drconsole.tui.home import HomeScreen
 from drconsole.tui.run_screen import RunScreen
 from tests.console.pilot import make_app, run, setup, until
 
@@ -41,8 +45,8 @@ LOADED = textwrap.dedent("""
         app.exit()
     app.call_later(lambda: app.run_worker(watch()))
     app.run(headless=True)
-    print(" ".join(m for m in ("markdown_it", "pygments", "urllib.request", "ctypes")
-                   if m in sys.modules) or "none")
+    held = ("markdown_it", "pygments", "urllib.request", "ctypes", "drconsole.tui.forms")
+    print(" ".join(m for m in held if m in sys.modules) or "none")
 """)
 
 
@@ -93,3 +97,41 @@ def test_guidance_is_shown_for_the_selected_step_only(tmp_path: Path) -> None:
             assert guidance.size.height == 0
 
     run(scenario())
+
+
+def test_home_is_built_when_the_run_the_command_started_is_left(tmp_path: Path) -> None:
+    plans, plan, targets = setup(tmp_path, GUIDED)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.finished)
+            assert not [s for s in app.screen_stack if isinstance(s, HomeScreen)]
+            await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, HomeScreen))
+            table = app.screen.query_one("#runs", DataTable)
+            await until(pilot, lambda: table.row_count == 1)  # the run just left
+            assert len(app.screen_stack) == 2
+
+    run(scenario())
+
+
+def test_home_is_shown_when_the_plan_cannot_start_or_its_form_is_left(tmp_path: Path) -> None:
+    plans, plan, targets = setup(tmp_path, "id: [\n")
+    asking = plans / "asking.yaml"
+    asking.write_text(GUIDED.replace("steps:", "inputs: {why: {type: string}}\nsteps:"))
+
+    async def scenario(start: Path, escape: bool) -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=start)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            if escape:
+                assert isinstance(app.screen, InputsModal)
+                await pilot.press("escape")
+            await until(pilot, lambda: isinstance(app.screen, HomeScreen))
+            assert len(app.screen_stack) == 2
+            if not escape:
+                assert any("The plan is not valid" in n.message for n in app._notifications)
+
+    run(scenario(plan, escape=False))
+    run(scenario(asking, escape=True))
