@@ -21,7 +21,6 @@ from drconsole.engine.events import (
     exception_text,
     refusal_text,
     show,
-    with_unit,
 )
 from drconsole.report import injections
 from drconsole.runs.read import ReadRun, read_run, step_name
@@ -307,9 +306,7 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
         if step["reason"]:
             details.append(f"- Note: {step['reason']}")
         if step["outputs"]:
-            details += [
-                f"- Output `{k}`: {_cell(with_unit(k, v) or v)}" for k, v in step["outputs"].items()
-            ]
+            details += [f"- Output `{k}`: {_cell(show(v, k))}" for k, v in step["outputs"].items()]
         if details:
             lines += [f"### {step_name(step['id'], step['title'])}", "", *details, ""]
     lines += refusals_markdown(report["refusals"], narrow=narrow)

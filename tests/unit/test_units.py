@@ -57,6 +57,7 @@ def test_the_reports_say_the_unit_of_a_size(cli: Cli, tmp_path: Path, backup_fil
     assert result.code == 0, result.out
     md = cli("report", result.run_dir).out
     assert "- Output `size`: 4,096 bytes (4.0 KiB)" in md
+    assert "- Output `matches`: yes" in md  # as the console and the HTML page say it
     html = cli("report", result.run_dir, "--format", "html").out
     assert "Output size: 4,096 bytes (4.0 KiB)" in html
     junit = cli("report", result.run_dir, "--format", "junit").out
