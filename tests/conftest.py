@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from drconsole.adapters.oscmd import free_port
 from drconsole.cli import main
 from drconsole.journal.journal import read_events
-from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,6 +3,7 @@
 PostgreSQL refuses to run as root, and pgBackRest must write its repository as the database's
 owner, so commands for a cluster run as that user: directly when we are that user, through
 ``subprocess``'s ``user=`` when we are root, and otherwise not at all (a clear error).
+``free_port`` finds a port for a server started here (a test restore, the sandbox's services).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import os
 import pwd
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +24,13 @@ from drconsole.adapters.base import PermanentError, TransientError
 
 def current_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on now at ``host`` (the sandbox's servers and the tests')."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

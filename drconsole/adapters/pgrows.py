@@ -13,6 +13,9 @@ puts back each changed row whose live value is still the one compared (a row cha
 since is left alone and counted). Rows travel as ``row_to_json`` text and are rebuilt with
 ``json_populate_recordset``, so every column keeps its type. Both sides use TimeZone UTC, so
 a timestamp reads the same on both servers.
+
+``compare_rows`` and ``copy_rows_back`` are the actions' side: the live cluster's and the
+restore's connections, from a ``PostgresAdapter``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from drconsole.adapters.base import ActionContext, Cancelled, PermanentError, TransientError
+from pydantic import Field, field_validator
+
+from drconsole.adapters.base import (
+    ActionContext,
+    Cancelled,
+    Params,
+    PermanentError,
+    TransientError,
+)
+from drconsole.adapters.postgres import PostgresAdapter, first_line
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 SAMPLE = 20  # keys listed in the outputs per kind; the diff file holds them all
@@ -312,13 +324,13 @@ def copy_back(
         psycopg.errors.DeadlockDetected,
     ) as exc:
         raise TransientError(
-            f"the copy was rolled back, nothing was copied: {_first_line(exc)}"
+            f"the copy was rolled back, nothing was copied: {first_line(exc)}"
         ) from None
     except psycopg.OperationalError as exc:
-        raise TransientError(f"the copy was not committed: {_first_line(exc)}") from None
+        raise TransientError(f"the copy was not committed: {first_line(exc)}") from None
     except psycopg.Error as exc:
         raise PermanentError(
-            f"the copy was rolled back, nothing was copied: {_first_line(exc)}"
+            f"the copy was rolled back, nothing was copied: {first_line(exc)}"
         ) from None
     return {
         "inserted": inserted,
@@ -380,6 +392,60 @@ def _update(conn: Any, table: Table, entries: list[dict[str, Any]]) -> int:
     return int(conn.execute(query, (pairs,)).rowcount)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+class RowsParams(Params):
+    table: str = Field(description="The table, or schema.table.")
+    key: list[str] = Field(
+        default_factory=lambda: ["id"],
+        description="The columns that identify a row (the primary key); a list or 'a,b'.",
+    )
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        return [k.strip() for k in value.split(",")] if isinstance(value, str) else value
+
+
+class CompareRowsParams(RowsParams):
+    restored_port: int = Field(
+        ge=1, le=65535, description="The scratch restore's port (postgres.test_restore's port)."
+    )
+
+
+class CopyRowsParams(RowsParams):
+    diff: str = Field(description="The comparison's diff file (postgres.compare_rows' diff).")
+    diff_sha256: str = Field(
+        pattern="^[0-9a-fA-F]{64}$", description="Its SHA-256 (compare_rows' diff_sha256)."
+    )
+    rows: Rows = Field(
+        "missing", description="missing, or missing-and-changed: changed rows put back too."
+    )
+    as_of: str | None = Field(
+        None, description="When the copied rows are from (the restore's recovered_to)."
+    )
+
+
+def compare_rows(pg: PostgresAdapter, p: CompareRowsParams, ctx: ActionContext) -> dict[str, Any]:
+    """A table in a restore (``restored_port``) against the live database, read only."""
+    live_port = int(pg.section.get("port") or 5432)
+    if p.restored_port == live_port:
+        raise PermanentError(
+            f"port {live_port} is the live database: compare the restore with it, "
+            "not the live database with itself",
+            hint="give the scratch restore's port (postgres.test_restore's output port)",
+        )
+    with pg.session(p.restored_port) as restored, pg.session() as live:
+        return compare(restored, live, p.table, p.key, ctx)
+
+
+def copy_rows_back(pg: PostgresAdapter, p: CopyRowsParams, ctx: ActionContext) -> dict[str, Any]:
+    """The diff's missing rows (and changed ones, if chosen) into the live primary, in one
+    transaction, while it runs."""
+    entries = read_diff(p.diff, p.diff_sha256, p.table, p.key)
+    with pg.session() as conn:
+        out = copy_back(conn, p.table, p.key, entries, p.rows)
+    when = f" as they were at {p.as_of}" if p.as_of else ""
+    ctx.log(
+        f"{out['restored']} row(s) of {p.table} put back{when}: {out['inserted']} inserted, "
+        f"{out['updated']} restored to their earlier values"
+    )
+    return {**out, "table": p.table, "as_of": p.as_of}

@@ -19,7 +19,7 @@ from drconsole.adapters.base import ActionSpec
 
 MODULES = {
     "local": "drconsole.adapters.local",
-    "postgres": "drconsole.adapters.postgres",
+    "postgres": "drconsole.adapters.pgactions",
     "vault": "drconsole.adapters.vault",
     "s3": "drconsole.adapters.objectstore",
     "hsm": "drconsole.adapters.hsm",

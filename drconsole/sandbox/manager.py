@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import sys
 import time
 import urllib.request
@@ -21,6 +20,7 @@ import psycopg
 import yaml
 
 from drconsole.adapters.base import AdapterError
+from drconsole.adapters.oscmd import free_port
 from drconsole.sandbox import auditlog, dns, k8s, openbao, postgres, s3, softhsm
 from drconsole.sandbox.postgres import PgLayout
 from drconsole.sandbox.programs import SNAPSHOTS, WRITER
@@ -37,13 +37,6 @@ NOTE = (
 
 class SandboxError(Exception):
     """The sandbox cannot do what was asked; the message says what to do."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on now at ``host`` (the sandbox's servers and the tests')."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -280,6 +273,7 @@ def down(root: Path) -> str:
 
 def drop_scratch_restores(state: SandboxState) -> list[str]:
     """Stop and remove the test restores left in the scratch directory (a killed run's)."""
+    from drconsole.adapters.pgrestore import drop_scratch
     from drconsole.adapters.postgres import PostgresAdapter
 
     pg = PostgresAdapter(_pg_section(state, "primary"))
@@ -288,7 +282,7 @@ def drop_scratch_restores(state: SandboxState) -> list[str]:
         if not data_dir.is_dir():
             continue
         try:
-            pg.drop_scratch(str(data_dir))
+            drop_scratch(pg, str(data_dir))
         except AdapterError as exc:
             said.append(f"scratch restore {data_dir.name} NOT removed: {exc}")
             continue

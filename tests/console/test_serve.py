@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import websocket
 
-from drconsole.sandbox.manager import free_port
+from drconsole.adapters.oscmd import free_port
 from tests.conftest import Cli, drconsole_cmd, kill_run, start_run
 
 FOCUS = "document.querySelector('.xterm-helper-textarea').focus()"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Static
 
+from drconsole.adapters.oscmd import free_port
 from drconsole.engine.modes import Mode
 from drconsole.journal.journal import read_events, verify
 from drconsole.report.record import build_record
 from drconsole.report.record import to_markdown as record_markdown
 from drconsole.runs.rundir import load_state
-from drconsole.sandbox.manager import free_port
 from drconsole.tui import modals
 from drconsole.tui.home import HomeScreen
 from drconsole.tui.run_screen import RunScreen

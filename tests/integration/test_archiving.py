@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from drconsole.adapters.base import ActionContext
-from drconsole.adapters.postgres import PostgresAdapter, RestoreParams
+from drconsole.adapters.pgrestore import RestoreParams, restore
+from drconsole.adapters.postgres import PostgresAdapter
 from drconsole.journal.journal import read_events
 from drconsole.sandbox import manager, reset
 from drconsole.timeutil import format_timestamp, utcnow
@@ -88,7 +89,9 @@ def failover_then_pitr(sandbox: Path, hide_history: bool) -> tuple[int, int]:
     if hide_history:  # what happened when the promoted standby did not archive
         (repo / history).unlink()
     dr.stop()  # fenced, as a failback does
-    restored = pg.restore(RestoreParams(type="time", target=target), ActionContext(), scratch=False)
+    restored = restore(
+        pg, RestoreParams(type="time", target=target), ActionContext(), scratch=False
+    )
     for n in range(4):
         write_and_switch(pg, f"after-the-restore-{n}")
     return dr_timeline, int(restored["timeline"])

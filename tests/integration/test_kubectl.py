@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from drconsole.adapters.oscmd import free_port
 from drconsole.sandbox import k8s, manager
 from drconsole.sandbox.k8ssim import Simulator, qsign_objects
 from drconsole.sandbox.k8sviews import age
@@ -163,7 +164,7 @@ def test_sandbox_env_exports_the_kubeconfig_of_both_sites(tmp_path: Path, cli: C
     """The Kubernetes part of a sandbox (its two simulator programs and kubeconfig): what
     ``sandbox env`` says is enough for kubectl to reach either site."""
     root = tmp_path / "sbx"
-    ports = {name: manager.free_port() for name in manager.PORT_NAMES}  # only k8s_* listen
+    ports = {name: free_port() for name in manager.PORT_NAMES}  # only k8s_* listen
     state = manager.SandboxState(str(root), getpass.getuser(), 1, 1, time.time(), ports)
     root.mkdir()
     (root / manager.STATE).write_text(json.dumps(dataclasses.asdict(state)))

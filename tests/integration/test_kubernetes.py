@@ -22,9 +22,9 @@ from drconsole.adapters.base import (
     TransientError,
 )
 from drconsole.adapters.kubernetes import KubeAdapter
+from drconsole.adapters.oscmd import free_port
 from drconsole.adapters.pghost import StatefulSetCluster, host_for
 from drconsole.sandbox.k8ssim import FAULT, Simulator, qsign_objects
-from drconsole.sandbox.manager import free_port
 
 BACKENDS = ["simulator", "real"]
 

@@ -16,7 +16,8 @@ import yaml
 
 from drconsole.adapters.base import ActionContext, PermanentError
 from drconsole.adapters.hsm import HsmAdapter
-from drconsole.adapters.postgres import PostgresAdapter, RestoreParams
+from drconsole.adapters.pgrestore import RestoreParams, drop_scratch, restore
+from drconsole.adapters.postgres import PostgresAdapter
 from drconsole.journal.journal import read_events, verify
 from drconsole.sandbox import manager
 from drconsole.timeutil import parse_timestamp
@@ -278,16 +279,17 @@ def test_a_restore_that_replays_no_commit_still_reports_its_recovery_point(
         time.sleep(1.1)
         insert(sandbox, "after-the-quiet-target")
         pg.archive_check()
-        to_target = pg.restore(
+        to_target = restore(
+            pg,
             RestoreParams(type="time", target=target, set=backup["label"]),
             ActionContext(),
             scratch=True,
         )
-        pg.drop_scratch(to_target["data_dir"])
-        immediate = pg.restore(
-            RestoreParams(type="immediate", set=backup["label"]), ActionContext(), scratch=True
+        drop_scratch(pg, to_target["data_dir"])
+        immediate = restore(
+            pg, RestoreParams(type="immediate", set=backup["label"]), ActionContext(), scratch=True
         )
-        pg.drop_scratch(immediate["data_dir"])
+        drop_scratch(pg, immediate["data_dir"])
     finally:
         manager.writer_start(sandbox)
     assert to_target["last_replayed_commit"] is None  # what left the RPO unmeasured
@@ -356,11 +358,11 @@ def test_a_restore_past_the_archive_stops_with_the_servers_words_and_promotes_no
     pg.stop()
     future = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
     with pytest.raises(PermanentError) as failed:
-        pg.restore(RestoreParams(type="time", target=future), ActionContext(), scratch=False)
+        restore(pg, RestoreParams(type="time", target=future), ActionContext(), scratch=False)
     assert "recovery ended before configured recovery target was reached" in str(failed.value)
     assert not pg.host().is_running()  # nothing was promoted at another point
-    back = pg.restore(
-        RestoreParams(type="name", target="before-the-end"), ActionContext(), scratch=False
+    back = restore(
+        pg, RestoreParams(type="name", target="before-the-end"), ActionContext(), scratch=False
     )
     assert back["recovered_to"] is not None
     assert pg.ping()["in_recovery"] is False

@@ -19,8 +19,14 @@ import pytest
 import yaml
 
 from drconsole.adapters.base import ActionContext, PermanentError
-from drconsole.adapters.pgrows import merge
-from drconsole.adapters.postgres import CompareRowsParams, CopyRowsParams, PostgresAdapter
+from drconsole.adapters.pgrows import (
+    CompareRowsParams,
+    CopyRowsParams,
+    compare_rows,
+    copy_rows_back,
+    merge,
+)
+from drconsole.adapters.postgres import PostgresAdapter
 from drconsole.sandbox import manager
 from drconsole.timeutil import parse_timestamp
 from tests.conftest import REPO, Cli, running_sandbox
@@ -134,7 +140,8 @@ def test_deleted_and_overwritten_rows_come_back_while_the_writer_writes(
     # the same copy again finds every row back and each changed row changed since: it writes
     # nothing (a rerun after a crash cannot double a row)
     site = yaml.safe_load((sandbox / "targets.yaml").read_text())["sites"]["primary"]
-    again = PostgresAdapter(site["postgres"]).copy_rows_back(
+    again = copy_rows_back(
+        PostgresAdapter(site["postgres"]),
         CopyRowsParams(
             table="signatures",
             diff=compared["diff"],
@@ -151,7 +158,8 @@ def test_a_diff_changed_after_the_comparison_is_refused(tmp_path: Path) -> None:
     diff = tmp_path / "signatures.diff.jsonl"
     diff.write_text('{"kind": "missing", "key": [1], "restored": "{}"}\n')
     with pytest.raises(PermanentError, match="not the one the comparison wrote"):
-        PostgresAdapter({"host": "127.0.0.1", "port": 9}).copy_rows_back(
+        copy_rows_back(
+            PostgresAdapter({"host": "127.0.0.1", "port": 9}),
             CopyRowsParams(table="signatures", diff=str(diff), diff_sha256="0" * 64),
             ActionContext(),
         )
@@ -169,19 +177,19 @@ def test_a_wrong_table_column_or_port_is_refused_with_what_to_do(
     ctx = ActionContext(artefact_dir=str(tmp_path))
     standby = state.standby_port  # a real server holding the same tables, read only
     with pytest.raises(PermanentError, match="there is no table nope in database qsign"):
-        pg.compare_rows(CompareRowsParams(table="nope", restored_port=standby), ctx)
+        compare_rows(pg, CompareRowsParams(table="nope", restored_port=standby), ctx)
     with pytest.raises(PermanentError, match="has no column uid") as wrong_key:
-        pg.compare_rows(
-            CompareRowsParams(table="signatures", key="uid", restored_port=standby), ctx
+        compare_rows(
+            pg, CompareRowsParams(table="signatures", key="uid", restored_port=standby), ctx
         )
     assert "its columns: id, signed_at, payload, digest" in str(wrong_key.value)
     with pytest.raises(PermanentError, match="is the live database"):
-        pg.compare_rows(
-            CompareRowsParams(table="signatures", restored_port=state.primary_port), ctx
+        compare_rows(
+            pg, CompareRowsParams(table="signatures", restored_port=state.primary_port), ctx
         )
     with pytest.raises(PermanentError, match="not a plain name"):
-        pg.compare_rows(
-            CompareRowsParams(table="signatures; drop table x", restored_port=standby), ctx
+        compare_rows(
+            pg, CompareRowsParams(table="signatures; drop table x", restored_port=standby), ctx
         )
 
 
@@ -212,10 +220,10 @@ def test_the_copy_is_one_transaction_a_failing_row_leaves_nothing_copied(
         rows="missing-and-changed",
     )
     with pytest.raises(PermanentError, match="rolled back, nothing was copied"):
-        PostgresAdapter(site["postgres"]).copy_rows_back(params, ActionContext())
+        copy_rows_back(PostgresAdapter(site["postgres"]), params, ActionContext())
     assert fresh not in rows(sandbox)  # the good row went in first, and was rolled back
     params = params.model_copy(update={"rows": "missing"})
     assert (
-        PostgresAdapter(site["postgres"]).copy_rows_back(params, ActionContext())["inserted"] == 1
+        copy_rows_back(PostgresAdapter(site["postgres"]), params, ActionContext())["inserted"] == 1
     )
     assert rows(sandbox)[fresh][2] == "p"

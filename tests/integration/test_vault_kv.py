@@ -16,8 +16,8 @@ import hvac.exceptions
 import pytest
 import yaml
 
+from drconsole.adapters.oscmd import free_port
 from drconsole.sandbox import openbao
-from drconsole.sandbox.manager import free_port
 from drconsole.sandbox.s3 import MotoServer
 from tests.conftest import REPO, Cli
 from tests.integration.test_config_backup import (

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from drconsole.adapters.oscmd import free_port
 from drconsole.journal.journal import Event, read_events, verify
 from drconsole.runs.rundir import load_state
-from drconsole.sandbox.manager import free_port
 from tests.conftest import Cli, CliResult
 
 Run = Callable[..., tuple[CliResult, Path, list[Event]]]

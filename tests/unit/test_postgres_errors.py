@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from drconsole.adapters.oscmd import free_port
 from drconsole.journal.journal import read_events
 from drconsole.sandbox import manager
-from drconsole.sandbox.manager import free_port
 from tests.conftest import Cli
 
 
