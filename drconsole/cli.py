@@ -648,8 +648,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {runs_dir}")
         return EXIT_OK
     # one line per run within 80 columns: the run's name already says when and which plan
-    print(f"runs in {runs_dir}, newest first")
-    print(f"open one with: drconsole report {runs_dir}/RUN")
+    print(f"runs in {runs_dir} (newest first; open one with: drconsole report {runs_dir}/RUN)")
     print(f"{'RUN (started UTC, plan)':<48} {'mode':<7} {'result':<10} {'RTO':>8}")
     for run in runs:
         state = run.state

