@@ -45,7 +45,8 @@ LOADED = textwrap.dedent("""
         app.exit()
     app.call_later(lambda: app.run_worker(watch()))
     app.run(headless=True)
-    held = ("markdown_it", "pygments", "urllib.request", "ctypes", "drconsole.tui.forms")
+    held = ("markdown_it", "pygments", "urllib.request", "ctypes", "drconsole.tui.forms",
+            "rich._emoji_codes")
     print(" ".join(m for m in held if m in sys.modules) or "none")
 """)
 
@@ -135,3 +136,29 @@ def test_home_is_shown_when_the_plan_cannot_start_or_its_form_is_left(tmp_path: 
 
     run(scenario(plan, escape=False))
     run(scenario(asking, escape=True))
+
+
+def test_a_marked_table_shows_its_cells_as_plain_text() -> None:
+    from textual.app import App, ComposeResult
+
+    from drconsole.tui.marked_table import MarkedTable
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield MarkedTable(id="t", cursor_type="row")
+
+    async def scenario() -> None:
+        app = One()
+        async with app.run_test(size=(60, 5)) as pilot:
+            table = app.query_one("#t", MarkedTable)
+            table.add_column("[b]who[/b]", key="who", width=30)
+            table.add_row("kim", key="a")
+            table.update_cell("a", "who", "[b]lee")
+            await pilot.pause()
+            assert "[b]who[/b]" in table.render_line(0).text  # the heading, as written
+            assert table.render_line(1).text.split() == ["»", "[b]lee"]
+            table.add_row("[red]kim[/red] :smile:", key="b")
+            await pilot.pause()
+            assert "[red]kim[/red] :smile:" in table.render_line(2).text
+
+    run(scenario())
