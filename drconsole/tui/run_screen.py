@@ -12,7 +12,7 @@ with an engine, ``tui/watch_screen.py`` follows another process's run read-only.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +177,7 @@ class RunView(Screen[None]):
 
     def _clocks(self) -> None:
         c = self.measure()
-        rto = f"RTO {format_duration(c.rto_elapsed)} of {format_duration(c.rto_objective)}: "
+        rto = f"RTO {format_duration(c.rto_elapsed)} {_of(c.rto_objective)}: "
         rto += c.rto_status.upper() if c.rto_status in ("missed", "over budget") else c.rto_status
         if c.rto_left is not None and c.rto_status in ("running", "over budget"):
             rto += f", {format_duration(c.rto_left)} left"
@@ -185,7 +185,7 @@ class RunView(Screen[None]):
             rto += f", finish ≈{format_timestamp(c.projected_finish)[11:19]}Z"
             self._explain_projection(c.projected_finish)
         rpo = f"RPO {format_duration(c.rpo_achieved) if c.rpo_achieved is not None else '-'} "
-        rpo += f"of {format_duration(c.rpo_objective)}: "
+        rpo += f"{_of(c.rpo_objective)}: "
         rpo += c.rpo_status.upper() if c.rpo_status == "missed" else c.rpo_status
         if c.rpo_reason and self.finished:
             rpo += f" ({c.rpo_reason})"
@@ -519,6 +519,11 @@ class RunScreen(RunView, inherit_bindings=False):
             ),
             chosen,
         )
+
+
+def _of(objective: timedelta | None) -> str:
+    """``of 15m`` against the plan's objective; said plainly when the plan sets none."""
+    return f"of {format_duration(objective)}" if objective is not None else "(no objective set)"
 
 
 def _fit(text: str, width: int) -> str:

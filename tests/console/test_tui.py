@@ -98,6 +98,7 @@ def test_a_whole_run_by_keys(tmp_path: Path) -> None:
             clocks = str(run_screen.query_one("#run-clocks", Static).render())
             assert "RTO" in clocks
             assert ": met" in clocks
+            assert "RPO - (no objective set)" in clocks  # the plan sets no RPO: said, not "of -"
             table = run_screen.query_one("#steps", DataTable)
             assert "FAILED" in str(table.get_cell("flaky", "status"))
             assert "done" in str(table.get_cell("approve", "status"))
