@@ -1,7 +1,7 @@
 """The home screen: plans, recent runs (resume the unfinished), target sites, the mode.
 
 Sites are checked in a worker thread (a TCP connect to each site's database), never blocking
-the screen.
+the screen: when the screen opens or comes back, and every ``SITES_EVERY_S`` seconds.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from drconsole.runs.rundir import RunSummary
 
 MODES = [Mode.DRILL, Mode.DRY_RUN, Mode.REAL]
+SITES_EVERY_S = 10.0
 
 
 class HomeScreen(Screen[None]):
@@ -94,6 +95,12 @@ class HomeScreen(Screen[None]):
         self._mark_focus()
         self._runs_seen = self._runs_signature()
         self.set_interval(3.0, self._watch_runs)
+        # a site that goes down (or comes back) while the console is open shows by itself
+        self.set_interval(SITES_EVERY_S, self._check_sites)
+
+    def on_screen_resume(self) -> None:
+        """Back from a run or a report: the sites may have changed meanwhile."""
+        self._check_sites()
 
     def _runs_signature(self) -> tuple[tuple[str, int], ...]:
         """Which runs exist and how long their journals are: changes when a run moves."""

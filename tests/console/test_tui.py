@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from textual.widgets import DataTable, Static
 
 from drconsole.adapters.oscmd import free_port
@@ -362,3 +363,35 @@ steps:
     assert not state.finished  # resumable
     events = [e for e in read_events(run_dir) if e.type == "run_interrupted"]
     assert "internal error: RuntimeError: boom in the scheduler" in events[-1].data["reason"]
+
+
+def test_home_sees_a_site_go_down_by_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `sandbox fail-primary` (or a real outage) the Sites line changes without a key."""
+    import socket
+
+    from drconsole.tui import home
+
+    monkeypatch.setattr(home, "SITES_EVERY_S", 0.3)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    plans, _plan, targets = setup(
+        tmp_path, "id: h\ntitle: H\nkind: drill\nsteps:\n  - {id: a, wait: 0s}\n"
+    )
+    site = {"drill": True, "postgres": {"host": "127.0.0.1", "port": port}}
+    targets.write_text(yaml.safe_dump({"sites": {"primary": site}}))
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: on(app, HomeScreen))
+            sites = app.screen.query_one("#sites", Static)
+            await until(pilot, lambda: "primary (drill, db answers)" in str(sites.render()))
+            listener.close()  # the database goes away
+            await until(pilot, lambda: "primary (drill, db DOWN)" in str(sites.render()), 10)
+
+    try:
+        run(scenario())
+    finally:
+        listener.close()
