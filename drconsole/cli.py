@@ -350,7 +350,7 @@ def _title(engine: Engine) -> None:
     from drconsole.tui.labels import MODE_LABELS
 
     print(f"{MODE_LABELS[engine.mode]} │ {engine.plan.title}", flush=True)
-    print(f"operator {engine.operator.name} │ run {engine.state.run_id}", flush=True)
+    print(f"{engine.state.who(engine.operator.name)} │ run {engine.state.run_id}", flush=True)
 
 
 async def _remind(engine: Engine) -> None:

@@ -40,6 +40,7 @@ def build(run: Path | ReadRun) -> dict[str, Any]:
         "plan": state.plan,
         "mode": state.mode,
         "operator": state.operator,
+        "resumed_by": state.resumed_by,
         "started_at": format_timestamp(state.started_at),
         "ended_at": format_timestamp(state.ended_at) if state.ended_at else None,
         "result": state.result.value if state.result else "unfinished",
@@ -248,7 +249,8 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
         "",
         f"- Run: `{report['run_id']}`",
         f"- Mode: **{str(report['mode']).upper()}**",
-        f"- Operator: {report['operator']}",
+        f"- Operator: {report['operator']}"
+        + (f"; resumed by {', '.join(report['resumed_by'])}" if report.get("resumed_by") else ""),
         f"- Result: **{report['result']}** ({report['result_reason'] or '-'})",
         f"- Started: {report['started_at']}; ended: {report['ended_at'] or '-'}",
         f"- Incident time: {report['incident_at']}",

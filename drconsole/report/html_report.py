@@ -52,6 +52,10 @@ ul.legend { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 4
 """
 
 
+def _resumed(report: dict[str, Any]) -> str:
+    return "; resumed by " + ", ".join(report["resumed_by"]) if report.get("resumed_by") else ""
+
+
 def to_html(run: ReadRun, report: dict[str, Any] | None = None) -> str:
     """The page for a run read by :func:`drconsole.runs.read.read_run` (``report``: its
     report, when built already)."""
@@ -66,7 +70,8 @@ def to_html(run: ReadRun, report: dict[str, Any] | None = None) -> str:
         f"<h1>Run report: {_e(plan.get('title'))}</h1>",
         f"<p><code>{_e(plan.get('id'))}</code> · run <code>{_e(report['run_id'])}</code> · "
         f"<span class='word'>{_e(str(report['mode']).upper())}</span> mode · operator "
-        f"{_e(report['operator'])} · started {_e(_when(report['started_at']))}, ended "
+        f"{_e(report['operator'])}{_e(_resumed(report))}"
+        f" · started {_e(_when(report['started_at']))}, ended "
         f"{_e(_when(report['ended_at']))} UTC</p>",
         _facts(report, tl),
         "<h2>Timeline</h2>",

@@ -112,6 +112,7 @@ class RunState:
     result_reason: str | None = None
     interruptions: int = 0
     resumes: int = 0
+    resumed_by: list[str] = field(default_factory=list)  # who resumed it, in order
     events: int = 0
     last_hash: str = ""
     last_ts: datetime | None = None
@@ -130,6 +131,14 @@ class RunState:
     @property
     def finished(self) -> bool:
         return self.result is not None
+
+    def who(self, driving: str | None = None) -> str:
+        """Who drives the run as a title names it: the one ``driving`` now (else whoever last
+        resumed it, else who started it), and who started it when that was someone else."""
+        now = driving or (self.resumed_by[-1] if self.resumed_by else self.operator)
+        return f"operator {now}" + (
+            f" (started by {self.operator})" if now != self.operator else ""
+        )
 
     def step(self, step_id: str) -> StepState:
         if step_id not in self.steps:
@@ -165,6 +174,7 @@ def apply(state: RunState, event: Event) -> None:
             state.step(step_id)
     elif kind == "run_resumed":
         state.resumes += 1
+        state.resumed_by.append(str(data.get("operator") or "?"))
     elif kind == "step_started":
         step = state.step(data["step"])
         step.status = StepStatus.RUNNING

@@ -83,7 +83,7 @@ class RunView(Screen[None]):
 
     def who(self) -> str:
         """Who the title names (the operator, or that this screen only watches)."""
-        return f"operator {self.run_state.operator}"
+        return self.run_state.who()
 
     def measure(self) -> clocks.Clocks:
         """RTO and RPO right now."""
@@ -376,7 +376,7 @@ class RunScreen(RunView, inherit_bindings=False):
         return self.engine.mode
 
     def who(self) -> str:
-        return f"operator {self.engine.operator.name}"
+        return self.run_state.who(self.engine.operator.name)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Break and exception keys exist only in ceremonies; abort only while the run runs."""

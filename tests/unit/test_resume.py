@@ -4,6 +4,7 @@ duplicated."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from drconsole.journal.journal import read_events, verify
+from drconsole.runs.rundir import load_state
 from tests.conftest import Cli, kill_run, start_run
 
 PLAN = """
@@ -65,8 +67,13 @@ def test_an_interrupted_idempotent_step_reruns_and_nothing_repeats(
         tmp_path, "local.sleep", "{seconds: 2}", {"steps": {"brief": {"confirm": True}}}
     )
     run_dir = start_and_kill_in("long", plan, answers, tmp_path / "runs")
-    result = cli("resume", run_dir, "--headless", "--answers", answers)
+    result = cli("resume", run_dir, "--headless", "--answers", answers, "--operator", "day-shift")
     assert result.code == 0, result
+    starter = load_state(run_dir).operator
+    # who drives now and who started it, alike in the title and in every report
+    assert f"operator day-shift (started by {starter})" in result.out
+    assert f"- Operator: {starter}; resumed by day-shift" in cli("report", run_dir).out
+    assert json.loads(cli("report", run_dir, "--format", "json").out)["resumed_by"] == ["day-shift"]
     kinds = check_no_loss_or_duplicates(run_dir)
     assert kinds.count("step_started:brief") == 1
     assert kinds.count("step_finished:brief") == 1
@@ -112,8 +119,13 @@ def test_an_interrupted_non_idempotent_step_asks_and_can_be_marked_done(
         },
     )
     run_dir = start_and_kill_in("long", plan, answers, tmp_path / "runs")
-    result = cli("resume", run_dir, "--headless", "--answers", answers)
+    result = cli("resume", run_dir, "--headless", "--answers", answers, "--operator", "day-shift")
     assert result.code == 0, result
+    starter = load_state(run_dir).operator
+    # who drives now and who started it, alike in the title and in every report
+    assert f"operator day-shift (started by {starter})" in result.out
+    assert f"- Operator: {starter}; resumed by day-shift" in cli("report", run_dir).out
+    assert json.loads(cli("report", run_dir, "--format", "json").out)["resumed_by"] == ["day-shift"]
     kinds = check_no_loss_or_duplicates(run_dir)
     assert kinds.count("step_started:brief") == 1
     assert kinds.count("step_started:long") == 1
