@@ -465,11 +465,21 @@ class PostgresAdapter:
         return {"accepts_writes": True, "state": "up and accepting writes"}
 
     def promote_standby(self) -> dict[str, Any]:
+        """Promote, and return once the server accepts writes: asked every 10 ms (waiting
+        inside ``pg_promote`` looks every 100 ms, most of a sandbox promotion's time)."""
         with self.session() as conn:
             (recovery,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
             if not recovery:
                 raise PermanentError("this server is not a standby: it accepts writes already")
-            conn.execute("SELECT pg_promote(true, 60)")
+            conn.execute("SELECT pg_promote(false)")
+
+            def accepts_writes() -> bool:
+                return not conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+
+            if not wait_until(accepts_writes, 60, interval_s=0.01):
+                raise TransientError(
+                    "the standby was asked to promote but is still in recovery after 60 s"
+                )
         return {"promoted": True, **self.recovered_point(None)}
 
     def recovered_point(self, port: int | None) -> dict[str, Any]:
