@@ -422,6 +422,12 @@ def _drive(engine: Engine) -> int:
     found = incident(engine.state, utcnow())
     if found is not None:
         print(f"incident: {found.summary()}")
+    if result is not RunResult.SUCCEEDED:
+        from drconsole.sandbox.baseline import hint
+
+        off_baseline = hint(engine.state.targets_file)
+        if off_baseline is not None:
+            print(off_baseline)
     print(
         f"report: drconsole report {run_dir}; post-mortem draft: drconsole postmortem {run_dir}"
         if found is not None

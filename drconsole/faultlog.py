@@ -22,12 +22,18 @@ from drconsole.timeutil import parse_timestamp
 LOG = "faults.jsonl"
 
 
-def log_for(targets_file: str | Path | None) -> Path | None:
-    """The fault log of the sandbox whose targets file a run used (None: not a sandbox)."""
+def sandbox_of(targets_file: str | Path | None) -> Path | None:
+    """The sandbox whose targets file a run used (None: not a sandbox's)."""
     if not targets_file:
         return None
     folder = Path(targets_file).parent
-    return folder / LOG if (folder / "sandbox.json").exists() else None
+    return folder if (folder / "sandbox.json").exists() else None
+
+
+def log_for(targets_file: str | Path | None) -> Path | None:
+    """The fault log of the sandbox whose targets file a run used (None: not a sandbox)."""
+    folder = sandbox_of(targets_file)
+    return folder / LOG if folder is not None else None
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ with an engine, ``tui/watch_screen.py`` follows another process's run read-only.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -407,12 +408,23 @@ class RunScreen(RunView, inherit_bindings=False):
             self.notify(
                 f"Run finished: {self.result.value.upper()}. Press r for the report.", timeout=10
             )
+            if self.result is not RunResult.SUCCEEDED:
+                await self._sandbox_hint()
             return
         why = error or self.engine.stop_reason or "stopped"
         message = f"Run INTERRUPTED: {why}. It is resumable: drconsole resume {self.engine.run_dir}"
         if error is not None:  # not journaled: the journal could not be written
             self.query_one("#journal-log", RichLog).write(f"ERROR  {error}")
         self.notify(message, severity="error", timeout=30)
+
+    async def _sandbox_hint(self) -> None:
+        """Under a failed run on a sandbox a drill left off its baseline: what and how to fix."""
+        from drconsole.sandbox.baseline import hint
+
+        found = await asyncio.to_thread(hint, self.run_state.targets_file)
+        if found is not None:
+            self.query_one("#journal-log", RichLog).write(f"SANDBOX  {found}")
+            self.notify(found, severity="warning", timeout=30)
 
     def action_abort(self) -> None:
         if self.finished:

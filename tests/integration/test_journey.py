@@ -203,6 +203,15 @@ def test_the_whole_journey_on_one_sandbox(cli: Cli, tmp_path: Path) -> None:
         assert "restored key(s) removed" in said
         manager.fail_primary(sandbox)
         run("dr-site-failover.yaml", failover_answers(sandbox))
+        # the newcomer's next plan on the failed-over sandbox fails for the sandbox's reason,
+        # and is told so with what to do
+        tripped = cli("run", PLANS / "daily-backup-check.yaml", "--headless", "--mode", "drill",
+                      "--targets", targets, "--runs-dir", runs)  # fmt: skip
+        assert tripped.code != 0
+        assert "The sandbox is not at its baseline: the primary database does not answer" in (
+            tripped.out
+        )
+        assert f"drconsole sandbox reset --dir {sandbox}" in tripped.out
         # a failover with no failback (the DR Vault holds the primary's keyring): reset
         said = timed_reset()
         assert "standby rebuilt" in said  # the DR database had been promoted
