@@ -65,6 +65,7 @@ class RunSummary:
     path: Path
     state: RunState
     problem: str | None = None
+    repairable: bool = False  # the problem is a last line torn by a crash: a resume repairs it
 
 
 _last: tuple[Path, dict[str, tuple[index.Key, RunSummary]]] | None = None  # the last listing
@@ -89,4 +90,5 @@ def _summary(run_dir: Path) -> RunSummary:
         return RunSummary(run_dir, RunState(), f"its journal cannot be read: {exc.strerror}")
     check = snap.verify()
     _, state = snap.replay()
-    return RunSummary(run_dir, state, None if check.ok else f"journal {check.describe()}")
+    problem = None if check.ok else f"journal {check.describe()}"
+    return RunSummary(run_dir, state, problem, repairable=check.torn_tail is not None)

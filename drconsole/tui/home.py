@@ -96,11 +96,16 @@ class HomeScreen(Screen[None]):
         self._runs_seen = self._runs_signature()
         self.set_interval(3.0, self._watch_runs)
         # a site that goes down (or comes back) while the console is open shows by itself
-        self.set_interval(SITES_EVERY_S, self._check_sites)
+        self.set_interval(SITES_EVERY_S, self._sites_again)
 
     def on_screen_resume(self) -> None:
         """Back from a run or a report: the sites may have changed meanwhile."""
-        self._check_sites()
+        self._sites_again()
+
+    def _sites_again(self) -> None:
+        """Check the sites again, only while this screen is shown (not under a run's screen)."""
+        if self.is_current:
+            self._check_sites()
 
     def _runs_signature(self) -> tuple[tuple[str, int], ...]:
         """Which runs exist and how long their journals are: changes when a run moves."""
@@ -172,6 +177,9 @@ class HomeScreen(Screen[None]):
             self.runs[key] = summary
             outcome = state.result.value if state.result else "unfinished"
             outcome = "running" if summary.path in driven else outcome
+            if summary.problem is not None and not summary.repairable:
+                # what an edited or unreadable journal says is not to be trusted: said so
+                outcome = "JOURNAL BAD" if state.run_id else "UNREADABLE"
             last.setdefault(state.plan.get("id", ""), outcome)
             run_table.add_row(
                 format_timestamp(state.started_at)[:16].replace("T", " "),

@@ -19,7 +19,7 @@ from drconsole.runs.rundir import load_state
 from drconsole.tui import modals
 from drconsole.tui.home import HomeScreen
 from drconsole.tui.run_screen import RunScreen
-from tests.conftest import kill_run, start_run
+from tests.conftest import Cli, kill_run, start_run
 from tests.console.pilot import make_app, on, run, setup, until
 
 PLAN = """
@@ -395,3 +395,32 @@ def test_home_sees_a_site_go_down_by_itself(
         run(scenario())
     finally:
         listener.close()
+
+
+def test_home_says_a_journal_that_does_not_verify(tmp_path: Path, cli: Cli) -> None:
+    """An edited journal's run is not listed as what it claims; a torn last line (a crash,
+    repaired by a resume) is not called bad."""
+    plans, plan, targets = setup(
+        tmp_path, "id: h\ntitle: H\nkind: drill\nsteps:\n  - {id: a, wait: 0s}\n"
+    )
+    edited = cli.run(plan).run_dir
+    journal = edited / "journal.jsonl"
+    journal.write_text(journal.read_text().replace('"operator":"', '"operator":"x', 1))
+    torn = cli.run(plan).run_dir
+    with (torn / "journal.jsonl").open("a") as f:
+        f.write('{"seq": 99, "ty')
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: on(app, HomeScreen))
+            table = app.screen.query_one("#runs", DataTable)
+            await until(pilot, lambda: table.row_count == 2)
+            outcome = {
+                str(table.coordinate_to_cell_key((i, 0)).row_key.value): str(table.get_row_at(i)[4])
+                for i in range(2)
+            }
+            assert outcome[str(edited)] == "JOURNAL BAD"
+            assert outcome[str(torn)] == "succeeded"
+
+    run(scenario())
