@@ -125,6 +125,7 @@ def measure(injection: Injection, events: Iterable[Event], actions: dict[str, st
     """Fill in when the run noticed the injection and recovered (``actions``: step -> its
     action or check name, from the plan)."""
     prefixes, words = CLUES.get(injection.fault, ((), ()))
+    overridden = False  # the noticing step's guard was overridden: going ahead is no recovery
     for event in events:
         at = parse_timestamp(event.ts)
         if at < injection.injected_at:
@@ -141,12 +142,18 @@ def measure(injection: Injection, events: Iterable[Event], actions: dict[str, st
                 injection.noticed_how = str(
                     event.data.get("error") or event.data.get("reason") or ""
                 )[:200]
-        elif (
-            event.type == "step_finished"
-            and step == injection.noticed_by
-            and event.data.get("status") in ("succeeded", "marked_done")
+        elif step != injection.noticed_by:
+            continue
+        elif event.type == "operator_answer" and event.data.get("question") == "guard override":
+            overridden = True
+        elif event.type == "step_finished" and event.data.get("status") in (
+            "succeeded",
+            "marked_done",
         ):
-            injection.recovered_at, injection.recovered_how = at, "step succeeded"
+            if overridden:
+                injection.recovered_how = "went ahead by a guard override, the fault in force"
+            else:
+                injection.recovered_at, injection.recovered_how = at, "step succeeded"
             break
     if injection.healed_at is not None and (
         injection.recovered_at is None or injection.healed_at < injection.recovered_at

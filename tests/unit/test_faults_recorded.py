@@ -98,3 +98,44 @@ def test_a_finished_drill_keeps_its_injections_when_the_sandbox_is_gone(
     after = json.loads(cli("report", run_dir, "--format", "json").out)["injections"]
     assert after == before
     assert "seal-vault" in cli("report", run_dir, "--format", "md").out
+
+
+def test_a_guard_that_refuses_notices_and_its_override_is_no_recovery() -> None:
+    """lag-standby: the failover's guard refusing the stale standby is the run noticing it;
+    going ahead by typing the override leaves the fault in force (only the heal recovers)."""
+    from drconsole.journal.journal import Event
+    from drconsole.report.injections import Injection, measure
+
+    now = utcnow()
+
+    def event(seq: int, kind: str, **data: object) -> Event:
+        at = format_timestamp(now + timedelta(seconds=seq))
+        return Event(seq, at, 0.0, kind, dict(data), "", "")
+
+    injection = Injection("lag-standby", "dr", now, "fac@room")
+    measure(
+        injection,
+        [
+            event(
+                1,
+                "refused",
+                step="promote",
+                question="guard",
+                by="drconsole",
+                reason="the standby's last replayed commit is past the RPO",
+            ),
+            event(
+                2,
+                "operator_answer",
+                step="promote",
+                question="guard override",
+                answer="overridden: the primary is gone",
+                by="kim",
+            ),
+            event(3, "step_finished", step="promote", status="succeeded"),
+        ],  # fmt: skip
+        {"promote": "postgres.promote_standby"},
+    )
+    assert injection.noticed_by == "promote"
+    assert injection.recovered_at is None
+    assert injection.recovered_how == "went ahead by a guard override, the fault in force"
