@@ -43,10 +43,11 @@ class Asking:
     def answer(self, step: Step, question: str, answer: Any, by: str) -> None:
         self.emit(events.operator_answer(step.id, question, answer, by))
 
-    def refused(self, step: str | Step, question: str, reason: str) -> None:
-        """Journal that an answer was refused and why (every refusal reaches the record)."""
+    def refused(self, step: str | Step, question: str, reason: str, by: str | None = None) -> None:
+        """Journal that something was refused and why (every refusal reaches the record): an
+        answer the operator gave, or (``by="drconsole"``) a guard refusing the step itself."""
         step_id = step.id if isinstance(step, Step) else step
-        self.emit(events.refused(step_id, question, reason, self.operator.name))
+        self.emit(events.refused(step_id, question, reason, by or self.operator.name))
 
     @asynccontextmanager
     async def asking(

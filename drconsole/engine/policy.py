@@ -9,7 +9,6 @@ from typing import Any
 
 from drconsole.adapters import registry
 from drconsole.adapters.base import ActionSpec, Effect
-from drconsole.engine import events
 from drconsole.engine.context import RunContext
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import NoAnswer, Question
@@ -105,7 +104,7 @@ async def _one_guard(ctx: RunContext, step: Step, guard: Guard) -> None:
     if is_false(ctx.resolve(guard.refuse_when)):
         return
     because = str(ctx.resolve(guard.because))
-    ctx.emit(events.refused(step.id, "guard", because, "drconsole"))  # drconsole refuses it
+    ctx.refused(step, "guard", because, by="drconsole")  # drconsole refuses it, not a person
     q = Question(step.id, step.label, step.guidance, {"guard": True, "override": guard.override})
     prompt = (
         f"REFUSED: {because}. To go ahead anyway, type {guard.override!r}; you will be asked why."
