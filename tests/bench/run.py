@@ -506,7 +506,22 @@ at once (tests/integration/test_vault_restart.py); what is left is the server's 
 0.5 s teardown before applying, its start, the unseal). Taking those 5 s off also took them off the
 sum, so the ratio went from 0.80 to about 0.65-0.70 while the time itself went from 6.8 s to
 about 2 s; the critical path is now the database branch, most of it the Kubernetes simulator's
-1 s pod start in scale-up.
+1 s pod start in scale-up. Then (issue 18, part 1) the waits on that path that were drconsole's
+own went: scale-up took 1.4-1.5 s for the 1 s pod start, because the Kubernetes client's typed
+API classes import some 280 pydantic models on first use (0.5 s before the scale request was
+sent; the adapter now sends JSON through the client's `ApiClient`), the rollout was polled every
+0.25 s (it now waits on a watch of the workload) and the simulator's controller and watch worked
+on a 0.1 s tick (both now wake on each write, the controller also when a pod is due); scale-up now
+takes 1.01 s. `dns` and `check-dns` each made a Route 53 client (botocore reading its endpoint
+and service data, about 0.05-0.1 s); they share one now. `promote` took 0.11 s because
+`pg_promote(wait => true)` looks every 100 ms; it now asks every 10 ms and takes 0.03 s. Medians
+of 5 alternating runs on one machine: before, 1.78 s against 2.63 s (0.68; scale-up 1.43 s, dns
+0.15 s, check-dns 0.07 s, promote 0.11 s); after, 1.15 s against 1.86 s (0.61). The ratio moved
+less than the time because each wait taken off the critical path comes off the sum too. Its floor
+is the 1 s pod start (the stand-in for a real pod's start, kept) against the Vault branch's
+0.66 s of server work: with every other step taking no time, 1.01 / (1.01 + 0.66) = 0.60. What is
+left on the path besides the servers' work: the first Route 53 client in dns (about 0.05 s) and
+the engine between steps (about 0.03 s).
 
 Long plans (`tests/bench/plans.py`): every step checks a file and refers to the previous
 step's output, validated in-process, median of 5 alternating rounds. Before the fix, 1000 steps
