@@ -160,6 +160,7 @@ class Store:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # notified on every write
         self.changes = 0  # writes so far
+        self.stopped = False  # set when the simulator stops: every wait for a write ends
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.rv = itertools.count(1)
         self.ready_delay_s = ready_delay_s
@@ -177,9 +178,10 @@ class Store:
         self.changed.notify_all()
 
     def wait_for_change(self, seen: int, timeout: float) -> int:
-        """Block until there were more than ``seen`` writes, or ``timeout``; the writes now."""
+        """Block until there were more than ``seen`` writes, the simulator stops, or
+        ``timeout``; the writes now."""
         with self.lock:
-            self.changed.wait_for(lambda: self.changes != seen, max(timeout, 0.0))
+            self.changed.wait_for(lambda: self.changes != seen or self.stopped, max(timeout, 0.0))
             return self.changes
 
     def _require_ns(self, ns: str) -> None:
@@ -754,7 +756,8 @@ class Simulator:
     def stop(self) -> None:
         self._stop.set()
         with self.store.lock:
-            self.store.changed.notify_all()  # the controller and the watches see it now
+            self.store.stopped = True
+            self.store.changed.notify_all()  # the controller and the watches end now
         self.server.shutdown()
         self.server.server_close()
 

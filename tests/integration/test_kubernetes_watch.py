@@ -142,3 +142,26 @@ def test_a_cancelled_wait_ends_within_the_watch_window(
     with pytest.raises(Cancelled, match="waiting for deployment qsign-api was cancelled"):
         k.scale("deployment", "qsign-api", 1, 60, ctx)
     assert time.monotonic() - started < 2.0
+
+
+def test_a_watch_ends_when_the_simulator_stops(tmp_path: Path) -> None:
+    simulator = Simulator(ready_delay_s=READY_DELAY_S).start()
+    simulator.seed(qsign_objects(0))
+    config = simulator.kubeconfig(tmp_path / "kubeconfig", "dr")
+    k = KubeAdapter({"kubeconfig": str(config), "namespace": "qsign"}, "dr")
+    version = k.workload("deployment", "qsign-api")["metadata"]["resourceVersion"]
+    ended: list[float] = []
+
+    def watch() -> None:
+        for _ in k.watch("watch", k.path("deployments"), {"resourceVersion": version}, 60):
+            pass
+        ended.append(time.monotonic())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    time.sleep(0.3)
+    stopped = time.monotonic()
+    simulator.stop()
+    watcher.join(timeout=10)
+    assert ended, "the watch still waits for a write after the simulator stopped"
+    assert ended[0] - stopped < 2.0
