@@ -214,6 +214,9 @@ class KubeAdapter:
         except Exception as exc:
             raise _error(exc, what) from None
         finally:
+            # a watch left before its end (the wait saw what it waited for) is still streaming:
+            # close it, or the next request on the pooled connection reads the rest of it
+            stream.close()
             stream.release_conn()
 
     def apps(self) -> Any:

@@ -659,9 +659,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
+        self.end_headers()  # the connection stays open after the watch, as an API server's does
         changed = [
             ("ADDED" if since == 0 else "MODIFIED", o)
             for o in seen.values()
