@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
@@ -39,6 +40,14 @@ class _Modal(ModalScreen[Any]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        """Answer once. Textual's dismiss pops whatever screen is on top, so a key still queued
+        for a modal already answered (a second y, a letter typed on) would pop the next
+        question or the run screen under it; such a key does nothing."""
+        if not self.is_active:
+            return AwaitComplete()
+        return super().dismiss(result)
 
 
 class ConfirmModal(_Modal):
@@ -234,8 +243,11 @@ class EvidenceModal(_Modal):
 
 
 class ChoiceModal(_Modal):
-    """A decision among a few choices, each with a key; an optional reason line (Tab). Nothing
-    has the focus at first, so a stray Enter chooses nothing."""
+    """A decision among a few choices, each with a key. Nothing has the focus at first, so a
+    stray Enter chooses nothing. With ``reason_for`` (the choice that needs a reason) a reason
+    line is shown: Tab goes straight to it (never to the guidance, where a typed letter would
+    choose), Enter there chooses ``reason_for``, and that choice's key with no reason asks for
+    one instead of answering."""
 
     AUTO_FOCUS: ClassVar[str | None] = ""  # "" focuses nothing (None would take the app's)
 
@@ -245,24 +257,39 @@ class ChoiceModal(_Modal):
         title: str,
         text: str,
         choices: list[tuple[str, str, str]],
-        with_reason: bool = False,
+        reason_for: str | None = None,
     ) -> None:
         super().__init__(q, title)
         self.text = text
         self.choices = choices
-        self.with_reason = with_reason
+        self.reason_for = reason_for
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
             yield from self.header()
             yield Static(self.text, classes="modal-prompt")
-            if self.with_reason:
+            if self.reason_for is not None:
+                key = next(k for v, k, _ in self.choices if v == self.reason_for)
                 yield Input(placeholder="reason (recorded in the journal)", id="reason")
+                yield Static(
+                    f"{key} needs a reason: Tab, type it, then Enter.",
+                    id="reason-hint",
+                    classes="modal-hint",
+                )
             with Horizontal(classes="modal-buttons"):
                 for value, key, label in self.choices:
                     yield Button(f"{key}: {label}", id=f"choice-{value}")
 
     def on_key(self, event: Any) -> None:
+        if (
+            self.reason_for is not None
+            and event.key == "tab"
+            and not isinstance(self.focused, (Input, Button))
+        ):
+            event.stop()
+            event.prevent_default()
+            self.query_one("#reason", Input).focus()
+            return
         if isinstance(self.focused, Input):
             return
         for value, key, _ in self.choices:
@@ -270,11 +297,21 @@ class ChoiceModal(_Modal):
                 event.stop()
                 self._choose(value)
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self.reason_for is not None and event.value.strip():
+            self._choose(self.reason_for)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self._choose(str(event.button.id).removeprefix("choice-"))
 
     def _choose(self, value: str) -> None:
-        reason = self.query_one("#reason", Input).value.strip() if self.with_reason else ""
+        reason = self.query_one("#reason", Input).value.strip() if self.reason_for else ""
+        if value == self.reason_for and not reason:
+            hint = self.query_one("#reason-hint", Static)
+            hint.update("A reason is needed first: type it here, then Enter.")
+            hint.set_classes("modal-problem")
+            self.query_one("#reason", Input).focus()
+            return
         self.dismiss((value, reason))
 
 
@@ -289,7 +326,7 @@ def interrupted_modal(q: Question) -> ChoiceModal:
             (InterruptedChoice.MARK_DONE.value, "m", "Mark done (reason)"),
             (InterruptedChoice.ABORT.value, "x", "Abort the run"),
         ],
-        with_reason=True,
+        reason_for=InterruptedChoice.MARK_DONE.value,
     )
 
 

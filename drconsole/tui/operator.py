@@ -195,7 +195,7 @@ class TuiOperator:
                 f"Attestation: {participant.name} ({participant.initials}, {participant.role})",
                 ATTESTATION_TEXT,
                 [("agree", "a", "I agree"), ("disagree", "d", "I do not agree (reason)")],
-                with_reason=True,
+                reason_for="disagree",
             )
         )
         if answer is None:

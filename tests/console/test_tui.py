@@ -140,11 +140,15 @@ steps:
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: on(app, modals.ChoiceModal))
             assert "Interrupted step" in app.screen.title_text  # type: ignore[attr-defined]
-            await pilot.press("m")
+            await pilot.press("m")  # marking done needs a reason: asked for, nothing chosen yet
+            await pilot.pause(0.05)
+            assert on(app, modals.ChoiceModal)
+            await pilot.press(*"checked by hand", "enter")
             run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
             await until(pilot, lambda: run_screen.finished)
         state = load_state(run_dir)
         assert state.steps["long"].status == "marked_done"
+        assert "checked by hand" in (state.steps["long"].reason or "")
         assert state.result == "succeeded"
 
     run(scenario())

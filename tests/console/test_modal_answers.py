@@ -1,0 +1,98 @@
+"""A question is answered once, and a reason is typed where it is meant to go (found on the
+ceremony walk at 80x24).
+
+- Tab on a choice with a reason line went to the step's guidance, not to the reason: the
+  witness typing "... at ..." chose ``a`` (I agree) on the first ``a``, and the record said
+  AGREES for someone who did not. Tab now goes to the reason, Enter there chooses.
+- ``d`` (or ``m``) without a reason was refused by the engine, but the modal came back the same,
+  saying nothing; now it asks for the reason on the spot.
+- A key still queued for a modal already answered dismissed it again, and Textual's dismiss pops
+  whatever is on top: the screen under it went too (ScreenStackError at the end of the
+  ceremony, a traceback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from textual.app import App
+from textual.widgets import Static
+
+from drconsole.engine.operator import Question
+from drconsole.tui import modals
+
+GUIDANCE = "THE CEREMONY STOPPED BEFORE ITS END: step x failed.\n\nRead this aloud."
+
+
+def attestation() -> modals.ChoiceModal:
+    q = Question("closing", "Closing attestations", GUIDANCE, {})
+    return modals.ChoiceModal(
+        q,
+        "Attestation: Tom Cto (TC, cto)",
+        "I was present throughout, and the script was followed except as noted.",
+        [("agree", "a", "I agree"), ("disagree", "d", "I do not agree (reason)")],
+        reason_for="disagree",
+    )
+
+
+class Host(App[None]):
+    """An empty app whose modals report their answers into ``answers``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[Any] = []
+
+    def ask(self, screen: modals._Modal) -> None:
+        self.push_screen(screen, self.answers.append)
+
+
+def test_tab_reaches_the_reason_and_typed_letters_never_choose() -> None:
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.ask(attestation())
+            await pilot.pause()
+            await pilot.press("tab", *"I was out at the backup", "enter")
+            await pilot.pause()
+            assert app.answers == [("disagree", "I was out at the backup")]
+
+    asyncio.run(scenario())
+
+
+def test_no_reason_asks_for_one_instead_of_answering() -> None:
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            modal = attestation()
+            app.ask(modal)
+            await pilot.pause()
+            await pilot.press("d")
+            await pilot.pause()
+            assert app.answers == []
+            assert app.screen is modal
+            hint = str(modal.query_one("#reason-hint", Static).render())
+            assert "A reason is needed first" in hint
+            await pilot.press(*"camera off", "enter")  # the reason field has the focus
+            await pilot.pause()
+            assert app.answers == [("disagree", "camera off")]
+
+    asyncio.run(scenario())
+
+
+def test_a_key_queued_for_an_answered_question_leaves_the_next_one_alone() -> None:
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            under = attestation()
+            app.ask(under)
+            top = modals.ConfirmModal(Question("room", "The room", None, {}), "Done?")
+            app.ask(top)
+            await pilot.pause()
+            top.action_answer(True)
+            top.action_answer(True)  # a second y, already on its way
+            await pilot.pause()
+            assert app.answers == [True]
+            assert app.screen is under  # the question under it is still asked
+
+    asyncio.run(scenario())
