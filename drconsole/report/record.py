@@ -294,10 +294,16 @@ def _e(value: Any) -> str:
     return html.escape("-" if value is None or value == "" else str(value))
 
 
+_PEN = object()  # a cell left blank for a pen (a signature, its date), never a dash
+
+
 def _table(head: list[str], rows: list[list[Any]], cls: str = "") -> str:
-    out = [f"<table class='{cls}'><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"]
+    """A table; a head of empty names has no heading row (the run's facts)."""
+    heading = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>" if any(head) else ""
+    out = [f"<table class='{cls}'>{heading}"]
     for row in rows:
-        out.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
+        cells = ("<td></td>" if c is _PEN else f"<td>{_e(c)}</td>" for c in row)
+        out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
 
@@ -424,8 +430,8 @@ def to_html(record: dict[str, Any]) -> str:
                     p["role"],
                     p["initials"],
                     attestation_text(p["attestation"]),
-                    "",
-                    "",
+                    _PEN,
+                    _PEN,
                 ]
                 for p in record["participants"]
             ],

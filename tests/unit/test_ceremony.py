@@ -483,6 +483,10 @@ def test_the_exported_record_holds_every_step_initial_time_and_the_final_hash(
         assert "Officer cards" in text
     assert md.count("Signature: ____") == len(PEOPLE)
     assert page.count("<tr>") >= len(record["steps"]) + len(PEOPLE)
+    # printed for pens: the signature and date boxes are blank (they read '-'), and the run's
+    # facts have no heading row of dashes
+    assert page.count("<td></td><td></td></tr>") == len(PEOPLE)
+    assert "<th>-</th>" not in page
     assert "| 6 | move-keys (`move-keys`) | succeeded |" in md.replace("Move", "move")
     out = tmp_path / "record.html"
     assert cli("record", run_dir, "--format", "html", "--output", out).code == 0
