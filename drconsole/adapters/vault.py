@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import requests  # here, not in a step's thread: see the note below the imports
 from pydantic import Field
 
 from drconsole.adapters.base import (
@@ -50,11 +49,12 @@ from drconsole.adapters.sealed import KeyRef, site_key
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
 from drconsole.timeutil import format_timestamp, utcnow
 
-# requests is imported with this module (when a plan's vault action is looked up, in the main
-# thread, before any step runs), not lazily by hvac in a step's thread: the failover restores the
-# Vault and scales up the api-server at the same moment, and the Kubernetes client imports
-# requests too; two threads importing it at once can meet it half-initialised (ImportError:
-# cannot import name ... from partially initialized module 'requests.utils').
+# hvac and requests are imported inside the methods that use them, so that validating a plan
+# loads neither. A run imports them in one thread before any step starts (registry.preload,
+# from LIBRARIES["vault"]): the failover restores the Vault and scales up the api-server at the
+# same moment, and the Kubernetes client imports requests too; two step threads importing it at
+# once met it half-initialised (ImportError: cannot import name ... from partially initialized
+# module 'requests.utils').
 _CHUNK = 1 << 20
 # members of a raft snapshot archive, as OpenBao and Vault write them
 SNAPSHOT_MEMBERS = {"meta.json", "state.bin", "SHA256SUMS"}
@@ -226,6 +226,7 @@ class VaultAdapter:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Call hvac; connection trouble and 5xx are transient, a refusal permanent."""
         import hvac.exceptions
+        import requests
 
         try:
             return fn(*args, **kwargs)
@@ -565,6 +566,8 @@ class VaultAdapter:
         if host is not None and not host.pid():
             host.start()
             ctx.log("the node started on its empty volume")
+        import requests
+
         client = self.client(with_token=False)
         deadline = time.monotonic() + 30
         while True:

@@ -1,9 +1,12 @@
-"""The layering rules hold: the core never imports textual, and ``--help`` imports nothing heavy."""
+"""The layering rules hold: the core never imports textual, ``--help`` imports nothing heavy,
+and validating plans imports no system client."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+from tests.conftest import REPO
 
 CORE = [
     "drconsole.cli",
@@ -35,6 +38,27 @@ def test_help_imports_no_heavy_library() -> None:
     modules = loaded_after("import drconsole.cli")
     heavy = {"pydantic", "yaml", "tenacity", "textual", "psycopg", "hvac", "boto3", "kubernetes"}
     assert not heavy & {m.split(".")[0] for m in modules}
+
+
+CLIENTS = {"psycopg", "hvac", "requests", "urllib3", "boto3", "botocore", "kubernetes", "pkcs11"}
+
+
+def test_validation_imports_no_client_library() -> None:
+    """Validating a plan needs each action's parameters, not its client: every shipped plan,
+    through ``load_plan``, ``drconsole validate`` and ``drconsole schema``, loads none (the
+    console's home screen validates plans/; a run imports its clients in registry.preload)."""
+    plans = sorted(str(p) for p in (REPO / "plans").glob("*.yaml"))
+    modules = loaded_after(
+        "import contextlib, io\n"
+        "from drconsole.cli import main\n"
+        "from drconsole.plans.validate import load_plan\n"
+        f"assert all(load_plan(p).ok for p in {plans!r})\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['validate', *{plans!r}]) == 0\n"
+        "    assert main(['schema']) == 0"
+    )
+    assert "drconsole.adapters.vault" in modules  # every adapter's actions were looked up
+    assert not CLIENTS & {m.split(".")[0] for m in modules}
 
 
 def test_the_console_draws_before_loading_plans_or_clients() -> None:
