@@ -66,6 +66,9 @@ class RunView(Screen[None]):
         self.run_dir = run_dir
         self.selected = self.plan.steps[0].id
         self.following = True
+        # rows the cursor was put on by the screen (the first row when the table is built, then
+        # each step followed), whose highlight has not come yet: it is not the person's key
+        self._moved: list[str] = [self.selected]
         self.live_lines: dict[str, list[str]] = {}
         self.retry_at: dict[str, float] = {}
         self._projected: datetime | None = None  # the projected finish last shown
@@ -261,7 +264,10 @@ class RunView(Screen[None]):
     def _select(self, step_id: str) -> None:
         self.selected = step_id
         table = self.query_one("#steps", DataTable)
-        table.move_cursor(row=table.get_row_index(step_id))
+        row = table.get_row_index(step_id)
+        if table.cursor_row != row:
+            self._moved.append(step_id)  # its highlight comes later, maybe after more moves
+            table.move_cursor(row=row)
         self._show_detail()
 
     def _show_detail(self) -> None:
@@ -329,6 +335,9 @@ class RunView(Screen[None]):
     # ------------------------------------------------------------------ actions
     @on(DataTable.RowHighlighted, "#steps")
     def _row(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value in self._moved:  # following moved it there, not the person
+            del self._moved[: self._moved.index(event.row_key.value) + 1]
+            return
         if event.row_key.value and event.row_key.value != self.selected:
             self.selected = str(event.row_key.value)
             self.following = False

@@ -292,3 +292,27 @@ def test_watch_refuses_what_is_not_a_run_and_needs_a_terminal(cli: Cli, tmp_path
     assert result.code == 2
     assert "needs a terminal" in result.err
     assert "Traceback" not in result.err
+
+
+def test_a_watcher_keeps_following_after_a_batch_of_steps(tmp_path: Path, cli: Cli) -> None:
+    """A watcher that reads several step starts at once (joining late, or one read of a fast
+    run) still follows: each start moved the cursor, and the highlights that came after the
+    batch were taken for the person's own arrow keys (on the failover walk the watcher stayed on
+    'declare' for the whole run)."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.replace("0.6s", "0s"))
+    run_dir = cli.run(plan).run_dir
+
+    async def go() -> None:
+        app = WatchApp(cli.runs, run_dir, poll=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await watch_screen(app)
+            await pilot.pause(0.3)
+            assert screen.following, "the watcher stopped following without a key pressed"
+            assert screen.selected == "done"  # the last step that started
+            await pilot.press("up")  # the person looks elsewhere: following stops
+            await pilot.pause(0.1)
+            assert not screen.following
+            assert screen.selected == "four"
+
+    asyncio.run(go())
