@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -31,6 +32,24 @@ def test_the_core_does_not_import_textual() -> None:
     modules = loaded_after(
         "\n".join(f"import {m}" for m in CORE) + "\ndrconsole.adapters.registry.actions()"
     )
+    assert not {m for m in modules if m == "textual" or m.startswith("textual.")}
+
+
+def test_a_headless_run_does_not_import_textual(tmp_path: Path) -> None:
+    """A headless run prints the run screen's words (tui.labels) without loading textual."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "id: p\ntitle: P\nkind: drill\nsteps:\n"
+        "  - {id: a, action: local.sleep, with: {seconds: 0}}\n"
+    )
+    modules = loaded_after(
+        "import contextlib, io\n"
+        "from drconsole.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['run', {str(plan)!r}, '--headless', '--yes',"
+        f" '--runs-dir', {str(tmp_path / 'runs')!r}]) == 0"
+    )
+    assert "drconsole.engine.runner" in modules
     assert not {m for m in modules if m == "textual" or m.startswith("textual.")}
 
 
