@@ -69,6 +69,8 @@ class RunView(Screen[None]):
         # rows the cursor was put on by the screen (the first row when the table is built, then
         # each step followed), whose highlight has not come yet: it is not the person's key
         self._moved: list[str] = [self.selected]
+        self._guidance = ""  # the selected step's guidance, shown once settled
+        self._guidance_busy = False
         self.live_lines: dict[str, list[str]] = {}
         self.retry_at: dict[str, float] = {}
         self._projected: datetime | None = None  # the projected finish last shown
@@ -290,16 +292,33 @@ class RunView(Screen[None]):
         """The step's guidance as Markdown, mounted under the head for the first step that has
         some (an empty Markdown takes no room): markdown-it, linkify and pygments cost about
         4 MB, which a run whose steps have no guidance never loads."""
-        shown = self.query("#detail-guidance")
-        if not text and not shown:
+        self._guidance = text
+        if self._guidance_busy or (not text and not self.query("#detail-guidance")):
             return
+        self._guidance_busy = True
+        self.run_worker(self._settle_guidance(), group="guidance")
+
+    async def _settle_guidance(self) -> None:
+        """Show the newest guidance, one update at a time: a Markdown updated before it is
+        mounted shows its first text, and an update that overlaps another leaves the older
+        text (or both) on screen, under the name of another step."""
         from textual.widgets import Markdown
 
-        if shown:
-            shown.first(Markdown).update(text)
-        else:
-            guidance = Markdown(text, id="detail-guidance")
-            self.query_one("#detail", VerticalScroll).mount(guidance, after="#detail-head")
+        try:
+            found = self.query("#detail-guidance")
+            if found:
+                markdown = found.first(Markdown)
+            else:
+                markdown = Markdown(id="detail-guidance")
+                await self.query_one("#detail", VerticalScroll).mount(
+                    markdown, after="#detail-head"
+                )
+            shown = None
+            while shown != self._guidance:
+                shown = self._guidance
+                await markdown.update(shown)
+        finally:
+            self._guidance_busy = False
 
     def _show_facts(self) -> None:
         record = self.run_state.steps.get(self.selected)

@@ -316,3 +316,36 @@ def test_a_watcher_keeps_following_after_a_batch_of_steps(tmp_path: Path, cli: C
             assert screen.selected == "four"
 
     asyncio.run(go())
+
+
+def test_the_detail_shows_the_followed_steps_own_guidance(tmp_path: Path, cli: Cli) -> None:
+    """The guidance under a step's name is that step's, however fast the steps went by: a
+    watcher of the failover showed 'Notify stakeholders' over the first step's guidance (a
+    Markdown mounted with one text and updated before it was mounted shows the first text,
+    and updates that overlap leave the older one)."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "id: guided\ntitle: Guided\nkind: drill\nsteps:\n"
+        "  - {id: one, wait: 0s, guidance: FIRSTGUIDANCE}\n"
+        "  - {id: two, wait: 0s, guidance: SECONDGUIDANCE, needs: [one]}\n"
+        "  - {id: three, wait: 0s, needs: [two]}\n"
+        "  - {id: four, wait: 0s, guidance: LASTGUIDANCE, needs: [three]}\n"
+    )
+    run_dir = cli.run(plan).run_dir
+
+    async def go() -> None:
+        app = WatchApp(cli.runs, run_dir, poll=True)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await watch_screen(app)
+            await pilot.pause(0.5)
+            assert screen.selected == "four"
+            shown = app.export_screenshot()
+            assert "LASTGUIDANCE" in shown
+            assert "FIRSTGUIDANCE" not in shown
+            assert "SECONDGUIDANCE" not in shown
+            await pilot.press("up")  # three has no guidance: none is shown
+            await pilot.pause(0.5)
+            shown = app.export_screenshot()
+            assert not any(g in shown for g in ("FIRSTGUIDANCE", "SECONDGUIDANCE", "LASTGUIDANCE"))
+
+    asyncio.run(go())
