@@ -9,9 +9,10 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Static
@@ -294,28 +295,39 @@ def test_watch_refuses_what_is_not_a_run_and_needs_a_terminal(cli: Cli, tmp_path
     assert "Traceback" not in result.err
 
 
-def test_a_watcher_keeps_following_after_a_batch_of_steps(tmp_path: Path, cli: Cli) -> None:
-    """A watcher that reads several step starts at once (joining late, or one read of a fast
-    run) still follows: each start moved the cursor, and the highlights that came after the
-    batch were taken for the person's own arrow keys (on the failover walk the watcher stayed on
-    'declare' for the whole run)."""
+def watch_finished(
+    tmp_path: Path, cli: Cli, text: str, check: Callable[[Any, WatchScreen], Awaitable[None]]
+) -> None:
+    """Run the plan ``text`` headless to its end, then ``check`` a watcher of it (80x24)."""
     plan = tmp_path / "plan.yaml"
-    plan.write_text(PLAN.replace("0.6s", "0s"))
+    plan.write_text(text)
     run_dir = cli.run(plan).run_dir
 
     async def go() -> None:
         app = WatchApp(cli.runs, run_dir, poll=True)
         async with app.run_test(size=(80, 24)) as pilot:
             screen = await watch_screen(app)
-            await pilot.pause(0.3)
-            assert screen.following, "the watcher stopped following without a key pressed"
-            assert screen.selected == "done"  # the last step that started
-            await pilot.press("up")  # the person looks elsewhere: following stops
-            await pilot.pause(0.1)
-            assert not screen.following
-            assert screen.selected == "four"
+            await pilot.pause(0.5)
+            await check(pilot, screen)
 
     asyncio.run(go())
+
+
+def test_a_watcher_keeps_following_after_a_batch_of_steps(tmp_path: Path, cli: Cli) -> None:
+    """A watcher that reads several step starts at once (joining late, or one read of a fast
+    run) still follows: each start moved the cursor, and the highlights that came after the
+    batch were taken for the person's own arrow keys (on the failover walk the watcher stayed on
+    'declare' for the whole run)."""
+
+    async def check(pilot: Any, screen: WatchScreen) -> None:
+        assert screen.following, "the watcher stopped following without a key pressed"
+        assert screen.selected == "done"  # the last step that started
+        await pilot.press("up")  # the person looks elsewhere: following stops
+        await pilot.pause(0.1)
+        assert not screen.following
+        assert screen.selected == "four"
+
+    watch_finished(tmp_path, cli, PLAN.replace("0.6s", "0s"), check)
 
 
 def test_the_detail_shows_the_followed_steps_own_guidance(tmp_path: Path, cli: Cli) -> None:
@@ -323,29 +335,22 @@ def test_the_detail_shows_the_followed_steps_own_guidance(tmp_path: Path, cli: C
     watcher of the failover showed 'Notify stakeholders' over the first step's guidance (a
     Markdown mounted with one text and updated before it was mounted shows the first text,
     and updates that overlap leave the older one)."""
-    plan = tmp_path / "plan.yaml"
-    plan.write_text(
+    text = (
         "id: guided\ntitle: Guided\nkind: drill\nsteps:\n"
         "  - {id: one, wait: 0s, guidance: FIRSTGUIDANCE}\n"
         "  - {id: two, wait: 0s, guidance: SECONDGUIDANCE, needs: [one]}\n"
         "  - {id: three, wait: 0s, needs: [two]}\n"
         "  - {id: four, wait: 0s, guidance: LASTGUIDANCE, needs: [three]}\n"
     )
-    run_dir = cli.run(plan).run_dir
+    guidance = ("FIRSTGUIDANCE", "SECONDGUIDANCE", "LASTGUIDANCE")
 
-    async def go() -> None:
-        app = WatchApp(cli.runs, run_dir, poll=True)
-        async with app.run_test(size=(80, 24)) as pilot:
-            screen = await watch_screen(app)
-            await pilot.pause(0.5)
-            assert screen.selected == "four"
-            shown = app.export_screenshot()
-            assert "LASTGUIDANCE" in shown
-            assert "FIRSTGUIDANCE" not in shown
-            assert "SECONDGUIDANCE" not in shown
-            await pilot.press("up")  # three has no guidance: none is shown
-            await pilot.pause(0.5)
-            shown = app.export_screenshot()
-            assert not any(g in shown for g in ("FIRSTGUIDANCE", "SECONDGUIDANCE", "LASTGUIDANCE"))
+    async def check(pilot: Any, screen: WatchScreen) -> None:
+        assert screen.selected == "four"
+        shown = pilot.app.export_screenshot()
+        assert [g for g in guidance if g in shown] == ["LASTGUIDANCE"]
+        await pilot.press("up")  # three has no guidance: none is shown
+        await pilot.pause(0.5)
+        shown = pilot.app.export_screenshot()
+        assert not any(g in shown for g in guidance)
 
-    asyncio.run(go())
+    watch_finished(tmp_path, cli, text, check)
