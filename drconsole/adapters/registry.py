@@ -26,10 +26,12 @@ MODULES = {
     "k8s": "drconsole.adapters.kubernetes",
     "dns": "drconsole.adapters.dns",
 }
+# the sealed exports (vault.kv_export, k8s.config_backup and their restores: adapters/sealed.py)
+_SEALED = ("cryptography.exceptions", "cryptography.hazmat.primitives.ciphers.aead")
 LIBRARIES = {  # what each adapter's actions import when they run
     "local": (),
     "postgres": ("psycopg", "psycopg.sql"),
-    "vault": ("hvac", "hvac.exceptions", "requests"),
+    "vault": ("hvac", "hvac.exceptions", "requests", *_SEALED),
     "s3": ("boto3", "botocore.config", "botocore.exceptions"),
     "hsm": ("pkcs11",),
     "k8s": (  # not the typed API classes: the adapter does not use them (kubernetes.py)
@@ -37,6 +39,7 @@ LIBRARIES = {  # what each adapter's actions import when they run
         "kubernetes.client.configuration",
         "kubernetes.client.exceptions",
         "kubernetes.config.kube_config",
+        *_SEALED,
     ),
     "dns": ("boto3", "botocore.config", "botocore.exceptions"),
 }
