@@ -92,7 +92,10 @@ class ConfirmInject(ModalScreen[bool]):
 
 
 def _clock(seconds: float | None) -> str:
-    return "…" if seconds is None else f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+    if seconds is None:
+        return "…"
+    whole = round(seconds)  # as the journal's lines and the report round it
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 class FacilitateScreen(WatchScreen):
@@ -120,9 +123,9 @@ class FacilitateScreen(WatchScreen):
     def who(self) -> str:
         return "FACILITATING (read-only)"
 
-    def on_mount(self) -> None:  # after RunView's (Textual calls each class's handler)
+    def on_mount(self) -> None:  # Textual calls each class's handler, this one before RunView's
         self.query_one("#run-body").mount(Static(id="faults"))
-        self._panel()
+        self.call_after_refresh(self._panel)  # once RunView's has fed the run so far
         self.set_interval(1.0, self._panel)
 
     def event(self, event: Event, state: Any) -> None:  # the run state (RunView.event)
@@ -130,12 +133,10 @@ class FacilitateScreen(WatchScreen):
         super().event(event, state)
 
     def _measured(self) -> list[injections.Injection]:
-        actions = injections.actions(self.plan)
-        start = self._state.started_at
-        found = injections.pair(injections.read_log(self.sandbox / injections.LOG), start, None)
-        for injection in found:
-            injections.measure(injection, self.events, actions)
-        return found
+        """Measured as the report measures them: a finished run's own record of the faults,
+        so a heal after its end is no recovery here either (it read R after the report said
+        'not recovered')."""
+        return injections.for_run(self.events, self.plan, self.sandbox / injections.LOG)
 
     def _panel(self) -> None:
         found = self._measured()
