@@ -13,10 +13,10 @@ from pathlib import Path
 import yaml
 from textual.widgets import Static
 
-from drconsole import faultlog
 from drconsole.timeutil import format_timestamp, parse_timestamp
 from drconsole.tui.facilitate_screen import FacilitateApp, FacilitateScreen, _clock
 from tests.conftest import Cli
+from tests.unit.test_faults_recorded import fake_sandbox
 
 INJECT = (
     "import json,datetime;"
@@ -27,12 +27,7 @@ INJECT = (
 
 
 def test_a_heal_after_the_run_ended_is_no_recovery_on_the_panel(tmp_path: Path, cli: Cli) -> None:
-    sandbox = tmp_path / "sbx"
-    sandbox.mkdir()
-    (sandbox / "sandbox.json").write_text("{}")
-    targets = sandbox / "targets.yaml"
-    targets.write_text(yaml.safe_dump({"sites": {"primary": {"drill": True}}}))
-    log = sandbox / faultlog.LOG
+    sandbox, targets, log = fake_sandbox(tmp_path)
     steps = [
         {"id": "inject", "action": "local.command",
          "with": {"argv": [sys.executable, "-c", INJECT.replace("LOG", repr(str(log)))]}},

@@ -22,6 +22,17 @@ def _entry(action: str, fault: str, at: str, site: str = "primary") -> dict[str,
     return {"at": at, "action": action, "fault": fault, "site": site, "who": who, "done": []}
 
 
+def fake_sandbox(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A directory that passes for a sandbox (a drill site ``primary``): it, its targets file
+    and its fault log (not yet written)."""
+    sandbox = tmp_path / "sbx"
+    sandbox.mkdir()
+    (sandbox / "sandbox.json").write_text("{}")
+    targets = sandbox / "targets.yaml"
+    targets.write_text(yaml.safe_dump({"sites": {"primary": {"drill": True}}}))
+    return sandbox, targets, sandbox / faultlog.LOG
+
+
 def test_concerning_keeps_what_is_in_force_during_the_run() -> None:
     now = utcnow()
     ts = [format_timestamp(now + timedelta(seconds=s)) for s in range(-30, 30, 10)]
@@ -48,12 +59,7 @@ def test_concerning_keeps_what_is_in_force_during_the_run() -> None:
 def test_a_finished_drill_keeps_its_injections_when_the_sandbox_is_gone(
     tmp_path: Path, cli: Cli
 ) -> None:
-    sandbox = tmp_path / "sbx"
-    sandbox.mkdir()
-    (sandbox / "sandbox.json").write_text("{}")
-    targets = sandbox / "targets.yaml"
-    targets.write_text(yaml.safe_dump({"sites": {"primary": {"drill": True}}}))
-    log = sandbox / faultlog.LOG
+    sandbox, targets, log = fake_sandbox(tmp_path)
     # the facilitator injects while the step runs (the step writes the log line, as
     # `sandbox inject` would), then the step fails naming the fault: noticed
     inject = (
