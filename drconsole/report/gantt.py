@@ -96,11 +96,22 @@ def svg(tl: Timeline) -> str:
     return "\n".join(out)
 
 
+CHAR_PX = 7.5  # a character's width at font-size 13, a little over the sans fonts' average
+
+
 def _label(x: float, y: float, text: str, cls: str) -> str:
-    anchor = "end" if x > WIDTH - 260 else "start"
-    dx = -4 if anchor == "end" else 4
+    """A note beside its line, on the side where it fits in the chart: right of the line, else
+    left of it, else from the left edge (a facilitator's note of 80 characters in the middle of
+    the chart ran off its right edge)."""
+    width = len(text) * CHAR_PX
+    if x + 4 + width <= WIDTH:
+        anchor, at = "start", x + 4
+    elif x - 4 - width >= 0:
+        anchor, at = "end", x - 4
+    else:
+        anchor, at = "start", max(0.0, WIDTH - width)
     return (
-        f"<text class='{cls}' x='{x + dx}' y='{y}' text-anchor='{anchor}' "
+        f"<text class='{cls}' x='{at}' y='{y}' text-anchor='{anchor}' "
         f"font-size='13'>{_e(text)}</text>"
     )
 

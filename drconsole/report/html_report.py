@@ -11,6 +11,7 @@ so the page opens the same in an air-gapped room. The facts are the report's own
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from drconsole.engine.events import show
@@ -70,7 +71,7 @@ def to_html(run: ReadRun, report: dict[str, Any] | None = None) -> str:
         f"<h1>Run report: {_e(plan.get('title'))}</h1>",
         f"<p><code>{_e(plan.get('id'))}</code> · run <code>{_e(report['run_id'])}</code> · "
         f"<span class='word'>{_e(str(report['mode']).upper())}</span> mode · operator "
-        f"{_e(report['operator'])}{_e(_resumed(report))}"
+        f"{_e(report['operator'])}{html.escape(_resumed(report))}"
         f" · started {_e(_when(report['started_at']))}, ended "
         f"{_e(_when(report['ended_at']))} UTC</p>",
         _facts(report, tl),

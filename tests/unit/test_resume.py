@@ -74,6 +74,8 @@ def test_an_interrupted_idempotent_step_reruns_and_nothing_repeats(
     assert f"operator day-shift (started by {starter})" in result.out
     assert f"- Operator: {starter}; resumed by day-shift" in cli("report", run_dir).out
     assert json.loads(cli("report", run_dir, "--format", "json").out)["resumed_by"] == ["day-shift"]
+    page = cli("report", run_dir, "--format", "html").out
+    assert f"operator {starter}; resumed by day-shift · started" in page
     kinds = check_no_loss_or_duplicates(run_dir)
     assert kinds.count("step_started:brief") == 1
     assert kinds.count("step_finished:brief") == 1
