@@ -13,6 +13,7 @@ from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -214,6 +215,14 @@ class FacilitateApp(App[None]):
     def on_mount(self) -> None:
         run_dir, sandbox, operator = self.screen_args
         self.push_screen(FacilitateScreen(run_dir, sandbox, operator=operator))
+
+    def pop_screen(self) -> AwaitComplete:
+        """Leaving the run (Escape) leaves the app: under it was only a blank screen, which
+        said 'Press ctrl+q to quit the app'."""
+        if len(self.screen_stack) == 2:
+            self.exit()
+            return AwaitComplete()
+        return super().pop_screen()
 
 
 def open_facilitate(app: App[object], run_dir: Path, sandbox: Path | None = None) -> None:

@@ -59,6 +59,9 @@ def test_a_heal_after_the_run_ended_is_no_recovery_on_the_panel(tmp_path: Path, 
             row = next(line for line in panel.splitlines() if line.startswith("3 seal-vault"))
             assert "healed N 0:0" in row, row  # noticed within seconds, as the report says
             assert row.endswith("R …"), row  # and not recovered: the heal came after the end
+            await pilot.press("escape")  # leaves the app, not to a blank screen
+            await pilot.pause(0.2)
+            assert app.return_code == 0
 
     asyncio.run(go())
 
