@@ -120,7 +120,9 @@ class TuiOperator:
         ]
         while True:
             title = f"Participant {len(sheet) + 1}: sign in (Escape when everyone has)"
-            values = await self._ask(modals.EvidenceModal(q, fields, None, title=title))
+            values = await self._ask(
+                modals.EvidenceModal(q, fields, None, title=title, text=_signed_in(sheet))
+            )
             if values is None:
                 break
             if not values.get("name") or values.get("role") not in roles:
@@ -145,7 +147,9 @@ class TuiOperator:
             FieldSpec("actor", prompt="Initials of who did this step"),
             FieldSpec("witness", prompt="Initials of the witness"),
         ]
-        values = await self._ask(modals.EvidenceModal(q, fields, problem, title="Initials"))
+        values = await self._ask(
+            modals.EvidenceModal(q, fields, problem, title="Initials", text=_signed_in(self._sheet))
+        )
         if values is None:
             raise NoAnswer("no initials were given")
         return values["actor"], values["witness"]
@@ -201,3 +205,11 @@ class TuiOperator:
         if answer is None:
             raise NoAnswer(f"{participant.name} gave no attestation")
         return answer[0] == "agree", answer[1]
+
+
+def _signed_in(sheet: list[Participant]) -> str | None:
+    """Who has signed in, by initials and role, on one line if it fits (the sign-in form at
+    the sixth person, and the initials after each step, did not say whose initials are whose)."""
+    if not sheet:
+        return None
+    return "Signed in: " + ", ".join(f"{p.initials} {p.role}" for p in sheet)

@@ -252,6 +252,7 @@ def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
     plans, plan, targets = setup(tmp_path, CEREMONY_PLAN.replace("GO", str(go)))
 
     shown: list[str] = []
+    signed_in: list[str] = []
 
     async def scenario() -> None:
         app = make_app(tmp_path, plans, targets, start_plan=plan)
@@ -263,6 +264,10 @@ def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
             ):
                 await until(pilot, lambda: on(app, modals.EvidenceModal))
                 assert "sign in" in app.screen.title_text  # type: ignore[attr-defined]
+                signed_in.append(f"{initials} {role}")
+                if len(signed_in) > 1:  # the form says who has signed in so far
+                    so_far = "Signed in: " + ", ".join(signed_in[:-1])
+                    assert app.screen.text == so_far  # type: ignore[attr-defined]
                 await pilot.press(*name, "enter", *role, "enter", "enter", *initials, "enter")
                 await pilot.press("enter")  # holds: none
                 await pilot.pause(0.05)
@@ -275,6 +280,9 @@ def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
             await pilot.press(*"broken", "enter", *"guard", "enter")
             await until(pilot, lambda: on(app, modals.EvidenceModal))
             assert app.screen.title_text == "Initials"  # type: ignore[attr-defined]
+            # whose initials are whose, on the screen that asks for them
+            everyone = "Signed in: KM administrator, LJ witness, PS custodian"
+            assert app.screen.text == everyone  # type: ignore[attr-defined]
             await pilot.press(*"KM", "enter", *"LJ", "enter")
             run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
             await until(pilot, lambda: app.screen is run_screen)
