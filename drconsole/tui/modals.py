@@ -224,7 +224,11 @@ class EvidenceModal(_Modal):
                 for f in self.fields:
                     label = f.prompt or f.name
                     form = f" (form {f.pattern})" if f.pattern else ""
-                    if f.choices:
+                    if f.choices and _numbered(f.choices):
+                        form += " (type its number):" + "".join(
+                            f"\n  {n}. {c}" for n, c in enumerate(f.choices, start=1)
+                        )
+                    elif f.choices:
                         form += f" (one of: {', '.join(f.choices)})"
                     yield Static(f"{label}{form}{'' if f.required else ' (optional)'}")
                     yield Input(id=f"ev-{f.name}")
@@ -239,7 +243,22 @@ class EvidenceModal(_Modal):
         if event.input.id != f"ev-{self.fields[-1].name}":
             self.focus_next(Input)
             return
+        for f in self.fields:  # a numbered choice's number stands for its text
+            typed = values[f.name]
+            if f.choices and _numbered(f.choices) and typed in _numbers(f.choices):
+                values[f.name] = f.choices[int(typed) - 1]
         self.dismiss(values)
+
+
+def _numbered(choices: list[str]) -> bool:
+    """Choices listed one a line with a number to type: those a comma-separated line cannot
+    tell apart, or that would wrap (the quarterly test's result read '(one of: passed: key
+    present, check value matches, failed: ...)', and only the whole sentence was accepted)."""
+    return any("," in c for c in choices) or len(", ".join(choices)) > 60
+
+
+def _numbers(choices: list[str]) -> list[str]:
+    return [str(n) for n in range(1, len(choices) + 1)]
 
 
 class ChoiceModal(_Modal):

@@ -96,3 +96,49 @@ def test_a_key_queued_for_an_answered_question_leaves_the_next_one_alone() -> No
             assert app.screen is under  # the question under it is still asked
 
     asyncio.run(scenario())
+
+
+def test_a_choice_that_commas_cannot_list_is_numbered_and_answered_by_its_number() -> None:
+    """The quarterly test restore's result read '(one of: passed: key present, check value
+    matches, failed: see the exceptions and the key-restored step)': two choices or four?
+    'passed' was refused; only the whole sentence, typed exactly, was accepted."""
+    from drconsole.engine.operator import FieldSpec
+
+    options = [
+        "passed: key present, check value matches",
+        "failed: see the exceptions and the key-restored step",
+    ]
+    field = FieldSpec("choice", "choice", prompt="Did the key come back?", choices=options)
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            modal = modals.EvidenceModal(Question("result", "The result", None, {}), [field], None)
+            app.ask(modal)
+            await pilot.pause()
+            label = str(modal.query(Static)[-1].render())
+            assert f"\n  1. {options[0]}\n  2. {options[1]}" in label
+            await pilot.press("1", "enter")
+            await pilot.pause()
+            assert app.answers == [{"choice": options[0]}]
+
+    asyncio.run(scenario())
+
+
+def test_short_choices_stay_on_one_line_and_take_their_text() -> None:
+    from drconsole.engine.operator import FieldSpec
+
+    field = FieldSpec("intact", "choice", prompt="Intact?", choices=["yes", "no"])
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            modal = modals.EvidenceModal(Question("bag", "The bag", None, {}), [field], None)
+            app.ask(modal)
+            await pilot.pause()
+            assert str(modal.query(Static)[-1].render()) == "Intact? (one of: yes, no)"
+            await pilot.press("1", "enter")  # not numbered: a digit is what was typed
+            await pilot.pause()
+            assert app.answers == [{"intact": "1"}]
+
+    asyncio.run(scenario())
