@@ -84,8 +84,15 @@ class InputsModal(ModalScreen[dict[str, Any] | None]):
             )
 
     def on_mount(self) -> None:
-        # the first field has the focus; show the form from its top, the field's label too
-        self.call_after_refresh(self.query_one(VerticalScroll).scroll_home, animate=False)
+        # the first field still to fill in (required, empty) has the focus, else the first: the
+        # ceremony's form put it on a field holding its default, and the backup file's path was
+        # typed into the HSM's site; show the form from its top when that field is the first
+        typed = self._typed()
+        empty = [n for n, spec in self.plan.inputs.items() if spec.required and not typed[n]]
+        if empty and empty[0] != next(iter(self.plan.inputs)):
+            self.query_one(f"#in-{empty[0]}", Input).focus()
+        else:
+            self.call_after_refresh(self.query_one(VerticalScroll).scroll_home, animate=False)
         if self.live_checks:
             for name in self.checked:
                 self._show_check(name, {k: v for k, v in self._typed().items() if k != name})

@@ -44,3 +44,42 @@ def test_a_yes_no_default_reads_yes_or_no(tmp_path: Path) -> None:
         assert state.inputs["verbose"] is False
 
     run(scenario())
+
+
+def test_the_form_starts_on_the_first_field_still_to_fill_in(tmp_path: Path) -> None:
+    """The ceremony's form had the focus on its first field, which held a default (the HSM's
+    site): the backup file's path, typed first, went there. The first required field that is
+    empty has the focus now; a form whose first field needs filling in starts there."""
+    plans, plan, targets = setup(
+        tmp_path,
+        """
+id: tui-focus
+title: Focus
+kind: drill
+inputs:
+  site: {type: string, default: hsm}
+  label: {type: string, default: master}
+  backup_file: {type: string, required: true}
+  note: {type: string}
+steps:
+  - {id: wait, wait: 0s}
+""",
+    )
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: on(app, InputsModal))
+            await pilot.pause(0.1)
+            assert app.focused is not None
+            assert app.focused.id == "in-backup_file"
+            await pilot.press(*"/tmp/b.enc", "tab", "enter")
+            await until(pilot, lambda: on(app, RunScreen))
+            run_screen = app.screen
+            assert isinstance(run_screen, RunScreen)
+            await until(pilot, lambda: run_screen.finished)
+        state = load_state(next((tmp_path / "runs").iterdir()))
+        assert state.inputs["site"] == "hsm"
+        assert state.inputs["backup_file"] == "/tmp/b.enc"
+
+    run(scenario())
