@@ -180,8 +180,9 @@ def prepare_new(
                     "inputs": values,
                     "incident_at": format_timestamp(incident),
                     "objectives": {
-                        "rto_s": objectives.rto.total_seconds() if objectives.rto else None,
-                        "rpo_s": objectives.rpo.total_seconds() if objectives.rpo else None,
+                        # 0s is an objective (no data may be lost), not the absence of one
+                        "rto_s": None if objectives.rto is None else objectives.rto.total_seconds(),
+                        "rpo_s": None if objectives.rpo is None else objectives.rpo.total_seconds(),
                     },
                     "targets_file": str(targets_path) if targets_path else None,
                     "steps": [s.id for s in plan.steps],

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 from drconsole.engine.clocks import measure, remaining_critical_path
+from drconsole.runs.rundir import load_state
 from drconsole.runs.state import RunResult, RunState, StepState, StepStatus
 from drconsole.timeutil import parse_timestamp
+from tests.conftest import Cli
 
 T0 = parse_timestamp("2026-11-26T02:00:00Z")
 
@@ -38,8 +42,11 @@ def test_rto_over_budget_and_missed() -> None:
 
 def test_rto_stops_when_the_run_ends_without_restoring() -> None:
     ended = state(result=RunResult.FAILED, ended_at=T0 + timedelta(minutes=5))
-    assert measure(ended, T0 + timedelta(hours=1)).rto_status == "stopped"
-    assert measure(state(), T0 + timedelta(minutes=5), finishing=True).rto_status == "stopped"
+    assert measure(ended, T0 + timedelta(hours=1)).rto_status == "no service_restored"
+    assert (
+        measure(state(), T0 + timedelta(minutes=5), finishing=True).rto_status
+        == "no service_restored"
+    )
 
 
 def test_rpo_is_the_distance_from_the_recovery_point_to_the_incident() -> None:
@@ -78,3 +85,17 @@ def test_the_projection_follows_the_longest_unfinished_path() -> None:
     }
     s = state(steps={"a": StepState("a", StepStatus.SUCCEEDED)})
     assert remaining_critical_path(needs, estimates, s) == timedelta(minutes=31)
+
+
+def test_an_objective_of_zero_is_an_objective(tmp_path: Path, cli: Cli) -> None:
+    """`rpo: 0s` (no data may be lost) is judged, not taken for no objective."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "id: zero\ntitle: Zero\nkind: drill\nobjectives: {rto: 10m, rpo: 0s}\n"
+        "steps:\n  - {id: a, wait: 0s}\n"
+    )
+    done = cli.run(plan)
+    assert done.code == 0, done.err
+    assert load_state(done.run_dir).objectives == {"rto_s": 600.0, "rpo_s": 0.0}
+    report = json.loads(cli("report", done.run_dir, "--format", "json").out)
+    assert report["rpo"]["objective_s"] == 0

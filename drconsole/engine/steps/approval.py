@@ -29,7 +29,8 @@ async def execute(run: StepRun) -> Outcome:
             ),
             step=step.id,
             question="sign-off",
-            who=f"{need} distinct signers" + (f" ({', '.join(roles)})" if roles else ""),
+            who=f"{need} distinct signer{'s' if need != 1 else ''}"
+            + (f" ({', '.join(roles)})" if roles else ""),
         )
     except (NoAnswer, Refused) as exc:
         raise StepFailed(f"not approved: {exc}") from None
