@@ -58,7 +58,7 @@ SAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
         True,
     ),
     "bag": (
-        {"bag": {"event": "seal", "label": "cards", "contents": "officer cards"}},
+        {"bag": {"event": "seal", "label": "${inputs.label}", "contents": "officer cards"}},
         {"evidence": {"bag_id": "TEB-0002"}},
         True,
     ),
@@ -84,6 +84,7 @@ def _plan_and_answers(tmp_path: Path, kind: str) -> tuple[Path, Path, Path]:
     text = yaml.safe_dump({"id": STEP, **body}).replace("MARKER", str(marker))
     step = yaml.safe_load(text.replace("PLAN", str(plan_path)))
     plan: dict[str, Any] = {"id": f"one-{kind}", "title": f"One {kind}", "kind": "drill"}
+    plan["inputs"] = {"label": {"type": "string", "default": "cards"}}  # a step may refer to it
     answers: dict[str, Any] = {"steps": {STEP: answered} if answered else {}}
     if ceremony:
         plan |= {"kind": "ceremony", "ceremony": CEREMONY}
@@ -113,6 +114,7 @@ def test_every_step_kind_dry_runs_and_runs(cli: Cli, tmp_path: Path, kind: str) 
         (started,) = [e for e in events if e.type == "step_started" and e.data["step"] == STEP]
         assert started.data["kind"] == kind
         assert started.data["description"].strip()
+        assert "${" not in started.data["description"]  # references read as what they name
         (finished,) = [e.data for e in events if e.type == "step_finished"]
         results[mode] = finished["status"]
         assert [e.data["result"] for e in events if e.type == "run_finished"] == ["succeeded"]

@@ -154,7 +154,11 @@ def _describe_record(run: StepRun) -> str:
 def _describe_bag(run: StepRun) -> str:
     assert run.step.bag is not None
     b = run.step.bag
-    return f"{b.event.value} bag {b.label} ({b.contents})"
+    try:
+        label = str(run.ctx.resolve(b.label))  # e.g. ${inputs.copy}: the bag it names
+    except StepFailed:  # not resolvable here: the reference as written
+        label = b.label
+    return f"{b.event.value} bag {label} ({b.contents})"
 
 
 def _describe_quorum(run: StepRun) -> str:
