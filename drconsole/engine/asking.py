@@ -81,9 +81,9 @@ class Asking:
         # the lock is held until the answer is accepted: a refused answer is asked again at
         # once, with its reason, before any other step's question can come in between
         async with self.ask_lock:
-            for _ in range(ASK_AGAIN):
+            for tries_left in range(ASK_AGAIN - 1, -1, -1):
                 self.emit(events.question_asked(step, question, who or self.operator.name))
-                answer = await ask(problem)
+                answer = await ask(_with_tries_left(problem, tries_left + 1))
                 problem = answer_problem(answer, question) or check(answer)
                 if problem is None:
                     return answer
@@ -136,3 +136,13 @@ class Asking:
             step=step.id,
             question="typed confirmation",
         )
+
+
+def _with_tries_left(problem: str | None, tries: int) -> str | None:
+    """A refusal as the person asked again reads it: with how many tries are left (the journal
+    keeps the reason alone)."""
+    if problem is None:
+        return None
+    if tries == 1:
+        return f"{problem} (last try: another refusal fails the step)"
+    return f"{problem} ({tries} tries left)"

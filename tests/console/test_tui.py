@@ -78,6 +78,8 @@ def test_a_whole_run_by_keys(tmp_path: Path) -> None:
                 return "REFUSED" in str(app.screen.query_one("#problem", Static).render())
 
             await until(pilot, refused_on_screen)  # the engine refused it and asks again
+            said = str(app.screen.query_one("#problem", Static).render())
+            assert "(2 tries left)" in said  # the person knows a refusal is not free
             assert not marker.exists()
             await pilot.press("enter")  # Enter alone never confirms
             await pilot.pause(0.1)
