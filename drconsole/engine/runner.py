@@ -132,6 +132,18 @@ class Engine:
             return None
         return self._finish()
 
+    def _sites(self) -> set[str]:
+        """The sites the plan's steps act on (a reference resolved, when it can be)."""
+        found = set()
+        for step in self.plan.steps:
+            try:
+                site = self.ctx.site_name(step)
+            except StepFailed:
+                continue
+            if site is not None:
+                found.add(site)
+        return found
+
     def _record_faults(self) -> None:
         """Copy what a drill facilitator injected during the run from the sandbox's fault log
         into the journal (nothing on a site that is not a sandbox, or with nothing injected)."""
@@ -139,7 +151,8 @@ class Engine:
         if log is None or self.state.started_at is None:
             return
         entries = faultlog.concerning(faultlog.read_log(log), self.state.started_at, utcnow())
-        new = [e for e in entries if e not in self.state.faults]
+        sites = self._sites()  # a fault on a site the plan never touches is not its concern
+        new = [e for e in entries if e.get("site") in sites and e not in self.state.faults]
         if new:
             self.ctx.emit(events.faults_recorded(new))
 

@@ -29,9 +29,9 @@ INJECT = (
 def test_a_heal_after_the_run_ended_is_no_recovery_on_the_panel(tmp_path: Path, cli: Cli) -> None:
     sandbox, targets, log = fake_sandbox(tmp_path)
     steps = [
-        {"id": "inject", "action": "local.command",
+        {"id": "inject", "action": "local.command", "site": "primary",
          "with": {"argv": [sys.executable, "-c", INJECT.replace("LOG", repr(str(log)))]}},
-        {"id": "vault", "action": "local.command", "needs": ["inject"],
+        {"id": "vault", "action": "local.command", "needs": ["inject"], "site": "primary",
          "with": {"argv": ["sh", "-c", "echo 'Vault is sealed' >&2; exit 1"]}},
     ]  # fmt: skip
     plan = tmp_path / "plan.yaml"

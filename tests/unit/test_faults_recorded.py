@@ -60,13 +60,18 @@ def test_a_finished_drill_keeps_its_injections_when_the_sandbox_is_gone(
     tmp_path: Path, cli: Cli
 ) -> None:
     sandbox, targets, log = fake_sandbox(tmp_path)
-    # the facilitator injects while the step runs (the step writes the log line, as
-    # `sandbox inject` would), then the step fails naming the fault: noticed
+    # the facilitator injects while the step runs (the step writes the log lines, as
+    # `sandbox inject` would), then the step fails naming the fault: noticed. The second
+    # fault is on a site the plan never touches: not this run's concern, not in its record
+    lines = [
+        json.dumps({"at": "AT", "action": "inject", "fault": fault, "site": site,
+                    "who": {"operator": "fac", "host": "room"}, "done": []})
+        for fault, site in (("seal-vault", "primary"), ("crashloop", "dr"))
+    ]  # fmt: skip
     inject = (
-        "import json,sys,datetime;"
+        "import datetime,sys;"
         "at=datetime.datetime.now(datetime.timezone.utc).isoformat().replace('+00:00','Z');"
-        f"open({str(log)!r},'a').write(json.dumps({{'at':at,'action':'inject','fault':"
-        "'seal-vault','site':'primary','who':{'operator':'fac','host':'room'},'done':[]})+'\\n')"
+        f"open({str(log)!r},'a').write(sys.argv[1].replace('AT',at))"
     )
     plan = tmp_path / "plan.yaml"
     plan.write_text(
@@ -79,12 +84,14 @@ def test_a_finished_drill_keeps_its_injections_when_the_sandbox_is_gone(
                     {
                         "id": "inject",
                         "action": "local.command",
-                        "with": {"argv": [sys.executable, "-c", inject]},
+                        "site": "primary",
+                        "with": {"argv": [sys.executable, "-c", inject, "\n".join(lines) + "\n"]},
                     },
                     {
                         "id": "vault",
                         "action": "local.command",
                         "needs": ["inject"],
+                        "site": "primary",
                         "with": {"argv": ["sh", "-c", "echo 'Vault is sealed' >&2; exit 1"]},
                     },
                 ],
