@@ -57,8 +57,9 @@ def hint(targets_file: str | Path | None) -> str | None:
     return (
         "The sandbox is not at its baseline: "
         + "; ".join(found)
-        + f". `drconsole sandbox reset --dir {root}` brings it back (it heals injected faults "
-        "too); then run the plan again."
+        + ". If this plan needed a healthy site (a failover drill expects the primary down), "
+        f"`drconsole sandbox reset --dir {root}` brings the sandbox back (it heals injected "
+        "faults too); then run the plan again."
     )
 
 
