@@ -205,7 +205,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``drconsole`` command."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given and given[0].startswith("-") and given[0] not in ("-h", "--help", "--version"):
+        # `drconsole --operator kim` read 'kim' as an unknown command
+        _err(
+            f"{given[0]} is an option of a command and goes after it, e.g. "
+            f"'drconsole console {' '.join(given)}' (drconsole --help lists the commands)"
+        )
+        return EXIT_INVALID
+    args = parser.parse_args(given)
     if args.command is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
             return cmd_console(parser.parse_args(["console"]))

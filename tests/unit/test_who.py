@@ -63,3 +63,11 @@ def test_a_name_given_is_the_name_everywhere(
     given = cli.run(HELLO, *DRY, "--operator", "kim", mode="dry-run", answers=answers)
     assert said(cli, given.run_dir) == ("kim", "kim")  # --operator over the answers file
     assert console_operator(cli, monkeypatch, "--operator", "kim") == "kim"
+
+
+def test_a_command_option_given_before_the_command_says_where_it_goes(cli: Cli) -> None:
+    said = cli("--operator", "kim")
+    assert said.code == 2
+    assert "--operator is an option of a command and goes after it" in said.err
+    assert "drconsole console --operator kim" in said.err
+    assert "invalid choice" not in said.err
