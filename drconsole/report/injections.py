@@ -41,6 +41,13 @@ CLUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 FAULTS = tuple(CLUES)
 _FAILING = {"attempt_failed", "refused"}
+# fault -> (action prefix, output, value): a check that succeeds and reports the fault still
+# notices it (vault.status reading sealed: true); the same output reading otherwise later, from
+# an action of that prefix, is the recovery (the unseal plan's last status check)
+SEEN: dict[str, tuple[str, str, object]] = {
+    "seal-vault": ("vault.", "sealed", True),
+    "lag-standby": ("postgres.replication", "past_rpo", True),
+}
 
 
 @dataclass
@@ -121,10 +128,35 @@ def _failing(event: Event) -> bool:
     return event.type == "step_finished" and event.data.get("status") == "failed"
 
 
-def measure(injection: Injection, events: Iterable[Event], actions: dict[str, str]) -> None:
+def _seen(fault: str, event: Event, action: str) -> bool | None:
+    """What a finished step's outputs say of the fault: True (it is there), False (it is not),
+    None (they do not say)."""
+    if fault not in SEEN or event.type != "step_finished":
+        return None
+    prefix, output, value = SEEN[fault]
+    outputs = event.data.get("outputs") or {}
+    if not action.startswith(prefix) or output not in outputs:
+        return None
+    return bool(outputs[output] == value)
+
+
+def measure(
+    injection: Injection,
+    events: Iterable[Event],
+    actions: dict[str, str],
+    sites: dict[str, str] | None = None,
+) -> None:
     """Fill in when the run noticed the injection and recovered (``actions``: step -> its
-    action or check name, from the plan)."""
+    action or check name, from the plan; ``sites``: step -> its site, where known: what a step
+    on another site reads says nothing of this injection)."""
     prefixes, words = CLUES.get(injection.fault, ((), ()))
+    sites = sites or {}
+
+    def seen(event: Event, step: str) -> bool | None:
+        if sites.get(step, injection.site) != injection.site:
+            return None
+        return _seen(injection.fault, event, actions.get(step, ""))
+
     overridden = False  # the noticing step's guard was overridden: going ahead is no recovery
     for event in events:
         at = parse_timestamp(event.ts)
@@ -142,6 +174,15 @@ def measure(injection: Injection, events: Iterable[Event], actions: dict[str, st
                 injection.noticed_how = str(
                     event.data.get("error") or event.data.get("reason") or ""
                 )[:200]
+            elif seen(event, step):
+                _, output, value = SEEN[injection.fault]
+                injection.noticed_at, injection.noticed_by = at, step
+                injection.noticed_how = f"{output}: {value} ({actions.get(step)})"
+        elif seen(event, step) is False:
+            _, output, value = SEEN[injection.fault]
+            injection.recovered_at = at
+            injection.recovered_how = f"{step} no longer reads {output}: {value}"
+            break
         elif step != injection.noticed_by:
             continue
         elif event.type == "operator_answer" and event.data.get("question") == "guard override":
@@ -166,6 +207,19 @@ def actions(plan: Plan | None) -> dict[str, str]:
     return {s.id: s.action or s.check or "" for s in plan.steps} if plan else {}
 
 
+def step_sites(plan: Plan | None, inputs: dict[str, Any]) -> dict[str, str]:
+    """Each step's site as the run knew it (a site given as ``${inputs.NAME}`` read from the
+    run's inputs; one that refers to anything else is left out: unknown)."""
+    found: dict[str, str] = {}
+    for step in plan.steps if plan else []:
+        site = step.site
+        if site is not None and site.startswith("${inputs.") and site.endswith("}"):
+            site = inputs.get(site[len("${inputs.") : -1])
+        if isinstance(site, str) and "${" not in site:
+            found[step.id] = site
+    return found
+
+
 def for_run(events: list[Event], plan: Plan | None, log: Path | None = None) -> list[Injection]:
     """The injections during a run (its events, first ``run_started``), measured."""
     if not events or events[0].type != "run_started":
@@ -176,7 +230,9 @@ def for_run(events: list[Event], plan: Plan | None, log: Path | None = None) -> 
     end = parse_timestamp(finished[-1].ts) if finished else None
     found = pair(entries, start, end)
     for injection in found:
-        measure(injection, events, actions(plan))
+        measure(
+            injection, events, actions(plan), step_sites(plan, events[0].data.get("inputs") or {})
+        )
     return found
 
 

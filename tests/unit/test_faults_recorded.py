@@ -152,3 +152,35 @@ def test_a_guard_that_refuses_notices_and_its_override_is_no_recovery() -> None:
     assert injection.noticed_by == "promote"
     assert injection.recovered_at is None
     assert injection.recovered_how == "went ahead by a guard override, the fault in force"
+
+
+def test_a_check_that_reads_the_fault_notices_it_and_reading_it_gone_is_the_recovery() -> None:
+    """seal-vault in the unseal drill: vault.status succeeds reading sealed: true (noticed);
+    a status on another site says nothing; the last check reads it unsealed (recovered)."""
+    from drconsole.journal.journal import Event
+    from drconsole.report.injections import Injection, measure
+
+    now = utcnow()
+
+    def finished(seq: int, step: str, **outputs: object) -> Event:
+        at = format_timestamp(now + timedelta(seconds=seq))
+        data = {"step": step, "status": "succeeded", "outputs": outputs}
+        return Event(seq, at, 0.0, "step_finished", data, "", "")
+
+    injection = Injection("seal-vault", "primary", now, "fac@room")
+    measure(
+        injection,
+        [
+            finished(2, "status", sealed=True),
+            finished(5, "unseal", progress=3),
+            finished(6, "dr-status", sealed=False),  # the other site's Vault
+            finished(9, "unsealed", sealed=False),
+        ],
+        {"status": "vault.status", "unseal": "vault.unseal", "dr-status": "vault.status",
+         "unsealed": "vault.status"},
+        {"status": "primary", "unseal": "primary", "dr-status": "dr", "unsealed": "primary"},
+    )  # fmt: skip
+    assert (injection.noticed_by, injection.notice_s) == ("status", 2.0)
+    assert injection.noticed_how == "sealed: True (vault.status)"
+    assert injection.recover_s == 9.0
+    assert injection.recovered_how == "unsealed no longer reads sealed: True"
