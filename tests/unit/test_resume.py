@@ -60,6 +60,16 @@ def check_no_loss_or_duplicates(run_dir: Path) -> list[str]:
     return [f"{e.type}:{e.data.get('step', '')}" for e in events]
 
 
+def assert_resumed_by(cli: Cli, run_dir: Path, said: str, resumer: str) -> None:
+    """Who drives now and who started it, alike in the title and in every report."""
+    starter = load_state(run_dir).operator
+    assert f"operator {resumer} (started by {starter})" in said
+    assert f"- Operator: {starter}; resumed by {resumer}" in cli("report", run_dir).out
+    assert json.loads(cli("report", run_dir, "--format", "json").out)["resumed_by"] == [resumer]
+    page = cli("report", run_dir, "--format", "html").out
+    assert f"operator {starter}; resumed by {resumer} · started" in page
+
+
 def test_an_interrupted_idempotent_step_reruns_and_nothing_repeats(
     tmp_path: Path, cli: Cli
 ) -> None:
@@ -69,13 +79,7 @@ def test_an_interrupted_idempotent_step_reruns_and_nothing_repeats(
     run_dir = start_and_kill_in("long", plan, answers, tmp_path / "runs")
     result = cli("resume", run_dir, "--headless", "--answers", answers, "--operator", "day-shift")
     assert result.code == 0, result
-    starter = load_state(run_dir).operator
-    # who drives now and who started it, alike in the title and in every report
-    assert f"operator day-shift (started by {starter})" in result.out
-    assert f"- Operator: {starter}; resumed by day-shift" in cli("report", run_dir).out
-    assert json.loads(cli("report", run_dir, "--format", "json").out)["resumed_by"] == ["day-shift"]
-    page = cli("report", run_dir, "--format", "html").out
-    assert f"operator {starter}; resumed by day-shift · started" in page
+    assert_resumed_by(cli, run_dir, result.out, "day-shift")
     kinds = check_no_loss_or_duplicates(run_dir)
     assert kinds.count("step_started:brief") == 1
     assert kinds.count("step_finished:brief") == 1
@@ -123,11 +127,7 @@ def test_an_interrupted_non_idempotent_step_asks_and_can_be_marked_done(
     run_dir = start_and_kill_in("long", plan, answers, tmp_path / "runs")
     result = cli("resume", run_dir, "--headless", "--answers", answers, "--operator", "day-shift")
     assert result.code == 0, result
-    starter = load_state(run_dir).operator
-    # who drives now and who started it, alike in the title and in every report
-    assert f"operator day-shift (started by {starter})" in result.out
-    assert f"- Operator: {starter}; resumed by day-shift" in cli("report", run_dir).out
-    assert json.loads(cli("report", run_dir, "--format", "json").out)["resumed_by"] == ["day-shift"]
+    assert_resumed_by(cli, run_dir, result.out, "day-shift")
     kinds = check_no_loss_or_duplicates(run_dir)
     assert kinds.count("step_started:brief") == 1
     assert kinds.count("step_started:long") == 1
