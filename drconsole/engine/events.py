@@ -273,6 +273,8 @@ def describe(event: Event) -> str:
             return f"attestation {d['name']} ({d['initials']}): {attestation_text(d)}"
         case EventType.FAULTS_RECORDED:
             faults = sorted({f"{e.get('fault')} ({e.get('site')})" for e in d["entries"]})
+            if not faults:
+                return "FAULTS    none injected by the facilitator on this plan's sites"
             return (
                 f"FAULTS    {len(d['entries'])} injection(s) and heal(s) by the facilitator "
                 f"recorded from the sandbox's fault log: {', '.join(faults)}"

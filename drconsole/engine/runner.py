@@ -146,14 +146,15 @@ class Engine:
 
     def _record_faults(self) -> None:
         """Copy what a drill facilitator injected during the run from the sandbox's fault log
-        into the journal (nothing on a site that is not a sandbox, or with nothing injected)."""
+        into the journal. On a sandbox the journal says so once even when nothing was injected
+        (its report then never reads the sandbox's log); elsewhere nothing is written."""
         log = faultlog.log_for(self.state.targets_file)
         if log is None or self.state.started_at is None:
             return
         entries = faultlog.concerning(faultlog.read_log(log), self.state.started_at, utcnow())
         sites = self._sites()  # a fault on a site the plan never touches is not its concern
         new = [e for e in entries if e.get("site") in sites and e not in self.state.faults]
-        if new:
+        if new or not self.state.faults_recorded:
             self.ctx.emit(events.faults_recorded(new))
 
     async def _sign_in_and_schedule(self) -> None:

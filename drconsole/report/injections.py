@@ -27,6 +27,7 @@ from drconsole.faultlog import parse
 from drconsole.faultlog import read_log as read_log
 from drconsole.journal.journal import Event
 from drconsole.plans.model import Plan
+from drconsole.plans.refs import Ref, RefError, resolve
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp
 
 # fault -> (action prefixes whose failures name it, words in an error or refusal that name it)
@@ -208,14 +209,21 @@ def actions(plan: Plan | None) -> dict[str, str]:
 
 
 def step_sites(plan: Plan | None, inputs: dict[str, Any]) -> dict[str, str]:
-    """Each step's site as the run knew it (a site given as ``${inputs.NAME}`` read from the
-    run's inputs; one that refers to anything else is left out: unknown)."""
+    """Each step's site as the run knew it (a reference to an input resolved from the run's
+    inputs; one that refers to anything else is left out: unknown)."""
+
+    def lookup(ref: Ref) -> Any:
+        if ref.root != "inputs" or ref.parts[0] not in inputs:
+            raise RefError(f"{ref.text}: not known to the report")
+        return inputs[ref.parts[0]]
+
     found: dict[str, str] = {}
     for step in plan.steps if plan else []:
-        site = step.site
-        if site is not None and site.startswith("${inputs.") and site.endswith("}"):
-            site = inputs.get(site[len("${inputs.") : -1])
-        if isinstance(site, str) and "${" not in site:
+        try:
+            site = resolve(step.site, lookup)
+        except RefError:
+            continue
+        if isinstance(site, str):
             found[step.id] = site
     return found
 
@@ -224,26 +232,25 @@ def for_run(events: list[Event], plan: Plan | None, log: Path | None = None) -> 
     """The injections during a run (its events, first ``run_started``), measured."""
     if not events or events[0].type != "run_started":
         return []
-    entries = _entries(events, log)
+    sites = step_sites(plan, events[0].data.get("inputs") or {})
+    # as the engine records them: only faults on sites the plan's steps act on
+    entries = [e for e in _entries(events, log) if not sites or e.get("site") in sites.values()]
     start = parse_timestamp(events[0].ts)
     finished = [e for e in events if e.type == "run_finished"]
     end = parse_timestamp(finished[-1].ts) if finished else None
     found = pair(entries, start, end)
     for injection in found:
-        measure(
-            injection, events, actions(plan), step_sites(plan, events[0].data.get("inputs") or {})
-        )
+        measure(injection, events, actions(plan), sites)
     return found
 
 
 def _entries(events: list[Event], log: Path | None) -> list[dict[str, Any]]:
     """The fault-log entries for a run: those its journal recorded when it stopped; while it is
     being driven (or when it stopped before this was recorded), the sandbox's live log too."""
-    recorded = parse(
-        [e for ev in events if ev.type == "faults_recorded" for e in ev.data["entries"]]
-    )
-    if recorded and events[-1].type in ("run_finished", "run_interrupted"):
-        return recorded
+    records = [ev for ev in events if ev.type == "faults_recorded"]
+    recorded = parse([e for ev in records for e in ev.data["entries"]])
+    if records and events[-1].type in ("run_finished", "run_interrupted"):
+        return recorded  # the record, whatever became of the sandbox (perhaps nothing)
     log = log or log_for(events[0].data.get("targets_file"))
     live = read_log(log) if log is not None else []
     seen = {(e["at"], e.get("action"), e.get("fault"), e.get("site")) for e in live}

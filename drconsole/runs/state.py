@@ -125,6 +125,7 @@ class RunState:
     refusals: list[dict[str, Any]] = field(default_factory=list)  # answers refused, and why
     faults: list[dict[str, Any]] = field(default_factory=list)  # the sandbox's fault-log
     # entries recorded in the journal (``faults_recorded``; see ``drconsole/faultlog.py``)
+    faults_recorded: bool = False  # the journal says what was injected (perhaps nothing)
     asking: dict[str, Any] | None = None  # the question waiting for an answer: step, question,
     # who, at (one at a time: the engine asks one question at a time)
 
@@ -232,6 +233,7 @@ def apply(state: RunState, event: Event) -> None:
         state.bags.append({**data, "at": event.ts})
     elif kind == "faults_recorded":
         state.faults.extend(data["entries"])
+        state.faults_recorded = True
     elif kind == "attestation":
         state.attestations.append({**data, "at": event.ts})
     elif kind == "run_finished":

@@ -184,3 +184,27 @@ def test_a_check_that_reads_the_fault_notices_it_and_reading_it_gone_is_the_reco
     assert injection.noticed_how == "sealed: True (vault.status)"
     assert injection.recover_s == 9.0
     assert injection.recovered_how == "unsealed no longer reads sealed: True"
+
+
+def test_a_run_with_no_fault_on_its_sites_records_none_and_its_report_reads_no_log(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """The record says 'none' on a sandbox; the report does not fall back to the sandbox's
+    log, whose fault on another site is not this run's."""
+    _, targets, log = fake_sandbox(tmp_path)
+    line = json.dumps(_entry("inject", "crashloop", "AT", site="dr"))
+    write = (
+        "import datetime,sys;"
+        "at=datetime.datetime.now(datetime.timezone.utc).isoformat().replace('+00:00','Z');"
+        f"open({str(log)!r},'a').write(sys.argv[1].replace('AT',at)+chr(10))"
+    )
+    plan = tmp_path / "plan.yaml"
+    step = {"id": "a", "action": "local.command", "site": "primary",
+            "with": {"argv": [sys.executable, "-c", write, line]}}  # fmt: skip
+    plan.write_text(yaml.safe_dump({"id": "p", "title": "P", "kind": "drill", "steps": [step]}))
+    done = cli.run(plan, targets=targets)
+    assert done.code == 0, done.err
+    assert "crashloop" in log.read_text()
+    recorded = [e.data for e in read_events(done.run_dir) if e.type == "faults_recorded"]
+    assert recorded == [{"entries": []}]
+    assert json.loads(cli("report", done.run_dir, "--format", "json").out)["injections"] == []
