@@ -21,14 +21,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from drconsole.journal.files import write_private
-from drconsole.journal.journal import HEAD, JOURNAL, verify
+from drconsole.journal.journal import GENESIS, HEAD, JOURNAL, VerifyReport, verify_bytes
 from drconsole.report.build import build, to_markdown
 from drconsole.report.html_report import to_html
 from drconsole.runs.index import Snapshot
@@ -177,17 +176,11 @@ def _journals(contents: dict[str, bytes], found: PackCheck) -> None:
         {PurePosixPath(n).parts[1] for n in contents if n.startswith("runs/") and n.count("/") >= 2}
     )
     for name in runs:
-        with tempfile.TemporaryDirectory(prefix="drconsole-pack-") as tmp:
-            run_dir = Path(tmp)
-            for member, data in contents.items():
-                parts = PurePosixPath(member).parts
-                if (
-                    parts[:2] == ("runs", name)
-                    and parts[2:]
-                    and parts[2] in ("journal.jsonl", "journal.head")
-                ):
-                    (run_dir / parts[2]).write_bytes(data)
-            result = verify(run_dir)
+        journal = contents.get(f"runs/{name}/journal.jsonl")
+        if journal is None:
+            result = VerifyReport(False, 0, GENESIS, 1, f"no {JOURNAL} in the pack")
+        else:
+            result = verify_bytes(journal, contents.get(f"runs/{name}/journal.head"))
         found.runs += 1
         said = recorded.get(name) if isinstance(recorded, dict) else None
         where = f"runs/{name}/journal.jsonl"
