@@ -4,7 +4,6 @@ in parallel against one by one, on the sandbox's moto server (loopback)."""
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -12,22 +11,17 @@ import threading
 import time
 from pathlib import Path
 
+from drconsole.adapters.oscmd import free_port
 from drconsole.sandbox.s3 import MotoServer
 
 SIZE = 64 * 1024 * 1024
 MANY, MANY_SIZE = 16, 4 * 1024 * 1024
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def bench_objects() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as raw:
         tmp = Path(raw)
-        moto = MotoServer(tmp, _port())
+        moto = MotoServer(tmp, free_port())
         moto.start()
         try:
             store = moto.store()

@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
+from drconsole.adapters.oscmd import free_port
 from drconsole.sandbox.s3 import MotoServer
-from tests.bench.objects import _port
 from tests.bench.procenv import bench_env
 
 SMALL = 16 * 1024
@@ -153,7 +153,7 @@ def bench_objects_scale(reps: int = REPS, only: tuple[str, ...] = CASES) -> dict
         tmp = Path(raw)
         (tmp / "wrapper.py").write_text(WRAPPER)
         (tmp / "plan.yaml").write_text(PLAN)
-        moto = MotoServer(tmp, _port())
+        moto = MotoServer(tmp, free_port())
         moto.start()
         try:
             targets = tmp / "targets.yaml"

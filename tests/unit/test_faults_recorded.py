@@ -208,3 +208,14 @@ def test_a_run_with_no_fault_on_its_sites_records_none_and_its_report_reads_no_l
     recorded = [e.data for e in read_events(done.run_dir) if e.type == "faults_recorded"]
     assert recorded == [{"entries": []}]
     assert json.loads(cli("report", done.run_dir, "--format", "json").out)["injections"] == []
+
+
+def test_every_fault_is_injected_healed_measured_and_on_the_panel() -> None:
+    """The fault lists agree: a new fault the sandbox can inject is healed, has clues for the
+    debrief, and a key on the facilitator's panel."""
+    from drconsole.report.injections import CLUES, FAULTS
+    from drconsole.sandbox import faults
+    from drconsole.tui.facilitate_screen import ROWS
+
+    assert set(faults._INJECT) == set(faults._HEAL) == set(CLUES) == set(FAULTS)
+    assert {fault for fault, _ in ROWS} == set(FAULTS)

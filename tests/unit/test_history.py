@@ -20,11 +20,6 @@ from tests.conftest import REPO, Cli
 from tests.unit.test_cli_report import ANSWERS
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
 def _runs(cli: Cli, tmp_path: Path, backup_file: Path) -> Path:
     """Six runs: three hello drills that succeed (one as op-2), one that fails its checksum,
     one dry run, and one run of a tiny plan that carries the daily check's id."""

@@ -13,15 +13,8 @@ import subprocess
 import termios
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Cli, drconsole_cmd
 from tests.unit.test_history import _runs
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def at_terminal(args: list[str], columns: int) -> str:

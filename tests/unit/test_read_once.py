@@ -53,11 +53,6 @@ def reads() -> Iterator[list[Path]]:
         _counting = None
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
 def _stopped_run(tmp_path: Path, runs: Path) -> Path:
     """A run stopped after run_started, as if killed (resumable)."""
     prepared = prepare_new(

@@ -103,7 +103,6 @@ def _metrics(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 def test_metrics_file_keeps_the_last_success_through_a_failed_run(
     scenario: Callable[..., tuple[CliResult, Path]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     prom = tmp_path / "textfile" / "drconsole-scenario.prom"
     prom.parent.mkdir()
     first, _ = scenario("--metrics-file", prom)
