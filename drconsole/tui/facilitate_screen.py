@@ -16,13 +16,13 @@ from textual.app import App, ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, RichLog, Static
 
 from drconsole.journal.journal import Event
 from drconsole.report import injections
 from drconsole.sandbox import faults
 from drconsole.sandbox.manager import SandboxError
+from drconsole.tui.modals import AnswerOnce
 from drconsole.tui.watch_screen import WatchError, WatchScreen
 
 # the panel's rows: a key each
@@ -59,7 +59,7 @@ def sandbox_of(run_dir: Path) -> Path:
     )
 
 
-class ConfirmInject(ModalScreen[bool]):
+class ConfirmInject(AnswerOnce):
     """Inject this fault? y injects; n or Escape does nothing."""
 
     BINDINGS = [

@@ -15,16 +15,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from drconsole.plans.inputs import INCIDENT_AT, InputError, coerce
 from drconsole.plans.model import InputType, Plan
 from drconsole.plans.validate import offline_capable
 from drconsole.timeutil import format_timestamp, utcnow
+from drconsole.tui.modals import AnswerOnce
 
 
-class InputsModal(ModalScreen[dict[str, Any] | None]):
+class InputsModal(AnswerOnce):
     """Asks every input; Enter on the last field starts; Escape goes back."""
 
     BINDINGS = [Binding("escape", "cancel", "Back")]

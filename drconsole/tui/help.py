@@ -9,7 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+
+from drconsole.tui.modals import AnswerOnce
 
 HELP = """\
 # drconsole keys
@@ -45,7 +46,7 @@ section's title starts with ">", so neither needs colour to be seen.
 """
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(AnswerOnce):
     BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("question_mark", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:

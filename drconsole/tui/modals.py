@@ -19,7 +19,19 @@ from textual.widgets import Button, Input, Label, Static
 from drconsole.engine.operator import FailureChoice, FieldSpec, InterruptedChoice, Question
 
 
-class _Modal(ModalScreen[Any]):
+class AnswerOnce(ModalScreen[Any]):
+    """A modal answered once. Textual's dismiss pops whatever screen is on top, so a key still
+    queued for a modal already answered (a second y, a letter typed on) would pop the next
+    question or the screen under it; such a key does nothing. Every modal of the console is
+    one."""
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        if not self.is_active:
+            return AwaitComplete()
+        return super().dismiss(result)
+
+
+class _Modal(AnswerOnce):
     BINDINGS = [Binding("escape", "cancel", "No answer")]
     AUTO_FOCUS: ClassVar[str | None] = "Input"
 
@@ -40,14 +52,6 @@ class _Modal(ModalScreen[Any]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-    def dismiss(self, result: Any = None) -> AwaitComplete:
-        """Answer once. Textual's dismiss pops whatever screen is on top, so a key still queued
-        for a modal already answered (a second y, a letter typed on) would pop the next
-        question or the run screen under it; such a key does nothing."""
-        if not self.is_active:
-            return AwaitComplete()
-        return super().dismiss(result)
 
 
 class ConfirmModal(_Modal):

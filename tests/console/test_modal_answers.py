@@ -142,3 +142,25 @@ def test_short_choices_stay_on_one_line_and_take_their_text() -> None:
             assert app.answers == [{"intact": "1"}]
 
     asyncio.run(scenario())
+
+
+def test_every_modal_of_the_console_answers_once() -> None:
+    """A new modal gets the once-only answer by itself or this fails (the facilitator's inject
+    confirmation was a plain ModalScreen: a second queued y popped the facilitator's screen)."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    from textual.screen import ModalScreen
+
+    import drconsole.tui
+    from drconsole.tui.modals import AnswerOnce
+
+    found = []
+    for info in pkgutil.iter_modules(drconsole.tui.__path__):
+        module = importlib.import_module(f"drconsole.tui.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, ModalScreen) and cls.__module__ == module.__name__:
+                found.append(cls)
+    assert len(found) > 10
+    assert [c.__name__ for c in found if not issubclass(c, AnswerOnce)] == []
