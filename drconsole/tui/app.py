@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import App
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
+from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -74,8 +75,10 @@ class DrConsoleApp(App[None]):
             self.push_screen(HomeScreen())
 
     def pop_screen(self) -> AwaitComplete:
-        """Leaving the run (or the start form) the command opened shows home, built now."""
-        if len(self.screen_stack) == 2 and not isinstance(self.screen, HomeScreen):
+        """Leaving the run the command opened shows home, built now. (A modal is popped as
+        usual: the start form's answer comes after its pop, and its callback builds home only
+        when the form was left without starting anything.)"""
+        if len(self.screen_stack) == 2 and not isinstance(self.screen, (HomeScreen, ModalScreen)):
             return self.switch_screen(HomeScreen())
         return super().pop_screen()
 
@@ -96,6 +99,8 @@ class DrConsoleApp(App[None]):
 
         def go(values: dict[str, Any] | None) -> None:
             if values is None:
+                if len(self.screen_stack) == 1:  # the form the command opened was left
+                    self.push_screen(HomeScreen())
                 return
             self._launch(
                 lambda: prepare_new(

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, Markdown
 
 from drconsole.engine.modes import Mode
@@ -100,12 +101,23 @@ def test_guidance_is_shown_for_the_selected_step_only(tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_home_is_built_when_the_run_the_command_started_is_left(tmp_path: Path) -> None:
-    plans, plan, targets = setup(tmp_path, GUIDED)
+@pytest.mark.parametrize("inputs", [False, True], ids=["no-inputs", "inputs-form"])
+def test_home_is_built_when_the_run_the_command_started_is_left(
+    tmp_path: Path, inputs: bool
+) -> None:
+    text = GUIDED.replace("steps:", "inputs: {why: {type: string}}\nsteps:") if inputs else GUIDED
+    plans, plan, targets = setup(tmp_path, text)
 
     async def scenario() -> None:
         app = make_app(tmp_path, plans, targets, start_plan=plan)
         async with app.run_test(size=(80, 24)) as pilot:
+            if inputs:  # the start form, answered: the run starts with no home under it
+                await until(pilot, lambda: isinstance(app.screen, InputsModal))
+                await pilot.press(*"drill", "enter")
+                for _ in range(3):
+                    if isinstance(app.screen, InputsModal):
+                        await pilot.press("enter")
+                        await pilot.pause(0.2)
             await until(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.finished)
             assert not [s for s in app.screen_stack if isinstance(s, HomeScreen)]
             await pilot.press("escape")
