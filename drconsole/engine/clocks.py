@@ -219,9 +219,8 @@ def measure(
     left = rto_obj - elapsed if rto_obj is not None else None
     if restored is not None:
         rto_status = "met" if rto_obj is None or elapsed <= rto_obj else "missed"
-    elif (
-        finished
-    ):  # the run ended without the milestone (a failback has none; a failure never got there)
+    elif finished:
+        # the run ended without the milestone (a failback has none; a failure never got there)
         rto_status = "no service_restored"
     else:
         rto_status = "over budget" if left is not None and left < timedelta(0) else "running"

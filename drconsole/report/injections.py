@@ -21,10 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from drconsole.faultlog import LOG as LOG
-from drconsole.faultlog import log_for as log_for
-from drconsole.faultlog import parse
-from drconsole.faultlog import read_log as read_log
+from drconsole.faultlog import log_for, parse, read_log
 from drconsole.journal.journal import Event
 from drconsole.plans.model import Plan
 from drconsole.plans.refs import Ref, RefError, resolve

@@ -39,7 +39,8 @@ import psycopg
 import yaml
 
 from drconsole.adapters.base import AdapterError
-from drconsole.report.injections import FAULTS, LOG
+from drconsole.faultlog import LOG
+from drconsole.report.injections import FAULTS
 from drconsole.sandbox import dns, k8s, manager, openbao, s3
 from drconsole.sandbox.k8ssim import FAULT, RESTARTED_AT
 from drconsole.sandbox.manager import SandboxError, SandboxState

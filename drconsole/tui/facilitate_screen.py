@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, RichLog, Static
 
+from drconsole import faultlog
 from drconsole.journal.journal import Event
 from drconsole.report import injections
 from drconsole.sandbox import faults
@@ -49,7 +50,7 @@ def sandbox_of(run_dir: Path) -> Path:
 
     for event in read_events(run_dir):
         if event.type == "run_started":
-            log = injections.log_for(event.data.get("targets_file"))
+            log = faultlog.log_for(event.data.get("targets_file"))
             if log is None:
                 break
             return log.parent
@@ -137,7 +138,7 @@ class FacilitateScreen(WatchScreen):
         """Measured as the report measures them: a finished run's own record of the faults,
         so a heal after its end is no recovery here either (it read R after the report said
         'not recovered')."""
-        return injections.for_run(self.events, self.plan, self.sandbox / injections.LOG)
+        return injections.for_run(self.events, self.plan, self.sandbox / faultlog.LOG)
 
     def _panel(self) -> None:
         found = self._measured()

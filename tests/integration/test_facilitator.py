@@ -23,9 +23,10 @@ from botocore.exceptions import ClientError
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
+from drconsole import faultlog
 from drconsole.adapters.objectstore import ObjectStore
 from drconsole.journal.journal import read_events
-from drconsole.report import history, injections
+from drconsole.report import history
 from drconsole.report.build import build, to_markdown
 from drconsole.report.html_report import to_html
 from drconsole.runs.read import read_run
@@ -84,7 +85,7 @@ def s3_client(sandbox: Path, endpoint: str | None = None) -> Any:
 
 
 def log(sandbox: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (sandbox / injections.LOG).read_text().splitlines()]
+    return [json.loads(line) for line in (sandbox / faultlog.LOG).read_text().splitlines()]
 
 
 def test_refusals(sandbox: Path, tmp_path: Path, cli: Cli) -> None:
