@@ -375,10 +375,9 @@ async def _remind(engine: Engine) -> None:
         now = utcnow()
         found = incident(engine.state, now)
         if found is not None and found.next_update is not None:
-            if last is None:
-                print(f"[{now:%H:%M:%S}] SEVERITY  {found.severity.describe()}", flush=True)
-            elif found.next_update > last:
-                print(f"[{now:%H:%M:%S}] {found.reminder()}", flush=True)
+            line = found.announcement(last)
+            if line is not None:
+                print(f"[{now:%H:%M:%S}] {line}", flush=True)
             last = found.next_update
         await asyncio.sleep(1.0)
 

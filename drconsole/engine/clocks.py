@@ -111,6 +111,16 @@ class IncidentClocks:
             f"(every {format_duration(s.update_every)} until service is restored)"
         )
 
+    def announcement(self, last: datetime | None) -> str | None:
+        """What the run screen's log and a headless run say now, given the update that was
+        due when they last looked (``last``): the severity and its cadence the first time, the
+        reminder when a new update has fallen due, else nothing."""
+        if self.next_update is None:
+            return None
+        if last is None:
+            return f"SEVERITY  {self.severity.describe()}"
+        return self.reminder() if self.next_update > last else None
+
 
 def severity_of(state: RunState) -> Severity | None:
     """The run's severity (its ``severity`` input), or None when it has none."""

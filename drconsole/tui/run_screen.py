@@ -237,11 +237,9 @@ class RunView(Screen[None]):
         """In the log: the severity's cadence once, then each time an update falls due."""
         if found.next_update is None:
             return
-        log = self.query_one("#journal-log", RichLog)
-        if self.next_update is None:
-            log.write(f"SEVERITY  {found.severity.describe()}")
-        elif found.next_update > self.next_update:
-            log.write(found.reminder())
+        line = found.announcement(self.next_update)
+        if line is not None:
+            self.query_one("#journal-log", RichLog).write(line)
         self.next_update = found.next_update
 
     def _tick(self) -> None:
