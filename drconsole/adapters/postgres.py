@@ -15,7 +15,7 @@ host_kind (local), data_dir, os_user, bin_dir, log_file, scratch_dir, and
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -46,8 +46,11 @@ ARCHIVE_HINT = (
 )
 
 
-# PostgreSQL's archiver retries a failed push after a second, three times, then waits a minute
-ARCHIVER_RETRY_S = 5.0
+# PostgreSQL's archiver pushes a failed segment again a second later. The primary and the
+# standby (archive_mode always) may push the same new segment at once, just after the standby
+# is rebuilt: one push fails (pgBackRest's temporary file moved under it) and the retry finds
+# it "already exists ... same checksum". How long a reader waits for that to settle:
+ARCHIVER_RETRY_S = 10.0
 
 
 class PostgresAdapter:
@@ -222,8 +225,16 @@ class PostgresAdapter:
         archiving = "unknown: the primary does not answer"
         try:
             health = self.archive_state()
-            if target and health["failing"]:
-                health = self._after_archiver_retry(health, parse_timestamp(target))
+            if target:  # before calling the window short
+                reached = parse_timestamp(target)
+                health = self.archive_settled(
+                    lambda h: (
+                        not h["failing"]
+                        or bool(h["last_archived_time"])
+                        and parse_timestamp(h["last_archived_time"]) >= reached
+                    ),
+                    health,
+                )
         except TransientError:
             health = None
         if health is not None:
@@ -262,15 +273,19 @@ class PostgresAdapter:
                 )
         return out
 
-    def _after_archiver_retry(self, health: dict[str, Any], target: datetime) -> dict[str, Any]:
-        """A push that just failed is pushed again by PostgreSQL's archiver a second later (the
-        primary and a standby with archive_mode always can race on one segment): read the
-        archiver again for a few seconds before calling the window short. Read only."""
-        deadline = time.monotonic() + ARCHIVER_RETRY_S
-        while health["failing"] and time.monotonic() < deadline:
-            stamp = health["last_archived_time"]
-            if stamp and parse_timestamp(stamp) >= target:
-                break
+    def archive_settled(
+        self,
+        done: Callable[[dict[str, Any]], bool],
+        health: dict[str, Any] | None = None,
+        within_s: float = ARCHIVER_RETRY_S,
+    ) -> dict[str, Any]:
+        """``archive_state``, read again every half second for up to ``within_s`` until
+        ``done`` says it is settled: a push that just failed is pushed again by PostgreSQL's
+        archiver a second later (the primary and a standby with archive_mode always can race on
+        one segment). Read only; the last state read, settled or not."""
+        health = health if health is not None else self.archive_state()
+        deadline = time.monotonic() + within_s
+        while not done(health) and time.monotonic() < deadline:
             time.sleep(0.5)
             health = self.archive_state()
         return health

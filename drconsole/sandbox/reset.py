@@ -32,10 +32,6 @@ from drconsole.sandbox.postgres import PgLayout
 
 # pgBackRest's words when the archive holds a different file of the same name
 CONFLICT = "already exists in the repo1 archive with a different checksum"
-# The primary and the standby (archive_mode always) may push the same new segment at once, just
-# after the standby is rebuilt: one push fails (pgBackRest's temporary file moved under it) and
-# PostgreSQL's archiver pushes it again a second later ("already exists ... same checksum").
-ARCHIVER_RETRY_S = 10.0
 
 
 def reset(root: Path) -> str:
@@ -208,11 +204,8 @@ def _archiving_left(state: SandboxState) -> list[str]:
     to do (reset repairs only an archive in conflict)."""
     said = []
     for which in ("primary", "standby"):
-        health = archive_state(state, which)
-        deadline = time.monotonic() + ARCHIVER_RETRY_S
-        while not health["healthy"] and time.monotonic() < deadline:
-            time.sleep(0.5)  # a push that lost a race is retried by PostgreSQL within seconds
-            health = archive_state(state, which)
+        pg = PostgresAdapter(manager._pg_section(state, which))
+        health = pg.archive_settled(lambda h: bool(h["healthy"]))
         if not health["healthy"]:
             said.append(
                 f"WAL archiving of the {which} is NOT healthy and reset cannot repair it: "
