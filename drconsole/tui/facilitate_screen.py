@@ -23,7 +23,7 @@ from drconsole.journal.journal import Event
 from drconsole.report import injections
 from drconsole.sandbox import faults
 from drconsole.sandbox.manager import SandboxError
-from drconsole.tui.modals import AnswerOnce
+from drconsole.tui.once import AnswerOnce
 from drconsole.tui.watch_screen import WatchError, WatchScreen
 
 # the panel's rows: a key each

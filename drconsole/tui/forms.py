@@ -21,7 +21,7 @@ from drconsole.plans.inputs import INCIDENT_AT, InputError, coerce
 from drconsole.plans.model import InputType, Plan
 from drconsole.plans.validate import offline_capable
 from drconsole.timeutil import format_timestamp, utcnow
-from drconsole.tui.modals import AnswerOnce
+from drconsole.tui.once import AnswerOnce
 
 
 class InputsModal(AnswerOnce):

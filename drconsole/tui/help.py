@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import VerticalScroll
 
-from drconsole.tui.modals import AnswerOnce
+from drconsole.tui.once import AnswerOnce
 
 HELP = """\
 # drconsole keys

@@ -10,25 +10,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from drconsole.engine.operator import FailureChoice, FieldSpec, InterruptedChoice, Question
-
-
-class AnswerOnce(ModalScreen[Any]):
-    """A modal answered once. Textual's dismiss pops whatever screen is on top, so a key still
-    queued for a modal already answered (a second y, a letter typed on) would pop the next
-    question or the screen under it; such a key does nothing. Every modal of the console is
-    one."""
-
-    def dismiss(self, result: Any = None) -> AwaitComplete:
-        if not self.is_active:
-            return AwaitComplete()
-        return super().dismiss(result)
+from drconsole.tui.once import AnswerOnce
 
 
 class _Modal(AnswerOnce):

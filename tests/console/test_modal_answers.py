@@ -154,7 +154,7 @@ def test_every_modal_of_the_console_answers_once() -> None:
     from textual.screen import ModalScreen
 
     import drconsole.tui
-    from drconsole.tui.modals import AnswerOnce
+    from drconsole.tui.once import AnswerOnce
 
     found = []
     for info in pkgutil.iter_modules(drconsole.tui.__path__):
