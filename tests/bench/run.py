@@ -539,6 +539,21 @@ is flat.
 Console figures (`tests/bench/console.py`): the first screen is timed from starting the
 process in tmux until the home screen shows; key latency is read inside the app, from the key
 to the step view's update, median of 20 presses; memory is the process's VmHWM.
+What the console holds above the bare app (measured at the end of issue 18, RSS read between
+imports, 54.5 MB in all): Textual and the console's first module 33.0 MB (the bare app peaks at
+32.6); third-party libraries 13.4 MB, of which pydantic and pydantic-core 9.4 (the compiled
+core 4.5, its Python modules and the machinery the first model builds 4.9), `importlib.metadata`
+1.3 (imported only by pydantic's plugin loader, at the first model; with that loader replaced in
+an experiment the run peaked 1.6 MB lower), PyYAML 0.9, rich.pretty and attrs (Textual's
+RichLog) 1.0, hashlib with OpenSSL 0.6, tenacity 0.5, zoneinfo 0.3; drconsole's own modules 4.9
+(2.6 of Python objects, the rest the validators pydantic-core builds for its models); the run
+itself 4.5 (widgets, styles, the worker, mostly Textual's own allocations). Deferring every
+model's build (`defer_build`) saved 2.4 MB at import but 0.5 MB at the run's end, because a run
+validates its plan, which builds every step kind. 1.5x is 49 MB: 5.5 MB less, more than
+everything above that is not pydantic, the plans' model or Textual. It would take validating
+plans without pydantic (a listed runtime dependency, the model every plan, answers file and
+action's parameters are checked by) or running the engine in a second process (more memory in
+all, not less); neither was done, and the goal is not met.
 
 History (`tests/bench/history.py`): 1,000 copies of a real hello-drill run; the index (in the
 cache directory, {hist["index_kb"]:.0f} KiB) is keyed on each journal's size, inode, modification and
