@@ -274,16 +274,22 @@ class CeremonySteps:
             continued=True,
         )
 
-    def previous_seal(self, label: str) -> tuple[str | None, str]:
-        """The bag id of the last seal of ``label`` (this ceremony's, else the previous
-        ceremony's record) and where it comes from.
+    def previous_seal(self, step_id: str, label: str) -> tuple[str | None, str]:
+        """The bag id of the witnessed seal ``label`` is under now (the last seal of it in this
+        ceremony, else in the previous ceremony's record) and where it comes from; None (and
+        why) when no witnessed seal closes it: never sealed, or opened since. ``step_id``'s own
+        bag event (a step run again) does not count.
 
         Raises:
             StepFailed: the previous record cannot be read.
         """
         for bag in reversed(self.ctx.state.bags):
-            if bag["label"] == label and bag["event"] == BagEvent.SEAL.value:
+            if bag["label"] != label or bag["step"] == step_id:
+                continue
+            if bag["event"] == BagEvent.SEAL.value:
                 return bag["bag_id"], "sealed earlier in this ceremony"
+            if bag["event"] == BagEvent.OPEN.value:
+                return None, f"opened at step {bag['step']} of this ceremony and not sealed since"
         if self.spec is None or not self.spec.previous_record:
             return None, "no previous record given"
         where = self.ctx.resolve(self.spec.previous_record)
@@ -296,7 +302,7 @@ class CeremonySteps:
                 raise StepFailed(f"previous ceremony record: {exc}") from None
         if label in self._previous:
             return self._previous[label], "sealed in the previous ceremony"
-        return None, "the previous record has no seal of this bag"
+        return None, "the previous record leaves it with no seal"
 
 
 _ATTEST_TEXT = f"Each participant attests: {ATTESTATION_TEXT} Or: I do not agree, because ..."

@@ -103,7 +103,10 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
         "steps": steps,
         "bags": state.bags,
         "presence": state.presence,
-        "exceptions": state.exceptions,
+        # who initialled the step an exception was met at: its actor and witness
+        "exceptions": [
+            {**e, **_marks(state.steps.get(e.get("step") or ""))} for e in state.exceptions
+        ],
         "refusals": [{**r, "title": run.titles.get(r["step"] or "")} for r in run.refusals],
         "artefacts": _artefacts(run_dir, state.steps),
         "journal": {
@@ -113,6 +116,12 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
             "problem": None if check.ok else check.describe(),
         },
     }
+
+
+def _marks(step: StepState | None) -> dict[str, Any]:
+    """The actor's and the witness's initials on ``step`` (None when not initialled)."""
+    marks = (step.initials if step is not None else None) or {}
+    return {"actor": marks.get("actor"), "witness": marks.get("witness")}
 
 
 def _recorded(outputs: dict[str, Any]) -> dict[str, Any]:
@@ -185,8 +194,8 @@ def _bag_check(b: dict[str, Any]) -> str:
     if b.get("previous"):
         same = str(b["previous"]).casefold() == str(b["bag_id"]).casefold()
         said.append(f"{'matches' if same else 'DIFFERS FROM'} {b['previous']}")
-    elif b.get("previous_source"):
-        said.append(str(b["previous_source"]))
+    elif b.get("event") != "seal":  # opened or inspected with no seal anyone saw
+        said.append(f"NO WITNESSED SEAL: {b.get('previous_source') or 'not known'}")
     return "; ".join(said)
 
 
@@ -194,6 +203,13 @@ def _bag_line(b: dict[str, Any]) -> str:
     check = _bag_check(b)
     tail = f" ({check})" if check else ""
     return f"{b['at']} | {b['event']} | {b['label']} | {b['bag_id']} | {b['contents']}{tail}"
+
+
+def _witnessed(exception: dict[str, Any]) -> str:
+    """Who initialled the step an exception was met at, in words."""
+    if not exception.get("witness"):
+        return "no step initials"
+    return f"actor {exception.get('actor')}, witness {exception['witness']}"
 
 
 def to_markdown(record: dict[str, Any]) -> str:
@@ -256,7 +272,8 @@ def to_markdown(record: dict[str, Any]) -> str:
     ] or ["- none"]
     lines += ["", "## Exceptions", ""]
     lines += [
-        f"- {e['at']}: {exception_text(e, '`' + (e['step'] or '-') + '`')} (recorded by {e['by']})"
+        f"- {e['at']}: {exception_text(e, '`' + (e['step'] or '-') + '`')} "
+        f"(recorded by {e['by']}; {_witnessed(e)})"
         for e in record["exceptions"]
     ] or ["- none"]
     lines += ["", *refusals_markdown(record["refusals"])]
@@ -393,7 +410,7 @@ def to_html(record: dict[str, Any]) -> str:
         ),
         "<h2>Exceptions</h2>",
         _table(
-            ["#", "Time", "Step", "Expected", "Happened", "Decision", "Recorded by"],
+            ["#", "Time", "Step", "Expected", "Happened", "Decision", "Recorded by", "Initials"],
             [
                 [
                     e["number"],
@@ -403,6 +420,7 @@ def to_html(record: dict[str, Any]) -> str:
                     e["happened"],
                     e["decision"],
                     e["by"],
+                    _witnessed(e),
                 ]
                 for e in record["exceptions"]
             ],

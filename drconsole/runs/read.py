@@ -112,8 +112,9 @@ class PreviousRecordError(ValueError):
 
 
 def previous_seals(path: str | Path) -> dict[str, str]:
-    """Bag label -> bag id of the last seal in the previous ceremony's record: its run
-    directory (journal verified first) or its exported ``record.json``."""
+    """Bag label -> bag id of the seal each bag is left under by the previous ceremony's
+    record (its last seal, unless opened after it): its run directory (journal verified
+    first) or its exported ``record.json``."""
     where = Path(path)
     if where.is_dir():
         if not is_run_dir(where):
@@ -137,4 +138,6 @@ def previous_seals(path: str | Path) -> dict[str, str]:
     for bag in bags:
         if bag.get("event") == "seal":
             seals[str(bag["label"])] = str(bag["bag_id"])
+        elif bag.get("event") == "open":  # opened and not sealed again: under no seal
+            seals.pop(str(bag["label"]), None)
     return seals

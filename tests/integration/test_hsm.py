@@ -128,6 +128,9 @@ APPROVALS = {
 }
 
 
+FIRST = {"decision": "first ceremony: bag sealed at delivery, photographed"}
+
+
 def base_answers(steps: dict[str, Any]) -> dict[str, Any]:
     return {
         "operator": "Kim Min",
@@ -249,12 +252,13 @@ def test_a_backup_ceremony_runs_with_no_network(
     backup = tmp_path / "hsm-backup.enc"
     softhsm.practice_backup(practice, backup)  # what the encrypt and checksum steps produce
     digest = Path(f"{backup}.sha256").read_text().split()[0]
-    steps = {
+    steps: dict[str, Any] = {
         "room": {"confirm": True},
-        "open-laptop": {"evidence": {"bag_id": "TEB-1", "intact": "yes"}},
+        # the first ceremony: no previous record saw these bags sealed (an exception each)
+        "open-laptop": {"evidence": {"bag_id": "TEB-1", "intact": "yes"}, "exception": FIRST},
         "hsm-serial": {"evidence": {"serial": "__SERIAL__"}},
         "approve": APPROVALS,
-        "open-cards": {"evidence": {"bag_id": "TEB-2", "intact": "yes"}},
+        "open-cards": {"evidence": {"bag_id": "TEB-2", "intact": "yes"}, "exception": FIRST},
         "cards": CARDS,
         **{s: {"confirm": True} for s in
            ("vendor-backup", "encrypt", "checksum-file", "copy-usb", "shred")},
@@ -285,5 +289,8 @@ def test_a_backup_ceremony_runs_with_no_network(
     assert "NETWORK-MODULES: none" in done.stdout
     run_dir = Path(done.stdout.splitlines()[0])
     record = build_record(run_dir)
-    assert record["exceptions"] == []
+    assert [(e["step"], e["decision"]) for e in record["exceptions"]] == [
+        ("open-laptop", FIRST["decision"]),
+        ("open-cards", FIRST["decision"]),
+    ]
     assert [b["bag_id"] for b in record["bags"]] == [f"TEB-{i}" for i in range(1, 8)]

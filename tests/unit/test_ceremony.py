@@ -116,7 +116,11 @@ def answers() -> dict[str, Any]:
         "attestations": {p.initials: {"agree": True} for p in PEOPLE},
         "steps": {
             "room": {"confirm": True},
-            "open-cards": {"evidence": {"bag_id": "TEB-0001", "intact": "yes"}},
+            "open-cards": {
+                "evidence": {"bag_id": "TEB-0001", "intact": "yes"},
+                # no previous record: nobody saw the bag sealed
+                "exception": {"decision": "first ceremony: sealed at delivery, photographed"},
+            },
             "approve": {"signoffs": [{"name": "Jung Ra", "role": "security_officer"}]},
             "quorum": {
                 "quorum": [
@@ -281,7 +285,9 @@ def test_a_ceremony_runs_with_initials_on_every_step(
     assert len(record["plan"]["sha256"]) == 64
     assert [b["event"] for b in record["bags"]] == ["open", "seal"]
     assert record["bags"][0]["previous_source"] == "no previous record given"
-    assert record["exceptions"] == []
+    (unsealed,) = record["exceptions"]  # the first ceremony opens a bag nobody saw sealed
+    assert unsealed["step"] == "open-cards"
+    assert "no witnessed seal: no previous record given" in unsealed["happened"]
 
 
 def test_an_unconfirmed_checkbox_is_an_exception_and_the_ceremony_goes_on(
@@ -303,9 +309,11 @@ def test_an_unconfirmed_checkbox_is_an_exception_and_the_ceremony_goes_on(
         "decision": "guard posted outside",
         "by": "Kim Min",
         "at": None,
+        "actor": "KM",  # the step's initials: who did it and who witnessed
+        "witness": "LJ",
     }
     assert record["result"] == "succeeded"
-    assert "1 exception(s) recorded" in record["result_reason"]
+    assert "2 exception(s) recorded" in record["result_reason"]  # and the unsealed bag's
     assert [s["status"] for s in record["steps"]][-1] == "succeeded"  # the rest ran
 
 
@@ -336,6 +344,79 @@ def test_a_bag_number_unlike_the_previous_record_raises_an_exception(
     assert build_record(run_dir)["exceptions"] == []
 
 
+BAGS = """
+id: bag-ceremony
+title: Bags opened, inspected and sealed
+kind: ceremony
+offline: true
+ceremony:
+  roles:
+    administrator: {title: runs the ceremony, min: 1, max: 1}
+    witness: {title: witnesses every step, min: 1}
+steps:
+  - {id: seal-cards, bag: {event: seal, label: cards, contents: officer cards}}
+  - {id: open-cards, bag: {event: open, label: cards, contents: officer cards}, needs: [seal-cards]}
+  - {id: inspect-cards, bag: {event: inspect, label: cards, contents: cards}, needs: [open-cards]}
+  - {id: open-again, bag: {event: open, label: cards, contents: officer cards}, needs: [inspect-cards]}
+  - {id: open-laptop, bag: {event: open, label: laptop, contents: laptop}, needs: [open-again]}
+"""
+
+
+def test_a_bag_nobody_saw_sealed_is_opened_only_with_an_exception(
+    ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path, cli: Cli
+) -> None:
+    """Sealed earlier in the run and opened: no exception. Inspected or opened again after it
+    was opened, or opened with no seal anywhere: an exception, answered like a wrong number,
+    on the step the actor and the witness initial; the record prints it."""
+    plan = tmp_path / "bags.yaml"
+    plan.write_text(BAGS)
+    bag = {"evidence": {"bag_id": "TEB-1", "intact": "yes"}}
+    decided = {**bag, "exception": {"decision": "photographed; security called"}}
+    given = {
+        "operator": "Kim Min",
+        "participants": sheet()[:2],
+        "initials": {"actor": "KM", "witness": "LJ"},
+        "attestations": {"KM": {"agree": True}, "LJ": {"agree": True}},
+        "steps": {
+            "seal-cards": {"evidence": {"bag_id": "TEB-1"}},
+            "open-cards": bag,
+            "inspect-cards": decided,
+            "open-again": decided,
+            "open-laptop": decided,
+        },
+    }
+    answers_file = tmp_path / "bags-answers.yaml"
+    answers_file.write_text(yaml.safe_dump(given))
+    result = cli.run(plan, answers=answers_file, mode="drill")
+    assert result.code == 0, result.err
+    record = build_record(result.run_dir)
+    found = {e["step"]: e for e in record["exceptions"]}
+    assert sorted(found) == ["inspect-cards", "open-again", "open-laptop"]  # not open-cards
+    assert found["inspect-cards"]["happened"] == (
+        "bag cards (TEB-1) inspected with no witnessed seal: opened at step open-cards of this "
+        "ceremony and not sealed since"
+    )
+    assert "opened at step open-cards" in found["open-again"]["happened"]
+    assert found["open-laptop"]["happened"].endswith("no witnessed seal: no previous record given")
+    assert "under a witnessed seal" in found["open-laptop"]["expected"]
+    assert {e["decision"] for e in found.values()} == {"photographed; security called"}
+    steps = {s["id"]: s for s in record["steps"]}
+    assert (steps["open-laptop"]["actor"], steps["open-laptop"]["witness"]) == ("KM", "LJ")
+    md = to_markdown(record)
+    assert "exception #3 at `open-laptop`: expected bag laptop under a witnessed seal" in md
+    assert "(recorded by Kim Min; actor KM, witness LJ)" in md
+    assert "| laptop | TEB-1 | laptop (intact; NO WITNESSED SEAL: no previous record given) |" in md
+    assert "<td>actor KM, witness LJ</td>" in to_html(record)
+    # a previous ceremony that left the cards opened (its last seal broken) proves no seal
+    given = answers()
+    given["inputs"] = {"previous_record": str(result.run_dir)}
+    result, run_dir = ceremony(given)
+    assert result.code == 0, result.err
+    (exc,) = build_record(run_dir)["exceptions"]
+    assert exc["step"] == "open-cards"
+    assert exc["happened"].endswith("no witnessed seal: the previous record leaves it with no seal")
+
+
 def test_a_recorded_value_that_differs_is_an_exception(
     ceremony: Callable[..., tuple[CliResult, Path]],
 ) -> None:
@@ -346,7 +427,7 @@ def test_a_recorded_value_that_differs_is_an_exception(
     }
     result, run_dir = ceremony(given)
     assert result.code == 0
-    (exc,) = build_record(run_dir)["exceptions"]
+    (exc,) = [e for e in build_record(run_dir)["exceptions"] if e["step"] == "serial"]
     assert exc["expected"] == "serial = ABC123"
     assert "ABC999" in exc["happened"]
 

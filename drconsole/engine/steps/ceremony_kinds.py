@@ -79,10 +79,20 @@ async def bag(run: StepRun) -> Outcome:
     values = await ctx.ask_evidence(step, ctx.question(step), fields)
     bag_id = values["bag_id"].strip()
     previous, source = (
-        (None, "") if bag.event is BagEvent.SEAL else ceremony.previous_seal(bag.label)
+        (None, "") if bag.event is BagEvent.SEAL else ceremony.previous_seal(step.id, bag.label)
     )
     numbers = []
-    if previous is not None and bag_id.casefold() != previous.casefold():
+    if bag.event is not BagEvent.SEAL and previous is None:
+        # a bag nobody saw sealed proves nothing: opening it is an exception, as a wrong number
+        numbers.append(
+            await ceremony.exception(
+                step,
+                f"bag {bag.label} under a witnessed seal (sealed earlier in this ceremony, "
+                "or in the previous ceremony's record)",
+                f"bag {bag.label} ({bag_id}) {_DONE[bag.event]} with no witnessed seal: {source}",
+            )
+        )
+    elif previous is not None and bag_id.casefold() != previous.casefold():
         numbers.append(
             await ceremony.exception(
                 step,
@@ -110,6 +120,9 @@ async def bag(run: StepRun) -> Outcome:
     ctx.emit(NewEvent(EventType.BAG, data))
     outputs: dict[str, Any] = {"bag_id": bag_id, "intact": intact, "previous": previous}
     return ceremony.with_exceptions(outputs, numbers)
+
+
+_DONE = {BagEvent.OPEN: "opened", BagEvent.INSPECT: "inspected"}
 
 
 async def quorum(run: StepRun) -> Outcome:
