@@ -68,10 +68,11 @@ class Asking:
         step: str,
         question: str,
         who: str | None = None,
+        about: str | None = None,
     ) -> T:
         """Ask (one question at a time) until ``check`` accepts the answer, ``ASK_AGAIN`` times
         at most; each refusal is journaled (``refused``) and passed to the next question.
-        ``who`` is asked (the operator when None).
+        ``who`` is asked (the operator when None); ``about`` is journaled with the question.
 
         Raises:
             NoAnswer: the operator gave no answer.
@@ -82,7 +83,7 @@ class Asking:
         # once, with its reason, before any other step's question can come in between
         async with self.ask_lock:
             for tries_left in range(ASK_AGAIN - 1, -1, -1):
-                self.emit(events.question_asked(step, question, who or self.operator.name))
+                self.emit(events.question_asked(step, question, who or self.operator.name, about))
                 answer = await ask(_with_tries_left(problem, tries_left + 1))
                 problem = answer_problem(answer, question) or check(answer)
                 if problem is None:

@@ -19,7 +19,7 @@ from drconsole.engine.ceremony_rules import (
     sign_in_problem,
 )
 from drconsole.engine.context import RunContext
-from drconsole.engine.events import ATTESTATION_TEXT, EventType, NewEvent, attestation
+from drconsole.engine.events import ATTESTATION_TEXT, EventType, NewEvent, attestation, show
 from drconsole.engine.modes import Mode
 from drconsole.engine.operator import NoAnswer, Question, Signer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
@@ -92,8 +92,9 @@ class CeremonySteps:
                 return f"{s.name} signed in as {person.role}, not {s.role}"
         return None
 
-    async def initial(self, step: Step) -> None:
-        """The actor's and the witness's initials on a step that ran.
+    async def initial(self, step: Step, outcome: Outcome) -> None:
+        """The actor's and the witness's initials on a step that ran, asked with what it did
+        and read (``outcome``): nobody initials a value they were not shown.
 
         Raises:
             StepFailed: no acceptable initials after being asked again.
@@ -102,7 +103,8 @@ class CeremonySteps:
             return
         spec = self.spec
         assert spec is not None
-        q = self.ctx.question(step)
+        seen = self.ctx.journal.redactor.clean(what_was_done(outcome))
+        q = self.ctx.question(step, initialling=seen)
         try:
             actor, witness = await self.ctx.ask_until(
                 lambda problem: self.ctx.operator.initials(q, problem),
@@ -111,6 +113,7 @@ class CeremonySteps:
                 ),
                 step=step.id,
                 question="initials",
+                about=seen,
             )
         except NoAnswer as exc:
             raise StepFailed(f"the step has no initials: {exc}") from None
@@ -303,6 +306,18 @@ class CeremonySteps:
         if label in self._previous:
             return self._previous[label], "sealed in the previous ceremony"
         return None, "the previous record leaves it with no seal"
+
+
+def what_was_done(outcome: Outcome) -> str:
+    """What the actor and the witness initial, one line each: the step's result, then each
+    value it read or recorded (``kcv = 3F2A91``), as the run screen shows them."""
+    result = outcome.error if outcome.continued else outcome.status.value
+    lines = [f"Result: {result}"]
+    for key, value in outcome.outputs.items():
+        shown = show(value, key).strip()
+        if key != "exceptions" and value is not None and shown:
+            lines.append(f"{key} = {shown if len(shown) <= 200 else shown[:199] + '…'}")
+    return "\n".join(lines)
 
 
 _ATTEST_TEXT = f"Each participant attests: {ATTESTATION_TEXT} Or: I do not agree, because ..."

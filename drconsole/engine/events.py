@@ -79,8 +79,11 @@ def step_finished(
     return NewEvent(EventType.STEP_FINISHED, data)
 
 
-def question_asked(step: str, question: str, who: str) -> NewEvent:
-    return NewEvent(EventType.QUESTION_ASKED, {"step": step, "question": question, "who": who})
+def question_asked(step: str, question: str, who: str, about: str | None = None) -> NewEvent:
+    """A question put to ``who``; ``about``: what it asks them to attest (the values a step
+    read, shown with its initials)."""
+    data = {"step": step, "question": question, "who": who}
+    return NewEvent(EventType.QUESTION_ASKED, data | ({"about": about} if about else {}))
 
 
 def operator_answer(step: str, question: str, answer: Any, by: str) -> NewEvent:
@@ -230,7 +233,8 @@ def describe(event: Event) -> str:
         case EventType.ATTEMPT_FAILED:
             return f"FAIL      {d['step']} {attempt_text(d)}"
         case EventType.QUESTION_ASKED:
-            return f"asking    {d['step']}: {d['question']} (waiting for {d['who']})"
+            about = f" of: {'; '.join(d['about'].splitlines())}" if d.get("about") else ""
+            return f"asking    {d['step']}: {d['question']}{about} (waiting for {d['who']})"
         case EventType.OPERATOR_ANSWER:
             return f"answer    {d['step']}: {answer_text(d)}"
         case EventType.REFUSED:

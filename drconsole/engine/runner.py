@@ -324,7 +324,7 @@ class Engine:
             try:
                 outcome = await self._execute(step)
                 if KINDS[step.kind].initials:
-                    await self.ceremony.initial(step)
+                    await self.ceremony.initial(step, outcome)
             except StepFailed as exc:
                 outcome = Outcome(StepStatus.FAILED, exc.outputs, str(exc))
             if outcome.continued:

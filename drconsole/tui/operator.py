@@ -147,9 +147,9 @@ class TuiOperator:
             FieldSpec("actor", prompt="Initials of who did this step"),
             FieldSpec("witness", prompt="Initials of the witness"),
         ]
-        values = await self._ask(
-            modals.EvidenceModal(q, fields, problem, title="Initials", text=_signed_in(self._sheet))
-        )
+        seen = q.details.get("initialling")  # what the step did and read: initialled as seen
+        text = "\n\n".join(t for t in (seen, _signed_in(self._sheet)) if t)
+        values = await self._ask(modals.EvidenceModal(q, fields, problem, "Initials", text))
         if values is None:
             raise NoAnswer("no initials were given")
         return values["actor"], values["witness"]

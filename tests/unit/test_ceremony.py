@@ -290,6 +290,28 @@ def test_a_ceremony_runs_with_initials_on_every_step(
     assert "no witnessed seal: no previous record given" in unsealed["happened"]
 
 
+def test_initials_are_asked_with_what_the_step_did_and_read(
+    ceremony: Callable[..., tuple[CliResult, Path]],
+) -> None:
+    """The witness initials what they were shown: the values are journaled with the question
+    and printed by a headless run before the initials are given."""
+    result, run_dir = ceremony(answers())
+    assert result.code == 0, result.err
+    asked = [
+        e.data["about"]
+        for e in read_events(run_dir)
+        if e.type == "question_asked" and e.data["question"] == "initials"
+    ]
+    assert len(asked) == 8  # every step initialled
+    assert "Result: succeeded\nserial = ABC123" in asked
+    said = (
+        "asking    open-cards: initials of: Result: exception #1 recorded; the ceremony goes on; "
+        "bag_id = TEB-0001; intact = yes (waiting for Kim Min)"
+    )
+    assert said in result.out
+    assert result.out.index(said) < result.out.index("initials  open-cards: actor KM, witness LJ")
+
+
 def test_an_unconfirmed_checkbox_is_an_exception_and_the_ceremony_goes_on(
     ceremony: Callable[..., tuple[CliResult, Path]],
 ) -> None:
