@@ -4,18 +4,12 @@ previous value for failback), and verify what it answers.
 Targets ``dns`` section: ``zone`` (the hosted zone's name, e.g. ``qsign.example.``) or
 ``zone_id``, and what ``aws.boto_client`` reads (endpoint for the sandbox's moto server,
 region, profile, key files). The record itself is named by the step, so one site describes the
-zone and plans name ``api.qsign.example.``.
-
-One Route 53 client serves every step of a process that names the same section (a boto3 client
-is thread-safe): making one reads botocore's endpoint and service data, 0.05-0.13 s, which the
-failover's ``dns`` and ``check-dns`` each paid again before.
+zone and plans name ``api.qsign.example.``. The Route 53 client is the process's one for the
+section (``aws.boto_client``): the failover's ``dns`` and ``check-dns`` share it.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import threading
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -35,29 +29,6 @@ from drconsole.adapters.base import (
 )
 
 RecordType = Literal["A", "AAAA", "CNAME"]
-_clients: dict[str, Any] = {}  # by _client_key
-_clients_lock = threading.Lock()
-
-
-def _client_key(section: Mapping[str, Any]) -> str:
-    """The section as it makes a client: its settings and when its key files last changed
-    (a rotated key gets a new client)."""
-    changed = {}
-    for key in ("access_key_file", "secret_key_file"):
-        try:
-            changed[key] = os.stat(str(section[key])).st_mtime_ns if section.get(key) else None
-        except OSError:
-            changed[key] = None  # boto_client says what is wrong with it
-    return json.dumps([section, changed], sort_keys=True, default=str)
-
-
-def _route53(section: Mapping[str, Any]) -> Any:
-    """The process's Route 53 client for this section, made on first use."""
-    key = _client_key(section)
-    with _clients_lock:
-        if key not in _clients:
-            _clients[key] = boto_client("route53", section)
-        return _clients[key]
 
 
 def _fqdn(name: str) -> str:
@@ -75,7 +46,7 @@ class Dns:
 
     def client(self) -> Any:
         if self._client is None:
-            self._client = _route53(self.section)
+            self._client = boto_client("route53", self.section)
         return self._client
 
     def zone_id(self) -> str:

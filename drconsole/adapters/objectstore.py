@@ -5,6 +5,8 @@ and download with checksums.
 Targets ``s3`` section: bucket, endpoint (for S3-compatible stores), region, profile, and
 optionally access_key_file and secret_key_file; otherwise the usual AWS_* variables and
 profiles apply. botocore's own retries are off: the engine retries, visibly, in one place.
+The client is the process's one for the section (``aws.boto_client``), shared by every step
+and by the parallel checks of ``s3.verify_all``.
 
 Every error about an object names it as ``object s3://BUCKET/KEY`` and says in words what went
 wrong: a body that does not match its checksum (botocore checks the stored one as it reads), a
@@ -66,9 +68,6 @@ class ObjectStore:
             self._client = boto_client("s3", self.section, connections=PARALLEL)
         return self._client
 
-    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
-        return aws_call(what, fn, **kwargs)
-
     def where(self, key: str) -> str:
         return f"object s3://{self.bucket}/{key}"
 
@@ -78,7 +77,7 @@ class ObjectStore:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
         if version_id:
             kwargs["VersionId"] = version_id
-        return self._call(self.where(key), self.client().get_object, **kwargs)
+        return aws_call(self.where(key), self.client().get_object, **kwargs)
 
     def _body(self, key: str, response: Mapping[str, Any], cancel: Any = None) -> Iterator[bytes]:
         """The body of a get_object answer in chunks; a broken transfer says which object and
@@ -132,7 +131,7 @@ class ObjectStore:
             kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
             if token:
                 kwargs["ContinuationToken"] = token
-            page = self._call(
+            page = aws_call(
                 f"list s3://{self.bucket}/{prefix}", self.client().list_objects_v2, **kwargs
             )
             items: list[dict[str, Any]] = page.get("Contents", [])
@@ -166,7 +165,7 @@ class ObjectStore:
     def list_backups(self, prefix: str) -> dict[str, Any]:
         objs = self.objects(prefix)
         for obj in objs:
-            head = self._call(
+            head = aws_call(
                 self.where(obj["key"]),
                 self.client().head_object,
                 Bucket=self.bucket,
@@ -352,12 +351,12 @@ class ObjectStore:
 
     def bucket_protection(self, require_versioning: bool) -> dict[str, Any]:
         client = self.client()
-        versioning = self._call("versioning", client.get_bucket_versioning, Bucket=self.bucket).get(
+        versioning = aws_call("versioning", client.get_bucket_versioning, Bucket=self.bucket).get(
             "Status", "Disabled"
         )
         out: dict[str, Any] = {"bucket": self.bucket, "versioning": versioning}
         try:
-            lock = self._call(
+            lock = aws_call(
                 "object lock", client.get_object_lock_configuration, Bucket=self.bucket
             )["ObjectLockConfiguration"]
             rule = lock.get("Rule", {}).get("DefaultRetention", {})
@@ -366,7 +365,7 @@ class ObjectStore:
         except PermanentError:
             out["object_lock"] = "not configured"
         try:
-            rules = self._call("encryption", client.get_bucket_encryption, Bucket=self.bucket)[
+            rules = aws_call("encryption", client.get_bucket_encryption, Bucket=self.bucket)[
                 "ServerSideEncryptionConfiguration"
             ]["Rules"]
             out["encryption"] = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
@@ -384,7 +383,7 @@ class ObjectStore:
         file = Path(path)
         digest = hashlib.sha256(file.read_bytes()).hexdigest()
         with file.open("rb") as handle:
-            put = self._call(
+            put = aws_call(
                 self.where(key),
                 self.client().put_object,
                 Bucket=self.bucket,
@@ -538,9 +537,7 @@ class ObjectStore:
     def newest(self, prefix: str, key: str | None = None) -> dict[str, Any]:
         """The newest object under ``prefix``, or the one named by ``key`` (checked to exist)."""
         if key:
-            head = self._call(
-                self.where(key), self.client().head_object, Bucket=self.bucket, Key=key
-            )
+            head = aws_call(self.where(key), self.client().head_object, Bucket=self.bucket, Key=key)
             return {
                 "key": key,
                 "size": int(head["ContentLength"]),

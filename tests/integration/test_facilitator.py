@@ -210,16 +210,20 @@ def test_a_corrupt_backup_that_fails_half_way_leaves_the_sandbox_as_it_was(
             raise ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": 503}},
                               "PutObject")  # fmt: skip
 
+    refusing: list[Any] = []  # the clients are the process's (aws.boto_client): let them go
+
     def client(store: ObjectStore) -> Any:
         made = real_client(store)
-        if not getattr(made, "refusing", False):
+        if made not in refusing:
             made.meta.events.register("before-call.s3.PutObject", refuse)
-            made.refusing = True
+            refusing.append(made)
         return made
 
     monkeypatch.setattr(ObjectStore, "client", client)
     said = cli("sandbox", "inject", "corrupt-backup", "--dir", sandbox)
     monkeypatch.undo()
+    for made in refusing:
+        made.meta.events.unregister("before-call.s3.PutObject", refuse)
     assert said.code != 0
     assert "could not inject corrupt-backup on primary: ClientError" in said.err
     assert "SlowDown" in said.err
