@@ -5,7 +5,8 @@ A newcomer runs the plans one after another on one sandbox. A failover leaves th
 and the standby promoted; ``lose-site`` leaves no primary; an injected fault stays until it is
 healed. The next plan then fails for a reason that is the sandbox's, not the plan's; the console
 and ``drconsole run`` say so under the failure (``sandbox reset`` repairs all of it). The checks
-are quick (a TCP connect, one query with a short timeout) and only read.
+are quick (a TCP connect, ``manager.in_recovery``'s one query with a short timeout) and only
+read.
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import psycopg
-
 from drconsole.faultlog import sandbox_of
 from drconsole.sandbox import faults
-from drconsole.sandbox.manager import SandboxError, load_state
+from drconsole.sandbox.manager import SandboxError, in_recovery, load_state
 
 CONNECT_S = 2
 
@@ -38,7 +37,7 @@ def departures(root: Path) -> list[str]:
             "the primary database does not answer (left so by `sandbox fail-primary`, "
             "`sandbox lose-site` or a failover drill)"
         )
-    elif _answers(state.standby_port) and not _in_recovery(layout.dsn(state.standby_port)):
+    elif in_recovery(layout.dsn(state.standby_port)) is False:  # None: it does not answer
         found.append("the DR database is no longer a standby (a failover promoted it)")
     for key in sorted(faults.active(root)):
         fault, _, site = key.partition("@")
@@ -69,13 +68,3 @@ def _answers(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _in_recovery(dsn: str) -> bool:
-    """True when the server is a standby; also when it cannot be asked (nothing to claim)."""
-    try:
-        with psycopg.connect(dsn, connect_timeout=CONNECT_S) as conn:
-            row = conn.execute("select pg_is_in_recovery()").fetchone()
-    except psycopg.Error:
-        return True
-    return bool(row and row[0])

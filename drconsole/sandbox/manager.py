@@ -290,13 +290,22 @@ def drop_scratch_restores(state: SandboxState) -> list[str]:
     return said
 
 
-def _ping(dsn: str) -> str:
+def in_recovery(dsn: str) -> bool | None:
+    """Whether a sandbox cluster is a standby (True) or takes writes (False); None when it does
+    not answer within 2 s."""
     try:
         with psycopg.connect(dsn, connect_timeout=2) as conn:
             row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-            return "up, standby (in recovery)" if row and row[0] else "up, accepting writes"
     except psycopg.Error:
+        return None
+    return bool(row and row[0])
+
+
+def _ping(dsn: str) -> str:
+    recovering = in_recovery(dsn)
+    if recovering is None:
         return "DOWN"
+    return "up, standby (in recovery)" if recovering else "up, accepting writes"
 
 
 def archiving(state: SandboxState) -> str:
