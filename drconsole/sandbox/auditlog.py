@@ -19,9 +19,15 @@ import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from drconsole.sandbox import periodic
 from drconsole.sandbox.programs import AUDIT_LOGS
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from drconsole.adapters.objectstore import ObjectStore
 
 PREFIX = "audit/"
 EVERY_S = 60.0  # the guide's hour, shortened for practice
@@ -35,10 +41,11 @@ def _state_file(root: Path) -> Path:
 
 
 def _shipped_until(root: Path, every: timedelta, now: datetime) -> datetime:
-    """The end of the last period shipped; a fresh start ships the period just ended."""
+    """The end of the last period shipped; a fresh start ships the last period that can be
+    (the one just ended, or in the LAG_S after a period ends, the one before it)."""
     from drconsole.adapters.objectstore import period_floor
 
-    fresh = period_floor(now, every) - every
+    fresh = period_floor(now - timedelta(seconds=LAG_S), every) - every
     try:
         until = datetime.fromisoformat(json.loads(_state_file(root).read_text())["until"])
     except (OSError, ValueError, KeyError):
@@ -47,7 +54,10 @@ def _shipped_until(root: Path, every: timedelta, now: datetime) -> datetime:
 
 
 def ship_due(root: Path, every_s: float = EVERY_S) -> list[str]:
-    """Ship every period that has ended and is not shipped yet; the keys shipped.
+    """Ship every period that has ended and is not shipped yet; the keys shipped. One database
+    connection serves the call; the bucket's client is the process's (``aws.boto_client``).
+    The connection is not kept between calls: drills stop, promote and restore the primary
+    between ticks, so a kept one would be found broken and made again anyway.
 
     Raises:
         RuntimeError: the database or the bucket cannot be reached (nothing is lost: the
@@ -55,52 +65,62 @@ def ship_due(root: Path, every_s: float = EVERY_S) -> list[str]:
     """
     import psycopg
 
-    from drconsole.adapters.base import AdapterError
-    from drconsole.adapters.objectstore import audit_key
     from drconsole.sandbox import manager, s3
 
     state = manager.load_state(root)
     port = (state.bao_ports or {}).get("s3") if state else None
     if state is None or not port:
         raise RuntimeError(f"no sandbox with object storage in {root}")
-    moto = s3.MotoServer(Path(state.root), port)
     every = timedelta(seconds=every_s)
     now = datetime.now(UTC)
     start = _shipped_until(root, every, now)
-    shipped: list[str] = []
-    dsn = state.layout().dsn(state.primary_port)
-    while start + every + timedelta(seconds=LAG_S) <= now and len(shipped) < MAX_PER_TICK:
-        end = start + every
+    starts: list[datetime] = []
+    while start + every + timedelta(seconds=LAG_S) <= now and len(starts) < MAX_PER_TICK:
+        starts.append(start)
+        start += every
+    if not starts:
+        return []
+    store = s3.MotoServer(Path(state.root), port).store()
+    try:
+        with psycopg.connect(
+            state.layout().dsn(state.primary_port), connect_timeout=3, autocommit=True
+        ) as conn:
+            return [_ship_period(conn, store, root, start, every) for start in starts]
+    except psycopg.Error as exc:
+        raise RuntimeError(f"the primary database does not answer: {exc}") from None
+
+
+def _ship_period(
+    conn: psycopg.Connection[Any], store: ObjectStore, root: Path, start: datetime, every: timedelta
+) -> str:
+    """Ship one period (from ``start``) and remember it is shipped; what was shipped."""
+    from drconsole.adapters.base import AdapterError
+    from drconsole.adapters.objectstore import audit_key
+
+    rows = conn.execute(
+        "SELECT id, signed_at, digest FROM signatures "
+        "WHERE signed_at >= %s AND signed_at < %s ORDER BY id",
+        (start, start + every),
+    ).fetchall()
+    lines = "".join(
+        json.dumps(
+            {"time": at.astimezone(UTC).isoformat(), "event": "signature.created",
+             "id": row_id, "digest": digest},
+            sort_keys=True,
+        ) + "\n"
+        for row_id, at, digest in rows
+    )  # fmt: skip
+    key = audit_key(PREFIX, start)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / key.rsplit("/", 1)[-1]
+        path.write_bytes(gzip.compress(lines.encode(), mtime=0))
         try:
-            with psycopg.connect(dsn, connect_timeout=3) as conn:
-                rows = conn.execute(
-                    "SELECT id, signed_at, digest FROM signatures "
-                    "WHERE signed_at >= %s AND signed_at < %s ORDER BY id",
-                    (start, end),
-                ).fetchall()
-        except psycopg.Error as exc:
-            raise RuntimeError(f"the primary database does not answer: {exc}") from None
-        lines = "".join(
-            json.dumps(
-                {"time": at.astimezone(UTC).isoformat(), "event": "signature.created",
-                 "id": row_id, "digest": digest},
-                sort_keys=True,
-            ) + "\n"
-            for row_id, at, digest in rows
-        )  # fmt: skip
-        key = audit_key(PREFIX, start)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / key.rsplit("/", 1)[-1]
-            path.write_bytes(gzip.compress(lines.encode(), mtime=0))
-            try:
-                moto.store().upload(str(path), key)
-            except AdapterError as exc:
-                raise RuntimeError(f"the bucket does not take {key}: {exc}") from None
-        _state_file(root).parent.mkdir(parents=True, exist_ok=True)
-        _state_file(root).write_text(json.dumps({"until": end.isoformat()}))
-        shipped.append(f"{key} ({len(rows)} events)")
-        start = end
-    return shipped
+            store.upload(str(path), key)
+        except AdapterError as exc:
+            raise RuntimeError(f"the bucket does not take {key}: {exc}") from None
+    _state_file(root).parent.mkdir(parents=True, exist_ok=True)
+    _state_file(root).write_text(json.dumps({"until": (start + every).isoformat()}))
+    return f"{key} ({len(rows)} events)"
 
 
 def pid(root: Path) -> int | None:

@@ -17,8 +17,9 @@ import psycopg
 import pytest
 import yaml
 
+from drconsole.adapters import aws
 from drconsole.adapters.base import CheckFailed
-from drconsole.adapters.objectstore import ObjectStore, audit_key, period_start
+from drconsole.adapters.objectstore import ObjectStore, audit_key, period_floor, period_start
 from drconsole.sandbox import auditlog, manager
 from drconsole.sandbox.s3 import MotoServer
 from drconsole.timeutil import format_timestamp
@@ -141,7 +142,7 @@ def test_restore_a_time_range_with_checksums(
 
 
 def test_the_sandbox_ships_audit_logs_and_the_daily_check_names_a_gap(
-    cli: Cli, tmp_path: Path
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with running_sandbox("drconsole-audit-") as sandbox:
         state = manager.load_state(sandbox)
@@ -181,6 +182,28 @@ def test_the_sandbox_ships_audit_logs_and_the_daily_check_names_a_gap(
         }
         assert list(failed) == ["audit-hours"], result.out
         assert f"period(s) of 3600 s: {hour_name(gap)}" in result.out
+
+        # a backlog goes in one call, on one database connection and the process's S3 client
+        assert "stopped" in auditlog.stop(sandbox)  # it would race this call on shipped.json
+        every = timedelta(seconds=1)
+        until = period_floor(datetime.now(UTC), every) - 6 * every
+        (sandbox / "audit" / "shipped.json").write_text(json.dumps({"until": until.isoformat()}))
+        connects: list[Any] = []
+        clients: list[Any] = []
+        monkeypatch.setattr(psycopg, "connect", _counted(psycopg.connect, connects))
+        monkeypatch.setattr(aws, "_new_client", _counted(aws._new_client, clients))
+        backlog = auditlog.ship_due(sandbox, every.total_seconds())
+        assert len(backlog) >= 3, backlog
+        assert (len(connects), len(clients)) == (1, 0)  # the checks above made the S3 client
+        assert backlog[0].startswith(audit_key("audit/", until))
+
+
+def _counted(real: Any, calls: list[Any]) -> Any:
+    def count(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    return count
 
 
 def _events(run_dir: Path) -> list[Any]:
