@@ -2,11 +2,13 @@
 
 ``TransientError`` means a retry may help (connection refused, timeout, 5xx); ``PermanentError``
 means stop and show the operator why. The engine retries only transient errors, in one place.
+``wait_until`` is the one poll loop adapters wait with.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -50,6 +52,29 @@ class CheckFailed(PermanentError):
 
 class Cancelled(AdapterError):
     """The action stopped because the engine asked it to (timeout, abort)."""
+
+
+R = TypeVar("R")  # what a wait's probe answers
+
+
+def wait_until(
+    probe: Callable[[], R],
+    timeout_s: float,
+    interval_s: float = 0.2,
+    cancel: threading.Event | None = None,
+) -> R:
+    """Call ``probe`` every ``interval_s`` until it answers something true or ``timeout_s``
+    passes, then once more: its last answer. Raises Cancelled as soon as ``cancel`` is set (a
+    cancelled step stops waiting)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if answer := probe():
+            return answer
+        if cancel is None:
+            time.sleep(interval_s)
+        elif cancel.wait(interval_s):
+            raise Cancelled("the wait was cancelled")
+    return probe()
 
 
 class Effect(StrEnum):

@@ -6,7 +6,6 @@ statefulset``, with ``statefulset: NAME`` and a ``kubernetes`` section like a si
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -146,16 +145,6 @@ def host_for(section: dict[str, Any]) -> ClusterHost:
             section["statefulset"], section["kubernetes"], int(section.get("replicas", 1))
         )
     raise PermanentError(f"unknown host_kind {kind!r} for PostgreSQL (known: local, statefulset)")
-
-
-def wait_until(predicate: Any, timeout_s: float, interval_s: float = 0.2) -> bool:
-    """Poll ``predicate`` until it is true or ``timeout_s`` passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval_s)
-    return bool(predicate())
 
 
 def settle_copied_settings(data_dir: str | Path, settings: list[str]) -> None:

@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from drconsole.adapters.base import CheckFailed, PermanentError, TransientError
+from drconsole.adapters.base import CheckFailed, PermanentError, TransientError, wait_until
 from drconsole.adapters.pgbackrest import Pgbackrest, epoch_to_utc
-from drconsole.adapters.pghost import ClusterHost, LocalCluster, host_for, wait_until
+from drconsole.adapters.pghost import ClusterHost, LocalCluster, host_for
 from drconsole.secrets import Secret, SecretSourceError, secret_from_reference
 from drconsole.timeutil import format_duration, parse_timestamp, timestamp_or_none, utcnow
 
