@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from drconsole.runs.state import FINISHED, RunState
+from drconsole.runs.state import FINISHED, RunState, StepStatus
 from drconsole.timeutil import format_duration
 
 SERVICE_RESTORED = "service_restored"
@@ -257,23 +257,40 @@ def measure(
 
 
 def remaining_critical_path(
-    needs: dict[str, list[str]], estimates: dict[str, timedelta], state: RunState
-) -> timedelta:
-    """The longest chain of estimates among steps not yet finished (ignoring parallel slack)."""
-    memo: dict[str, timedelta] = {}
+    needs: dict[str, list[str]], estimates: dict[str, timedelta], state: RunState, now: datetime
+) -> tuple[timedelta, list[str]]:
+    """The longest chain of estimated time left among steps not yet finished (ignoring parallel
+    slack), and that chain's unfinished steps in order (its first is the one holding it up).
 
-    def longest(step_id: str) -> timedelta:
+    A running step counts what is left of its estimate at ``now`` (nothing once past it, or
+    without one), so the projected finish holds still while steps keep to their estimates and
+    moves only when one runs over, has no estimate, or finishes early.
+    """
+    memo: dict[str, tuple[timedelta, list[str]]] = {}
+
+    def longest(step_id: str) -> tuple[timedelta, list[str]]:
         if step_id in memo:
             return memo[step_id]
-        memo[step_id] = timedelta(0)
-        status = state.steps.get(step_id)
-        own = (
-            timedelta(0)
-            if status and status.status in FINISHED
-            else estimates.get(step_id, timedelta(0))
+        memo[step_id] = (timedelta(0), [])
+        before = max(
+            (longest(dep) for dep in needs.get(step_id, [])),
+            key=_length,
+            default=(timedelta(0), []),
         )
-        before = max((longest(dep) for dep in needs.get(step_id, [])), default=timedelta(0))
-        memo[step_id] = before + own
+        record = state.steps.get(step_id)
+        if record is not None and record.status in FINISHED:
+            memo[step_id] = before
+            return before
+        own = estimates.get(step_id, timedelta(0))
+        if record is not None and record.status is StepStatus.RUNNING and record.started_at:
+            own = max(own - (now - record.started_at), timedelta(0))
+        memo[step_id] = (before[0] + own, [*before[1], step_id])
         return memo[step_id]
 
-    return max((longest(step_id) for step_id in needs), default=timedelta(0))
+    return max((longest(step_id) for step_id in needs), key=_length, default=(timedelta(0), []))
+
+
+def _length(chain: tuple[timedelta, list[str]]) -> tuple[timedelta, int]:
+    """How long a chain takes; of two as long, the one with more steps left (a step past its
+    estimate counts nothing, yet it is what the chain waits for)."""
+    return chain[0], len(chain[1])

@@ -96,8 +96,9 @@ class Engine:
 
     def clocks(self) -> clocks.Clocks:
         """RTO and RPO right now."""
-        left = clocks.remaining_critical_path(self._needs, self._estimates, self.state)
-        return clocks.measure(self.state, utcnow(), left)
+        now = utcnow()
+        left, _ = clocks.remaining_critical_path(self._needs, self._estimates, self.state, now)
+        return clocks.measure(self.state, now, left)
 
     @property
     def stop_reason(self) -> str | None:

@@ -29,8 +29,8 @@ from drconsole.engine.events import EventType, describe, show
 from drconsole.engine.launch import Prepared
 from drconsole.engine.modes import Mode
 from drconsole.journal.journal import Event
-from drconsole.plans.model import Plan
-from drconsole.runs.state import RunResult, RunState, StepStatus
+from drconsole.plans.model import Plan, Step
+from drconsole.runs.state import FINISHED, RunResult, RunState, StepStatus
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
 from drconsole.tui.labels import MODE_LABELS
 from drconsole.tui.marked_table import MarkedTable
@@ -73,7 +73,8 @@ class RunView(Screen[None]):
         self._guidance_busy = False
         self.live_lines: dict[str, list[str]] = {}
         self.retry_at: dict[str, float] = {}
-        self._projected: datetime | None = None  # the projected finish last shown
+        # the projected finish last explained (or first shown), and the steps finished then
+        self._projected: tuple[datetime, set[str]] | None = None
         self.result: RunResult | None = None
         self.finished = False
         self._detail_of: str | None = None  # the step the detail pane shows
@@ -93,10 +94,14 @@ class RunView(Screen[None]):
 
     def measure(self) -> clocks.Clocks:
         """RTO and RPO right now."""
+        now = utcnow()
+        return clocks.measure(self.run_state, now, self._critical_path(now)[0])
+
+    def _critical_path(self, now: datetime) -> tuple[timedelta, list[str]]:
+        """The estimated time left on the longest chain of unfinished steps, and its steps."""
         needs = {s.id: list(s.needs) for s in self.plan.steps}
         estimates = {s.id: s.estimate for s in self.plan.steps if s.estimate is not None}
-        left = clocks.remaining_critical_path(needs, estimates, self.run_state)
-        return clocks.measure(self.run_state, utcnow(), left)
+        return clocks.remaining_critical_path(needs, estimates, self.run_state, now)
 
     def start(self) -> None:
         """Called once the screen is drawn: start feeding it events."""
@@ -206,32 +211,75 @@ class RunView(Screen[None]):
         widget.update(text)
 
     def _explain_projection(self, projected: datetime) -> None:
-        """A projected finish that moves by a minute or more says why, in the log."""
-        before = self._projected
-        self._projected = projected
-        if before is None or abs((projected - before).total_seconds()) < 60:
+        """When the projected finish is a minute or more from the one last explained (or first
+        shown), the log says by how much and why, naming the step (id and title) and whom it
+        waits for: one line, within 80 columns where the step's title allows."""
+        state = self.run_state
+        done = {s.id for s in state.steps.values() if s.status in FINISHED}
+        if self._projected is None:
+            self._projected = (projected, done)
             return
+        before, done_before = self._projected
+        moved = projected - before
+        if abs(moved) < timedelta(minutes=1):
+            return
+        self._projected = (projected, done)
         now = utcnow()
-        late = [
-            step.id
-            for step in self.plan.steps
-            if step.estimate is not None
-            and (record := self.run_state.steps.get(step.id)) is not None
-            and record.status is StepStatus.RUNNING
-            and record.started_at is not None
-            and now - record.started_at > step.estimate
-        ]
-        why = (
-            f"{', '.join(late)} running past its estimate"
-            if late
-            else "steps finished sooner than their estimates"
-            if projected < before
-            else "the steps left take longer than estimated"
+        step, why = self._sooner(done - done_before) if moved < timedelta(0) else self._later(now)
+        minutes = round(abs(moved) / timedelta(minutes=1))
+        start = (
+            f"{format_timestamp(now)[11:19]} finish ≈{format_timestamp(projected)[11:16]}Z, "
+            f"{minutes}m {'sooner' if moved < timedelta(0) else 'later'}: "
         )
-        self.query_one("#journal-log", RichLog).write(
-            f"{format_timestamp(now)[11:19]} projected finish now "
-            f"{format_timestamp(projected)[11:19]}Z (was {format_timestamp(before)[11:19]}Z): {why}"
-        )
+        self.query_one("#journal-log", RichLog).write(_explained(start, step, why))
+
+    def _sooner(self, ended: set[str]) -> tuple[Step | None, str]:
+        """Why the finish moved sooner: the step that ended since with most of its estimate
+        left (finished early, failed and went on, skipped)."""
+        left = []
+        for step in self.plan.steps:
+            record = self.run_state.steps.get(step.id)
+            if step.id in ended and record is not None and step.estimate is not None:
+                took = timedelta(seconds=record.duration_s or 0)
+                if took < step.estimate:
+                    left.append((step.estimate - took, took, step, record.status))
+        if not left:
+            return None, "steps finished sooner than their estimates"
+        _, took, step, status = max(left, key=lambda found: found[0])
+        of = f"{format_duration(took)} of {format_duration(step.estimate)}"
+        why = {
+            StepStatus.SKIPPED: f"skipped (estimate {format_duration(step.estimate)})",
+            StepStatus.SUCCEEDED: f"took {of}",
+        }.get(status, f"{status.value.replace('_', ' ')} after {of}")
+        return step, why + (f" (+{len(left) - 1} more)" if len(left) > 1 else "")
+
+    def _later(self, now: datetime) -> tuple[Step | None, str]:
+        """Why the finish moved later: what the longest chain of steps left waits for (a
+        person's answer or decision, a retry, a step past its estimate or without one)."""
+        state = self.run_state
+        asking = state.asking or {}
+        who, question = asking.get("who"), asking.get("question")
+        _, chain = self._critical_path(now)
+        if asking and (not chain or asking.get("step") not in {s.id for s in self.plan.steps}):
+            return None, f"waiting for {who} ({question})"  # a ceremony's sign-in, closing
+        if not chain:
+            return None, "no step left to run"
+        step = self.plan.step(chain[0])
+        record = state.steps.get(step.id)
+        if asking.get("step") == step.id:
+            decision = {"after failure": "failed", "interrupted step": "was interrupted"}
+            if question in decision:
+                return step, f"{decision[question]}, {who} to decide"
+            return step, f"waits for {who} ({question})"
+        if record is None or record.status is not StepStatus.RUNNING or not record.started_at:
+            return step, "not started yet"
+        if step.id in self.retry_at and record.failures:
+            failed = record.failures[-1]
+            return step, f"attempt {failed.get('attempt')} failed, retrying"
+        ran = format_duration(now - record.started_at)
+        if step.estimate is None:
+            return step, f"running {ran}, no estimate"
+        return step, f"running {ran}, estimate {format_duration(step.estimate)}"
 
     def _remind(self, found: clocks.IncidentClocks) -> None:
         """In the log: the severity's cadence once, then each time an update falls due."""
@@ -562,6 +610,18 @@ class RunScreen(RunView, inherit_bindings=False):
 def _of(objective: timedelta | None) -> str:
     """``of 15m`` against the plan's objective; said plainly when the plan sets none."""
     return f"of {format_duration(objective)}" if objective is not None else "(no objective set)"
+
+
+def _explained(start: str, step: Step | None, why: str, width: int = 80) -> str:
+    """``start``, the step as ``id (title)``, then ``why``; the title cut short with an
+    ellipsis (to 10 characters at least) where the line would pass ``width``."""
+    if step is None:
+        return start + why
+    title = step.title or ""
+    over = len(start) + len(step.id) + len(title) + len(why) + 4 - width
+    if over > 0 and len(title) > 10:
+        title = title[: max(9, len(title) - over - 1)] + "…"
+    return f"{start}{step.id} ({title}) {why}" if title else f"{start}{step.id} {why}"
 
 
 def _fit(text: str, width: int) -> str:

@@ -84,7 +84,19 @@ def test_the_projection_follows_the_longest_unfinished_path() -> None:
         "d": timedelta(minutes=1),
     }
     s = state(steps={"a": StepState("a", StepStatus.SUCCEEDED)})
-    assert remaining_critical_path(needs, estimates, s) == timedelta(minutes=31)
+    left, path = remaining_critical_path(needs, estimates, s, T0)
+    assert (left, path) == (timedelta(minutes=31), ["c", "d"])
+    # a running step counts what is left of its estimate, and nothing once past it
+    s.steps["b"] = StepState("b", StepStatus.SUCCEEDED)
+    s.steps["c"] = StepState("c", StepStatus.RUNNING, started_at=T0)
+    assert remaining_critical_path(needs, estimates, s, T0 + timedelta(minutes=20)) == (
+        timedelta(minutes=11),
+        ["c", "d"],
+    )
+    assert remaining_critical_path(needs, estimates, s, T0 + timedelta(minutes=40)) == (
+        timedelta(minutes=1),
+        ["c", "d"],
+    )
 
 
 def test_an_objective_of_zero_is_an_objective(tmp_path: Path, cli: Cli) -> None:
