@@ -75,6 +75,7 @@ class RunView(Screen[None]):
         self.retry_at: dict[str, float] = {}
         # the projected finish last explained (or first shown), and the steps finished then
         self._projected: tuple[datetime, set[str]] | None = None
+        self._held_by: str | None = None  # what the last 'later' line said the run waits on
         self.result: RunResult | None = None
         self.finished = False
         self._detail_of: str | None = None  # the step the detail pane shows
@@ -213,7 +214,8 @@ class RunView(Screen[None]):
     def _explain_projection(self, projected: datetime) -> None:
         """When the projected finish is a minute or more from the one last explained (or first
         shown), the log says by how much and why, naming the step (id and title) and whom it
-        waits for: one line, within 80 columns where the step's title allows."""
+        waits for: one line, within 80 columns where the step's title allows. A finish that
+        goes on sliding for the same wait is said again only each SAID_AGAIN_AFTER."""
         state = self.run_state
         done = {s.id for s in state.steps.values() if s.status in FINISHED}
         if self._projected is None:
@@ -223,9 +225,13 @@ class RunView(Screen[None]):
         moved = projected - before
         if abs(moved) < timedelta(minutes=1):
             return
-        self._projected = (projected, done)
         now = utcnow()
         step, why = self._sooner(done - done_before) if moved < timedelta(0) else self._later(now)
+        held_by = (step.id if step else why.split(" (")[0]) if moved > timedelta(0) else None
+        if held_by is not None and held_by == self._held_by and moved < SAID_AGAIN_AFTER:
+            return  # the same wait, already said: again only once it has cost a while more
+        self._projected = (projected, done)
+        self._held_by = held_by
         minutes = round(abs(moved) / timedelta(minutes=1))
         start = (
             f"{format_timestamp(now)[11:19]} finish ≈{format_timestamp(projected)[11:16]}Z, "
@@ -610,6 +616,11 @@ class RunScreen(RunView, inherit_bindings=False):
 def _of(objective: timedelta | None) -> str:
     """``of 15m`` against the plan's objective; said plainly when the plan sets none."""
     return f"of {format_duration(objective)}" if objective is not None else "(no objective set)"
+
+
+# a finish held up by the same step (or person) keeps sliding with the clock while they wait:
+# said when it has moved a minute, then again only each time it has moved this much more
+SAID_AGAIN_AFTER = timedelta(minutes=5)
 
 
 def _explained(start: str, step: Step | None, why: str, width: int = 80) -> str:

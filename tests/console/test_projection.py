@@ -130,6 +130,38 @@ def test_a_later_finish_names_what_the_run_waits_for(
     run(scenario())
 
 
+def test_a_long_wait_for_a_person_is_said_again_only_every_five_minutes(
+    tmp_path: Path, wait: Callable[[timedelta], None]
+) -> None:
+    """A finish held up by the same person slides a minute with every minute they take; the
+    log says so once, then again only when it has slid five minutes more (before: a line a
+    minute, which filled the log of an 80x24 screen during one slow answer)."""
+    first = "  - {id: brief, title: Briefing, manual: Brief everyone., estimate: 1m}\n"
+    plans, plan, targets = setup(tmp_path, HEAD + first + THEN.replace("FIRST", "brief"))
+
+    def lines(app: DrConsoleApp) -> list[str]:
+        return [line for line in log_of(app) if "finish ≈" in line]
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: on(app, modals.ConfirmModal))
+            wait(timedelta(minutes=2))
+            await until(pilot, said(app, "later: "), within_s=5)
+            assert len(lines(app)) == 1
+            for _ in range(4):  # 4 more minutes, a minute at a time: nothing new
+                wait(timedelta(minutes=1))
+                await pilot.pause(1.1)
+            assert len(lines(app)) == 1
+            wait(timedelta(minutes=2))  # 6 more in all
+            await until(pilot, lambda: len(lines(app)) == 2, within_s=5)
+            assert lines(app)[1].endswith("6m later: brief (Briefing) waits for tester (confirm)")
+            screen_of(app).engine.abort("the test is over")
+            await until(pilot, lambda: screen_of(app).finished)
+
+    run(scenario())
+
+
 def test_a_step_over_its_estimate_moves_the_finish_later_and_not_back(
     tmp_path: Path, wait: Callable[[timedelta], None]
 ) -> None:
