@@ -70,6 +70,43 @@ def check_destructive_allowed(ctx: RunContext, step: Step, spec: ActionSpec) -> 
         )
 
 
+def does(spec: ActionSpec, params: dict[str, Any]) -> str:
+    """What ``spec`` does with these parameters, in words (its describer's; one that cannot
+    read them gives way to the action's name and parameters)."""
+    try:
+        return spec.describe(spec.params.model_validate(params))
+    except Exception:  # a describer that cannot handle a placeholder: say it plainly
+        shown = ", ".join(f"{key}={value}" for key, value in params.items())  # not a repr
+        return f"{spec.name} with {shown or 'no parameters'}"
+
+
+def where(ctx: RunContext, step: Step) -> str | None:
+    """The site a step acts on, as a person knows it: ``site dr, sandbox DR standby``."""
+    name = ctx.site_name(step)
+    if name is None:
+        return None
+    try:
+        about = ctx.targets.site(name).description
+    except TargetsError:
+        about = None
+    return f"site {name}" + (f", {about}" if about else "")
+
+
+def confirmation_prompt(ctx: RunContext, step: Step) -> str:
+    """What a person reads under the step's title before typing a destructive step's
+    confirmation: what it will do and where, in words, then the short text to type."""
+    spec = registry.lookup(step.call) if step.call else None
+    if spec is not None:
+        will = does(spec, ctx.resolve(step.with_))
+    else:
+        will = f"done by hand: {str(ctx.resolve(step.manual or '')).strip()}"
+    return (
+        f"It will: {will}\n"
+        f"Where: {where(ctx, step) or 'as written above (no site is named)'}\n"
+        f"To go ahead, type: {ctx.resolve(step.confirm or '')}"
+    )
+
+
 async def typed_confirmation(ctx: RunContext, step: Step) -> None:
     """The operator types the step's confirmation text before anything destructive.
 
@@ -77,9 +114,7 @@ async def typed_confirmation(ctx: RunContext, step: Step) -> None:
         StepFailed: not confirmed (nothing was done).
     """
     expected = str(ctx.resolve(step.confirm or ""))
-    state = ctx.state.steps.get(step.id)
-    what = f"\nIt will: {state.description}" if state is not None and state.description else ""
-    prompt = f"Type {expected!r} to go ahead with: {step.label}{what}"
+    prompt = confirmation_prompt(ctx, step)
     try:
         await ctx.typed_text(step, ctx.question(step), prompt, expected)
     except NoAnswer as exc:

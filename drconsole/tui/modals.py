@@ -27,15 +27,19 @@ class _Modal(AnswerOnce):
         self.q = q
         self.title_text = title
 
-    def header(self) -> ComposeResult:
+    def header(self, guidance: bool = True) -> ComposeResult:
         yield Label(self.title_text, classes="modal-title")
         if self.q is not None:
             yield Label(f"Step: {self.q.title} ({self.q.step_id})", classes="modal-step")
-            if self.q.guidance:
-                from textual.widgets import Markdown  # markdown-it: only for a step with guidance
+        if guidance:
+            yield from self.guidance()
 
-                with VerticalScroll(classes="modal-guidance"):
-                    yield Markdown(self.q.guidance)
+    def guidance(self) -> ComposeResult:
+        if self.q is not None and self.q.guidance:
+            from textual.widgets import Markdown  # markdown-it: only for a step with guidance
+
+            with VerticalScroll(classes="modal-guidance"):
+                yield Markdown(self.q.guidance)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -73,7 +77,11 @@ class ConfirmModal(_Modal):
 
 class TypedConfirmModal(_Modal):
     """The operator types the target's name. The engine compares it (and journals a refusal,
-    then asks again with the reason); Enter on an empty field is no answer and stays here."""
+    then asks again with the reason); Enter on an empty field is no answer and stays here.
+
+    What the step will do and where, the input and a refusal come first, under the step's
+    title; its guidance takes the room left below them (a long guidance pushed the input out
+    of sight at 80x24)."""
 
     def __init__(self, q: Question, prompt: str, expected: str, problem: str | None) -> None:
         super().__init__(q, "DESTRUCTIVE STEP: type to confirm")
@@ -83,7 +91,7 @@ class TypedConfirmModal(_Modal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal destructive"):
-            yield from self.header()
+            yield from self.header(guidance=False)
             yield Static(self.prompt, classes="modal-prompt")
             yield Input(placeholder=f"type: {self.expected}", id="typed")
             yield Static(
@@ -93,6 +101,7 @@ class TypedConfirmModal(_Modal):
                 id="problem",
                 classes="modal-problem" if self.problem else "modal-hint",
             )
+            yield from self.guidance()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         typed = event.value.strip()

@@ -137,7 +137,9 @@ def test_run_screen_after_a_dry_run(snap_compare: Any, frozen: Path) -> None:
             "typed",
             modals.TypedConfirmModal(
                 Q,
-                "Type 'restore qsign' to go ahead",
+                "It will: pgbackrest restore --type=time --target=2026-11-26T02:00:00Z into the "
+                "live data directory\nWhere: site primary, the production database\n"
+                "To go ahead, type: restore qsign",
                 "restore qsign",
                 "that was not 'restore qsign'; nothing was done",
             ),

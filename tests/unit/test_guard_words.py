@@ -1,4 +1,4 @@
-"""A guarded step's description (the confirmation's "It will:", the journal, the log) says its
+"""A guarded step's description (the run screen's "Does:", the journal, the log) says its
 guard in words with what it reads at that moment, never the plan's raw ``${...}``."""
 
 from __future__ import annotations

@@ -38,12 +38,7 @@ _CANCEL_GRACE_S = 5.0
 def describe(run: StepRun) -> str:
     step, spec, params = run.step, run.spec, run.params
     assert spec is not None
-    try:
-        text = spec.describe(spec.params.model_validate(params))
-    except ValidationError:
-        text = f"{spec.name} with {_show(params)}"
-    except Exception:  # a describer that cannot handle a placeholder: say it plainly
-        text = f"{spec.name} with {_show(params)}"
+    text = policy.does(spec, params)
     deferred = check_params(spec.name, spec.params, params).deferred
     if deferred:
         text += f"; checked when known: {', '.join(deferred)}"
@@ -174,11 +169,6 @@ def _collect(future: asyncio.Future[Any]) -> None:
     """Take the outcome of a worker thread nobody awaits any more (cancelled or timed out)."""
     if not future.cancelled():
         future.exception()
-
-
-def _show(params: dict[str, Any]) -> str:
-    """Parameters as an operator reads them: ``key=value`` pairs, not a Python repr."""
-    return ", ".join(f"{key}={value}" for key, value in params.items()) or "no parameters"
 
 
 def _asks(step: Step) -> set[str]:
