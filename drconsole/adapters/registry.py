@@ -20,7 +20,7 @@ from drconsole.adapters.base import ActionSpec
 MODULES = {
     "local": "drconsole.adapters.local",
     "postgres": "drconsole.adapters.pgactions",
-    "vault": "drconsole.adapters.vault",
+    "vault": "drconsole.adapters.vaultactions",
     "s3": "drconsole.adapters.objectstore",
     "hsm": "drconsole.adapters.hsm",
     "k8s": "drconsole.adapters.kubernetes",

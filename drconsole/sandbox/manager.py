@@ -649,6 +649,7 @@ def snapshot_dir(root: Path, site: str) -> Path:
 def snapshot(root: Path, site: str = "primary") -> str:
     """Take a raft snapshot of the sandbox's OpenBao (primary or dr) into its snapshots folder,
     upload it to the bucket, and keep the newest 24 in the folder."""
+    from drconsole.adapters import vaultsnap
     from drconsole.adapters.vault import VaultAdapter
 
     state = _require(root)
@@ -664,7 +665,7 @@ def snapshot(root: Path, site: str = "primary") -> str:
         {"addr": server.addr, "token_file": str(server.dir / "PRACTICE-ONLY-root-token")}
     )
     try:
-        saved = adapter.snapshot_save(str(folder / f"{site}-{name}"))
+        saved = vaultsnap.snapshot_save(adapter, str(folder / f"{site}-{name}"))
     except AdapterError as exc:
         raise SandboxError(f"the snapshot failed: {exc}") from None
     for old in sorted(folder.glob(f"{site}-vault-snapshot-[0-9]*.snap"))[:-KEEP_SNAPSHOTS]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drconsole.adapters.vault import LocalBaoHost
+from drconsole.adapters.vaulthost import LocalBaoHost
 
 SHARES, THRESHOLD = 5, 3
 SAMPLE_SECRETS = {

@@ -386,16 +386,16 @@ def test_the_unseal_prompt_names_whose_keys_and_where_practice_shares_lie() -> N
     prompt says so, and on a sandbox points at that cluster's practice shares."""
     from drconsole.adapters.base import ActionContext
     from drconsole.adapters.vault import VaultAdapter
+    from drconsole.adapters.vaultunseal import Unseal
 
     shares = {"primary": "/s/primary/PRACTICE-ONLY-share-N", "dr": "/s/dr/PRACTICE-ONLY-share-N"}
     vault = VaultAdapter({"addr": "http://127.0.0.1:9", "practice_shares": shares})
     on_dr = ActionContext(site_name="dr")
     assert (
-        vault._whose_keys(on_dr)
+        Unseal(vault, on_dr).whose_keys()
         == " (practice shares of this sandbox: /s/dr/PRACTICE-ONLY-share-N)"
     )
-    vault._keyring = "primary"
-    said = vault._whose_keys(on_dr)
+    said = Unseal(vault, on_dr, keyring="primary").whose_keys()
     assert said.startswith(": it holds the primary cluster's keyring: give a share of primary's")
     assert said.endswith("(practice shares of this sandbox: /s/primary/PRACTICE-ONLY-share-N)")
-    assert VaultAdapter({"addr": "http://127.0.0.1:9"})._whose_keys(on_dr) == ""
+    assert Unseal(VaultAdapter({"addr": "http://127.0.0.1:9"}), on_dr).whose_keys() == ""

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from drconsole.adapters import vaultsnap
 from drconsole.adapters.base import ActionContext
 from drconsole.adapters.vault import VaultAdapter
+from drconsole.adapters.vaultunseal import Unseal
 from drconsole.sandbox import manager, openbao
 from drconsole.secrets import Secret
 from tests.conftest import running_sandbox
@@ -46,7 +48,7 @@ def test_restart_after_a_force_restore_skips_the_restore_delay_and_keeps_the_dat
     dr.unseal_for_practice()
 
     snapshot = manager.snapshot(sandbox, "primary").split()[1]
-    restored = vault.snapshot_restore(snapshot, True, ctx, wait_for_seal=False)
+    restored = vaultsnap.snapshot_restore(vault, snapshot, True, ctx, wait_for_seal=False)
     assert restored["applied"] is True
     start = time.monotonic()
     restarted = vault.restart(ctx)
@@ -59,7 +61,7 @@ def test_restart_after_a_force_restore_skips_the_restore_delay_and_keeps_the_dat
         Secret((primary.dir / f"PRACTICE-ONLY-share-{i}").read_text().strip()) for i in (1, 3, 5)
     )
     ctx.ask_secret = lambda prompt, problem=None: next(shares)
-    unsealed = vault.unseal(["Ahn", "Baek", "Choi"], ctx, rounds=1, keyring="primary")
+    unsealed = Unseal(vault, ctx, keyring="primary").run(["Ahn", "Baek", "Choi"], rounds=1)
     assert unsealed["sealed"] is False
     token = primary.practice_init()["root_token"]
     primary.wait_leader_of(dr)  # dr, holding the primary's data, elects itself leader

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from drconsole.adapters.vault import LocalBaoHost
+from drconsole.adapters.vaulthost import LocalBaoHost
 
 STARTED = "==> OpenBao server started! Log data will stream in below:\n"
 BEGUN = "2026-11-30T10:44:27.964Z [INFO]  core: shutting down prior to restoring snapshot\n"
