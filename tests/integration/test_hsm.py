@@ -128,9 +128,6 @@ APPROVALS = {
 }
 
 
-FIRST = {"decision": "first ceremony: bag sealed at delivery, photographed"}
-
-
 def base_answers(steps: dict[str, Any]) -> dict[str, Any]:
     return {
         "operator": "Kim Min",
@@ -141,10 +138,12 @@ def base_answers(steps: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# no previous record saw the bags sealed: opening one is an exception, decided so
+FIRST = {"decision": "first ceremony: bag sealed at delivery, photographed"}
 QUARTERLY_STEPS: dict[str, Any] = {
     "room": {"confirm": True},
     "approve": APPROVALS,
-    "open-copy": {"evidence": {"bag_id": "TEB-100", "intact": "yes"}},
+    "open-copy": {"evidence": {"bag_id": "TEB-100", "intact": "yes"}, "exception": FIRST},
     "copy-to-laptop": {"confirm": True},
     "cards": CARDS,
     "decrypt": {"confirm": True},

@@ -41,6 +41,7 @@ from tests.integration.test_failover import (
 from tests.integration.test_hsm import (
     APPROVALS,
     CARDS,
+    FIRST,
     QUARTERLY_STEPS,
     OfficerAtTheHsm,
     base_answers,
@@ -80,7 +81,10 @@ PITR = {"operator": "demo-dba", "steps": {"confirm": {"confirm": True}, "restore
 BAGS = ("open-laptop", "open-copy", "open-cards")
 RESTORE_STEPS: dict[str, Any] = {
     "room": {"confirm": True},
-    **{step: {"evidence": {"bag_id": f"TEB-2{i}", "intact": "yes"}} for i, step in enumerate(BAGS)},
+    **{
+        step: {"evidence": {"bag_id": f"TEB-2{i}", "intact": "yes"}, "exception": FIRST}
+        for i, step in enumerate(BAGS)
+    },  # no previous record: an exception each
     "approve": APPROVALS,
     "copy-to-laptop": {"confirm": True},
     "cards": CARDS,
@@ -98,10 +102,10 @@ def backup_ceremony_steps(backup: Path, serial: str) -> dict[str, Any]:
     confirms = ("vendor-backup", "encrypt", "checksum-file", "copy-usb", "shred")
     return {
         "room": {"confirm": True},
-        "open-laptop": {"evidence": {"bag_id": "TEB-1", "intact": "yes"}},
+        "open-laptop": {"evidence": {"bag_id": "TEB-1", "intact": "yes"}, "exception": FIRST},
         "hsm-serial": {"evidence": {"serial": serial}},
         "approve": APPROVALS,
-        "open-cards": {"evidence": {"bag_id": "TEB-2", "intact": "yes"}},
+        "open-cards": {"evidence": {"bag_id": "TEB-2", "intact": "yes"}, "exception": FIRST},
         "cards": CARDS,
         **{step: {"confirm": True} for step in confirms},
         "checksum-read-back": {"evidence": {"sha256_ends": f"{digest[:4]}...{digest[-4:]}"}},
