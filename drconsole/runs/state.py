@@ -6,8 +6,9 @@ Event types (``data`` fields):
 - ``run_resumed``: operator, interrupted (step ids found interrupted).
 - ``step_started``: step, kind, attempt, params (resolved), description.
 - ``attempt_failed``: step, attempt, error, transient, retry_in_s (null when no retry follows).
-- ``question_asked``: step, question, who (a question put to people; it waits until the
-  next answer, refusal, or the end of its step or of the run).
+- ``question_asked``: step, question, who, about (optional: what a ceremony step did and
+  read, asked with its initials) (a question put to people; it waits until the next answer,
+  refusal, or the end of its step or of the run).
 - ``operator_answer``: step, question, by, answer (never a secret).
 - ``refused``: step, question, reason, by (an answer the engine refused, asked again or
   failed; or a guard's refusal, question ``guard``, by ``drconsole``).
