@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import yaml
 
-from drconsole.adapters.base import AdapterError
+from drconsole.adapters.base import AdapterError, wait_until
 from drconsole.adapters.oscmd import free_port
 from drconsole.sandbox import auditlog, dns, k8s, openbao, postgres, s3, softhsm
 from drconsole.sandbox.postgres import PgLayout
@@ -69,12 +69,31 @@ def writer_pid(root: Path) -> int | None:
 
 
 def writer_start(root: Path) -> str:
+    """Start the steady writer; when a standby follows, wait (up to 10 s) until it has replayed
+    a row, so that a failover drill started right away finds a standby whose data has an age
+    (one that has replayed nothing since it started is refused as stale, rightly)."""
     state = _require(root)
-    return WRITER.start(
+    said = WRITER.start(
         root,
         [sys.executable, "-m", "drconsole.sandbox.writer",
          "--dsn", state.layout().dsn(state.primary_port), "--interval", "0.2"],
     )  # fmt: skip
+    if not wait_until(lambda: _standby_replayed(state), 10.0, 0.1):
+        said += "; the standby has replayed no row yet (a failover now is refused as stale)"
+    return said
+
+
+def _standby_replayed(state: SandboxState) -> bool:
+    """True unless a running standby has replayed no transaction since it started."""
+    dsn = state.layout().dsn(state.standby_port, "postgres", "postgres")
+    try:
+        with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT NOT pg_is_in_recovery() OR pg_last_xact_replay_timestamp() IS NOT NULL"
+            ).fetchone()
+    except psycopg.Error:
+        return True  # no standby running: nothing to wait for
+    return bool(row and row[0])
 
 
 def writer_stop(root: Path) -> str:
