@@ -796,6 +796,14 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     except manager.SandboxError as exc:
         _err(str(exc))
         return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - a service in a state no repair foresaw: no traceback
+        _err(
+            f"sandbox {args.sandbox_command} failed: {type(exc).__name__}: {exc}. "
+            f"`drconsole sandbox status --dir {root}` shows what runs; `drconsole sandbox reset "
+            f"--dir {root}` repairs what a drill left; if that fails too, recreate the sandbox: "
+            f"sandbox down, delete {root}, sandbox up"
+        )
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -144,7 +144,11 @@ class BaoServer:
 
     def unseal_for_practice(self, other: BaoServer | None = None) -> None:
         """The sandbox unseals its own servers at start with the practice shares; a server
-        that took the other's keyring in a failover drill is unsealed with the other's."""
+        that took the other's keyring in a failover drill is unsealed with the other's (its
+        own then fail to decrypt the keyring: OpenBao refuses the last share, and the other's
+        are tried)."""
+        from hvac.exceptions import InvalidRequest
+
         client = self.client()
         for keys in (self.practice_init()["keys"], other.practice_init()["keys"] if other else []):
             if not client.sys.read_seal_status()["sealed"]:
@@ -153,9 +157,14 @@ class BaoServer:
             for key in keys[:THRESHOLD]:
                 if not client.sys.read_seal_status()["sealed"]:
                     break
-                client.sys.submit_unseal_key(key)
+                try:
+                    client.sys.submit_unseal_key(key)
+                except InvalidRequest:  # "failed to decrypt keys from storage": not its keyring
+                    break
             if not client.sys.read_seal_status()["sealed"]:
                 break
+        if client.sys.read_seal_status()["sealed"]:
+            raise RuntimeError(f"OpenBao {self.name} stays sealed with the practice shares")
         try:
             self.wait_leader()
         except RuntimeError:

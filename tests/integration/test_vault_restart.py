@@ -71,3 +71,33 @@ def test_restart_after_a_force_restore_skips_the_restore_delay_and_keeps_the_dat
         )
         assert read["data"]["data"] == secret
     assert not dr.own_token_works()  # it holds the primary's data now, not its own
+
+
+def test_reset_after_a_failover_cut_short_with_the_dr_vault_sealed_on_the_primarys_keyring(
+    sandbox: Path,
+) -> None:
+    """A failover killed between the DR Vault's force restore and its unseal leaves it sealed
+    on the primary's keyring: its own practice shares fail to decrypt that keyring, which
+    OpenBao refuses with an error. Reset tries the primary's shares next, then makes the DR an
+    empty cluster of its own (it raised hvac's InvalidRequest, a traceback, before)."""
+    from drconsole.sandbox.reset import reset
+
+    state = manager.load_state(sandbox)
+    assert state is not None
+    servers = {s.name: s for s in openbao.servers(sandbox, state.bao_ports or {})}
+    primary, dr = servers["primary"], servers["dr"]
+    section = yaml.safe_load((sandbox / "targets.yaml").read_text())["sites"]["dr"]["vault"]
+    if not dr.own_token_works():  # the test before left it holding the primary's data
+        section["token_file"] = str(primary.dir / "PRACTICE-ONLY-root-token")
+    vault = VaultAdapter(section)
+    ctx = ActionContext(site={"vault": section}, site_name="dr", log=lambda _line: None)
+    snapshot = manager.snapshot(sandbox, "primary").split()[1]
+    vaultsnap.snapshot_restore(vault, snapshot, True, ctx, wait_for_seal=False)
+    assert vault.restart(ctx)["sealed"] is True  # where the killed failover left it
+
+    said = reset(sandbox)
+
+    assert "OpenBao dr unsealed with the practice shares" in said
+    assert "OpenBao dr made an empty cluster of its own again" in said
+    assert dr.own_token_works()
+    assert not dr.client().sys.read_seal_status()["sealed"]
