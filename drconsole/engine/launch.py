@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from drconsole import __version__
-from drconsole.engine.answers import AnswersError, check_fits
+from drconsole.adapters import registry
+from drconsole.engine import policy
+from drconsole.engine.answers import AnswersError, AnswersOperator, check_fits
 from drconsole.engine.context import Observer, RunContext
 from drconsole.engine.events import EventType, NewEvent
 from drconsole.engine.modes import Mode
@@ -73,9 +75,11 @@ def check_targets_for(plan_result: LoadResult, targets: Targets | None) -> None:
             raise LaunchError(str(exc)) from None
 
 
-def check_answers(operator: Operator, plan: Plan, state: RunState | None = None) -> None:
+def check_answers(
+    operator: Operator, plan: Plan, mode: Mode, state: RunState | None = None
+) -> None:
     """The operator's name and an answers file against the plan (the secrets it names for the
-    steps still to run included), before anything is written.
+    steps still to run included, and their typed confirmations), before anything is written.
 
     Raises:
         LaunchError: what does not fit, one problem per line.
@@ -89,6 +93,42 @@ def check_answers(operator: Operator, plan: Plan, state: RunState | None = None)
         check_fits(operator, plan, remaining)
     except AnswersError as exc:
         raise LaunchError(str(exc)) from None
+    if unconfirmed := _unconfirmed(operator, plan, mode, remaining):
+        raise LaunchError(
+            "the answers file has no typed confirmation for destructive step(s) "
+            f"{', '.join(unconfirmed)} (nothing was run: the run would have stopped there, "
+            "after the steps before it had run); add them, e.g. steps: {"
+            + ", ".join(f"{s}: {{typed: {_typed_example(plan, s)}}}" for s in unconfirmed)
+            + "}"
+            + (", or in a drill pass --yes" if mode is Mode.DRILL else "")
+        )
+
+
+def _unconfirmed(
+    operator: Operator, plan: Plan, mode: Mode, remaining: list[str] | None
+) -> list[str]:
+    """The destructive steps still to run whose typed confirmation an answers file (headless)
+    cannot give: found only at the step, their run would fail there after the steps before had
+    stopped a database or the writers, and a resume would end a run killed mid-way for good.
+    A step with a condition (``when``) is left to ask at the step."""
+    if not isinstance(operator, AnswersOperator) or operator.yes or mode is Mode.DRY_RUN:
+        return []
+    wanted = set(remaining) if remaining is not None else {s.id for s in plan.steps}
+    given = operator.answers.steps
+    return [
+        step.id
+        for step in plan.steps
+        if step.id in wanted
+        and step.kind in ("action", "manual")  # the kinds that ask (engine/steps)
+        and step.when is None  # a condition may skip it: not known before the run
+        and policy.destructive(step, registry.lookup(step.call) if step.call else None)
+        and (step.id not in given or given[step.id].typed is None)
+    ]
+
+
+def _typed_example(plan: Plan, step_id: str) -> str:
+    text = str(plan.step(step_id).confirm or "")
+    return repr(text) if text and "${" not in text else "TEXT"
 
 
 def prepare_new(
@@ -126,7 +166,7 @@ def prepare_new(
         except TargetsError as exc:
             raise LaunchError(str(exc)) from None
     check_targets_for(result, targets)
-    check_answers(operator, plan)
+    check_answers(operator, plan, mode)
     start = utcnow()
     try:
         values = plan_inputs.collect(plan, given_inputs, start)
@@ -231,7 +271,7 @@ def prepare_resume(
             )
         state = replay(snap.events())
         plan, targets = _resumable(run_dir, state)
-        check_answers(operator, plan, state)
+        check_answers(operator, plan, Mode(state.mode), state)
         if yes and state.mode == Mode.REAL.value:
             raise LaunchError(
                 f"--yes is refused: run {state.run_id} is in real mode, where every "
