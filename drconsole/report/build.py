@@ -23,6 +23,7 @@ from drconsole.engine.events import (
     show,
 )
 from drconsole.report import injections
+from drconsole.runs.follow import driver
 from drconsole.runs.read import ReadRun, read_run, step_name
 from drconsole.runs.state import RunState, StepState, StepStatus
 from drconsole.timeutil import format_duration, format_timestamp, utcnow
@@ -45,6 +46,7 @@ def build(run: Path | ReadRun) -> dict[str, Any]:
         "ended_at": format_timestamp(state.ended_at) if state.ended_at else None,
         "result": state.result.value if state.result else "unfinished",
         "result_reason": state.result_reason,
+        "now": None if state.finished else now_driven(run),
         "incident_at": format_timestamp(state.incident_at),
         "inputs": state.inputs,
         "objectives": state.objectives,
@@ -80,6 +82,22 @@ def build(run: Path | ReadRun) -> dict[str, Any]:
             "problem": None if check.ok else check.describe(),
         },
     }
+
+
+def now_driven(run: ReadRun) -> str:
+    """Whether an unfinished run is driven now, and if not, what stopped it and how to go on
+    (a run killed mid-step reads as running in its journal)."""
+    now = driver(run.run_dir)
+    if now.driving:
+        return f"{now.describe()}; this report is as far as its journal goes"
+    last = next((e for e in reversed(run.events) if e.type.startswith("run_")), None)
+    if last is not None and last.type == "run_interrupted":
+        why = f"interrupted: {last.data.get('reason')}"
+    else:
+        why = f"{now.describe()}, which stopped without a word (killed, or its machine stopped)"
+        if cut := run.state.interrupted_steps():
+            why += f"; cut short mid-way: {', '.join(cut)}"
+    return f"NOT DRIVEN: {why}. Continue it with: drconsole resume {run.run_dir}"
 
 
 def incident(state: RunState) -> dict[str, Any] | None:
@@ -252,6 +270,7 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
         f"- Operator: {report['operator']}"
         + (f"; resumed by {', '.join(report['resumed_by'])}" if report.get("resumed_by") else ""),
         f"- Result: **{report['result']}** ({report['result_reason'] or '-'})",
+        *([f"- Now: {report['now']}"] if report.get("now") else []),
         f"- Started: {report['started_at']}; ended: {report['ended_at'] or '-'}",
         f"- Incident time: {report['incident_at']}",
         f"- Plan SHA-256: `{plan.get('sha256')}`",

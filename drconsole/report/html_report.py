@@ -130,7 +130,7 @@ def _facts(report: dict[str, Any], tl: Timeline) -> str:
     rto, rpo = report["rto"], report["rpo"]
     busy = tl.people_s + tl.systems_s
     boxes = [
-        ("Result", report["result"], report["result_reason"] or ""),
+        ("Result", report["result"], report["result_reason"] or report.get("now") or ""),
         ("RTO", _clock(rto), f"objective {format_duration(rto['objective_s'])}"),
         ("RPO", _clock(rpo), f"objective {format_duration(rpo['objective_s'])}"),
         (

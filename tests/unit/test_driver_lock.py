@@ -172,3 +172,32 @@ def test_the_console_shows_who_drives_a_run_instead_of_driving_it(tmp_path: Path
     finally:
         lock.release()
     assert (run_dir / "journal.jsonl").read_bytes() == before
+
+
+def test_the_report_says_whether_anyone_drives_an_unfinished_run_and_how_to_go_on(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """A run killed mid-step reads as running in its journal: its report said 'unfinished (-)'
+    with the step 'running' and nothing on who drives it or what to do."""
+    plan, answers, _ = write(tmp_path, hold_s=30)
+    args = [str(plan), "--headless", "--answers", str(answers), "--runs-dir", str(tmp_path / "r")]
+    proc, run_dir = start_run([*args, "--operator", "carol"], "hold", within_s=30)
+    try:
+        said = cli("report", run_dir).out
+        assert f"- Now: driven by carol on host {socket.gethostname()}, pid {proc.pid}" in said
+    finally:
+        kill_run(proc)
+    said = cli("report", run_dir).out
+    assert (
+        f"- Now: NOT DRIVEN: last driven by carol on host {socket.gethostname()}, pid {proc.pid}"
+    ) in said
+    assert "which stopped without a word (killed, or its machine stopped); cut short mid-way: " \
+        f"hold. Continue it with: drconsole resume {run_dir}" in said  # fmt: skip
+    page = cli("report", run_dir, "--format", "html").out
+    assert "NOT DRIVEN: last driven by carol" in page
+    assert cli("resume", run_dir, "--headless").code == 1  # no decision on 'hold': it stops
+    assert "- Now: NOT DRIVEN: interrupted: interrupted step 'hold' needs a decision" in (
+        cli("report", run_dir).out
+    )
+    assert cli("resume", run_dir, "--headless", "--answers", answers).code == 0
+    assert "- Now:" not in cli("report", run_dir).out
