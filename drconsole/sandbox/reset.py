@@ -174,10 +174,20 @@ def _backup_on_this_timeline(layout: PgLayout) -> bool:
 def _archive_conflict_repaired(state: SandboxState) -> str | None:
     """When the primary's archiving fails because the archive holds another server's WAL of
     its timeline (a promotion whose .history never reached the archive, so a later restore
-    reused the timeline), the practice archive cannot be trusted any more: delete the stanza,
+    reused the timeline), or the archive holds a timeline above the primary's (the DR's
+    promotion in a failover with no failback: the primary, started again, never followed it,
+    and every restore, which takes the newest timeline, followed the DR's branch and stopped
+    short of its target), the practice archive cannot be trusted any more: delete the stanza,
     create it again and take a full backup. Says what was done, or None."""
     health = archive_state(state, "primary")
-    if not health["failing"] or CONFLICT not in str(health["server_error"]):
+    if health["failing"] and CONFLICT in str(health["server_error"]):
+        why = f"in conflict ({health['server_error']})"
+    elif branch := _abandoned_timeline(state):
+        why = (
+            f"holding timeline {branch}, a promotion the primary never followed (restores "
+            "took that branch and stopped short of their target)"
+        )
+    else:
         return None
     backrest = state.layout().backrest()
     backrest.run("stop")
@@ -188,10 +198,18 @@ def _archive_conflict_repaired(state: SandboxState) -> str | None:
     backrest.run("stanza-create")
     backrest.run("backup", "--type=full")
     return (
-        f"the practice archive was in conflict ({health['server_error']}): stanza "
-        f"{postgres.STANZA} deleted and created again, a new full backup taken; restores reach "
-        "back only to it"
+        f"the practice archive was {why}: stanza {postgres.STANZA} deleted and created again, "
+        "a new full backup taken; restores reach back only to it"
     )
+
+
+def _abandoned_timeline(state: SandboxState) -> str | None:
+    """The newest timeline in the archive when it is above the primary's, else None."""
+    layout = state.layout()
+    archive = layout.backrest_dir / "repo" / "archive" / postgres.STANZA
+    newest = max((int(h.stem, 16) for h in archive.glob("*/*.history")), default=0)
+    mine = int(_timeline(layout, layout.primary_port), 16)
+    return f"{newest:08X}" if newest > mine else None
 
 
 def archive_state(state: SandboxState, which: str) -> dict[str, Any]:

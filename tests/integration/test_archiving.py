@@ -158,3 +158,42 @@ def test_a_timeline_collision_fails_the_daily_check_and_reset_repairs_it(
     assert pg.writable()["accepts_writes"] is True
     code, failed = daily_check(cli, sandbox, tmp_path / "2")
     assert code == 0, failed
+
+
+def test_after_a_failover_with_no_failback_reset_remakes_the_archive_so_restores_reach_now(
+    sandbox: Path,
+) -> None:
+    """A failover promotes the DR (its .history reaches the archive); reset without a failback
+    starts the primary again on its old timeline. Restores take the archive's newest timeline,
+    so every point-in-time restore after the reset followed the DR's branch and stopped short
+    of its target ('recovery ended before configured recovery target was reached'): reset
+    did not see the abandoned branch (no conflict, the newest backup on the primary's
+    timeline)."""
+    assert "the sandbox is at its baseline" in reset.reset(sandbox)
+    pg, dr = adapter(sandbox, "primary"), adapter(sandbox, "dr")
+    pg.stop()  # sandbox fail-primary, then the failover's promotion
+    dr_timeline = dr.promote_standby()["timeline"]
+    repo = sandbox / "pgbackrest" / "repo" / "archive" / "qsign"
+    wait_for("the DR's .history archived", lambda: any(repo.glob(f"*/{dr_timeline:08X}.history")))
+
+    said = reset.reset(sandbox)
+    assert f"the practice archive was holding timeline {dr_timeline:08X}" in said
+    assert "the sandbox is at its baseline" in said, said
+    manager.writer_stop(sandbox)
+    write_and_switch(pg, "before-the-target")
+    target = format_timestamp(utcnow())
+    time.sleep(0.05)
+    write_and_switch(pg, "after-the-target")
+    pg.archive_check()
+    restored = restore(pg, RestoreParams(type="time", target=target), ActionContext(), scratch=True)
+    try:
+        scratch = PostgresAdapter({**pg.section, "port": restored["port"]})
+        assert sql(scratch, "SELECT count(*) FROM signatures WHERE payload = 'before-the-target'")
+        assert not sql(
+            scratch, "SELECT count(*) FROM signatures WHERE payload = 'after-the-target'"
+        )
+    finally:
+        state = manager.load_state(sandbox)
+        assert state is not None
+        manager.drop_scratch_restores(state)
+        manager.writer_start(sandbox)
