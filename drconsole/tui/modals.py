@@ -215,9 +215,17 @@ class EvidenceModal(_Modal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
-            yield from self.header()
-            if self.text:
-                yield Static(self.text, classes="modal-prompt")
+            yield from self.header(guidance=False)
+            if self.text or (self.q is not None and self.q.guidance):
+                # what the step did and read, then its guidance: when crowded they take the
+                # room the fields leave (at 80x24 a step's values hid the witness's field)
+                with VerticalScroll(classes="modal-about"):
+                    if self.text:
+                        yield Static(self.text, classes="modal-prompt")
+                    if self.q is not None and self.q.guidance:
+                        from textual.widgets import Markdown  # markdown-it: only when needed
+
+                        yield Markdown(self.q.guidance)
             if self.problem:
                 yield Static(f"REFUSED: {self.problem}", classes="modal-problem")
             with VerticalScroll(classes="modal-fields", can_focus=False):
@@ -230,24 +238,48 @@ class EvidenceModal(_Modal):
                         )
                     elif f.choices:
                         form += f" (one of: {', '.join(f.choices)})"
-                    yield Static(f"{label}{form}{'' if f.required else ' (optional)'}")
+                    # markup=False: a pattern's [A-Z] is text, not a style ("form [0-9]{7}")
+                    need = "" if f.required else " (optional)"
+                    yield Static(f"{label}{form}{need}", markup=False)
                     yield Input(id=f"ev-{f.name}")
+            yield Static(_EVIDENCE_HINT, id="evidence-hint", classes="modal-hint")
 
     def on_mount(self) -> None:
         # the first field has the focus; show the fields from the top, its label too
         fields = self.query_one(".modal-fields", VerticalScroll)
         self.call_after_refresh(fields.scroll_home, animate=False)
+        self.call_after_refresh(self._fit)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Crowded (the fields pushed past the bottom edge), the values and the guidance above
+        them take only the room left, and scroll; otherwise the form is as tall as it needs."""
+        modal = self.query_one(".modal")
+        if not modal.content_region.contains_region(self.query_one("#evidence-hint").region):
+            modal.add_class("crowded")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         values = {f.name: self.query_one(f"#ev-{f.name}", Input).value.strip() for f in self.fields}
         if event.input.id != f"ev-{self.fields[-1].name}":
             self.focus_next(Input)
             return
+        missing = [f for f in self.fields if f.required and not values[f.name]]
+        if missing:  # a stray Enter records nothing: an exception's decision read 'none'
+            hint = self.query_one("#evidence-hint", Static)
+            hint.update(f"{missing[0].prompt or missing[0].name}: needed. Type it, then Enter.")
+            hint.set_classes("modal-problem")
+            self.query_one(f"#ev-{missing[0].name}", Input).focus()
+            return
         for f in self.fields:  # a numbered choice's number stands for its text
             typed = values[f.name]
             if f.choices and _numbered(f.choices) and typed in _numbers(f.choices):
                 values[f.name] = f.choices[int(typed) - 1]
         self.dismiss(values)
+
+
+_EVIDENCE_HINT = "Enter: the next field, and records after the last. Escape: no answer."
 
 
 def _numbered(choices: list[str]) -> bool:

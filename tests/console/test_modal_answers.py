@@ -116,7 +116,7 @@ def test_a_choice_that_commas_cannot_list_is_numbered_and_answered_by_its_number
             modal = modals.EvidenceModal(Question("result", "The result", None, {}), [field], None)
             app.ask(modal)
             await pilot.pause()
-            label = str(modal.query(Static)[-1].render())
+            label = str(modal.query(".modal-fields Static")[-1].render())
             assert f"\n  1. {options[0]}\n  2. {options[1]}" in label
             await pilot.press("1", "enter")
             await pilot.pause()
@@ -136,7 +136,9 @@ def test_short_choices_stay_on_one_line_and_take_their_text() -> None:
             modal = modals.EvidenceModal(Question("bag", "The bag", None, {}), [field], None)
             app.ask(modal)
             await pilot.pause()
-            assert str(modal.query(Static)[-1].render()) == "Intact? (one of: yes, no)"
+            assert (
+                str(modal.query(".modal-fields Static")[-1].render()) == "Intact? (one of: yes, no)"
+            )
             await pilot.press("1", "enter")  # not numbered: a digit is what was typed
             await pilot.pause()
             assert app.answers == [{"intact": "1"}]
