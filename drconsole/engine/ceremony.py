@@ -57,7 +57,16 @@ class CeremonySteps:
     async def sign_in(self) -> str | None:
         """Ask for the sign-in sheet until it follows the rules. Returns None when everyone is
         signed in, else why not (the run then stops, resumable)."""
-        if not self.active or self.ctx.state.participants:
+        if not self.active:
+            return None
+        try:  # a mistyped path is found before anyone signs in or opens a bag
+            self._previous_seals()
+        except PreviousRecordError as exc:
+            return (
+                f"previous ceremony record: {exc}. Nothing was done: start the ceremony again "
+                "with the previous record's run directory or record.json"
+            )
+        if self.ctx.state.participants:
             return None
         spec = self.spec
         assert spec is not None
@@ -87,7 +96,10 @@ class CeremonySteps:
         for s in signers:
             person = people.get(name_key(s.name))
             if person is None:
-                return f"{s.name} is not signed in to this ceremony"
+                by_initials = find(self.participants, s.name)
+                if by_initials is not None:
+                    return f"{s.name} are {by_initials.name}'s initials: type the full name"
+                return f"{s.name} is not signed in to this ceremony: type the name as signed in"
             if person.role != s.role:
                 return f"{s.name} signed in as {person.role}, not {s.role}"
         return None
@@ -211,17 +223,19 @@ class CeremonySteps:
     async def exception(self, step: Step, expected: str, happened: str | None) -> int:
         """Record an exception met by a step; returns its number. Never fails."""
         number = len(self.ctx.state.exceptions) + 1
-        decision = ""
+        found, decision = happened, ""
         q = self.ctx.question(step)
         try:
             happened, decision = await self.ctx.ask_until(
-                lambda _problem: self.ctx.operator.exception(q, number, expected, happened),
-                lambda _answer: None,
+                lambda _problem: self.ctx.operator.exception(q, number, expected, found),
+                lambda answer: None if answer[1].strip() else "the decision is needed",
                 step=step.id,
                 question=f"exception #{number}",
             )
         except (NoAnswer, Refused) as exc:
             decision = f"no decision recorded ({exc})"
+        if found and happened and happened != found:  # what drconsole found stays, noted too
+            happened = f"{found}; noted: {happened}"
         self.ctx.emit(
             NewEvent(
                 EventType.EXCEPTION,
@@ -293,19 +307,27 @@ class CeremonySteps:
                 return bag["bag_id"], "sealed earlier in this ceremony"
             if bag["event"] == BagEvent.OPEN.value:
                 return None, f"opened at step {bag['step']} of this ceremony and not sealed since"
-        if self.spec is None or not self.spec.previous_record:
+        try:
+            seals = self._previous_seals()
+        except PreviousRecordError as exc:
+            raise StepFailed(f"previous ceremony record: {exc}") from None
+        if seals is None:
             return None, "no previous record given"
-        where = self.ctx.resolve(self.spec.previous_record)
-        if not where:
-            return None, "no previous record given"
-        if self._previous is None:
-            try:
-                self._previous = previous_seals(str(where))
-            except PreviousRecordError as exc:
-                raise StepFailed(f"previous ceremony record: {exc}") from None
-        if label in self._previous:
-            return self._previous[label], "sealed in the previous ceremony"
+        if label in seals:
+            return seals[label], "sealed in the previous ceremony"
         return None, "the previous record leaves it with no seal"
+
+    def _previous_seals(self) -> dict[str, str] | None:
+        """The seals the previous ceremony's record leaves (None when none is given), read once.
+
+        Raises:
+            PreviousRecordError: it cannot be read, or is not a record.
+        """
+        if self._previous is None and self.spec is not None and self.spec.previous_record:
+            where = self.ctx.resolve(self.spec.previous_record)
+            if where:
+                self._previous = previous_seals(str(where))
+        return self._previous
 
 
 def what_was_done(outcome: Outcome) -> str:

@@ -61,6 +61,10 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
                 "note": step.reason if step.status is not StepStatus.SUCCEEDED else None,
             }
         )
+    role = plan.ceremony.administrator if plan and plan.ceremony else "administrator"
+    deciders = ", ".join(
+        f"{p['name']} ({p['initials']}, {role})" for p in state.participants if p["role"] == role
+    )
     attested = {name_key(str(a["initials"])): a for a in state.attestations}
     said = [a["statement"] for a in state.attestations if a.get("statement")]
     participants = []
@@ -103,9 +107,11 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
         "steps": steps,
         "bags": state.bags,
         "presence": state.presence,
-        # who initialled the step an exception was met at: its actor and witness
+        # who initialled the step an exception was met at (its actor and witness), and who
+        # decides: the ceremony's administrator, whose decision the console asks for
         "exceptions": [
-            {**e, **_marks(state.steps.get(e.get("step") or ""))} for e in state.exceptions
+            {**e, **_marks(state.steps.get(e.get("step") or "")), "decided_by": deciders or None}
+            for e in state.exceptions
         ],
         "refusals": [{**r, "title": run.titles.get(r["step"] or "")} for r in run.refusals],
         "artefacts": _artefacts(run_dir, state.steps),
@@ -125,12 +131,13 @@ def _marks(step: StepState | None) -> dict[str, Any]:
 
 
 def _recorded(outputs: dict[str, Any]) -> dict[str, Any]:
-    """Short outputs worth printing (values read, check values, counts), not long texts."""
+    """Outputs worth printing (values read, check values, counts, a choice made), not long
+    texts (a command's output): the transport choice, 84 characters, was left out at 80."""
     kept = {}
     for key, value in outputs.items():
         if key in ("labels", "stdout", "stderr") or value is None:
             continue
-        if isinstance(value, str | int | float | bool) and len(str(value)) <= 80:
+        if isinstance(value, str | int | float | bool) and len(str(value)) <= 240:
             kept[key] = value
     return kept
 
@@ -158,7 +165,7 @@ def _said(
     outputs: dict[str, Any], approved: list[str], presented: list[dict[str, Any]]
 ) -> list[str]:
     """The recorded column in words: values read, who approved, who presented what."""
-    said = [f"{k}={v}" for k, v in _recorded(outputs).items()]
+    said = [f"{k}={show(v, k)}" for k, v in _recorded(outputs).items()]
     if approved:
         said.append("approved by " + "; ".join(approved))
     said += [
@@ -193,7 +200,8 @@ def _bag_check(b: dict[str, Any]) -> str:
         said.append("intact" if b["intact"] else "NOT INTACT")
     if b.get("previous"):
         same = str(b["previous"]).casefold() == str(b["bag_id"]).casefold()
-        said.append(f"{'matches' if same else 'DIFFERS FROM'} {b['previous']}")
+        where = f", {b['previous_source']}" if b.get("previous_source") else ""
+        said.append(f"{'matches' if same else 'DIFFERS FROM'} {b['previous']}{where}")
     elif b.get("event") != "seal":  # opened or inspected with no seal anyone saw
         said.append(f"NO WITNESSED SEAL: {b.get('previous_source') or 'not known'}")
     return "; ".join(said)
@@ -210,6 +218,13 @@ def _witnessed(exception: dict[str, Any]) -> str:
     if not exception.get("witness"):
         return "no step initials"
     return f"actor {exception.get('actor')}, witness {exception['witness']}"
+
+
+def _decided(exception: dict[str, Any]) -> str:
+    """Who decided an exception: the administrator (records from before: who typed it)."""
+    if str(exception.get("decision") or "").startswith("no decision recorded"):
+        return "nobody"
+    return exception.get("decided_by") or f"typed by {exception.get('by')}"
 
 
 def to_markdown(record: dict[str, Any]) -> str:
@@ -237,6 +252,9 @@ def to_markdown(record: dict[str, Any]) -> str:
             f"| {p['initials']} | {p['name']} | {p['role']} | {p['affiliation'] or '-'} | "
             f"{', '.join(p.get('holds') or []) or '-'} |"
         )
+    if record["inputs"]:
+        lines += ["", "## Inputs", ""]
+        lines += [f"- {k}: `{show(v, k)}`" for k, v in record["inputs"].items()]
     if record["materials"]:
         lines += ["", "## Materials", ""]
         for m in record["materials"]:
@@ -273,7 +291,7 @@ def to_markdown(record: dict[str, Any]) -> str:
     lines += ["", "## Exceptions", ""]
     lines += [
         f"- {e['at']}: {exception_text(e, '`' + (e['step'] or '-') + '`')} "
-        f"(recorded by {e['by']}; {_witnessed(e)})"
+        f"(decided by {_decided(e)}; {_witnessed(e)})"
         for e in record["exceptions"]
     ] or ["- none"]
     lines += ["", *refusals_markdown(record["refusals"])]
@@ -318,6 +336,8 @@ def _table(head: list[str], rows: list[list[Any]], cls: str = "") -> str:
     """A table; a head of empty names has no heading row (the run's facts)."""
     heading = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>" if any(head) else ""
     out = [f"<table class='{cls}'>{heading}"]
+    if not rows:
+        out.append(f"<tr><td colspan='{len(head)}'>none</td></tr>")
     for row in rows:
         cells = ("<td></td>" if c is _PEN else f"<td>{_e(c)}</td>" for c in row)
         out.append("<tr>" + "".join(cells) + "</tr>")
@@ -366,6 +386,11 @@ def to_html(record: dict[str, Any]) -> str:
             ],
         ),
     ]
+    if record["inputs"]:
+        parts += [
+            "<h2>Inputs</h2>",
+            _table(["Input", "Value"], [[k, show(v, k)] for k, v in record["inputs"].items()]),
+        ]
     if record["materials"]:
         parts += [
             "<h2>Materials</h2>",
@@ -410,7 +435,7 @@ def to_html(record: dict[str, Any]) -> str:
         ),
         "<h2>Exceptions</h2>",
         _table(
-            ["#", "Time", "Step", "Expected", "Happened", "Decision", "Recorded by", "Initials"],
+            ["#", "Time", "Step", "Expected", "Happened", "Decision", "Decided by", "Initials"],
             [
                 [
                     e["number"],
@@ -419,7 +444,7 @@ def to_html(record: dict[str, Any]) -> str:
                     e["expected"],
                     e["happened"],
                     e["decision"],
-                    e["by"],
+                    _decided(e),
                     _witnessed(e),
                 ]
                 for e in record["exceptions"]

@@ -91,4 +91,4 @@ def test_the_witness_sees_what_they_initial_and_an_unsealed_bag_needs_an_excepti
     assert (exception["step"], exception["decision"]) == ("open-cards", "photographed")
     md = to_markdown(build_record(run_dir))
     assert "exception #1 at `open-cards`: expected bag cards under a witnessed seal" in md
-    assert "decision: photographed (recorded by tester; actor KM, witness LJ)" in md
+    assert "decision: photographed (decided by Kim (KM, administrator); actor KM, witness LJ)" in md

@@ -144,9 +144,13 @@ def ceremony(cli: Cli, tmp_path: Path) -> Callable[..., tuple[CliResult, Path]]:
     plan.write_text(PLAN)
     counter = iter(range(100))
 
-    def go(given: dict[str, Any], *extra: str) -> tuple[CliResult, Path]:
+    def go(
+        given: dict[str, Any], *extra: str, plan_text: str | None = None
+    ) -> tuple[CliResult, Path]:
         path = tmp_path / f"answers-{next(counter)}.yaml"
         path.write_text(yaml.safe_dump(given))
+        if plan_text is not None:
+            plan.write_text(plan_text)
         result = cli.run(plan, *extra, answers=path, mode="drill")
         run_dir = result.run_dir if result.out else Path()
         return result, run_dir
@@ -306,7 +310,8 @@ def test_initials_are_asked_with_what_the_step_did_and_read(
     assert "Result: succeeded\nserial = ABC123" in asked
     said = (
         "asking    open-cards: initials of: Result: exception #1 recorded; the ceremony goes on; "
-        "bag_id = TEB-0001; intact = yes (waiting for Kim Min)"
+        "bag_id = TEB-0001; intact = yes; seal = no witnessed seal: no previous record given "
+        "(waiting for Kim Min)"
     )
     assert said in result.out
     assert result.out.index(said) < result.out.index("initials  open-cards: actor KM, witness LJ")
@@ -333,6 +338,7 @@ def test_an_unconfirmed_checkbox_is_an_exception_and_the_ceremony_goes_on(
         "at": None,
         "actor": "KM",  # the step's initials: who did it and who witnessed
         "witness": "LJ",
+        "decided_by": "Kim Min (KM, administrator)",  # the ceremony's administrator
     }
     assert record["result"] == "succeeded"
     assert "2 exception(s) recorded" in record["result_reason"]  # and the unsealed bag's
@@ -363,7 +369,12 @@ def test_a_bag_number_unlike_the_previous_record_raises_an_exception(
     given["steps"]["open-cards"] = {"evidence": {"bag_id": "teb-0002", "intact": "yes"}}
     result, run_dir = ceremony(given)
     assert result.code == 0
-    assert build_record(run_dir)["exceptions"] == []
+    record = build_record(run_dir)
+    assert record["exceptions"] == []
+    # found, and said so in words: on the initials form and in the record (was 'previous = ...')
+    opened = next(s for s in record["steps"] if s["id"] == "open-cards")
+    assert "seal=matches TEB-0002, sealed in the previous ceremony" in opened["said"]
+    assert "(intact; matches TEB-0002, sealed in the previous ceremony)" in to_markdown(record)
 
 
 BAGS = """
@@ -426,7 +437,7 @@ def test_a_bag_nobody_saw_sealed_is_opened_only_with_an_exception(
     assert (steps["open-laptop"]["actor"], steps["open-laptop"]["witness"]) == ("KM", "LJ")
     md = to_markdown(record)
     assert "exception #3 at `open-laptop`: expected bag laptop under a witnessed seal" in md
-    assert "(recorded by Kim Min; actor KM, witness LJ)" in md
+    assert "(decided by Kim Min (KM, administrator); actor KM, witness LJ)" in md
     assert "| laptop | TEB-1 | laptop (intact; NO WITNESSED SEAL: no previous record given) |" in md
     assert "<td>actor KM, witness LJ</td>" in to_html(record)
     # a previous ceremony that left the cards opened (its last seal broken) proves no seal
@@ -437,6 +448,87 @@ def test_a_bag_nobody_saw_sealed_is_opened_only_with_an_exception(
     (exc,) = build_record(run_dir)["exceptions"]
     assert exc["step"] == "open-cards"
     assert exc["happened"].endswith("no witnessed seal: the previous record leaves it with no seal")
+
+
+def test_a_mistyped_previous_record_stops_before_anyone_signs_in(
+    ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path
+) -> None:
+    """Found at the first bag, a wrong path stopped the ceremony with that bag opened in the
+    room and not in the record (its event was never written), after sign-in and approvals."""
+    given = answers()
+    given["inputs"] = {"previous_record": str(tmp_path / "no-such-run")}
+    result, run_dir = ceremony(given)
+    assert result.code == 1  # stopped before anything: nothing to undo
+    said = result.out + result.err
+    assert "previous ceremony record: cannot read" in said
+    assert "Nothing was done: start the ceremony again" in said
+    kinds = {e.type for e in read_events(run_dir)}
+    assert "participants" not in kinds
+    assert "step_started" not in kinds
+
+
+def test_the_record_says_who_decided_what_was_found_and_chosen(
+    ceremony: Callable[..., tuple[CliResult, Path]],
+) -> None:
+    """The signed page names the administrator who decided each exception, keeps what drconsole
+    found beside what the person noted (the bag's number was lost when a note was typed), prints
+    a long choice (left out over 80 characters), yes and no (not True), and the inputs (which
+    previous record the bags were compared with)."""
+    given = answers()
+    given["steps"]["open-cards"]["exception"] = {
+        "happened": "first ceremony", "decision": "accepted: sealed at delivery",
+    }  # fmt: skip
+    where = "locked in the room safe until the escorted transfer, recorded as a deviation (B)"
+    plan_text = PLAN.replace("options: [safe A, safe B]", f'options: [safe A, "{where}"]')
+    plan_text = plan_text.replace("inputs:\n", "inputs:\n  copy: {type: string, default: usb-b}\n")
+    given["steps"]["where"] = {"evidence": {"choice": where}}
+    result, run_dir = ceremony(given, plan_text=plan_text)
+    assert result.code == 0, result.err
+    record = build_record(run_dir)
+    (exc,) = record["exceptions"]
+    assert exc["happened"] == (
+        "bag cards (TEB-0001) opened with no witnessed seal: no previous record given; "
+        "noted: first ceremony"
+    )
+    md, page = to_markdown(record), to_html(record)
+    assert "(decided by Kim Min (KM, administrator); actor KM, witness LJ)" in md
+    assert "<td>Kim Min (KM, administrator)</td>" in page
+    assert f"choice={where}" in md
+    assert f"choice={where}" in page
+    assert "| confirmed=yes |" in md
+    assert "## Inputs\n\n- copy: `usb-b`" in md
+    assert "<td>copy</td><td>usb-b</td>" in page
+    assert "<td colspan='3'>none</td>" in page  # no breaks: said, not an empty grid
+
+
+def test_a_signer_who_types_initials_is_told_to_type_the_full_name(
+    ceremony: Callable[..., tuple[CliResult, Path]],
+) -> None:
+    """'SS is not signed in to this ceremony' read as if Sam Secure were not in the room."""
+    given = answers()
+    given["steps"]["approve"] = {"signoffs": [{"name": "JR", "role": "security_officer"}]}
+    result, run_dir = ceremony(given)
+    assert result.code == 1
+    refused = [e.data["reason"] for e in read_events(run_dir) if e.type == "refused"]
+    assert refused
+    assert refused[0].startswith("JR are Jung Ra's initials: type the full name")
+
+
+def test_no_stray_key_stops_an_hsm_ceremony_at_a_manual_step() -> None:
+    """An Escape on the quarterly test's typed confirmation ended the ceremony with the backup
+    decrypted on the laptop, the shred 'not run' and the copy unsealed: a manual step that is
+    not confirmed asks (retry, continue, abort) in the three HSM plans."""
+    from drconsole.plans.model import OnFailure
+    from drconsole.plans.validate import load_plan
+
+    plans = sorted(Path(__file__).parents[2].joinpath("plans").glob("hsm-*.yaml"))
+    assert len(plans) == 3
+    for path in plans:
+        plan = load_plan(path).plan
+        assert plan is not None
+        manual = [s for s in plan.steps if s.manual]
+        assert manual
+        assert {s.id: s.on_failure for s in manual} == {s.id: OnFailure.ASK for s in manual}
 
 
 def test_a_recorded_value_that_differs_is_an_exception(

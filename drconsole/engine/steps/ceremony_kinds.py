@@ -118,7 +118,11 @@ async def bag(run: StepRun) -> Outcome:
         }
     )
     ctx.emit(NewEvent(EventType.BAG, data))
-    outputs: dict[str, Any] = {"bag_id": bag_id, "intact": intact, "previous": previous}
+    outputs: dict[str, Any] = {"bag_id": bag_id, "intact": intact}
+    if bag.event is not BagEvent.SEAL:  # in words on the initials form ('previous = TEB-9')
+        same = previous is not None and bag_id.casefold() == previous.casefold()
+        said = f"{previous}, {source}" if previous else f"no witnessed seal: {source}"
+        outputs["seal"] = f"{'matches' if same else 'NOT'} {said}" if previous else said
     return ceremony.with_exceptions(outputs, numbers)
 
 
