@@ -135,8 +135,9 @@ class InputsModal(AnswerOnce):
                 values[name] = raw
             except InputError as exc:
                 problems.append(str(exc))
-        if problems:
-            self._refuse("; ".join(problems))
+        why = "; ".join(problems) or previous_record_problem(self.plan, values)
+        if why:
+            self._refuse(why)
             return
         if self.live_checks and any(values.get(n) for n in self.checked):
             self._check_then_start(values)
@@ -173,6 +174,30 @@ class InputsModal(AnswerOnce):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def previous_record_problem(plan: Plan, values: dict[str, Any]) -> str | None:
+    """A ceremony's previous record, as typed, that cannot be read: refused on the form, before
+    a run exists (found at the first bag, a typo stopped the ceremony with that bag open)."""
+    if plan.ceremony is None or not plan.ceremony.previous_record:
+        return None
+    from drconsole.plans.refs import RefError, resolve
+    from drconsole.runs.read import PreviousRecordError, previous_seals
+
+    try:
+        where = resolve(
+            plan.ceremony.previous_record,
+            lambda ref: values.get(ref.parts[0]) if ref.root == "inputs" else None,
+        )
+    except RefError:
+        return None  # the engine says what is wrong with the plan
+    if not where:
+        return None
+    try:
+        previous_seals(str(where))
+    except PreviousRecordError as exc:
+        return f"previous record: {exc}"
+    return None
 
 
 def plan_notes(plan: Plan) -> str:

@@ -18,7 +18,9 @@ from drconsole.engine.operator import Question
 from drconsole.engine.outcome import Outcome
 from drconsole.runs.state import StepStatus
 from drconsole.tui import modals
+from drconsole.tui.forms import InputsModal
 from drconsole.tui.operator import TuiOperator
+from tests.console.pilot import make_app, on, run, setup, until
 from tests.unit.test_ceremony import PEOPLE
 
 COUNTED = {
@@ -125,3 +127,40 @@ def test_a_stray_enter_records_no_exception_without_a_decision() -> None:
     assert answers == [
         ("bag officer-cards (TEB-1002) opened with no witnessed seal", "photographed, sealed again")
     ]
+
+
+PREVIOUS = """
+id: reads-a-record
+title: Reads a previous record
+kind: ceremony
+offline: true
+inputs:
+  previous_record: {type: string}
+ceremony:
+  roles: {administrator: {title: runs it, max: 1}, witness: {title: witnesses}}
+  previous_record: "${inputs.previous_record}"
+steps:
+  - {id: open-cards, bag: {event: open, label: cards, contents: officer cards}}
+"""
+
+
+def test_a_mistyped_previous_record_is_refused_on_the_start_form(tmp_path: Path) -> None:
+    """Before, the run started, everyone signed in, and the first bag (opened in the room)
+    stopped the ceremony: 'cannot read ...: No such file or directory'."""
+    plans, plan, targets = setup(tmp_path, PREVIOUS)
+    said: list[str] = []
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: on(app, InputsModal))
+            form = app.screen
+            await pilot.press(*str(tmp_path / "no-such-run"), "enter")
+            await pilot.pause()
+            assert app.screen is form, "the run started"
+            said.append(str(form.query_one("#form-problem", Static).render()))
+
+    run(scenario())
+    assert said[0].startswith("REFUSED: previous record: cannot read ")
+    assert said[0].endswith("no-such-run: No such file or directory")
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
