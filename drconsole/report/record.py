@@ -220,6 +220,13 @@ def _witnessed(exception: dict[str, Any]) -> str:
     return f"actor {exception.get('actor')}, witness {exception['witness']}"
 
 
+def _status(step: dict[str, Any]) -> str:
+    """A step's status, and for one that failed why (a failed check read only 'failed:
+    continued', not 'more than one secret key is labelled ...')."""
+    said = step["status"] + (f": {step['note']}" if step["note"] else "")
+    return said + (f" ({step['error']})" if step["error"] and step["status"] == "failed" else "")
+
+
 def _decided(exception: dict[str, Any]) -> str:
     """Who decided an exception: the administrator (records from before: who typed it)."""
     if str(exception.get("decision") or "").startswith("no decision recorded"):
@@ -268,7 +275,7 @@ def to_markdown(record: dict[str, Any]) -> str:
     ]
     for s in record["steps"]:
         recorded = "; ".join(s["said"]) or "-"
-        status = s["status"] + (f": {s['note']}" if s["note"] else "")
+        status = _status(s)
         lines.append(
             f"| {s['number']} | {s['title']} (`{s['id']}`) | {status} | "
             f"{s['initialled_at'] or s['ended_at'] or '-'} | {s['actor'] or '-'} | "
@@ -404,7 +411,7 @@ def to_html(record: dict[str, Any]) -> str:
                 [
                     s["number"],
                     f"{s['title']} ({s['id']})",
-                    s["status"] + (f": {s['note']}" if s["note"] else ""),
+                    _status(s),
                     s["initialled_at"] or s["ended_at"],
                     s["actor"],
                     s["witness"],

@@ -496,6 +496,9 @@ def test_the_record_says_who_decided_what_was_found_and_chosen(
     assert f"choice={where}" in md
     assert f"choice={where}" in page
     assert "| confirmed=yes |" in md
+    # a failed step says why, on paper too
+    assert "| failed: continued (exception #1 recorded; the ceremony goes on) |" in md
+    assert "<td>failed: continued (exception #1 recorded; the ceremony goes on)</td>" in page
     assert "## Inputs\n\n- copy: `usb-b`" in md
     assert "<td>copy</td><td>usb-b</td>" in page
     assert "<td colspan='3'>none</td>" in page  # no breaks: said, not an empty grid
