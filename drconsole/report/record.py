@@ -223,7 +223,7 @@ def _witnessed(exception: dict[str, Any]) -> str:
 def _status(step: dict[str, Any]) -> str:
     """A step's status, and for one that failed why (a failed check read only 'failed:
     continued', not 'more than one secret key is labelled ...')."""
-    said = step["status"] + (f": {step['note']}" if step["note"] else "")
+    said = str(step["status"]) + (f": {step['note']}" if step["note"] else "")
     return said + (f" ({step['error']})" if step["error"] and step["status"] == "failed" else "")
 
 
