@@ -47,6 +47,7 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
                 "title": run.titles.get(step.id, step.id),
                 "kind": kinds.get(step.id, ""),
                 "status": step.status.value,
+                "attempts": step.attempts,
                 "started_at": format_timestamp(step.started_at) if step.started_at else None,
                 "ended_at": format_timestamp(step.ended_at) if step.ended_at else None,
                 "actor": marks.get("actor"),
@@ -221,9 +222,11 @@ def _witnessed(exception: dict[str, Any]) -> str:
 
 
 def _status(step: dict[str, Any]) -> str:
-    """A step's status, and for one that failed why (a failed check read only 'failed:
-    continued', not 'more than one secret key is labelled ...')."""
+    """A step's status, which attempt it ended at, and for one that failed why (a failed check
+    read only 'failed: continued', not 'more than one secret key is labelled ...')."""
     said = str(step["status"]) + (f": {step['note']}" if step["note"] else "")
+    if step.get("attempts", 0) > 1:  # run again (an operator's retry): the journal says why
+        said += f", attempt {step['attempts']}"
     return said + (f" ({step['error']})" if step["error"] and step["status"] == "failed" else "")
 
 

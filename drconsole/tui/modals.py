@@ -207,9 +207,11 @@ class EvidenceModal(_Modal):
         problem: str | None,
         title: str = "Record evidence",
         text: str | None = None,
+        keys: str = "Enter: the next field, and records after the last. Escape: no answer.",
     ) -> None:
         super().__init__(q, title)
         self.text = text
+        self.keys = keys
         self.fields = fields
         self.problem = problem
 
@@ -242,7 +244,7 @@ class EvidenceModal(_Modal):
                     need = "" if f.required else " (optional)"
                     yield Static(f"{label}{form}{need}", markup=False)
                     yield Input(id=f"ev-{f.name}")
-            yield Static(_EVIDENCE_HINT, id="evidence-hint", classes="modal-hint")
+            yield Static(self.keys, id="evidence-hint", classes="modal-hint")
 
     def on_mount(self) -> None:
         # the first field has the focus; show the fields from the top, its label too
@@ -277,9 +279,6 @@ class EvidenceModal(_Modal):
             if f.choices and _numbered(f.choices) and typed in _numbers(f.choices):
                 values[f.name] = f.choices[int(typed) - 1]
         self.dismiss(values)
-
-
-_EVIDENCE_HINT = "Enter: the next field, and records after the last. Escape: no answer."
 
 
 def _numbered(choices: list[str]) -> bool:

@@ -120,8 +120,9 @@ class TuiOperator:
         ]
         while True:
             title = f"Participant {len(sheet) + 1}: sign in (Escape when everyone has)"
+            keys = "Enter: the next field, and signs in after the last. Escape: everyone has."
             values = await self._ask(
-                modals.EvidenceModal(q, fields, None, title=title, text=_signed_in(sheet))
+                modals.EvidenceModal(q, fields, None, title, _signed_in(sheet), keys)
             )
             if values is None:
                 break

@@ -90,6 +90,8 @@ def test_the_sign_in_form_keeps_each_field_in_sight_with_five_signed_in() -> Non
             await pilot.pause()
             modal = app.screen
             assert isinstance(modal, modals.EvidenceModal)
+            keys = str(modal.query_one("#evidence-hint", Static).render())
+            assert keys.endswith("Escape: everyone has.")  # not 'no answer': it ends the sheet
             for typed in ("Ola Observer", "2", "Audit", "OO", "none"):
                 assert in_sight(modal), f"{modal.focused} is out of sight"
                 await pilot.press(*typed, "enter")

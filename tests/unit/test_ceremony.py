@@ -499,6 +499,10 @@ def test_the_record_says_who_decided_what_was_found_and_chosen(
     # a failed step says why, on paper too
     assert "| failed: continued (exception #1 recorded; the ceremony goes on) |" in md
     assert "<td>failed: continued (exception #1 recorded; the ceremony goes on)</td>" in page
+    # a step run again (an operator's retry after a cancelled confirmation) says so
+    assert record["steps"][0]["attempts"] == 1
+    record["steps"][0]["attempts"] = 2
+    assert "| room (`room`) | succeeded, attempt 2 |" in to_markdown(record)
     assert "## Inputs\n\n- copy: `usb-b`" in md
     assert "<td>copy</td><td>usb-b</td>" in page
     assert "<td colspan='3'>none</td>" in page  # no breaks: said, not an empty grid
