@@ -44,6 +44,20 @@ class _Modal(AnswerOnce):
     def action_cancel(self) -> None:
         self.dismiss(None)
 
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit)
+
+    def _fit(self) -> None:
+        """Crowded (its last line, the fields' hint or the keys, past the bottom edge), the
+        guidance and a form's values take only the room left, and scroll; otherwise the modal
+        is as tall as it needs. At 80x24 a stopped ceremony's attestation hid 'a: I agree'."""
+        modal = self.query_one(".modal")
+        if modal.children and not modal.content_region.contains_region(modal.children[-1].region):
+            modal.add_class("crowded")
+
 
 class ConfirmModal(_Modal):
     """Yes or no. Keys: y, n. Nothing has the focus, so a stray Enter answers nothing."""
@@ -250,17 +264,6 @@ class EvidenceModal(_Modal):
         # the first field has the focus; show the fields from the top, its label too
         fields = self.query_one(".modal-fields", VerticalScroll)
         self.call_after_refresh(fields.scroll_home, animate=False)
-        self.call_after_refresh(self._fit)
-
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._fit)
-
-    def _fit(self) -> None:
-        """Crowded (the fields pushed past the bottom edge), the values and the guidance above
-        them take only the room left, and scroll; otherwise the form is as tall as it needs."""
-        modal = self.query_one(".modal")
-        if not modal.content_region.contains_region(self.query_one("#evidence-hint").region):
-            modal.add_class("crowded")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         values = {f.name: self.query_one(f"#ev-{f.name}", Input).value.strip() for f in self.fields}

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App
-from textual.widgets import Input, Static
+from textual.widgets import Button, Input, Static
 
 from drconsole.engine.ceremony import what_was_done
+from drconsole.engine.events import ATTESTATION_TEXT
 from drconsole.engine.operator import Question
 from drconsole.engine.outcome import Outcome
 from drconsole.runs.state import StepStatus
@@ -166,3 +167,31 @@ def test_a_mistyped_previous_record_is_refused_on_the_start_form(tmp_path: Path)
     assert said[0].startswith("REFUSED: previous record: cannot read ")
     assert said[0].endswith("no-such-run: No such file or directory")
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
+
+
+def test_a_stopped_ceremony_s_attestation_keeps_its_keys_in_sight() -> None:
+    """The closing attestations of a ceremony that stopped early say so above the statement:
+    at 80x24 that pushed 'a: I agree  d: I do not agree' under the bottom edge."""
+    stopped = (
+        "THE CEREMONY STOPPED BEFORE ITS END: step approve failed (not approved: the sign-off "
+        "was cancelled); 16 step(s) not run: open-copy, copy-to-laptop, checksum, "
+        "hsm-identity, count-before, open-cards….\n\nEach participant attests: "
+        + ATTESTATION_TEXT
+        + " Or: I do not agree, because ..."
+    )
+
+    async def scenario() -> None:
+        app = Console()
+        async with app.run_test(size=(80, 24)) as pilot:
+            operator = TuiOperator(app, "root")
+            q = Question("closing", "Closing attestations", stopped)
+            asked = asyncio.ensure_future(operator.attest(q, ROOM[0]))
+            await pilot.pause()
+            modal = app.screen
+            inside = modal.query_one(".modal").content_region
+            for button in modal.query(Button):
+                assert inside.contains_region(button.region), f"{button.label} is out of sight"
+            await pilot.press("a")
+            assert await asked == (True, "")
+
+    asyncio.run(scenario())
