@@ -533,6 +533,8 @@ def _write_metrics(run_dir: Path, path: str) -> bool:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    import io
+
     from drconsole.engine.answers import AnswersError
     from drconsole.engine.launch import LaunchError, prepare_resume
 
@@ -543,15 +545,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     except AnswersError as exc:
         _err(str(exc))
         return EXIT_INVALID
+    printer = _Printer()
+    printer.stream = held = io.StringIO()  # 'RUN RESUMED' after the directory and the title
     try:
         prepared = prepare_resume(
-            Path(args.run_dir), operator=operator, observers=[_Printer()], yes=args.yes
+            Path(args.run_dir), operator=operator, observers=[printer], yes=args.yes
         )
     except LaunchError as exc:
         _err(str(exc))
         return EXIT_INVALID
     print(prepared.run_dir, flush=True)
     _title(prepared.engine)
+    printer.stream = sys.stdout
+    print(held.getvalue(), end="", flush=True)
     return _drive(prepared.engine)
 
 

@@ -80,6 +80,9 @@ def test_an_interrupted_idempotent_step_reruns_and_nothing_repeats(
     result = cli("resume", run_dir, "--headless", "--answers", answers, "--operator", "day-shift")
     assert result.code == 0, result
     assert_resumed_by(cli, run_dir, result.out, "day-shift")
+    lines = result.out.splitlines()  # as a run prints: its directory, the title, then events
+    assert lines[0] == str(run_dir)
+    assert "RUN RESUMED by day-shift" in lines[3]
     kinds = check_no_loss_or_duplicates(run_dir)
     assert kinds.count("step_started:brief") == 1
     assert kinds.count("step_finished:brief") == 1
@@ -128,6 +131,9 @@ def test_an_interrupted_non_idempotent_step_asks_and_can_be_marked_done(
     result = cli("resume", run_dir, "--headless", "--answers", answers, "--operator", "day-shift")
     assert result.code == 0, result
     assert_resumed_by(cli, run_dir, result.out, "day-shift")
+    lines = result.out.splitlines()  # as a run prints: its directory, the title, then events
+    assert lines[0] == str(run_dir)
+    assert "RUN RESUMED by day-shift" in lines[3]
     kinds = check_no_loss_or_duplicates(run_dir)
     assert kinds.count("step_started:brief") == 1
     assert kinds.count("step_started:long") == 1
