@@ -247,7 +247,10 @@ def hsm(root: Path, action: str, file: Path | None = None) -> str:
                 raise SandboxError("name the backup file: sandbox hsm restore FILE")
             if not file.is_file():
                 raise SandboxError(f"no such backup file: {file}")
-            softhsm.practice_restore(practice, file)
+            try:
+                softhsm.practice_restore(practice, file)
+            except softhsm.AlreadyHeld as exc:
+                raise SandboxError(f"practice HSM: {exc}; nothing was restored") from None
             return f"restored {softhsm.MASTER_KEY} onto {softhsm.DEV_TOKEN} from {file}"
         if action == "clear":
             gone = softhsm.practice_clear(practice)

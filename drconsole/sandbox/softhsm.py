@@ -156,12 +156,31 @@ def practice_backup(hsm: PracticeHsm, out: Path) -> str:
     return digest
 
 
+class AlreadyHeld(RuntimeError):
+    """The token already holds a master key: a second copy would make its label ambiguous."""
+
+
 def practice_restore(hsm: PracticeHsm, backup: Path, token: str = DEV_TOKEN) -> None:
-    """Unwrap a practice backup onto ``token`` as the master key."""
+    """Unwrap a practice backup onto ``token`` as the master key.
+
+    Raises:
+        AlreadyHeld: the token holds one already (a second restore would add a second key of
+            the same label, and every later check of it would fail as ambiguous).
+    """
     from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
     blob = backup.read_bytes()
     with LOCK, hsm._session(token) as session:
+        held = list(  # read to its end: a search left open holds the session's find state
+            session.get_objects(
+                {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: MASTER_KEY}
+            )
+        )
+        if held:
+            raise AlreadyHeld(
+                f"{token} already holds a key labelled {MASTER_KEY}; clear it first "
+                "(sandbox hsm clear, or the ceremony's clear step)"
+            )
         domain = session.get_key(object_class=ObjectClass.SECRET_KEY, label=DOMAIN_KEY)
         domain.unwrap_key(
             ObjectClass.SECRET_KEY,

@@ -293,3 +293,17 @@ def test_a_backup_ceremony_runs_with_no_network(
         ("open-cards", FIRST["decision"]),
     ]
     assert [b["bag_id"] for b in record["bags"]] == [f"TEB-{i}" for i in range(1, 8)]
+
+
+def test_a_second_practice_restore_is_refused_and_leaves_one_key(
+    practice: softhsm.PracticeHsm, tmp_path: Path
+) -> None:
+    """Before, a second `sandbox hsm restore` added a second key of the same label, and every
+    later check of the development token failed as ambiguous ('more than one secret key')."""
+    backup = tmp_path / "master.bak"
+    softhsm.practice_backup(practice, backup)
+    softhsm.practice_clear(practice)
+    softhsm.practice_restore(practice, backup)
+    with pytest.raises(softhsm.AlreadyHeld, match="clear it first"):
+        softhsm.practice_restore(practice, backup)
+    assert softhsm.practice_clear(practice) == 1
