@@ -189,19 +189,25 @@ class RunView(Screen[None]):
 
     def _clocks(self) -> None:
         c = self.measure()
-        rto = f"RTO {format_duration(c.rto_elapsed)} {_of(c.rto_objective)}: "
-        rto += c.rto_status.upper() if c.rto_status in ("missed", "over budget") else c.rto_status
-        if c.rto_left is not None and c.rto_status in ("running", "over budget"):
-            rto += f", {format_duration(c.rto_left)} left"
+        finish = ""
         if c.projected_finish is not None:
-            rto += f", finish ≈{format_timestamp(c.projected_finish)[11:19]}Z"
+            finish = f", finish ≈{format_timestamp(c.projected_finish)[11:19]}Z"
             self._explain_projection(c.projected_finish)
-        rpo = f"RPO {format_duration(c.rpo_achieved) if c.rpo_achieved is not None else '-'} "
-        rpo += f"{_of(c.rpo_objective)}: "
-        rpo += c.rpo_status.upper() if c.rpo_status == "missed" else c.rpo_status
-        if c.rpo_reason and self.finished:
-            rpo += f" ({c.rpo_reason})"
-        text = f"{rto}  │  {rpo}"
+        if c.rto_objective is None and c.rpo_objective is None:
+            # a ceremony or a check with no objective: its time, not RTO and RPO jargon
+            text = f"Elapsed {format_duration(c.rto_elapsed)}{finish} (no RTO or RPO objective)"
+        else:
+            rto = f"RTO {format_duration(c.rto_elapsed)} {_of(c.rto_objective)}: "
+            status = c.rto_status
+            rto += status.upper() if status in ("missed", "over budget") else status
+            if c.rto_left is not None and c.rto_status in ("running", "over budget"):
+                rto += f", {format_duration(c.rto_left)} left"
+            rpo = f"RPO {format_duration(c.rpo_achieved) if c.rpo_achieved is not None else '-'} "
+            rpo += f"{_of(c.rpo_objective)}: "
+            rpo += c.rpo_status.upper() if c.rpo_status == "missed" else c.rpo_status
+            if c.rpo_reason and self.finished:
+                rpo += f" ({c.rpo_reason})"
+            text = f"{rto}{finish}  │  {rpo}"
         found = clocks.incident(self.run_state, utcnow())
         if found is not None:
             text += f"\n{found.summary()}"

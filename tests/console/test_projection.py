@@ -260,3 +260,26 @@ def test_a_failed_run_on_a_sandbox_off_its_baseline_says_so(
                 assert "SANDBOX" not in log
 
     run(scenario())
+
+
+def test_a_plan_without_objectives_shows_its_time_not_rto_and_rpo(tmp_path: Path) -> None:
+    """A ceremony or a check sets no RTO or RPO: its clock line says how long it has run,
+    not 'RTO ... (no objective set): no service_restored │ RPO - ...: not measured'."""
+    text = HEAD.replace("objectives: {rto: 1h}\n", "") + (
+        "  - {id: brief, title: Briefing, manual: Brief everyone., estimate: 1m}\n"
+    )
+    plans, plan, targets = setup(tmp_path, text)
+
+    async def scenario() -> None:
+        app = make_app(tmp_path, plans, targets, start_plan=plan)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: on(app, modals.ConfirmModal))
+            await pilot.press("y")
+            await until(pilot, lambda: screen_of(app).finished)
+            clocks = str(screen_of(app).query_one("#run-clocks").render())
+            assert clocks.startswith("Elapsed ")
+            assert "(no RTO or RPO objective)" in clocks
+            assert not clocks.startswith("RTO") and "│" not in clocks
+            assert "service_restored" not in clocks
+
+    run(scenario())
