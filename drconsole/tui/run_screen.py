@@ -45,6 +45,7 @@ STATUS_WORDS = {
     StepStatus.CANCELLED: "✗ cancelled",
     StepStatus.SIMULATED: "~ dry-run",
 }
+NOT_RUN = "– not run"
 
 
 class RunView(Screen[None]):
@@ -157,6 +158,9 @@ class RunView(Screen[None]):
                 self._select(step_id)
             elif step_id == self.selected:
                 self._show_detail()
+        if event.type == "run_finished":
+            for step in self.plan.steps:  # the steps it never reached now read "not run"
+                self._update_row(step.id, state)
         if event.type in ("milestone", "clock", "run_finished", "run_interrupted"):
             self._clocks()
         if event.type in ("participants", "presence", "exception"):
@@ -313,7 +317,10 @@ class RunView(Screen[None]):
         if record is None:
             return
         table = self.query_one("#steps", DataTable)
-        table.update_cell(step_id, "status", STATUS_WORDS[record.status])
+        status = STATUS_WORDS[record.status]
+        if record.status is StepStatus.PENDING and state.result is not None:
+            status = NOT_RUN  # the run ended (failed, aborted) before it: it will never run
+        table.update_cell(step_id, "status", status)
         table.update_cell(
             step_id,
             "time",
