@@ -25,7 +25,7 @@ from drconsole.engine.operator import NoAnswer, Question, Signer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
 from drconsole.people import answer_problem, name_key
 from drconsole.plans.model import BagEvent, Step
-from drconsole.runs.read import PreviousRecordError, previous_seals
+from drconsole.runs.read import PreviousRecordError, Seal, previous_seals
 from drconsole.runs.state import RunState, StepStatus
 
 SIGN_IN = "sign-in"
@@ -42,7 +42,7 @@ class CeremonySteps:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.spec = ctx.plan.ceremony
-        self._previous: dict[str, str] | None = None
+        self._previous: dict[str, Seal] | None = None
 
     # ----------------------------------------------------------------- people
     @property
@@ -103,6 +103,18 @@ class CeremonySteps:
             if person.role != s.role:
                 return f"{s.name} signed in as {person.role}, not {s.role}"
         return None
+
+    async def initialled(self, step: Step, outcome: Outcome) -> Outcome:
+        """``outcome`` once the actor and the witness initialled it; failed when they did not
+        (a failed step's error keeps its own reason first). A failed step is initialled too:
+        the witness signs for what they saw, a failed check included."""
+        try:
+            await self.initial(step, outcome)
+        except StepFailed as exc:
+            if outcome.status is not StepStatus.FAILED or outcome.continued:
+                return Outcome(StepStatus.FAILED, outcome.outputs, str(exc))
+            outcome.error = f"{outcome.error}; {exc}"
+        return outcome
 
     async def initial(self, step: Step, outcome: Outcome) -> None:
         """The actor's and the witness's initials on a step that ran, asked with what it did
@@ -293,7 +305,8 @@ class CeremonySteps:
 
     def previous_seal(self, step_id: str, label: str) -> tuple[str | None, str]:
         """The bag id of the witnessed seal ``label`` is under now (the last seal of it in this
-        ceremony, else in the previous ceremony's record) and where it comes from; None (and
+        ceremony, else in the previous ceremonies' records) and where it comes from (which
+        ceremony sealed it, and when); None (and
         why) when no witnessed seal closes it: never sealed, or opened since. ``step_id``'s own
         bag event (a step run again) does not count.
 
@@ -314,11 +327,12 @@ class CeremonySteps:
         if seals is None:
             return None, "no previous record given"
         if label in seals:
-            return seals[label], "sealed in the previous ceremony"
-        return None, "the previous record leaves it with no seal"
+            return seals[label].bag_id, seals[label].source
+        return None, "the previous records leave it with no seal"
 
-    def _previous_seals(self) -> dict[str, str] | None:
-        """The seals the previous ceremony's record leaves (None when none is given), read once.
+    def _previous_seals(self) -> dict[str, Seal] | None:
+        """The seals the previous ceremonies' records leave (None when none is given), each
+        record followed back to its own previous record, read once.
 
         Raises:
             PreviousRecordError: it cannot be read, or is not a record.
@@ -334,6 +348,8 @@ def what_was_done(outcome: Outcome) -> str:
     """What the actor and the witness initial, one line each: the step's result, then each
     value it read or recorded (``kcv = 3F2A91``), as the run screen shows them."""
     result = outcome.error if outcome.continued else outcome.status.value
+    if outcome.status is StepStatus.FAILED and not outcome.continued:
+        result = f"failed: {outcome.error or '-'}"
     lines = [f"Result: {result}"]
     for key, value in outcome.outputs.items():
         shown = show(value, key).strip()

@@ -324,10 +324,10 @@ class Engine:
         while True:
             try:
                 outcome = await self._execute(step)
-                if KINDS[step.kind].initials:
-                    await self.ceremony.initial(step, outcome)
             except StepFailed as exc:
                 outcome = Outcome(StepStatus.FAILED, exc.outputs, str(exc))
+            if KINDS[step.kind].initials:  # what the witness saw, a failure included
+                outcome = await self.ceremony.initialled(step, outcome)
             if outcome.continued:
                 self._continued.add(step.id)  # an exception in a ceremony: recorded, go on
             elif outcome.status is StepStatus.FAILED:

@@ -23,7 +23,7 @@ from drconsole.engine.events import (
 )
 from drconsole.people import name_key
 from drconsole.report.build import refusals_markdown
-from drconsole.runs.read import ReadRun, read_run, step_name
+from drconsole.runs.read import ReadRun, named_previous, read_run, step_name
 from drconsole.runs.state import StepState, StepStatus
 from drconsole.timeutil import format_timestamp
 
@@ -99,6 +99,8 @@ def build_record(run: Path | ReadRun) -> dict[str, Any]:
         "result": state.result.value if state.result else "unfinished",
         "result_reason": state.result_reason,
         "inputs": state.inputs,
+        # the record this ceremony read its seals from: the next ceremony follows it back
+        "previous_record": named_previous(run_dir, state.inputs),
         "participants": participants,
         # the words agreed to, as journaled (journals from before they were: the console's)
         "statement": said[0] if said else ATTESTATION_TEXT,

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from drconsole.journal.journal import Event, VerifyReport, is_run_dir
 from drconsole.plans.model import Plan
+from drconsole.plans.refs import RefError, resolve
 from drconsole.plans.yamlpos import YamlSyntaxError, load_yaml
 from drconsole.runs.index import Key, Snapshot
 from drconsole.runs.rundir import PLAN_COPY
@@ -111,11 +112,72 @@ class PreviousRecordError(ValueError):
     """The previous ceremony's record cannot be read."""
 
 
-def previous_seals(path: str | Path) -> dict[str, str]:
-    """Bag label -> bag id of the seal each bag is left under by the previous ceremony's
-    record (its last seal, unless opened after it): its run directory (journal verified
-    first) or its exported ``record.json``."""
-    where = Path(path)
+@dataclass(frozen=True)
+class Seal:
+    """A witnessed seal a bag is left under: its bag id, the ceremony (run id) that sealed it
+    and when, and how many records back that ceremony is (1: the previous one)."""
+
+    bag_id: str
+    run_id: str
+    at: str
+    back: int
+
+    @property
+    def source(self) -> str:
+        """Where the seal comes from, in words."""
+        when = f"run {self.run_id}, {self.at[:10]}" if self.at else f"run {self.run_id}"
+        if self.back == 1:
+            return f"sealed in the previous ceremony ({when})"
+        return f"sealed {self.back} ceremonies ago ({when})"
+
+
+PREVIOUS_RECORDS = 20  # how far back previous records are followed
+
+
+def previous_seals(path: str | Path) -> dict[str, Seal]:
+    """Bag label -> the witnessed seal each bag is left under by the previous ceremonies: the
+    newest record that touched the bag says (its last seal; opened after it: under no seal,
+    left out), however many records back, each record naming its own previous record
+    (``PREVIOUS_RECORDS`` at most). A record is a run directory (its journal verified first) or
+    an exported ``record.json``.
+
+    Raises:
+        PreviousRecordError: a record cannot be read, is not a record, or the records name
+            each other in a cycle.
+    """
+    seals: dict[str, Seal] = {}
+    decided: set[str] = set()  # labels a newer record left sealed or opened
+    seen: list[str] = []
+    where: str | Path | None = path
+    for back in range(1, PREVIOUS_RECORDS + 1):
+        if not where:
+            break
+        key = str(Path(where).resolve())
+        if key in seen:
+            chain = " -> ".join([*seen, key])
+            raise PreviousRecordError(f"the previous records name each other in a cycle: {chain}")
+        seen.append(key)
+        run_id, bags, where = _one_record(Path(where))
+        left: dict[str, Seal | None] = {}
+        for bag in bags:
+            label = str(bag["label"])
+            if bag.get("event") == "seal":
+                left[label] = Seal(str(bag["bag_id"]), run_id, str(bag.get("at") or ""), back)
+            elif bag.get("event") == "open":  # opened and not sealed again: under no seal
+                left[label] = None
+        for label, seal in left.items():
+            if label not in decided and seal is not None:
+                seals[label] = seal
+        decided |= set(left)
+    return seals
+
+
+def _one_record(where: Path) -> tuple[str, list[dict[str, Any]], str | None]:
+    """One previous record: its run id, its bag events, and the previous record it names.
+
+    Raises:
+        PreviousRecordError: it cannot be read, or is not a record.
+    """
     if where.is_dir():
         if not is_run_dir(where):
             raise PreviousRecordError(f"{where} is not a run directory")
@@ -126,18 +188,35 @@ def previous_seals(path: str | Path) -> dict[str, str]:
         check = snap.verify()
         if not check.ok:
             raise PreviousRecordError(f"previous record {where}: {check.describe()}")
-        bags = replay(snap.events()).bags
-    else:
-        try:
-            bags = json.loads(where.read_text(encoding="utf-8"))["bags"]
-        except OSError as exc:
-            raise PreviousRecordError(f"cannot read {where}: {exc.strerror}") from None
-        except (ValueError, KeyError, TypeError):
-            raise PreviousRecordError(f"{where} is not a ceremony record.json") from None
-    seals: dict[str, str] = {}
-    for bag in bags:
-        if bag.get("event") == "seal":
-            seals[str(bag["label"])] = str(bag["bag_id"])
-        elif bag.get("event") == "open":  # opened and not sealed again: under no seal
-            seals.pop(str(bag["label"]), None)
-    return seals
+        state = replay(snap.events())
+        return state.run_id or where.name, state.bags, named_previous(where, state.inputs)
+    try:
+        data = json.loads(where.read_text(encoding="utf-8"))
+        bags, run_id = data["bags"], str(data.get("run_id") or where)
+    except OSError as exc:
+        raise PreviousRecordError(f"cannot read {where}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise PreviousRecordError(f"{where} is not a ceremony record.json") from None
+    named = data.get("previous_record")
+    return run_id, bags, str(named) if named else None
+
+
+def named_previous(run_dir: Path, inputs: dict[str, Any]) -> str | None:
+    """The previous record a run's ceremony named (its plan copy's), None when none."""
+    plan = plan_copy(run_dir)
+    return None if plan is None else previous_record_of(plan, inputs)
+
+
+def previous_record_of(plan: Plan, inputs: dict[str, Any]) -> str | None:
+    """The previous record ``plan``'s ceremony names with these inputs; None when it names
+    none (or its reference cannot be resolved: the engine says why)."""
+    if plan.ceremony is None or not plan.ceremony.previous_record:
+        return None
+    try:
+        named = resolve(
+            plan.ceremony.previous_record,
+            lambda ref: inputs.get(ref.parts[0]) if ref.root == "inputs" else None,
+        )
+    except RefError:
+        return None
+    return str(named) if named else None

@@ -179,22 +179,13 @@ class InputsModal(AnswerOnce):
 def previous_record_problem(plan: Plan, values: dict[str, Any]) -> str | None:
     """A ceremony's previous record, as typed, that cannot be read: refused on the form, before
     a run exists (found at the first bag, a typo stopped the ceremony with that bag open)."""
-    if plan.ceremony is None or not plan.ceremony.previous_record:
-        return None
-    from drconsole.plans.refs import RefError, resolve
-    from drconsole.runs.read import PreviousRecordError, previous_seals
+    from drconsole.runs.read import PreviousRecordError, previous_record_of, previous_seals
 
-    try:
-        where = resolve(
-            plan.ceremony.previous_record,
-            lambda ref: values.get(ref.parts[0]) if ref.root == "inputs" else None,
-        )
-    except RefError:
-        return None  # the engine says what is wrong with the plan
+    where = previous_record_of(plan, values)
     if not where:
         return None
     try:
-        previous_seals(str(where))
+        previous_seals(where)
     except PreviousRecordError as exc:
         return f"previous record: {exc}"
     return None

@@ -373,8 +373,10 @@ def test_a_bag_number_unlike_the_previous_record_raises_an_exception(
     assert record["exceptions"] == []
     # found, and said so in words: on the initials form and in the record (was 'previous = ...')
     opened = next(s for s in record["steps"] if s["id"] == "open-cards")
-    assert "seal=matches TEB-0002, sealed in the previous ceremony" in opened["said"]
-    assert "(intact; matches TEB-0002, sealed in the previous ceremony)" in to_markdown(record)
+    first_id = build_record(first)["run_id"]
+    sealed = f"sealed in the previous ceremony (run {first_id}, "
+    assert f"seal=matches TEB-0002, {sealed}" in opened["said"][2]
+    assert f"(intact; matches TEB-0002, {sealed}" in to_markdown(record)
 
 
 BAGS = """
@@ -447,7 +449,7 @@ def test_a_bag_nobody_saw_sealed_is_opened_only_with_an_exception(
     assert result.code == 0, result.err
     (exc,) = build_record(run_dir)["exceptions"]
     assert exc["step"] == "open-cards"
-    assert exc["happened"].endswith("no witnessed seal: the previous record leaves it with no seal")
+    assert exc["happened"].endswith("no witnessed seal: the previous records leave it with no seal")
 
 
 def test_a_mistyped_previous_record_stops_before_anyone_signs_in(
@@ -721,3 +723,86 @@ def test_participants_are_told_before_they_attest_that_the_ceremony_stopped_earl
     said = _where_it_stands(state)
     assert said.startswith("THE CEREMONY STOPPED BEFORE ITS END: step checksum failed (no checksum")
     assert "1 step(s) not run: verify" in said
+
+
+def test_a_failed_step_is_initialled_and_a_later_choice_says_it_failed(
+    ceremony: Callable[..., tuple[CliResult, Path]],
+) -> None:
+    """The quarterly test's key-restored check failed, nobody initialled it and the result
+    'passed: ...' was chosen later: the witness now initials the failure as shown, and the
+    choice made after it carries the failure into the record beside it (not blocked)."""
+    plan = PLAN.replace(
+        "    key_material: true\n    needs: [serial]",
+        "    key_material: true\n    on_failure: continue\n    needs: [serial]",
+    )
+    given = answers()
+    given["steps"]["move-keys"] = {"confirm": False}
+    result, run_dir = ceremony(given, plan_text=plan)
+    assert result.code == 1, result.err  # the failed step fails the ceremony's result
+    evs = list(read_events(run_dir))
+    initialled = {e.data["step"] for e in evs if e.type == "initials"}
+    assert "move-keys" in initialled
+    asked = [
+        e.data["about"]
+        for e in evs
+        if e.type == "question_asked" and e.data.get("question") == "initials"
+    ]
+    assert "Result: failed: the operator did not confirm this step" in asked
+    record = build_record(run_dir)
+    where = next(s for s in record["steps"] if s["id"] == "where")
+    assert where["said"] == [
+        "choice=safe A",
+        "failed_before=move-keys: the operator did not confirm this step",
+    ]
+    moved = next(s for s in record["steps"] if s["id"] == "move-keys")
+    assert (moved["actor"], moved["witness"]) == ("KM", "LJ")
+    assert "failed_before=move-keys" in to_markdown(record)
+
+
+# the small ceremony's header, with one step that never touches the cards
+LAPTOP_ONLY = PLAN.split("steps:")[0].replace("tiny-ceremony", "laptop-ceremony") + (
+    "steps:\n  - {id: seal-laptop, bag: {event: seal, label: laptop, contents: laptop}}\n"
+)
+
+
+def test_a_bag_sealed_two_ceremonies_ago_is_found_through_each_previous_record(
+    ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path, cli: Cli
+) -> None:
+    """The cards sealed in A; B (naming A) never touches them; C names B and opens the cards:
+    B's own previous record is followed back to A's seal, and C says which ceremony sealed
+    them. Records that name each other in a cycle are refused."""
+    from drconsole.runs.read import PreviousRecordError, previous_seals
+
+    _, first = ceremony(answers())  # A: seals the cards in TEB-0002
+    first_id = build_record(first)["run_id"]
+    plan = tmp_path / "laptop.yaml"
+    plan.write_text(LAPTOP_ONLY)
+    laptop = {
+        "operator": "Kim Min",
+        "participants": sheet(),
+        "initials": {"actor": "KM", "witness": "LJ"},
+        "attestations": {p.initials: {"agree": True} for p in PEOPLE},
+        "inputs": {"previous_record": str(first)},
+        "steps": {"seal-laptop": {"evidence": {"bag_id": "TEB-0100"}}},
+    }
+    answers_file = tmp_path / "laptop-answers.yaml"
+    answers_file.write_text(yaml.safe_dump(laptop))
+    second = cli.run(plan, answers=answers_file, mode="drill")
+    assert second.code == 0, second.err
+    exported = tmp_path / "second.json"
+    assert cli("record", second.run_dir, "--format", "json", "--output", exported).code == 0
+    for previous in (second.run_dir, exported):  # C names B: its run directory or its JSON
+        given = answers()
+        given["inputs"] = {"previous_record": str(previous)}
+        given["steps"]["open-cards"] = {"evidence": {"bag_id": "TEB-0002", "intact": "yes"}}
+        result, run_dir = ceremony(given)
+        assert result.code == 0, result.err
+        record = build_record(run_dir)
+        assert record["exceptions"] == []  # was: no witnessed seal, an exception
+        opened = next(b for b in record["bags"] if b["event"] == "open")
+        assert opened["previous"] == "TEB-0002"
+        assert opened["previous_source"].startswith(f"sealed 2 ceremonies ago (run {first_id}, 20")
+    cycle = tmp_path / "cycle.json"
+    cycle.write_text(json.dumps({"run_id": "x", "bags": [], "previous_record": str(cycle)}))
+    with pytest.raises(PreviousRecordError, match="cycle"):
+        previous_seals(cycle)

@@ -5,6 +5,7 @@ decision taken, and the ceremony goes on (the step is failed-and-continued)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from drconsole.engine.ceremony_rules import quorum_problem, values_match
@@ -13,7 +14,7 @@ from drconsole.engine.operator import NoAnswer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
 from drconsole.engine.steps.base import StepKind, StepRun
 from drconsole.plans.model import BagEvent, Compare, EvidenceField, InputType, Step
-from drconsole.runs.state import StepStatus
+from drconsole.runs.state import RunState, StepStatus
 
 
 async def checkbox(run: StepRun) -> Outcome:
@@ -37,8 +38,25 @@ async def choice(run: StepRun) -> Outcome:
     field = EvidenceField(
         type=InputType.CHOICE, prompt=step.choice.prompt, choices=step.choice.options
     )
-    values = await ctx.ask_evidence(step, ctx.question(step), {"choice": field})
-    return Outcome(StepStatus.SUCCEEDED, {"choice": values["choice"]})
+    failed = failed_before(ctx.state)
+    q = ctx.question(step)
+    if failed:  # a choice cannot quietly contradict a failed check: it is said, and recorded
+        said = f"**FAILED BEFORE THIS CHOICE:** {failed}\n\n{q.guidance or ''}"
+        q = replace(q, guidance=said.strip())
+    values = await ctx.ask_evidence(step, q, {"choice": field})
+    outputs = {"choice": values["choice"]}
+    return Outcome(StepStatus.SUCCEEDED, outputs | ({"failed_before": failed} if failed else {}))
+
+
+def failed_before(state: RunState) -> str | None:
+    """The steps failed so far (not those failed by a recorded exception: they have their own
+    entry), each with why, within 200 characters; None when none has."""
+    said = "; ".join(
+        f"{s.id}: {s.error or s.reason or 'failed'}"
+        for s in state.steps.values()
+        if s.status is StepStatus.FAILED and "exceptions" not in s.outputs
+    )
+    return (said if len(said) <= 200 else said[:199] + "…") or None
 
 
 async def record(run: StepRun) -> Outcome:
@@ -88,7 +106,7 @@ async def bag(run: StepRun) -> Outcome:
             await ceremony.exception(
                 step,
                 f"bag {bag.label} under a witnessed seal (sealed earlier in this ceremony, "
-                "or in the previous ceremony's record)",
+                "or in a previous ceremony's record)",
                 f"bag {bag.label} ({bag_id}) {_DONE[bag.event]} with no witnessed seal: {source}",
             )
         )
