@@ -93,3 +93,18 @@ def resolve(value: Any, lookup: Callable[[Ref], Any]) -> Any:
     if isinstance(value, list):
         return [resolve(item, lookup) for item in value]
     return value
+
+
+def resolve_known(text: str, lookup: Callable[[Ref], Any]) -> str:
+    """``text`` with each reference ``lookup`` can answer now replaced by its value, and the
+    others left as written (a step's output not produced yet, a malformed one): for words a
+    person reads while a run is under way, such as a step's guidance."""
+
+    def render(match: re.Match[str]) -> str:
+        try:
+            found = lookup(parse_ref(match.group(1)))
+        except RefError:
+            return match.group(0)
+        return match.group(0) if found is None else str(found)
+
+    return _REF.sub(render, text).replace("$${", "${")

@@ -30,6 +30,7 @@ from drconsole.engine.launch import Prepared
 from drconsole.engine.modes import Mode
 from drconsole.journal.journal import Event
 from drconsole.plans.model import Plan, Step
+from drconsole.plans.refs import Ref, RefError, resolve_known
 from drconsole.runs.state import FINISHED, RunResult, RunState, StepStatus
 from drconsole.timeutil import format_duration, format_timestamp, parse_timestamp, utcnow
 from drconsole.tui.labels import MODE_LABELS
@@ -93,6 +94,21 @@ class RunView(Screen[None]):
     def who(self) -> str:
         """Who the title names (the operator, or that this screen only watches)."""
         return self.run_state.who()
+
+    def lookup(self, ref: Ref) -> Any:
+        """What a reference in the plan's words stands for now: the run's inputs and the
+        outputs its steps have given (the run screen's engine also knows the targets).
+
+        Raises:
+            RefError: not known (yet).
+        """
+        state = self.run_state
+        if ref.root == "inputs" and ref.parts[0] in state.inputs:
+            return state.inputs[ref.parts[0]]
+        record = state.steps.get(ref.parts[0]) if ref.root == "steps" else None
+        if record is not None and ref.parts[-1] in record.outputs:
+            return record.outputs[ref.parts[-1]]
+        raise RefError(f"{ref.text}: not known yet")
 
     def measure(self) -> clocks.Clocks:
         """RTO and RPO right now."""
@@ -346,7 +362,7 @@ class RunView(Screen[None]):
         self.query_one("#detail-head", Static).update(
             f"{step.label}  [{step.kind}{', DESTRUCTIVE' if step.destructive else ''}]"
         )
-        self._show_guidance(step.guidance or step.manual or "")
+        self._show_guidance(resolve_known(step.guidance or step.manual or "", self.lookup))
         live = self.query_one("#detail-live", RichLog)
         live.clear()
         for line in self.live_lines.get(self.selected, []):
@@ -471,6 +487,9 @@ class RunScreen(RunView, inherit_bindings=False):
 
     def who(self) -> str:
         return self.run_state.who(self.engine.operator.name)
+
+    def lookup(self, ref: Ref) -> Any:
+        return self.engine.ctx.lookup(ref)  # the targets too
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Break and exception keys exist only in ceremonies; abort only while the run runs."""
