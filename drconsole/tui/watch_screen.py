@@ -62,7 +62,7 @@ class WatchScreen(RunView, inherit_bindings=False):
         Binding("escape", "leave", "Back"),
     ]
     DEFAULT_CSS = """
-    #watch-status { height: auto; max-height: 3; padding: 0 1; background: $panel;
+    #watch-status { height: auto; max-height: 4; padding: 0 1; background: $panel;
                     text-style: bold; }
     """
 
@@ -139,9 +139,9 @@ class WatchScreen(RunView, inherit_bindings=False):
                 if self.interrupted
                 else "it ended without a word (killed, or its machine stopped)"
             )
-            lines = [
-                f"The driver has STOPPED ({holder}): {why}. "
-                f"The run is resumable: drconsole resume {self.run_dir}"
+            lines = [  # what to do first: at 80x24 this panel shows its first lines only
+                f"The driver has STOPPED. Resume it: drconsole resume {self.run_dir}",
+                f"It was driven by {holder}; {why}.",
             ]
         asking = state.asking
         if asking is not None and now.driving and not state.finished:
