@@ -34,8 +34,8 @@ def departures(root: Path) -> list[str]:
     layout = state.layout()
     if not _answers(state.primary_port):
         found.append(
-            "the primary database does not answer (left so by `sandbox fail-primary`, "
-            "`sandbox lose-site` or a failover drill)"
+            "the primary database does not answer (stopped by a step of this or an earlier "
+            "run, by `sandbox fail-primary` or `lose-site`, or it died)"
         )
     elif in_recovery(layout.dsn(state.standby_port)) is False:  # None: it does not answer
         found.append("the DR database is no longer a standby (a failover promoted it)")
