@@ -176,10 +176,15 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--dir", metavar="DIR")
     sp = ssub.add_parser("lose-site", help="destroy the primary site for a full-site drill")
     sp.add_argument("--dir", metavar="DIR")
-    sp = ssub.add_parser("prepare-drill", help="roles, writer and DR Vault ready for a drill")
-    sp.add_argument("--dir", metavar="DIR")
-    sp = ssub.add_parser("reset", help="back to the healthy baseline after any drill")
-    sp.add_argument("--dir", metavar="DIR")
+    for name, text in (
+        ("prepare-drill", "roles, writer and DR Vault ready for a drill"),
+        ("reset", "back to the healthy baseline after any drill"),
+    ):
+        sp = ssub.add_parser(name, help=text)
+        sp.add_argument("--dir", metavar="DIR")
+        sp.add_argument("--runs-dir", metavar="DIR",
+                        help="refused while a run here is driven against the sandbox "
+                             "(default: the runs directory)")  # fmt: skip
     sp = ssub.add_parser("hsm", help="practice stand-ins for the HSM vendor's commands")
     sp.add_argument("action", choices=["backup", "restore", "clear"])
     sp.add_argument("file", nargs="?", metavar="FILE", help="the practice backup file")
@@ -451,7 +456,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from drconsole.engine.answers import AnswersError
     from drconsole.engine.launch import LaunchError, prepare_new
     from drconsole.engine.modes import Mode
-    from drconsole.runs.rundir import default_runs_dir
 
     if args.metrics_file and not _metrics_dir_ok(args.metrics_file, headless=not _needs_tui(args)):
         return EXIT_INVALID
@@ -477,7 +481,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if answers is not None:
         given = {**{k: v for k, v in answers.inputs.items()}, **given}
-    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    runs_dir = _runs_dir(args)
     targets = Path(args.targets) if args.targets else None
     if targets is None and Mode(args.mode) is not Mode.REAL:
         targets = _default_targets()  # the sandbox's, as in the console; never for a real run
@@ -591,6 +595,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK if run.check.ok else EXIT_FAILED
 
 
+def _runs_dir(args: argparse.Namespace) -> Path:
+    """The runs directory a command names with --runs-dir, else the default one."""
+    from drconsole.runs.rundir import default_runs_dir
+
+    return Path(args.runs_dir) if getattr(args, "runs_dir", None) else default_runs_dir()
+
+
 def _run_dir(given: str) -> Path | None:
     """The run directory named on the command line, or None (said why) when it is not one."""
     from drconsole.journal.journal import is_run_dir
@@ -658,10 +669,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     import textwrap
 
     from drconsole.engine import clocks
-    from drconsole.runs.rundir import default_runs_dir, list_runs
+    from drconsole.runs.rundir import list_runs
     from drconsole.timeutil import format_duration, utcnow
 
-    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    runs_dir = _runs_dir(args)
     runs = list_runs(runs_dir)
     if not runs:
         print(f"no runs in {runs_dir}")
@@ -687,7 +698,6 @@ def cmd_history(args: argparse.Namespace) -> int:
     import shutil
 
     from drconsole.report import history
-    from drconsole.runs.rundir import default_runs_dir
     from drconsole.timeutil import TimeFormatError, parse_timestamp
 
     since = None
@@ -698,7 +708,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         except TimeFormatError:
             _err(f"--since {args.since!r}: write a date (2026-01-01) or a UTC time (...T06:00:00Z)")
             return EXIT_INVALID
-    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    runs_dir = _runs_dir(args)
     found = history.history(runs_dir, args.plan, since)
     if args.plan and not found["plans"] and not found["schedule"]:
         _err(f"no runs of plan {args.plan!r} in {runs_dir}")
@@ -780,11 +790,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         elif args.sandbox_command == "lose-site":
             print(manager.lose_site(root))
         elif args.sandbox_command == "prepare-drill":
-            print(manager.prepare_drill(root))
+            print(manager.prepare_drill(root, _runs_dir(args)))
         elif args.sandbox_command == "reset":
             from drconsole.sandbox.reset import reset
 
-            print(reset(root))
+            print(reset(root, _runs_dir(args)))
         elif args.sandbox_command in ("inject", "heal"):
             from drconsole.sandbox import faults
 
@@ -917,10 +927,9 @@ def _end_with_parent() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from drconsole.runs.rundir import default_runs_dir
     from drconsole.serve import ServeError, serve
 
-    runs_dir = Path(args.runs_dir) if args.runs_dir else default_runs_dir()
+    runs_dir = _runs_dir(args)
     try:
         serve(args.host, args.port, runs_dir, Path(args.token_file) if args.token_file else None)
     except ServeError as exc:

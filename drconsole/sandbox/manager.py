@@ -383,12 +383,37 @@ def _bao_state(server: openbao.BaoServer) -> str:
     return f"{word} ({seal['t']} of {seal['n']})"
 
 
+def _streams(dsn: str) -> bool:
+    """Whether a standby's WAL receiver streams now (a standby cut off from its primary's
+    timeline, after a point-in-time restore of the primary, retries and never streams)."""
+    try:
+        with psycopg.connect(dsn, connect_timeout=2) as conn:
+            row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0] == "streaming")
+
+
+def _standby_line(state: SandboxState, primary: str) -> str:
+    """The standby's state, and NOT streaming when the primary is up and it does not stream
+    from it: it still answers and reads as a standby, but holds only what it had."""
+    dsn = state.layout().dsn(state.standby_port)
+    said = _ping(dsn)
+    if primary == "up, accepting writes" and said.startswith("up, standby"):
+        # a receiver that just restarted (the primary restarted) streams within a second
+        if not wait_until(lambda: _streams(dsn), 3, interval_s=0.2):
+            said += ", NOT streaming from the primary (rebuild it: sandbox reset)"
+    return said
+
+
 def status(root: Path) -> str:
     state = _require(root)
     layout = state.layout()
     lines = [f"sandbox {root} (practice only; clusters run as {state.os_user})"]
-    for which, port in (("primary", state.primary_port), ("standby", state.standby_port)):
-        lines.append(f"  postgres {which:<8} 127.0.0.1:{port:<6} {_ping(layout.dsn(port))}")
+    primary = _ping(layout.dsn(state.primary_port))
+    lines.append(f"  postgres primary  127.0.0.1:{state.primary_port:<6} {primary}")
+    standby = _standby_line(state, primary)
+    lines.append(f"  postgres standby  127.0.0.1:{state.standby_port:<6} {standby}")
     lines.append(f"  WAL archiving      {archiving(state)}")
     pid = writer_pid(root)
     lines.append(f"  writer             {f'running (pid {pid})' if pid else 'stopped'}")
@@ -572,13 +597,14 @@ def _practice_backup_key(root: Path) -> Path:
     return path
 
 
-def prepare_drill(root: Path) -> str:
-    """Before a failover drill: the sandbox at its baseline (``sandbox reset``): the primary is
-    the primary, the standby streams, the writer runs, the DR Vault is a cluster of its own.
-    What cannot be repaired is named, with what to do."""
+def prepare_drill(root: Path, runs_dir: Path | None = None) -> str:
+    """Before a failover drill: the sandbox at its baseline (``sandbox reset``, refused while a
+    run in ``runs_dir`` is driven against it): the primary is the primary, the standby streams,
+    the writer runs, the DR Vault is a cluster of its own. What cannot be repaired is named,
+    with what to do."""
     from drconsole.sandbox.reset import reset
 
-    return reset(root) + "\nthe sandbox is ready for a drill"
+    return reset(root, runs_dir) + "\nthe sandbox is ready for a drill"
 
 
 def fail_primary(root: Path) -> str:

@@ -34,12 +34,23 @@ from drconsole.sandbox.postgres import PgLayout
 CONFLICT = "already exists in the repo1 archive with a different checksum"
 
 
-def reset(root: Path) -> str:
-    """Repair every part that differs from the baseline; say what was done and how long it took."""
+def reset(root: Path, runs_dir: Path | None = None) -> str:
+    """Repair every part that differs from the baseline; say what was done and how long it took.
+
+    Raises:
+        SandboxError: no sandbox there; or a run in ``runs_dir`` is being driven against it
+            (a reset would pull its systems from under it mid-step).
+    """
     root = root.resolve()
     state = manager.load_state(root)
     if state is None:
         raise SandboxError(f"no sandbox in {root}; run 'drconsole sandbox up --dir {root}'")
+    if runs_dir is not None and (driven := driven_runs(root, runs_dir)):
+        raise SandboxError(
+            "not reset: a run is being driven against this sandbox, and a reset would change "
+            f"its systems under it: {'; '.join(driven)}. Let it end (or abort it at its "
+            "console), then reset; `drconsole watch RUN_DIR` shows where it is"
+        )
     began = time.monotonic()
     said = faults.heal_all(root)  # a facilitator's injected faults first, each undone exactly
     said += [manager.writer_stop(root), manager.snapshotter_stop(root), auditlog.stop(root)]
@@ -72,6 +83,24 @@ def reset(root: Path) -> str:
     else:
         said.append(f"the sandbox is at its baseline ({took})")
     return "\n".join(said)
+
+
+def driven_runs(root: Path, runs_dir: Path) -> list[str]:
+    """The unfinished runs in ``runs_dir`` whose targets are this sandbox's and that a live
+    process drives now, each as ``RUN_DIR (driven by ...)``."""
+    from drconsole.faultlog import sandbox_of
+    from drconsole.runs.follow import driver
+    from drconsole.runs.rundir import list_runs
+
+    found = []
+    for run in list_runs(runs_dir) if runs_dir.is_dir() else []:
+        used = sandbox_of(run.state.targets_file)
+        if run.state.finished or used is None or used.resolve() != root:
+            continue
+        now = driver(run.path)
+        if now.driving:
+            found.append(f"{run.path} ({now.describe()})")
+    return found
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
