@@ -99,7 +99,7 @@ def confirmation_prompt(ctx: RunContext, step: Step) -> str:
     if spec is not None:
         will = does(spec, ctx.resolve(step.with_))
     else:
-        will = f"done by hand: {str(ctx.resolve(step.manual or '')).strip()}"
+        will = f"(by hand) {str(ctx.resolve(step.manual or '')).strip()}"
     return (
         f"It will: {will}\n"
         f"Where: {where(ctx, step) or 'as written above (no site is named)'}\n"

@@ -300,7 +300,11 @@ class ChoiceModal(_Modal):
     stray Enter chooses nothing. With ``reason_for`` (the choice that needs a reason) a reason
     line is shown: Tab goes straight to it (never to the guidance, where a typed letter would
     choose), Enter there chooses ``reason_for``, and that choice's key with no reason asks for
-    one instead of answering."""
+    one instead of answering.
+
+    With ``final`` (the choice that cannot be undone: abort), that choice's key asks again on
+    the spot and only ``y`` then chooses it; any other key, Escape included, goes back to the
+    choices and chooses nothing (one stray ``x`` aborted a run, for good)."""
 
     AUTO_FOCUS: ClassVar[str | None] = ""  # "" focuses nothing (None would take the app's)
 
@@ -311,11 +315,14 @@ class ChoiceModal(_Modal):
         text: str,
         choices: list[tuple[str, str, str]],
         reason_for: str | None = None,
+        final: str | None = None,
     ) -> None:
         super().__init__(q, title)
         self.text = text
         self.choices = choices
         self.reason_for = reason_for
+        self.final = final
+        self.armed = False  # the final choice's key was pressed: y confirms it
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
@@ -329,11 +336,38 @@ class ChoiceModal(_Modal):
                     id="reason-hint",
                     classes="modal-hint",
                 )
+            if self.final is not None:
+                label = next(lbl for v, _, lbl in self.choices if v == self.final)
+                sure = Static(
+                    f"{label.upper()}? It is final: the run cannot be resumed. "
+                    "y: yes, for good. Any other key: back to the choices.",
+                    id="final-hint",
+                    classes="modal-problem",
+                )
+                sure.display = False
+                yield sure
             with Horizontal(classes="modal-buttons"):
                 for value, key, label in self.choices:
                     yield Button(f"{key}: {label}", id=f"choice-{value}")
 
+    def _arm(self, armed: bool) -> None:
+        self.armed = armed
+        self.query_one("#final-hint", Static).display = armed
+
+    def action_cancel(self) -> None:
+        if self.armed:  # Escape after the final choice's key: back, nothing chosen
+            self._arm(False)
+            return
+        super().action_cancel()
+
     def on_key(self, event: Any) -> None:
+        if self.armed and event.key != "escape":
+            event.stop()
+            event.prevent_default()
+            self._arm(False)
+            if event.key == "y":
+                self._choose(str(self.final), sure=True)
+            return
         if (
             self.reason_for is not None
             and event.key == "tab"
@@ -357,7 +391,10 @@ class ChoiceModal(_Modal):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self._choose(str(event.button.id).removeprefix("choice-"))
 
-    def _choose(self, value: str) -> None:
+    def _choose(self, value: str, sure: bool = False) -> None:
+        if value == self.final and not sure:
+            self._arm(True)
+            return
         reason = self.query_one("#reason", Input).value.strip() if self.reason_for else ""
         if value == self.reason_for and not reason:
             hint = self.query_one("#reason-hint", Static)
@@ -380,6 +417,7 @@ def interrupted_modal(q: Question) -> ChoiceModal:
             (InterruptedChoice.ABORT.value, "x", "Abort the run"),
         ],
         reason_for=InterruptedChoice.MARK_DONE.value,
+        final=InterruptedChoice.ABORT.value,
     )
 
 
@@ -393,4 +431,5 @@ def failure_modal(q: Question, error: str) -> ChoiceModal:
             (FailureChoice.CONTINUE.value, "c", "Continue without it"),
             (FailureChoice.ABORT.value, "x", "Abort the run"),
         ],
+        final=FailureChoice.ABORT.value,
     )

@@ -52,7 +52,7 @@ class TuiOperator:
     ) -> str:
         typed = await self._ask(modals.TypedConfirmModal(q, prompt, expected, problem))
         if typed is None:
-            raise NoAnswer("the operator cancelled the typed confirmation; nothing was done")
+            raise NoAnswer("the operator cancelled the typed confirmation")
         return str(typed)
 
     async def secret(self, q: Question, prompt: str, problem: str | None = None) -> Secret:
@@ -64,9 +64,19 @@ class TuiOperator:
     async def signoff(
         self, q: Question, signers: int, roles: list[str], problem: str | None = None
     ) -> list[Signer]:
-        rows = await self._ask(modals.SignoffModal(q, signers, roles, problem))
-        if rows is None:
-            raise NoAnswer("the sign-off was cancelled")
+        while (rows := await self._ask(modals.SignoffModal(q, signers, roles, problem))) is None:
+            # Escape alone never decides: not approving fails the step (a ceremony's approval,
+            # after bags were opened, ended the ceremony on one stray Escape)
+            answer = await self._ask(
+                modals.ChoiceModal(
+                    q,
+                    "No sign-off?",
+                    "Without the sign-off the step fails, and the run may stop there.",
+                    [("back", "b", "Back to the sign-off"), ("none", "n", "Not approved")],
+                )
+            )
+            if answer is not None and answer[0] == "none":
+                raise NoAnswer("the sign-off was refused")
         return [Signer(r["name"], r["role"]) for r in rows]
 
     async def evidence(
@@ -163,11 +173,15 @@ class TuiOperator:
             FieldSpec("decision", prompt="The ceremony administrator's decision"),
         ]
         text = f"Expected: {expected}" + (f"\nFound: {happened}" if happened else "")
-        values = await self._ask(
-            modals.EvidenceModal(q, fields, None, title=f"EXCEPTION #{number}", text=text)
-        )
-        if values is None:
-            raise NoAnswer("no decision was recorded")
+        keys = "Enter: the next field, and records after the last. The decision is needed."
+        problem = None
+        # Escape never records 'no decision': the exception is written down, decided
+        while (
+            values := await self._ask(
+                modals.EvidenceModal(q, fields, problem, f"EXCEPTION #{number}", text, keys)
+            )
+        ) is None:
+            problem = "Escape cannot skip an exception: type the administrator's decision"
         return values.get("happened") or happened or "not described", values["decision"]
 
     async def quorum(

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import ModalScreen
 
 from drconsole.tui.app import DrConsoleApp
 
@@ -54,3 +56,14 @@ def on(app: DrConsoleApp, kind: type) -> bool:
 
 def run(coro: Coroutine[Any, Any, None]) -> None:
     asyncio.run(coro)
+
+
+class Host(App[None]):
+    """An empty app whose modals report their answers into ``answers``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[Any] = []
+
+    def ask(self, screen: ModalScreen[Any]) -> None:
+        self.push_screen(screen, self.answers.append)

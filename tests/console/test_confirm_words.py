@@ -1,6 +1,6 @@
 """A destructive step's typed confirmation says in words what will happen and where, under
 the step's title, before the short text is typed: what the step does (its action's words with
-its parameters, or the command done by hand), the site with its description from the targets
+its parameters, or '(by hand)' and the command), the site with its description from the targets
 file, then the text to type; in the console the input and a refusal stay in sight at 80x24.
 Parametrised over every destructive step of ``plans/*.yaml``, so a new one is covered by
 default (the walk found a prompt that read a guard by step id: 'primary-writes's
@@ -96,7 +96,7 @@ def test_every_destructive_step_says_what_it_does_and_where(
         assert will.startswith("It will: ")
         assert will.removeprefix("It will: ").strip(), "it says what the action does"
     else:
-        assert will == f"It will: done by hand: {str(ctx.resolve(step.manual)).strip()}"
+        assert will == f"It will: (by hand) {str(ctx.resolve(step.manual)).strip()}"
     site = ctx.site_name(step)
     assert site is not None, "a destructive step names its site: the person reads where"
     assert where == f"Where: site {site}, {ctx.targets.site(site).description}"

@@ -14,13 +14,12 @@ ceremony walk at 80x24).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from textual.app import App
 from textual.widgets import Static
 
 from drconsole.engine.operator import Question
 from drconsole.tui import modals
+from tests.console.pilot import Host
 
 GUIDANCE = "THE CEREMONY STOPPED BEFORE ITS END: step x failed.\n\nRead this aloud."
 
@@ -34,17 +33,6 @@ def attestation() -> modals.ChoiceModal:
         [("agree", "a", "I agree"), ("disagree", "d", "I do not agree (reason)")],
         reason_for="disagree",
     )
-
-
-class Host(App[None]):
-    """An empty app whose modals report their answers into ``answers``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.answers: list[Any] = []
-
-    def ask(self, screen: modals._Modal) -> None:
-        self.push_screen(screen, self.answers.append)
 
 
 def test_tab_reaches_the_reason_and_typed_letters_never_choose() -> None:
