@@ -60,6 +60,7 @@ operator: demo-dba
 steps:
   confirm: {confirm: true}
   restore: {typed: "restore qsign"}
+  rebuild-standby: {typed: "rebuild dr"}
 ANSWERS
 sleep 3
 target=$(date -u -d '-2 sec' +%Y-%m-%dT%H:%M:%SZ)

@@ -38,6 +38,12 @@ class BackupInfoParams(Params):
 
 class WindowParams(Params):
     target: str | None = Field(None, description="A UTC timestamp that must lie in the window.")
+    until_now: bool = Field(
+        False,
+        description="The newest WAL is archived before the restore (the plan's flush-wal has "
+        "not run yet: the start form): while the primary answers and archives without "
+        "trouble, the window ends now. Never a time in the future.",
+    )
 
 
 class NoParams(Params):
@@ -56,6 +62,11 @@ class ReplicationParams(Params):
     )
     incident_at: str | None = Field(
         None, description="When the primary failed (UTC), for past_rpo; default now."
+    )
+    timelines: bool = Field(
+        False,
+        description="A standby that does not stream: is it on a timeline the WAL archive has "
+        "abandoned (timeline_abandoned)? Reads the pgBackRest repository.",
     )
 
 
@@ -218,7 +229,7 @@ ACTIONS = [
         },
         effect=Effect.READ_ONLY,
         idempotent=True,
-        run=lambda c, p: _pg(c).recovery_window(p.target),
+        run=lambda c, p: _pg(c).recovery_window(p.target, p.until_now),
         describe=lambda p: f"recovery window (target {p.target})",
         needs_site=True,
     ),
@@ -238,12 +249,16 @@ ACTIONS = [
             "replay_age_s": "seconds since the last replayed commit",
             "data_loss_s": "incident_at (default now) minus the last replayed commit",
             "past_rpo": 'data_loss_s > rpo_s: true, false, or "unknown" (a guard refuses)',
+            "timeline": "the standby's timeline",
+            "timeline_abandoned": "with timelines: the WAL archive holds a newer timeline that "
+            'branched off before the standby\'s position: true, false, or "unknown" (a guard '
+            "refuses)",
             "state": "all of it in words",
             "standbys": "on a primary",
         },
         effect=Effect.READ_ONLY,
         idempotent=True,
-        run=lambda c, p: _pg(c).replication_status(p.rpo_s, p.incident_at),
+        run=lambda c, p: _pg(c).replication_status(p.rpo_s, p.incident_at, p.timelines),
         describe=lambda p: (
             "replication status"
             + (f" against an RPO of {p.rpo_s:g} s" if p.rpo_s is not None else "")

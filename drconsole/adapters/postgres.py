@@ -14,6 +14,8 @@ host_kind (local), data_dir, os_user, bin_dir, log_file, scratch_dir, and
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +40,7 @@ SELECT pg_is_in_recovery(), current_setting('archive_mode'),
        (SELECT min(modification) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready')
 FROM pg_stat_archiver a
 """
+HISTORY_FILE = re.compile(r"[0-9A-F]{8}\.history")
 ARCHIVE_HINT = (
     "read the server log's archive command errors; a WAL file that 'already exists in the "
     "archive with a different checksum' means two servers wrote the same timeline (a "
@@ -210,12 +213,14 @@ class PostgresAdapter:
             )
         return {"problems": [], "ok": True}
 
-    def recovery_window(self, target: str | None) -> dict[str, Any]:
+    def recovery_window(self, target: str | None, until_now: bool = False) -> dict[str, Any]:
         """Earliest time a restore can reach (oldest backup's end) and latest (last WAL
         archived, read from the primary when it answers, else the newest backup's end).
         ``latest_from`` says in words where the end comes from and when it is not to be
         trusted: a timeline history file (no WAL of the new timeline archived yet) or
-        archiving that fails."""
+        archiving that fails. With ``until_now`` (the newest WAL is archived before the
+        restore, by a step still to run) the window ends now while the primary answers and
+        archives without trouble: a target a few seconds old is reachable then."""
         info = self.backrest().info()
         stops = [epoch_to_utc(b["timestamp"]["stop"]) for b in info.get("backup", [])]
         if not stops:
@@ -250,6 +255,9 @@ class PostgresAdapter:
                     )
             if not health["healthy"]:
                 source += "; archiving is failing, so the window ends where archiving stopped"
+            elif until_now and utcnow() > latest:
+                latest = utcnow()
+                source = f"now: the newest WAL is archived before the restore (last: {wal})"
         out: dict[str, Any] = {
             "earliest": timestamp_or_none(earliest),
             "latest": timestamp_or_none(latest),
@@ -374,35 +382,52 @@ class PostgresAdapter:
         return errors[-1] if errors else None
 
     def replication_status(
-        self, rpo_s: float | None = None, incident_at: str | None = None
+        self, rpo_s: float | None = None, incident_at: str | None = None, timelines: bool = False
     ) -> dict[str, Any]:
         """On a primary, each standby and its lag. On a standby, whether it streams from a
         primary (its WAL receiver), its last replayed commit and, with ``rpo_s``, whether the
-        data it holds is older than the RPO allows at ``incident_at`` (default now)."""
+        data it holds is older than the RPO allows at ``incident_at`` (default now). With
+        ``timelines``, a standby that does not stream is checked against the timelines in the
+        WAL archive (``timeline_abandoned``, see ``abandoned_timeline``)."""
         with self.session() as conn:
             (recovery,) = conn.execute("SELECT pg_is_in_recovery()").fetchone()
             if recovery:
-                receive, replay, replay_ts, lag_bytes = conn.execute(
+                receive, replay, replay_ts, lag_bytes, timeline = conn.execute(
                     "SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
                     "pg_last_xact_replay_timestamp(), "
-                    "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())"
+                    "pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()), "
+                    "greatest((SELECT timeline_id FROM pg_control_checkpoint()), "
+                    "(SELECT received_tli FROM pg_stat_wal_receiver))"
                 ).fetchone()
                 receiver = conn.execute("SELECT pid, status FROM pg_stat_wal_receiver").fetchone()
-                return {
-                    "role": "standby",
-                    "receive_lsn": str(receive),
-                    "replay_lsn": str(replay),
-                    # replay can run ahead of what the receiver streamed when WAL came from
-                    # the archive (restore_command): then nothing received waits for replay
-                    "lag_bytes": max(0, int(lag_bytes or 0)),
-                    **_standby_freshness(receiver, replay_ts, rpo_s, incident_at),
-                    "standbys": [],
-                }
-            rows = conn.execute(
-                "SELECT application_name, state, sent_lsn::text, replay_lsn::text, "
-                "pg_wal_lsn_diff(sent_lsn, replay_lsn), extract(epoch FROM replay_lag) "
-                "FROM pg_stat_replication"
-            ).fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT application_name, state, sent_lsn::text, replay_lsn::text, "
+                    "pg_wal_lsn_diff(sent_lsn, replay_lsn), extract(epoch FROM replay_lag) "
+                    "FROM pg_stat_replication"
+                ).fetchall()
+        if recovery:
+            out = {
+                "role": "standby",
+                "receive_lsn": str(receive),
+                "replay_lsn": str(replay),
+                # replay can run ahead of what the receiver streamed when WAL came from
+                # the archive (restore_command): then nothing received waits for replay
+                "lag_bytes": max(0, int(lag_bytes or 0)),
+                **_standby_freshness(receiver, replay_ts, rpo_s, incident_at),
+                "timeline": timeline,
+                "standbys": [],
+            }
+            if timelines:
+                abandoned, words = (
+                    (False, None)
+                    if out["streaming"]  # it follows a live primary's timeline
+                    else self.abandoned_timeline(int(timeline), str(replay))
+                )
+                out["timeline_abandoned"] = abandoned
+                if words:
+                    out["state"] += f"; {words}"
+            return out
         standbys = [
             {
                 "name": r[0],
@@ -415,6 +440,52 @@ class PostgresAdapter:
             for r in rows
         ]
         return {"role": "primary", "standbys": standbys}
+
+    def abandoned_timeline(self, timeline: int, replay_lsn: str) -> tuple[bool | str, str]:
+        """Whether a standby on ``timeline`` at ``replay_lsn`` is left on an abandoned branch:
+        the WAL archive holds a newer timeline (a point-in-time restore or a promotion of the
+        primary) that does not descend from the standby's position (its history does not name
+        the standby's timeline, or branches off it before ``replay_lsn``). Such a standby
+        holds data the primary threw away and can never follow it. True, False, or "unknown"
+        (the archive could not be read: a guard treats it as true), with the words."""
+        try:
+            backrest = self.backrest()
+            archive_id = str((backrest.info().get("archive") or [{}])[-1]["id"])
+            folder = f"archive/{backrest.stanza}/{archive_id}"
+            listing = json.loads(backrest.run("repo-ls", folder, "--output=json").stdout)
+            newer = sorted(
+                int(name[:8], 16)
+                for name in listing
+                if HISTORY_FILE.fullmatch(name) and int(name[:8], 16) > timeline
+            )
+            if not newer:
+                return False, f"timeline {timeline}, the newest in the WAL archive"
+            history = backrest.run("repo-get", f"{folder}/{newer[-1]:08X}.history").stdout
+        except (PermanentError, TransientError, ValueError, KeyError) as exc:
+            return "unknown", f"timeline {timeline} NOT checked against the WAL archive: {exc}"
+        newest = newer[-1]
+        branch = {
+            int(parts[0]): parts[1]
+            for parts in (line.split() for line in history.splitlines())
+            if len(parts) >= 2 and parts[0].isdigit()
+        }
+        point = branch.get(timeline)
+        if point is None:
+            return True, (
+                f"ABANDONED TIMELINE: the WAL archive's newest timeline {newest} does not "
+                f"descend from this standby's timeline {timeline}"
+            )
+        if _lsn(replay_lsn) > _lsn(point):
+            return True, (
+                f"ABANDONED TIMELINE: the WAL archive's timeline {newest} (a point-in-time "
+                f"restore or promotion of the primary) branched off timeline {timeline} at "
+                f"{point}, before this standby's position {replay_lsn}: it holds data the "
+                "primary threw away and can never follow it again; rebuild it from the primary"
+            )
+        return False, (
+            f"timeline {timeline}; the archive's timeline {newest} branches off at {point}, "
+            "at or after this standby's position: it can follow"
+        )
 
     # ----------------------------------------------------------------- changing state
     def host(self) -> ClusterHost:
@@ -589,6 +660,12 @@ def _standby_freshness(
             words.append(f"{verdict} the RPO of {format_duration(rpo_s)}")
     out["state"] = "; ".join(words)
     return out
+
+
+def _lsn(text: str) -> int:
+    """A WAL position ('0/5012B00') as a number."""
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low or "0", 16)
 
 
 def _wal_end(name: str | None, segment_size: int) -> int:

@@ -60,8 +60,18 @@ def check_targets_for(plan_result: LoadResult, targets: Targets | None) -> None:
         LaunchError: a site is missing, or sites are named and there is no targets file.
     """
     assert plan_result.plan is not None
-    # a site given by reference (${inputs.site}) is checked when the step runs
-    sites = sorted({s.site for s in plan_result.plan.steps if s.site and "${" not in s.site})
+    # a site given by reference (${inputs.site}) is checked when the step runs; a step whose
+    # condition reads its own site from the targets (when: "${targets.dr.postgres}") runs
+    # only when the site is there, and is skipped, saying so, when it is not
+    sites = sorted(
+        {
+            s.site
+            for s in plan_result.plan.steps
+            if s.site
+            and "${" not in s.site
+            and not str(s.when or "").startswith(f"${{targets.{s.site}.")
+        }
+    )
     if not sites:
         return
     if targets is None:

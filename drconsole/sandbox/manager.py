@@ -399,10 +399,13 @@ def _standby_line(state: SandboxState, primary: str) -> str:
     from it: it still answers and reads as a standby, but holds only what it had."""
     dsn = state.layout().dsn(state.standby_port)
     said = _ping(dsn)
-    if primary == "up, accepting writes" and said.startswith("up, standby"):
-        # a receiver that just restarted (the primary restarted) streams within a second
-        if not wait_until(lambda: _streams(dsn), 3, interval_s=0.2):
-            said += ", NOT streaming from the primary (rebuild it: sandbox reset)"
+    # a receiver that just restarted (the primary restarted) streams within a second
+    if (
+        primary == "up, accepting writes"
+        and said.startswith("up, standby")
+        and not wait_until(lambda: _streams(dsn), 3, interval_s=0.2)
+    ):
+        said += ", NOT streaming from the primary (rebuild it: sandbox reset)"
     return said
 
 

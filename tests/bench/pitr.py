@@ -213,7 +213,13 @@ def bench_pitr(reps: int = 5, big_gb: float = 0.0) -> dict[str, Any]:
         answers = root / "answers.yaml"
         answers.write_text(
             yaml.safe_dump(
-                {"steps": {"confirm": {"confirm": True}, "restore": {"typed": "restore qsign"}}}
+                {
+                    "steps": {
+                        "confirm": {"confirm": True},
+                        "restore": {"typed": "restore qsign"},
+                        "rebuild-standby": {"typed": "rebuild dr"},
+                    }
+                }
             )
         )
         log = Path(pg["log_file"])

@@ -2,9 +2,10 @@
 servers, Route 53 in moto and the Kubernetes API simulators. The promotion is refused while
 the primary accepts writes; a failover killed mid-way resumes and finishes, its RPO comes from
 the standby's last replayed commit; a standby whose data is older than the RPO is promoted only
-with its own override, and the RPO is then its true last commit; failback brings DNS and the
-database roles back; the quarterly drill runs end to end. The drill's steps stay those of the
-two plans."""
+with its own override, and the RPO is then its true last commit; a standby a point-in-time
+restore of the primary left on an abandoned timeline is shown not streaming and never promoted;
+failback brings DNS and the database roles back; the quarterly drill runs end to end. The
+drill's steps stay those of the two plans."""
 
 from __future__ import annotations
 
@@ -327,3 +328,49 @@ def test_a_stale_standby_is_promoted_only_with_the_override_and_the_rpo_is_its_l
 
     back, _ = run_plan(FAILBACK, failback_answers(sandbox))  # the sandbox as the next test wants it
     assert back.code == 0, back.out[-3000:]
+
+
+@pytest.mark.slow
+def test_a_standby_a_pitr_left_behind_is_shown_not_streaming_and_never_promoted(
+    sandbox: Path, run_plan: Callable[..., tuple[CliResult, Path]], cli: Cli, tmp_path: Path
+) -> None:
+    """A point-in-time restore of the primary with a targets file that has no dr site: the
+    standby rebuild is skipped, saying why, and the standby is left on the timeline the restore
+    abandoned, holding the rows it threw away. ``sandbox status`` says it does not stream, and
+    the failover's promotion is refused though its data is within the RPO."""
+    manager.prepare_drill(sandbox)
+    manager.snapshot(sandbox, "primary")
+    targets = yaml.safe_load((sandbox / "targets.yaml").read_text())
+    del targets["sites"]["dr"]
+    no_dr = tmp_path / "targets-without-dr.yaml"
+    no_dr.write_text(yaml.safe_dump(targets))
+    pg = PostgresAdapter(site(sandbox, "primary")["postgres"])
+    time.sleep(1.1)
+    target = format_timestamp(utcnow())
+    time.sleep(1.1)
+    pg.archive_check()  # the standby replays past the target
+    answers = tmp_path / "pitr.yaml"
+    answers.write_text(yaml.safe_dump({"operator": "dba", "steps": {
+        "confirm": {"confirm": True}, "restore": {"typed": "restore qsign"}}}))  # fmt: skip
+    pitr = cli.run(
+        REPO / "plans" / "pitr-restore.yaml", "--input", f"target_time={target}",
+        mode="drill", targets=no_dr, answers=answers,
+    )  # fmt: skip
+    assert pitr.code == 0, pitr.out[-3000:]
+    rebuild = load_state(pitr.run_dir).steps["rebuild-standby"]
+    assert rebuild.status == "skipped"
+    assert "unknown site 'dr'" in str(rebuild.reason)
+
+    assert "standby (in recovery), NOT streaming from the primary" in manager.status(sandbox)
+    manager.fail_primary(sandbox)
+    refused, run_dir = run_plan(FAILOVER, failover_answers(sandbox))
+    assert refused.code == 1
+    seen = load_state(run_dir).steps["standby-state"].outputs
+    assert seen["past_rpo"] is False  # what let the promotion through before
+    assert seen["timeline_abandoned"] is True
+    assert "ABANDONED TIMELINE" in seen["state"]
+    promote = load_state(run_dir).steps["promote"]
+    assert promote.status == "failed"
+    assert "refused: the standby is on a timeline the primary abandoned" in str(promote.error)
+    assert role(sandbox, "dr") == "standby"  # nothing was promoted
+    assert "the sandbox is at its baseline" in manager.prepare_drill(sandbox)

@@ -77,7 +77,7 @@ def drill_answers(sandbox: Path) -> dict[str, Any]:
     }
 
 
-PITR = {"operator": "demo-dba", "steps": {"confirm": {"confirm": True}, "restore": {"typed": "restore qsign"}}}  # fmt: skip
+PITR = {"operator": "demo-dba", "steps": {"confirm": {"confirm": True}, "restore": {"typed": "restore qsign"}, "rebuild-standby": {"typed": "rebuild dr"}}}  # fmt: skip
 BAGS = ("open-laptop", "open-copy", "open-cards")
 RESTORE_STEPS: dict[str, Any] = {
     "room": {"confirm": True},
