@@ -4,7 +4,9 @@ A plan names, for an input, the check step that tests it (``inputs.NAME.check``:
 recovery window for ``target_time``). The form runs that step's action with the inputs typed so
 far, shows what it read, and refuses a value the check fails on, so a target outside the window
 never becomes a FAILED run in the history. The run itself still runs the step: the world may
-change between the form and the run.
+change between the form and the run. A check whose step needs a step that changes the site
+first (the PITR's flush-wal) and that takes ``until_now`` is asked with it: the window then ends
+now, as it will once that step has run.
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ def precheck(
 
     try:
         params = resolve(step.with_, lookup)
+        if "until_now" in spec.params.model_fields and _changes_first(plan, step.needs):
+            # the steps the check needs change the site before the run asks it again (the
+            # PITR's flush-wal archives the newest WAL): the window ends now, not at the
+            # last WAL archived so far
+            params = {**params, "until_now": True}
         site_name = str(resolve(step.site, lookup)) if step.site else None
         site = sites.site(site_name).as_dict() if site_name else {}
         model = spec.params.model_validate(params)
@@ -86,3 +93,13 @@ def precheck(
         return PreCheck(f"could not check now ({exc}); the run checks it again", unknown=True)
     read = ", ".join(f"{k} {show(v, k)}" for k, v in outputs.items() if v not in (None, ""))
     return PreCheck(f"{step.label}: {read} (read {utcnow():%H:%M:%S} UTC)", outputs=outputs)
+
+
+def _changes_first(plan: Plan, needs: list[str]) -> bool:
+    """Whether one of the steps ``needs`` names is an action that changes the site."""
+    for name in needs:
+        call = plan.step(name).call
+        spec = registry.lookup(call) if call else None
+        if spec is not None and not spec.read_only:
+            return True
+    return False

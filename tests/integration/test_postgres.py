@@ -1,12 +1,13 @@
-"""PostgreSQL recovery on real clusters: the sandbox, point-in-time restore, the recovery
-window, test restores, verify on a corrupted backup, resume after SIGKILL mid-restore, the
-recovery point of a restore that replays no commit, and no scratch restore left after a kill
-(resume or sandbox down)."""
+"""PostgreSQL recovery on real clusters: the sandbox, point-in-time restore (the DR standby
+rebuilt after it), the recovery window (as the start form asks it), test restores, verify on a
+corrupted backup, resume after SIGKILL mid-restore, the recovery point of a restore that
+replays no commit, and no scratch restore left after a kill (resume or sandbox down)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,12 @@ from drconsole.adapters.base import ActionContext, PermanentError
 from drconsole.adapters.hsm import HsmAdapter
 from drconsole.adapters.pgrestore import RestoreParams, drop_scratch, restore
 from drconsole.adapters.postgres import PostgresAdapter
+from drconsole.engine.precheck import precheck
 from drconsole.journal.journal import read_events, verify
+from drconsole.plans.validate import load_plan
 from drconsole.sandbox import manager
-from drconsole.timeutil import parse_timestamp
+from drconsole.targets import load_targets
+from drconsole.timeutil import format_timestamp, parse_timestamp, utcnow
 from tests.conftest import REPO, Cli, CliResult, kill_run, running_sandbox, start_run
 
 pytestmark = pytest.mark.slow
@@ -54,6 +58,7 @@ def answers(tmp_path: Path) -> Path:
                 "steps": {
                     "confirm": {"confirm": True},
                     "restore": {"typed": "restore qsign"},
+                    "rebuild-standby": {"typed": "rebuild dr"},
                 },
             }
         )
@@ -194,6 +199,45 @@ def test_a_pitr_lands_before_a_row_written_after_the_target(
     assert "RPO" in result.out
     assert "(met)" in result.out
     assert manager.writer_pid(sandbox) is not None  # writers started again
+    # the DR standby, on the timeline the restore abandoned, is rebuilt from the restored
+    # primary: it streams again and no longer holds the row the restore threw away
+    rebuilt = outputs(run_dir, "rebuild-standby")
+    assert Path(rebuilt["moved_aside"]).is_dir()
+    assert outputs(run_dir, "standby-streams")["streaming"] is True
+    on_dr = adapter(sandbox, "dr").query(
+        "SELECT count(*) FROM signatures WHERE payload = 'after-target'", []
+    )
+    assert on_dr["value"] == 0
+    assert "NOT streaming" not in manager.status(sandbox)
+    report = cli("report", run_dir).out
+    assert "Rebuild the DR standby from the restored primary" in report
+
+
+def test_the_start_form_takes_a_target_seconds_old_and_refuses_one_in_the_future(
+    sandbox: Path,
+) -> None:
+    """The plan archives the newest WAL (flush-wal) before its window check: the form, which
+    asks the window before that, lets the window end now, not at the last WAL archived."""
+    plan = load_plan(PITR).plan
+    assert plan is not None
+    targets = load_targets(sandbox / "targets.yaml")
+    deadline = time.monotonic() + 10
+    while True:  # a target after the last WAL archived: the window's old end refused it
+        target = format_timestamp(utcnow() - timedelta(seconds=1))
+        last = adapter(sandbox).archive_state()["last_archived_time"]
+        if parse_timestamp(last) < parse_timestamp(target):
+            break
+        assert time.monotonic() < deadline, "WAL archived every second"
+        time.sleep(0.5)
+    form = precheck(plan, "target_time", {"target_time": target}, targets)
+    assert form is not None
+    assert not form.refused, form.text
+    assert "the newest WAL is archived before the restore" in form.text
+    future = format_timestamp(utcnow() + timedelta(minutes=1))
+    ahead = precheck(plan, "target_time", {"target_time": future}, targets)
+    assert ahead is not None
+    assert ahead.refused
+    assert "outside the recovery window" in ahead.text
 
 
 def test_a_test_restore_leaves_the_live_cluster_untouched(
