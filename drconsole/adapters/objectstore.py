@@ -534,8 +534,11 @@ class ObjectStore:
             )
         return out
 
-    def newest(self, prefix: str, key: str | None = None) -> dict[str, Any]:
-        """The newest object under ``prefix``, or the one named by ``key`` (checked to exist)."""
+    def newest(
+        self, prefix: str, key: str | None = None, if_none: str | None = None
+    ) -> dict[str, Any]:
+        """The newest object under ``prefix``, or the one named by ``key`` (checked to exist);
+        ``if_none`` is the hint when there is none."""
         if key:
             head = aws_call(self.where(key), self.client().head_object, Bucket=self.bucket, Key=key)
             return {
@@ -545,7 +548,7 @@ class ObjectStore:
             }
         objs = self.objects(prefix)
         if not objs:
-            raise CheckFailed(f"no objects under {prefix}")
+            raise CheckFailed(f"no objects under {prefix}", hint=if_none)
         return _public(objs[-1])
 
 
@@ -604,6 +607,9 @@ class PrefixParams(Params):
 
 class NewestParams(PrefixParams):
     key: str | None = Field(None, description="This object instead of the newest (checked).")
+    if_none: str | None = Field(
+        None, description="What to do when nothing is under the prefix, said with the failure."
+    )
 
 
 class VerifyObjectParams(Params):
@@ -681,7 +687,7 @@ ACTIONS = [
         outputs={"key": "", "size": "", "time": ""},
         effect=Effect.READ_ONLY,
         idempotent=True,
-        run=lambda c, p: _s3(c).newest(p.prefix, p.key),
+        run=lambda c, p: _s3(c).newest(p.prefix, p.key, p.if_none),
         describe=lambda p: p.key or f"newest under {p.prefix}",
         needs_site=True,
     ),

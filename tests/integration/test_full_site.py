@@ -5,7 +5,8 @@ archived WAL, the Vault secrets of the last snapshot and the config come back, t
 is scaled up, the five checks pass and the RPO is the older of the two recovery points; then
 ``sandbox reset`` brings the sandbox to its baseline. And the plan's other path, the database
 back to a time (``restore_to: time``): a row committed before the target comes back, one
-after it does not."""
+after it does not; on a fresh sandbox with no config backup, it stops before anything is
+stopped or restored and says to run config-backup first."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from drconsole.journal.journal import read_events
 from drconsole.sandbox import manager, openbao
 from drconsole.sandbox.reset import reset
 from drconsole.timeutil import format_timestamp, parse_timestamp
-from tests.conftest import REPO, Cli, running_sandbox
+from tests.conftest import REPO, Cli, CliResult, running_sandbox
 from tests.integration.test_failover import custodians, shares
 from tests.integration.test_vault import outputs
 
@@ -85,6 +86,13 @@ def lose_site(sandbox: Path) -> KubeAdapter:
 
 def restore(cli: Cli, sandbox: Path, tmp_path: Path, *options: str) -> Path:
     """Run the full-site restore with every answer; its run directory."""
+    result = run_restore(cli, sandbox, tmp_path, *options)
+    assert result.code == 0, result.out
+    return result.run_dir
+
+
+def run_restore(cli: Cli, sandbox: Path, tmp_path: Path, *options: str) -> CliResult:
+    """The full-site restore with every answer, as it ended."""
     answers = tmp_path / "answers.yaml"
     answers.write_text(yaml.safe_dump({
         "operator": "oncall",
@@ -97,11 +105,7 @@ def restore(cli: Cli, sandbox: Path, tmp_path: Path, *options: str) -> Path:
             "unseal": {"secrets": shares(sandbox)},
         },
     }))  # fmt: skip
-    result = cli.run(
-        PLAN, *options, mode="drill", targets=sandbox / "targets.yaml", answers=answers
-    )
-    assert result.code == 0, result.out
-    return result.run_dir
+    return cli.run(PLAN, *options, mode="drill", targets=sandbox / "targets.yaml", answers=answers)
 
 
 def test_the_site_is_rebuilt_from_backups_after_lose_site_then_reset(
@@ -148,6 +152,15 @@ def test_the_database_goes_back_to_a_time_when_the_site_is_rebuilt(
     cli: Cli, tmp_path: Path
 ) -> None:
     with running_sandbox("drconsole-fullsite-time-") as sandbox:
+        # a fresh sandbox has no config backup: nothing is stopped or restored, and the
+        # failure says to run config-backup first
+        early = run_restore(cli, sandbox, tmp_path)
+        assert early.code == 1
+        assert "run plans/config-backup.yaml first" in early.out
+        started = {e.data["step"] for e in read_events(early.run_dir) if e.type == "step_started"}
+        assert not started & {"db-stop", "db-restore", "vault-restore", "config-apply"}, started
+        assert rows(sandbox, "SELECT pg_is_in_recovery()") == [(False,)]
+
         server, token = backed_up(cli, sandbox)
         before = insert(sandbox, "before-the-target")
         time.sleep(1.0)
