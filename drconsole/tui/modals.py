@@ -60,33 +60,63 @@ class _Modal(AnswerOnce):
 
 
 class ConfirmModal(_Modal):
-    """Yes or no. Keys: y, n. Nothing has the focus, so a stray Enter answers nothing."""
+    """Done, or not. Keys: y; n, then n again (a step not done fails, and a failed step may end
+    the run for good, so one stray key never says so). Escape and Enter answer nothing: nothing
+    has the focus, and Escape only says which keys answer."""
 
     AUTO_FOCUS: ClassVar[str | None] = ""  # "" focuses nothing (None would take the app's)
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes, done"),
         Binding("n", "answer(False)", "No"),
-        Binding("escape", "answer(False)", "No"),
+        Binding("escape", "which_keys", "Which keys", show=False),
     ]
+    NOT_DONE = (
+        "ANSWER NO? n again: no, recorded as such (a step not done fails, which can end the "
+        "run; a ceremony's check becomes an exception). Any other key: back."
+    )
+    KEYS = "Escape answers nothing here: y when it is done, n if it cannot be done."
 
     def __init__(self, q: Question, prompt: str) -> None:
         super().__init__(q, "Confirm")
         self.prompt = prompt
+        self.armed = False  # n was pressed once: n again answers no
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal"):
             yield from self.header()
             yield Static(self.prompt, classes="modal-prompt")
+            hint = Static("", id="confirm-hint", classes="modal-problem")
+            hint.display = False
+            yield hint
             with Horizontal(classes="modal-buttons"):
                 yield Button("y: Yes, done", id="yes", variant="success")
                 yield Button("n: No", id="no", variant="error")
 
+    def _say(self, text: str | None) -> None:
+        hint = self.query_one("#confirm-hint", Static)
+        hint.update(text or "")
+        hint.display = text is not None
+
+    def on_key(self, event: Any) -> None:
+        if self.armed and event.key != "n":  # any other key: back, nothing answered
+            event.stop()
+            event.prevent_default()
+            self.armed = False
+            self._say(None)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        self.action_answer(event.button.id == "yes")
 
     def action_answer(self, value: bool) -> None:
-        self.dismiss(value)
+        if value or self.armed:
+            self.dismiss(value)
+            return
+        self.armed = True
+        self._say(self.NOT_DONE)
+
+    def action_which_keys(self) -> None:
+        self._say(self.KEYS)
 
 
 class TypedConfirmModal(_Modal):

@@ -276,7 +276,7 @@ def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
             await until(pilot, lambda: on(app, modals.EvidenceModal))
             await pilot.press("escape")  # everyone has signed in
             await until(pilot, lambda: on(app, modals.ConfirmModal))
-            await pilot.press("n")  # the door cannot be closed: an exception
+            await pilot.press("n", "n")  # the door cannot be closed (n twice): an exception
             await until(pilot, lambda: on(app, modals.EvidenceModal))
             assert "EXCEPTION #1" in app.screen.title_text  # type: ignore[attr-defined]
             await pilot.press(*"broken", "enter", *"guard", "enter")
