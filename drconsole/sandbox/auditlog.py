@@ -168,7 +168,9 @@ def main() -> int:
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--every", type=float, default=EVERY_S)
     args = parser.parse_args()
-    return periodic.every(args.every, lambda: _ship(args.dir, args.every))  # `start` shipped
+    # each tick LAG_S after a period ends, so a period goes at once (a tick counted from the
+    # program's start shipped it up to a whole period late); `start` shipped the first
+    return periodic.every(args.every, lambda: _ship(args.dir, args.every), LAG_S)
 
 
 if __name__ == "__main__":

@@ -22,16 +22,27 @@ class StopSignal:
         self.requested = True
 
 
-def every(seconds: float, task: Callable[[], str]) -> int:
-    """Run ``task`` every ``seconds`` (the first after one interval) until stopped; print what
-    each run says. A task reports its own failures in what it returns."""
+def next_due(now: float, seconds: float, after_boundary_s: float | None) -> float:
+    """When the next run is due (``time.time()`` seconds): one interval from ``now``; or, with
+    ``after_boundary_s``, that long after the next wall-clock multiple of ``seconds`` (a task
+    about periods that end on the clock, such as each minute's audit log)."""
+    if after_boundary_s is None:
+        return now + seconds
+    due = (now - after_boundary_s) // seconds * seconds + seconds + after_boundary_s
+    return due if due > now else due + seconds
+
+
+def every(seconds: float, task: Callable[[], str], after_boundary_s: float | None = None) -> int:
+    """Run ``task`` every ``seconds`` (the first after one interval, or with
+    ``after_boundary_s`` that long after each period of the clock ends) until stopped; print
+    what each run says. A task reports its own failures in what it returns."""
     stop = StopSignal()
-    due = time.monotonic() + seconds
+    due = next_due(time.time(), seconds, after_boundary_s)
     while not stop.requested:
-        if time.monotonic() < due:
+        if time.time() < due:
             time.sleep(0.2)
             continue
-        due = time.monotonic() + seconds
+        due = next_due(time.time(), seconds, after_boundary_s)
         try:  # one failed run is said and the schedule goes on (a drill may have caused it)
             said = task().replace("\n", "; ")
         except Exception as exc:

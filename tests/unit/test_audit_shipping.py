@@ -19,3 +19,15 @@ def test_a_fresh_start_has_a_period_to_ship(tmp_path: Path, into_period_s: float
     start = auditlog._shipped_until(tmp_path, every, now)  # nothing shipped here yet
     assert start + every + timedelta(seconds=auditlog.LAG_S) <= now
     assert now - start < 3 * every  # the newest that can go, not an older one
+
+
+def test_shipping_ticks_just_after_each_period_ends() -> None:
+    """Before, ticks came every 60 s from the program's start, so a period could wait up to a
+    whole period (and the lag) before it went."""
+    from drconsole.sandbox.periodic import next_due
+
+    assert next_due(1000.0, 60.0, None) == 1060.0  # the snapshot schedule: an interval on
+    assert next_due(1000.0, 60.0, 2.0) == 1022.0  # 1020 ended a period: 2 s after it
+    assert next_due(1021.9, 60.0, 2.0) == 1022.0
+    assert next_due(1022.0, 60.0, 2.0) == 1082.0  # due now has just run: the next one
+    assert next_due(1023.0, 60.0, 2.0) == 1082.0
