@@ -25,7 +25,7 @@ from drconsole.engine.operator import NoAnswer, Question, Signer
 from drconsole.engine.outcome import Outcome, Refused, StepFailed
 from drconsole.people import answer_problem, name_key
 from drconsole.plans.model import BagEvent, Step
-from drconsole.runs.read import PreviousRecordError, Seal, previous_seals
+from drconsole.runs.read import PreviousRecordError, PreviousSeals, previous_seals
 from drconsole.runs.state import RunState, StepStatus
 
 SIGN_IN = "sign-in"
@@ -42,7 +42,7 @@ class CeremonySteps:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.spec = ctx.plan.ceremony
-        self._previous: dict[str, Seal] | None = None
+        self._previous: PreviousSeals | None = None
 
     # ----------------------------------------------------------------- people
     @property
@@ -326,11 +326,12 @@ class CeremonySteps:
             raise StepFailed(f"previous ceremony record: {exc}") from None
         if seals is None:
             return None, "no previous record given"
-        if label in seals:
-            return seals[label].bag_id, seals[label].source
-        return None, "the previous records leave it with no seal"
+        if label in seals.seals:
+            return seals.seals[label].bag_id, seals.seals[label].source
+        missing = f" (the older record {seals.missing})" if seals.missing else ""
+        return None, f"the previous records leave it with no seal{missing}"
 
-    def _previous_seals(self) -> dict[str, Seal] | None:
+    def _previous_seals(self) -> PreviousSeals | None:
         """The seals the previous ceremonies' records leave (None when none is given), each
         record followed back to its own previous record, read once.
 

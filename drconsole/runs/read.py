@@ -134,16 +134,27 @@ class Seal:
 PREVIOUS_RECORDS = 20  # how far back previous records are followed
 
 
-def previous_seals(path: str | Path) -> dict[str, Seal]:
-    """Bag label -> the witnessed seal each bag is left under by the previous ceremonies: the
-    newest record that touched the bag says (its last seal; opened after it: under no seal,
-    left out), however many records back, each record naming its own previous record
+@dataclass(frozen=True)
+class PreviousSeals:
+    """The witnessed seals the previous ceremonies leave (bag label -> seal), and, when an
+    older record named in the chain is not there, which one (its bags read as unsealed)."""
+
+    seals: dict[str, Seal]
+    missing: str | None = None
+
+
+def previous_seals(path: str | Path) -> PreviousSeals:
+    """The witnessed seal each bag is left under by the previous ceremonies: the newest record
+    that touched the bag says (its last seal; opened after it: under no seal, left out),
+    however many records back, each record naming its own previous record
     (``PREVIOUS_RECORDS`` at most). A record is a run directory (its journal verified first) or
-    an exported ``record.json``.
+    an exported ``record.json``. An older record that is not where the newer one names it
+    (moved, or named on another machine) ends the chain there: its bags read as unsealed, so
+    opening them is an exception that says so, not a ceremony that cannot start.
 
     Raises:
-        PreviousRecordError: a record cannot be read, is not a record, or the records name
-            each other in a cycle.
+        PreviousRecordError: ``path`` cannot be read, a record is not a record, or the
+            records name each other in a cycle.
     """
     seals: dict[str, Seal] = {}
     decided: set[str] = set()  # labels a newer record left sealed or opened
@@ -152,6 +163,9 @@ def previous_seals(path: str | Path) -> dict[str, Seal]:
     for back in range(1, PREVIOUS_RECORDS + 1):
         if not where:
             break
+        if back > 1 and not Path(where).exists():
+            missing = f"{where} (named by {seen[-1]}) is not there"
+            return PreviousSeals(seals, missing)
         key = str(Path(where).resolve())
         if key in seen:
             chain = " -> ".join([*seen, key])
@@ -169,7 +183,7 @@ def previous_seals(path: str | Path) -> dict[str, Seal]:
             if label not in decided and seal is not None:
                 seals[label] = seal
         decided |= set(left)
-    return seals
+    return PreviousSeals(seals)
 
 
 def _one_record(where: Path) -> tuple[str, list[dict[str, Any]], str | None]:

@@ -806,3 +806,41 @@ def test_a_bag_sealed_two_ceremonies_ago_is_found_through_each_previous_record(
     cycle.write_text(json.dumps({"run_id": "x", "bags": [], "previous_record": str(cycle)}))
     with pytest.raises(PreviousRecordError, match="cycle"):
         previous_seals(cycle)
+
+
+def test_an_older_record_no_longer_there_leaves_its_bags_unsealed_not_the_ceremony_refused(
+    ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path, cli: Cli
+) -> None:
+    """C names B's exported record.json; B names A by a path that is gone (A was moved, or B's
+    record was carried from another machine). B is read, so C runs: the cards, sealed only in
+    A, are opened with an exception that says A's record is not there. Before, the missing
+    ancestor refused C outright, with no way to start it but to edit B's signed record."""
+    _, first = ceremony(answers())  # A: seals the cards in TEB-0002
+    plan = tmp_path / "laptop.yaml"
+    plan.write_text(LAPTOP_ONLY)
+    laptop = {
+        "operator": "Kim Min",
+        "participants": sheet(),
+        "initials": {"actor": "KM", "witness": "LJ"},
+        "attestations": {p.initials: {"agree": True} for p in PEOPLE},
+        "inputs": {"previous_record": str(first)},
+        "steps": {"seal-laptop": {"evidence": {"bag_id": "TEB-0100"}}},
+    }
+    answers_file = tmp_path / "laptop-answers.yaml"
+    answers_file.write_text(yaml.safe_dump(laptop))
+    second = cli.run(plan, answers=answers_file, mode="drill")
+    assert second.code == 0, second.err
+    exported = tmp_path / "second.json"
+    assert cli("record", second.run_dir, "--format", "json", "--output", exported).code == 0
+    first.rename(tmp_path / "archived-run")  # A's record is no longer where B named it
+    given = answers()
+    given["inputs"] = {"previous_record": str(exported)}
+    given["steps"]["open-cards"] = {
+        "evidence": {"bag_id": "TEB-0002", "intact": "yes"},
+        "exception": {"decision": "A's record fetched from the archive; seal checked by hand"},
+    }
+    result, run_dir = ceremony(given)
+    assert result.code == 0, result.out + result.err
+    (exc,) = build_record(run_dir)["exceptions"]
+    assert exc["step"] == "open-cards"
+    assert f"{first} (named by {exported}) is not there" in exc["happened"]
