@@ -423,11 +423,15 @@ def _drive(engine: Engine) -> int:
     clocks = engine.clocks()
     from drconsole.timeutil import format_duration
 
-    print(
-        f"result: {result.value}; RTO {format_duration(clocks.rto_elapsed)} "
-        f"({clocks.rto_status}), RPO {format_duration(clocks.rpo_achieved)} "
-        f"({clocks.rpo_status}{': ' + clocks.rpo_reason if clocks.rpo_reason else ''})"
-    )
+    if clocks.rto_objective is None and clocks.rpo_objective is None:  # as the screens say it
+        times = f"elapsed {format_duration(clocks.rto_elapsed)} (no RTO or RPO objective)"
+    else:
+        times = (
+            f"RTO {format_duration(clocks.rto_elapsed)} ({clocks.rto_status}), RPO "
+            f"{format_duration(clocks.rpo_achieved)} "
+            f"({clocks.rpo_status}{': ' + clocks.rpo_reason if clocks.rpo_reason else ''})"
+        )
+    print(f"result: {result.value}; {times}")
     from drconsole.engine.clocks import incident
     from drconsole.timeutil import utcnow
 

@@ -111,3 +111,22 @@ def test_an_objective_of_zero_is_an_objective(tmp_path: Path, cli: Cli) -> None:
     assert load_state(done.run_dir).objectives == {"rto_s": 600.0, "rpo_s": 0.0}
     report = json.loads(cli("report", done.run_dir, "--format", "json").out)
     assert report["rpo"]["objective_s"] == 0
+
+
+def test_a_headless_run_with_no_objective_ends_with_its_elapsed_time(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """As the run and watch screens say it: a plan that sets no RTO or RPO (a ceremony, a
+    check) ends with its time, not 'RTO 0.0s (no service_restored), RPO - (not measured: no
+    recovery point was reached: ...)'; a plan with objectives still ends with both."""
+    steps = "steps:\n  - {id: a, action: local.command, with: {argv: ['true']}}\n"
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("id: check\ntitle: Check\nkind: drill\n" + steps)
+    done = cli.run(plan, "--operator", "kim")
+    assert done.code == 0, done.err
+    (last,) = [line for line in done.out.splitlines() if line.startswith("result: ")]
+    assert last.startswith("result: succeeded; elapsed ")
+    assert last.endswith("(no RTO or RPO objective)")
+    plan.write_text("id: drill\ntitle: Drill\nkind: drill\nobjectives: {rto: 1h}\n" + steps)
+    done = cli.run(plan, "--operator", "kim")
+    assert "result: succeeded; RTO " in done.out
