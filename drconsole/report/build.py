@@ -159,6 +159,14 @@ def _seconds(value: timedelta | None) -> float | None:
     return round(value.total_seconds(), 3) if value is not None else None
 
 
+def shown_status(run: dict[str, Any], step: dict[str, Any]) -> str:
+    """A step's status as a report or record prints it: a step a finished run never reached
+    is 'not run', as on the run and watch screens ('pending' promised it would still come)."""
+    if step["status"] == StepStatus.PENDING.value and run["result"] != "unfinished":
+        return "not run"
+    return str(step["status"])
+
+
 def _who(step: StepState) -> list[str]:
     """Each answer given at the step: the question, the answer in words, and who gave it."""
     return [answer_text(a) for a in step.answers]
@@ -298,7 +306,8 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
     if narrow:
         lines += ["| step | status | start (UTC) | took | tries |", "|---|---|---|---|---|"]
         lines += [
-            f"| {step['id']} | {step['status']} | {(step['started_at'] or '-')[11:19] or '-'} | "
+            f"| {step['id']} | {shown_status(report, step)} | "
+            f"{(step['started_at'] or '-')[11:19] or '-'} | "
             f"{format_duration(step['duration_s'])} | {step['attempts']} |"
             for step in report["steps"]
         ]
@@ -308,7 +317,7 @@ def to_markdown(report: dict[str, Any], *, narrow: bool = False) -> str:
             "|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {_cell(step_name(step['id'], step['title']))} | {step['status']} | "
+            f"| {_cell(step_name(step['id'], step['title']))} | {shown_status(report, step)} | "
             f"{step['started_at'] or '-'} | "
             f"{format_duration(step['duration_s'])} | {step['attempts']} | "
             f"{_cell(' / '.join(step['who'])) if step['who'] else '-'} |"

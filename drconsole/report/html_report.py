@@ -16,7 +16,7 @@ from typing import Any
 
 from drconsole.engine.events import show
 from drconsole.report import gantt
-from drconsole.report.build import build
+from drconsole.report.build import build, shown_status
 from drconsole.report.injections import describe
 from drconsole.report.record import _e, _table
 from drconsole.report.timeline import Timeline, timeline
@@ -309,7 +309,7 @@ def _steps(report: dict[str, Any]) -> list[str]:
             [
                 [
                     step_name(s["id"], s["title"]),
-                    s["status"],
+                    shown_status(report, s),
                     _when(s["started_at"]),
                     format_duration(s["duration_s"]),
                     s["attempts"],

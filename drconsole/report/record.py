@@ -22,7 +22,7 @@ from drconsole.engine.events import (
     show,
 )
 from drconsole.people import name_key
-from drconsole.report.build import refusals_markdown
+from drconsole.report.build import refusals_markdown, shown_status
 from drconsole.runs.read import ReadRun, named_previous, read_run, step_name
 from drconsole.runs.state import StepState, StepStatus
 from drconsole.timeutil import format_timestamp
@@ -223,10 +223,10 @@ def _witnessed(exception: dict[str, Any]) -> str:
     return f"actor {exception.get('actor')}, witness {exception['witness']}"
 
 
-def _status(step: dict[str, Any]) -> str:
+def _status(record: dict[str, Any], step: dict[str, Any]) -> str:
     """A step's status, which attempt it ended at, and for one that failed why (a failed check
     read only 'failed: continued', not 'more than one secret key is labelled ...')."""
-    said = str(step["status"]) + (f": {step['note']}" if step["note"] else "")
+    said = shown_status(record, step) + (f": {step['note']}" if step["note"] else "")
     if step.get("attempts", 0) > 1:  # run again (an operator's retry): the journal says why
         said += f", attempt {step['attempts']}"
     return said + (f" ({step['error']})" if step["error"] and step["status"] == "failed" else "")
@@ -280,7 +280,7 @@ def to_markdown(record: dict[str, Any]) -> str:
     ]
     for s in record["steps"]:
         recorded = "; ".join(s["said"]) or "-"
-        status = _status(s)
+        status = _status(record, s)
         lines.append(
             f"| {s['number']} | {s['title']} (`{s['id']}`) | {status} | "
             f"{s['initialled_at'] or s['ended_at'] or '-'} | {s['actor'] or '-'} | "
@@ -416,7 +416,7 @@ def to_html(record: dict[str, Any]) -> str:
                 [
                     s["number"],
                     f"{s['title']} ({s['id']})",
-                    _status(s),
+                    _status(record, s),
                     s["initialled_at"] or s["ended_at"],
                     s["actor"],
                     s["witness"],

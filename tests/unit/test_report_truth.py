@@ -357,3 +357,31 @@ def test_the_record_finds_a_holder_on_the_sheet_whatever_the_initials_look_like(
     (quorum,) = [s for s in record["steps"] if s["id"] == "quorum"]
     assert quorum["status"] == "succeeded"
     assert [p["name"] for p in quorum["presented"]] == ["Park Su", "Choi Ha"]
+
+
+def test_a_step_a_finished_run_never_reached_is_not_run_in_the_report_and_the_record(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """As the run and watch screens say it ('– not run'), not 'pending' (which promised it
+    would still come): the report's tables (wide and narrow, HTML) and a stopped ceremony's
+    record. The JSON keeps the state's value; an unfinished run's steps are still pending."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "id: rows\ntitle: Rows\nkind: drill\nsteps:\n"
+        "  - {id: breaks, action: local.command, with: {argv: ['false']}}\n"
+        "  - {id: after, action: local.command, with: {argv: ['true']}, needs: [breaks]}\n"
+    )
+    run_dir = cli.run(plan, "--operator", "kim").run_dir
+    report = build(run_dir)
+    assert next(s for s in report["steps"] if s["id"] == "after")["status"] == "pending"
+    for md in (to_markdown(report), to_markdown(report, narrow=True)):
+        assert "| after | not run |" in md
+        assert "pending" not in md
+    assert "<td>after</td><td>not run</td>" in formats.render(read_run(run_dir), "html")
+    given = answers()
+    given["steps"]["quorum"] = {
+        "quorum": [{"initials": "PS", "token": "card-2"}, {"initials": "CH", "token": "card-1"}]
+    }  # someone else's card: the ceremony stops there
+    record = build_record(ceremony_run(cli, tmp_path, given))
+    assert "| move-keys (`move-keys`) | not run |" in record_markdown(record)
+    assert "<td>not run</td>" in to_html(record)
