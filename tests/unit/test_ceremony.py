@@ -765,6 +765,28 @@ LAPTOP_ONLY = PLAN.split("steps:")[0].replace("tiny-ceremony", "laptop-ceremony"
 )
 
 
+def laptop_ceremony(cli: Cli, tmp_path: Path, previous: Path) -> tuple[Path, Path]:
+    """B: a ceremony naming ``previous`` that seals only the laptop (never the cards); its run
+    directory and its exported record.json."""
+    plan = tmp_path / "laptop.yaml"
+    plan.write_text(LAPTOP_ONLY)
+    laptop = {
+        "operator": "Kim Min",
+        "participants": sheet(),
+        "initials": {"actor": "KM", "witness": "LJ"},
+        "attestations": {p.initials: {"agree": True} for p in PEOPLE},
+        "inputs": {"previous_record": str(previous)},
+        "steps": {"seal-laptop": {"evidence": {"bag_id": "TEB-0100"}}},
+    }
+    answers_file = tmp_path / "laptop-answers.yaml"
+    answers_file.write_text(yaml.safe_dump(laptop))
+    second = cli.run(plan, answers=answers_file, mode="drill")
+    assert second.code == 0, second.err
+    exported = tmp_path / "second.json"
+    assert cli("record", second.run_dir, "--format", "json", "--output", exported).code == 0
+    return second.run_dir, exported
+
+
 def test_a_bag_sealed_two_ceremonies_ago_is_found_through_each_previous_record(
     ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path, cli: Cli
 ) -> None:
@@ -775,23 +797,8 @@ def test_a_bag_sealed_two_ceremonies_ago_is_found_through_each_previous_record(
 
     _, first = ceremony(answers())  # A: seals the cards in TEB-0002
     first_id = build_record(first)["run_id"]
-    plan = tmp_path / "laptop.yaml"
-    plan.write_text(LAPTOP_ONLY)
-    laptop = {
-        "operator": "Kim Min",
-        "participants": sheet(),
-        "initials": {"actor": "KM", "witness": "LJ"},
-        "attestations": {p.initials: {"agree": True} for p in PEOPLE},
-        "inputs": {"previous_record": str(first)},
-        "steps": {"seal-laptop": {"evidence": {"bag_id": "TEB-0100"}}},
-    }
-    answers_file = tmp_path / "laptop-answers.yaml"
-    answers_file.write_text(yaml.safe_dump(laptop))
-    second = cli.run(plan, answers=answers_file, mode="drill")
-    assert second.code == 0, second.err
-    exported = tmp_path / "second.json"
-    assert cli("record", second.run_dir, "--format", "json", "--output", exported).code == 0
-    for previous in (second.run_dir, exported):  # C names B: its run directory or its JSON
+    second, exported = laptop_ceremony(cli, tmp_path, first)
+    for previous in (second, exported):  # C names B: its run directory or its JSON
         given = answers()
         given["inputs"] = {"previous_record": str(previous)}
         given["steps"]["open-cards"] = {"evidence": {"bag_id": "TEB-0002", "intact": "yes"}}
@@ -816,22 +823,7 @@ def test_an_older_record_no_longer_there_leaves_its_bags_unsealed_not_the_ceremo
     A, are opened with an exception that says A's record is not there. Before, the missing
     ancestor refused C outright, with no way to start it but to edit B's signed record."""
     _, first = ceremony(answers())  # A: seals the cards in TEB-0002
-    plan = tmp_path / "laptop.yaml"
-    plan.write_text(LAPTOP_ONLY)
-    laptop = {
-        "operator": "Kim Min",
-        "participants": sheet(),
-        "initials": {"actor": "KM", "witness": "LJ"},
-        "attestations": {p.initials: {"agree": True} for p in PEOPLE},
-        "inputs": {"previous_record": str(first)},
-        "steps": {"seal-laptop": {"evidence": {"bag_id": "TEB-0100"}}},
-    }
-    answers_file = tmp_path / "laptop-answers.yaml"
-    answers_file.write_text(yaml.safe_dump(laptop))
-    second = cli.run(plan, answers=answers_file, mode="drill")
-    assert second.code == 0, second.err
-    exported = tmp_path / "second.json"
-    assert cli("record", second.run_dir, "--format", "json", "--output", exported).code == 0
+    second, exported = laptop_ceremony(cli, tmp_path, first)
     first.rename(tmp_path / "archived-run")  # A's record is no longer where B named it
     given = answers()
     given["inputs"] = {"previous_record": str(exported)}
