@@ -32,6 +32,7 @@ from drconsole.journal.journal import JournalError, JournalWriter, is_run_dir
 from drconsole.people import text_problem
 from drconsole.plans import inputs as plan_inputs
 from drconsole.plans.model import Plan
+from drconsole.plans.refs import Ref, RefError, has_refs, resolve
 from drconsole.plans.validate import LoadResult, load_plan
 from drconsole.runs.index import Snapshot
 from drconsole.runs.lock import LOCK_FILE, RunLock, RunLocked
@@ -86,7 +87,11 @@ def check_targets_for(plan_result: LoadResult, targets: Targets | None) -> None:
 
 
 def check_answers(
-    operator: Operator, plan: Plan, mode: Mode, state: RunState | None = None
+    operator: Operator,
+    plan: Plan,
+    mode: Mode,
+    state: RunState | None = None,
+    targets: Targets | None = None,
 ) -> None:
     """The operator's name and an answers file against the plan (the secrets it names for the
     steps still to run included, and their typed confirmations), before anything is written.
@@ -103,7 +108,7 @@ def check_answers(
         check_fits(operator, plan, remaining)
     except AnswersError as exc:
         raise LaunchError(str(exc)) from None
-    if unconfirmed := _unconfirmed(operator, plan, mode, remaining):
+    if unconfirmed := _unconfirmed(operator, plan, mode, remaining, targets):
         raise LaunchError(
             "the answers file has no typed confirmation for destructive step(s) "
             f"{', '.join(unconfirmed)} (nothing was run: the run would have stopped there, "
@@ -115,12 +120,17 @@ def check_answers(
 
 
 def _unconfirmed(
-    operator: Operator, plan: Plan, mode: Mode, remaining: list[str] | None
+    operator: Operator,
+    plan: Plan,
+    mode: Mode,
+    remaining: list[str] | None,
+    targets: Targets | None,
 ) -> list[str]:
     """The destructive steps still to run whose typed confirmation an answers file (headless)
     cannot give: found only at the step, their run would fail there after the steps before had
     stopped a database or the writers, and a resume would end a run killed mid-way for good.
-    A step with a condition (``when``) is left to ask at the step."""
+    A step with a condition (``when``) is left to ask at the step, unless the condition reads
+    only the targets file and holds (the PITR's standby rebuild, when the targets have dr)."""
     if not isinstance(operator, AnswersOperator) or operator.yes or mode is Mode.DRY_RUN:
         return []
     wanted = set(remaining) if remaining is not None else {s.id for s in plan.steps}
@@ -130,10 +140,37 @@ def _unconfirmed(
         for step in plan.steps
         if step.id in wanted
         and step.kind in ("action", "manual")  # the kinds that ask (engine/steps)
-        and step.when is None  # a condition may skip it: not known before the run
+        and _runs_for_sure(step.when, targets)
         and policy.destructive(step, registry.lookup(step.call) if step.call else None)
         and (step.id not in given or given[step.id].typed is None)
     ]
+
+
+def _runs_for_sure(when: bool | str | None, targets: Targets | None) -> bool:
+    """Whether a step's condition is known to hold before the run: none, or one that reads
+    only the targets file and is true there. Any other condition may skip the step."""
+    if when is None:
+        return True
+    if targets is None or not isinstance(when, str) or not has_refs(when):
+        return False
+
+    def lookup(ref: Ref) -> Any:
+        if ref.root != "targets":
+            raise RefError(f"{ref.text} is not known before the run")
+        try:
+            value: Any = targets.site(ref.parts[0]).as_dict()
+        except TargetsError as exc:
+            raise RefError(str(exc)) from None
+        for part in ref.parts[1:]:
+            if not isinstance(value, dict) or part not in value:
+                raise RefError(f"{ref.text}: not in the targets file")
+            value = value[part]
+        return value
+
+    try:
+        return not policy.is_false(resolve(when, lookup))
+    except RefError:
+        return False
 
 
 def _typed_example(plan: Plan, step_id: str) -> str:
@@ -176,7 +213,7 @@ def prepare_new(
         except TargetsError as exc:
             raise LaunchError(str(exc)) from None
     check_targets_for(result, targets)
-    check_answers(operator, plan, mode)
+    check_answers(operator, plan, mode, targets=targets)
     start = utcnow()
     try:
         values = plan_inputs.collect(plan, given_inputs, start)
@@ -281,7 +318,7 @@ def prepare_resume(
             )
         state = replay(snap.events())
         plan, targets = _resumable(run_dir, state)
-        check_answers(operator, plan, Mode(state.mode), state)
+        check_answers(operator, plan, Mode(state.mode), state, targets)
         if yes and state.mode == Mode.REAL.value:
             raise LaunchError(
                 f"--yes is refused: run {state.run_id} is in real mode, where every "

@@ -93,3 +93,43 @@ def test_a_killed_yes_run_resumed_without_yes_is_refused_and_stays_resumable(
     resumed = cli("resume", run_dir, "--headless", "--yes")
     assert resumed.code == 0, resumed.out
     assert (tmp_path / "wiped").exists()
+
+
+STANDBY = """
+id: rebuild-when-there
+title: Rebuild the standby when the targets have one
+kind: restore
+steps:
+  - id: rebuild
+    action: local.command
+    with: {argv: [touch, "REBUILT"]}
+    site: dr
+    when: "${targets.dr.drill}"
+    destructive: true
+    confirm: rebuild dr
+"""
+
+
+def test_a_step_whose_condition_reads_only_the_targets_needs_its_answer_up_front(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The PITR's standby rebuild: its condition is known before the run. With a dr site the
+    answer is required up front (the run would fail at the step, after the restore); without
+    one the run starts (dr is not required) and skips it, saying why."""
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(STANDBY.replace("REBUILT", str(tmp_path / "rebuilt")))
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump({"operator": "op"}))
+    with_dr = tmp_path / "with-dr.yaml"
+    with_dr.write_text(yaml.safe_dump({"sites": {"dr": {"drill": True}}}))
+    refused = cli.run(plan, answers=answers, targets=with_dr)
+    assert refused.code == 2
+    assert "no typed confirmation for destructive step(s) rebuild (" in refused.err
+    without = tmp_path / "without-dr.yaml"
+    without.write_text(yaml.safe_dump({"sites": {"primary": {"drill": True}}}))
+    skipped = cli.run(plan, answers=answers, targets=without)
+    assert skipped.code == 0, skipped.out + skipped.err
+    rebuild = load_state(skipped.run_dir).steps["rebuild"]
+    assert rebuild.status == "skipped"
+    assert "unknown site 'dr'" in str(rebuild.reason)
+    assert not (tmp_path / "rebuilt").exists()
