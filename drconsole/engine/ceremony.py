@@ -62,6 +62,11 @@ class CeremonySteps:
         try:  # a mistyped path is found before anyone signs in or opens a bag
             self._previous_seals()
         except PreviousRecordError as exc:
+            if self.ctx.state.participants:  # a resume: people signed in, steps may have run
+                return (
+                    f"previous ceremony record: {exc}. This ceremony signed in and steps ran: "
+                    "nothing is undone. Put the record back where it was named, then resume"
+                )
             return (
                 f"previous ceremony record: {exc}. Nothing was done: start the ceremony again "
                 "with the previous record's run directory or record.json"

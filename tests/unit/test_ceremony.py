@@ -29,7 +29,7 @@ from drconsole.journal.journal import read_events, verify
 from drconsole.plans.model import Ceremony, Compare
 from drconsole.plans.validate import validate_text
 from drconsole.report.record import build_record, to_html, to_markdown
-from tests.conftest import Cli, CliResult
+from tests.conftest import Cli, CliResult, kill_run, start_run
 
 CEREMONY = Ceremony.model_validate(
     {
@@ -836,3 +836,34 @@ def test_an_older_record_no_longer_there_leaves_its_bags_unsealed_not_the_ceremo
     (exc,) = build_record(run_dir)["exceptions"]
     assert exc["step"] == "open-cards"
     assert f"{first} (named by {exported}) is not there" in exc["happened"]
+
+
+def test_a_resumed_ceremony_whose_previous_record_is_gone_is_not_told_nothing_was_done(
+    ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path, cli: Cli
+) -> None:
+    """The previous record is checked again on a resume (before the steps go on). By then the
+    participants signed in and steps ran, bags may be open: 'Nothing was done: start the
+    ceremony again' sent the room to a fresh ceremony and left this one's record unfinished."""
+    _, first = ceremony(answers())
+    plan = tmp_path / "soak.yaml"
+    plan.write_text(LAPTOP_ONLY + "  - {id: soak, wait: 60s, needs: [seal-laptop]}\n")
+    given = {
+        "operator": "Kim Min",
+        "participants": sheet(),
+        "initials": {"actor": "KM", "witness": "LJ"},
+        "attestations": {p.initials: {"agree": True} for p in PEOPLE},
+        "inputs": {"previous_record": str(first)},
+        "steps": {"seal-laptop": {"evidence": {"bag_id": "TEB-0100"}}},
+    }
+    answers_file = tmp_path / "soak-answers.yaml"
+    answers_file.write_text(yaml.safe_dump(given))
+    args = [str(plan), "--headless", "--answers", str(answers_file), "--mode", "drill"]
+    proc, run_dir = start_run([*args, "--runs-dir", str(tmp_path / "soak-runs")], step="soak")
+    kill_run(proc)
+    first.rename(tmp_path / "moved-away")
+    resumed = cli("resume", run_dir, "--headless", "--answers", answers_file)
+    assert resumed.code == 1
+    assert "previous ceremony record: cannot read" in resumed.out
+    assert "Nothing was done" not in resumed.out
+    assert "signed in and steps ran: nothing is undone" in resumed.out
+    assert f"drconsole resume {run_dir}" in resumed.out
