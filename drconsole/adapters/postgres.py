@@ -441,13 +441,16 @@ class PostgresAdapter:
         ]
         return {"role": "primary", "standbys": standbys}
 
-    def abandoned_timeline(self, timeline: int, replay_lsn: str) -> tuple[bool | str, str]:
+    def abandoned_timeline(self, timeline: int, replay_lsn: str) -> tuple[bool | str | None, str]:
         """Whether a standby on ``timeline`` at ``replay_lsn`` is left on an abandoned branch:
         the WAL archive holds a newer timeline (a point-in-time restore or a promotion of the
         primary) that does not descend from the standby's position (its history does not name
         the standby's timeline, or branches off it before ``replay_lsn``). Such a standby
         holds data the primary threw away and can never follow it. True, False, or "unknown"
-        (the archive could not be read: a guard treats it as true), with the words."""
+        (the archive could not be read: a guard treats it as true), with the words; None when
+        the site names no pgBackRest repository (nothing to read)."""
+        if not self.section.get("pgbackrest"):
+            return None, f"timeline {timeline} (not checked: the site names no pgbackrest)"
         try:
             backrest = self.backrest()
             archive_id = str((backrest.info().get("archive") or [{}])[-1]["id"])

@@ -369,6 +369,7 @@ def test_a_standby_a_pitr_left_behind_is_shown_not_streaming_and_never_promoted(
     assert seen["past_rpo"] is False  # what let the promotion through before
     assert seen["timeline_abandoned"] is True
     assert "ABANDONED TIMELINE" in seen["state"]
+    assert f"branched off timeline {seen['timeline']} at " in seen["state"]  # the history read
     promote = load_state(run_dir).steps["promote"]
     assert promote.status == "failed"
     assert "refused: the standby is on a timeline the primary abandoned" in str(promote.error)
