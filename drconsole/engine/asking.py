@@ -20,6 +20,7 @@ from drconsole.engine.outcome import ASK_AGAIN, Refused, StepFailed, evidence_pr
 from drconsole.journal.journal import Event
 from drconsole.people import answer_problem
 from drconsole.plans.model import EvidenceField, Step
+from drconsole.plans.refs import Ref, resolve_known
 
 T = TypeVar("T")
 
@@ -36,9 +37,14 @@ class Asking:
     def emit(self, new: NewEvent) -> Event:  # pragma: no cover (the run context's)
         raise NotImplementedError
 
-    @staticmethod
-    def question(step: Step, **details: Any) -> Question:
-        return Question(step.id, step.label, step.guidance, details)
+    def lookup(self, ref: Ref) -> Any:  # pragma: no cover (the run context's)
+        raise NotImplementedError
+
+    def question(self, step: Step, **details: Any) -> Question:
+        """A question at ``step``; its guidance reads with the values the run knows now, as
+        the run screen shows it (``back to ${inputs.target_time}`` as typed)."""
+        guidance = resolve_known(step.guidance, self.lookup) if step.guidance else None
+        return Question(step.id, step.label, guidance, details)
 
     def answer(self, step: Step, question: str, answer: Any, by: str) -> None:
         self.emit(events.operator_answer(step.id, question, answer, by))

@@ -1,6 +1,7 @@
-"""A step's guidance on the run screen reads with the run's values in it: an input, a target,
-an output an earlier step gave; what is not known yet stays as written (before, every
-reference showed as written, e.g. 'back to ${inputs.target_time}')."""
+"""A step's guidance on the run screen, and on the question asked at the step, reads with the
+run's values in it: an input, a target, an output an earlier step gave; what is not known yet
+stays as written (before, every reference showed as written, e.g. 'back to
+${inputs.target_time}'; the modal over the screen kept showing it so after the screen read it)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ def test_guidance_shows_what_the_run_knows_and_leaves_the_rest(tmp_path: Path) -
         app = make_app(tmp_path, plans, targets, start_plan=plan)
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: on(app, modals.ConfirmModal))
+            # the question's own guidance, on the modal over the screen, reads the same
+            asked = app.screen.q.guidance
+            assert "It printed 42" in asked
+            assert "Later: ${steps.later.outputs.stdout}." in asked
             screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
             await until(pilot, lambda: screen.selected == "tell")
             assert "Site drill: True." in screen._guidance
