@@ -50,10 +50,27 @@ class TuiOperator:
     async def typed_confirm(
         self, q: Question, prompt: str, expected: str, problem: str | None = None
     ) -> str:
-        typed = await self._ask(modals.TypedConfirmModal(q, prompt, expected, problem))
-        if typed is None:
-            raise NoAnswer("the operator cancelled the typed confirmation")
+        while (
+            typed := await self._ask(modals.TypedConfirmModal(q, prompt, expected, problem))
+        ) is None:
+            # as the sign-off: a step not confirmed fails, and under the default on_failure the
+            # run ends FAILED for good (one stray Escape on the PITR's restore, database stopped)
+            if await self._not_done(q, "Not confirmed?", "Back to the confirmation", "Not done"):
+                raise NoAnswer("the operator cancelled the typed confirmation")
         return str(typed)
+
+    async def _not_done(self, q: Question, title: str, back: str, no: str) -> bool:
+        """After Escape on a question the step cannot do without: True only for n (the step
+        fails); b or Escape goes back to the question."""
+        answer = await self._ask(
+            modals.ChoiceModal(
+                q,
+                title,
+                "Without it the step fails, and the run may stop there.",
+                [("back", "b", back), ("none", "n", no)],
+            )
+        )
+        return answer is not None and answer[0] == "none"
 
     async def secret(self, q: Question, prompt: str, problem: str | None = None) -> Secret:
         value = await self._ask(modals.SecretModal(q, prompt, problem))
@@ -67,15 +84,7 @@ class TuiOperator:
         while (rows := await self._ask(modals.SignoffModal(q, signers, roles, problem))) is None:
             # Escape alone never decides: not approving fails the step (a ceremony's approval,
             # after bags were opened, ended the ceremony on one stray Escape)
-            answer = await self._ask(
-                modals.ChoiceModal(
-                    q,
-                    "No sign-off?",
-                    "Without the sign-off the step fails, and the run may stop there.",
-                    [("back", "b", "Back to the sign-off"), ("none", "n", "Not approved")],
-                )
-            )
-            if answer is not None and answer[0] == "none":
+            if await self._not_done(q, "No sign-off?", "Back to the sign-off", "Not approved"):
                 raise NoAnswer("the sign-off was refused")
         return [Signer(r["name"], r["role"]) for r in rows]
 

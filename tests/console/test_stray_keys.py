@@ -6,6 +6,8 @@
 - Escape on a ceremony's approval sign-off failed the step and ended the ceremony after bags
   were open: Escape now asks whether the sign-off is refused, and goes back unless ``n``.
 - Escape on an exception recorded 'no decision recorded': it now asks again, saying why.
+- Escape on a typed confirmation failed the step, and the run for good under the default
+  on_failure: it now asks whether the step is not to be done, and goes back unless ``n``.
 - A cancelled typed confirmation's words: '(by hand)', and 'nothing was done' said once.
 """
 
@@ -95,6 +97,43 @@ def test_escape_on_a_sign_off_asks_before_it_refuses() -> None:
     asyncio.run(scenario())
 
 
+def test_escape_on_a_typed_confirmation_asks_before_the_step_fails() -> None:
+    """The twin of the sign-off: a step not confirmed fails, and with the plan's default
+    on_failure the run ends FAILED for good; one stray Escape on the PITR's restore did it with
+    the database already stopped. Escape now asks; only n then leaves the step undone."""
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            operator = TuiOperator(app, "Kim Min")
+            asked = asyncio.create_task(
+                operator.typed_confirm(Q, "It will: restore", "restore primary")
+            )
+            await pilot.pause()
+            assert isinstance(app.screen, modals.TypedConfirmModal)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, modals.ChoiceModal)
+            assert app.screen.title_text == "Not confirmed?"
+            await pilot.press("escape")  # Escape again: back to the confirmation, nothing done
+            await pilot.pause()
+            assert isinstance(app.screen, modals.TypedConfirmModal)
+            assert not asked.done()
+            await pilot.press(*"restore primary", "enter")
+            await pilot.pause()
+            assert await asked == "restore primary"
+            cancelled = asyncio.create_task(
+                operator.typed_confirm(Q, "It will: restore", "restore primary")
+            )
+            await pilot.pause()
+            await pilot.press("escape", "n")  # not doing it is an explicit choice
+            await pilot.pause()
+            with pytest.raises(NoAnswer, match="cancelled the typed confirmation"):
+                await cancelled
+
+    asyncio.run(scenario())
+
+
 def test_escape_on_an_exception_asks_again_instead_of_recording_no_decision() -> None:
     async def scenario() -> None:
         app = Host()
@@ -148,7 +187,7 @@ def test_a_cancelled_typed_confirmation_reads_by_hand_and_nothing_done_once(
             await until(pilot, lambda: on(app, modals.TypedConfirmModal))
             prompt = str(app.screen.query_one(".modal-prompt", Static).render())
             assert "It will: (by hand) lunacm:> partition clear -slot 1" in prompt
-            await pilot.press("escape")
+            await pilot.press("escape", "n")  # cancelled, and then not done
             run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
             await until(pilot, lambda: run_screen.finished)
 
