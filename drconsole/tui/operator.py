@@ -73,9 +73,11 @@ class TuiOperator:
         return answer is not None and answer[0] == "none"
 
     async def secret(self, q: Question, prompt: str, problem: str | None = None) -> Secret:
-        value = await self._ask(modals.SecretModal(q, prompt, problem))
-        if value is None:
-            raise NoAnswer("no secret was given")
+        while (value := await self._ask(modals.SecretModal(q, prompt, problem))) is None:
+            # a custodian's share not given fails the unseal: the failover's, after the promotion
+            # and the restore, ended FAILED for good on one stray Escape
+            if await self._not_done(q, "No secret given?", "Back to the prompt", "Not given"):
+                raise NoAnswer("no secret was given")
         return Secret(str(value), source="prompt")
 
     async def signoff(

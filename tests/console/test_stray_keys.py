@@ -6,8 +6,8 @@
 - Escape on a ceremony's approval sign-off failed the step and ended the ceremony after bags
   were open: Escape now asks whether the sign-off is refused, and goes back unless ``n``.
 - Escape on an exception recorded 'no decision recorded': it now asks again, saying why.
-- Escape on a typed confirmation failed the step, and the run for good under the default
-  on_failure: it now asks whether the step is not to be done, and goes back unless ``n``.
+- Escape on a typed confirmation or a secret (a custodian's share) failed the step, and the
+  run for good under the default on_failure: it now asks first, and goes back unless ``n``.
 - A cancelled typed confirmation's words: '(by hand)', and 'nothing was done' said once.
 """
 
@@ -130,6 +130,32 @@ def test_escape_on_a_typed_confirmation_asks_before_the_step_fails() -> None:
             await pilot.pause()
             with pytest.raises(NoAnswer, match="cancelled the typed confirmation"):
                 await cancelled
+
+    asyncio.run(scenario())
+
+
+def test_escape_on_a_secret_asks_before_the_step_fails() -> None:
+    """A custodian's share: Escape failed the failover's unseal, and the run for good."""
+
+    async def scenario() -> None:
+        app = Host()
+        async with app.run_test(size=(80, 24)) as pilot:
+            operator = TuiOperator(app, "Kim Min")
+            asked = asyncio.create_task(operator.secret(Q, "Unseal share of Park Su"))
+            await pilot.pause()
+            assert isinstance(app.screen, modals.SecretModal)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.screen, modals.ChoiceModal)
+            assert app.screen.title_text == "No secret given?"
+            await pilot.press("b")
+            await pilot.pause()
+            assert isinstance(app.screen, modals.SecretModal)
+            assert not asked.done()
+            await pilot.press("escape", "n")
+            await pilot.pause()
+            with pytest.raises(NoAnswer, match="no secret was given"):
+                await asked
 
     asyncio.run(scenario())
 
