@@ -26,6 +26,7 @@ from typing import Any
 
 from drconsole.adapters.base import (
     ActionContext,
+    AdapterError,
     CheckFailed,
     PermanentError,
     TransientError,
@@ -69,9 +70,7 @@ class VaultAdapter:
         try:
             return fn(*args, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(
-                f"{what}: {self.section['addr']} does not answer ({type(exc).__name__})"
-            ) from None
+            raise self.not_answering(what, exc) from None
         except hvac.exceptions.VaultDown:
             raise TransientError(f"{what}: the server is sealed or down") from None
         except (hvac.exceptions.InternalServerError, hvac.exceptions.BadGateway) as exc:
@@ -84,6 +83,23 @@ class VaultAdapter:
             ) from None
         except hvac.exceptions.VaultError as exc:
             raise PermanentError(f"{what}: {_error_text(exc)}") from None
+
+    def not_answering(self, what: str, exc: BaseException) -> AdapterError:
+        """The error for a server that does not answer. A local server whose process is gone
+        (and not back within 3 s, as a restart would be) will not come back by itself:
+        permanent, said at once (retrying a dead server only delayed the news). Otherwise
+        transient, a refused connection said as such."""
+        addr = self.section["addr"]
+        host = self.local_host()
+        if host is not None and wait_until(host.pid, 3, interval_s=0.1) is None:
+            return PermanentError(
+                f"{what}: the server at {addr} is not running (no process for "
+                f"{self.section['pidfile']})",
+                hint="start it again (the sandbox: drconsole sandbox up), then run the step again",
+            )
+        refused = "refused" in str(exc).lower()
+        why = "it refuses connections: is it down?" if refused else type(exc).__name__
+        return TransientError(f"{what}: {addr} does not answer ({why})")
 
     def seal_status(self, client: Any) -> dict[str, Any] | None:
         """The seal status, or None while the server does not answer (starting, busy)."""

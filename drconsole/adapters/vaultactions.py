@@ -113,6 +113,7 @@ RESTORED = {
     "forced": "",
     "applied": "the node logged the snapshot applied (a local node; else null)",
     "sealed_now": "",
+    "resumed": "a rerun found the snapshot an interrupted attempt sent applied: not sent again",
     "threshold_before": "",
     "shares_before": "",
     "next": "what to do next",

@@ -26,6 +26,8 @@ from drconsole.adapters.base import (
     wait_until,
 )
 from drconsole.adapters.vault import VaultAdapter
+from drconsole.adapters.vaulthost import LocalBaoHost
+from drconsole.timeutil import format_timestamp, utcnow
 
 _CHUNK = 1 << 20
 # members of a raft snapshot archive, as OpenBao and Vault write them
@@ -148,34 +150,140 @@ def snapshot_save(vault: VaultAdapter, path: str) -> dict[str, Any]:
     return {"path": str(target), "size": size, "sha256": digest.hexdigest()}
 
 
+def _now() -> str:
+    return format_timestamp(utcnow().replace(microsecond=0))
+
+
+class _Sent:
+    """What an attempt of this step sent the server (``restore-sent.json`` in the step's
+    artefact folder): the snapshot, force, when, and the node's seal before. A rerun after an
+    interruption reads it to tell its own earlier restore from anything else."""
+
+    def __init__(self, folder: str | None) -> None:
+        self.path = Path(folder) / "restore-sent.json" if folder else None
+
+    def read(self) -> dict[str, Any] | None:
+        if self.path is None or not self.path.is_file():
+            return None
+        return dict(json.loads(self.path.read_text()))
+
+    def write(self, **fields: Any) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps({"at": _now(), **fields}))
+
+
+def _not_in_place(what: str, force: bool) -> PermanentError:
+    """A restore that was not seen applied: what is known, and what to do."""
+    unseal = (
+        "it comes up sealed: unseal it with its OWN cluster's shares (if they open it the "
+        "snapshot is not in place: run this step again; if only the snapshot cluster's shares "
+        "do, it is: mark this step done and go on with the restart and unseal)"
+        if force
+        else "unseal it if it is sealed, then run this step again (restoring the same "
+        "snapshot again is safe)"
+    )
+    return PermanentError(
+        f"the snapshot restore was NOT seen applied: {what}; the snapshot may or may not be in "
+        "place",
+        hint=f"start the server again; {unseal}",
+    )
+
+
+def _applied_since(vault: VaultAdapter, sent: dict[str, Any], ctx: ActionContext) -> bool:
+    """Whether a local server logged a restore applied since an earlier attempt of this step
+    sent one (its log from the mark taken then; one still under way is waited for)."""
+    host = vault.local_host()
+    if host is None or sent.get("log_mark") is None:
+        return False
+    host.read_from(int(sent["log_mark"]))
+    state = host.restore_state()
+    if state == "begun":
+        state = host.wait_applied(within_s=60, appear_s=0, cancel=ctx.cancel)
+    return state in ("applied", "done")
+
+
+def _resumed(sent: dict[str, Any], force: bool, ctx: ActionContext) -> dict[str, Any]:
+    """The outputs of a rerun that found the earlier attempt's restore applied."""
+    ctx.log(
+        f"the restore sent at {sent['at']} (an attempt the console stopped in) is applied"
+        + (": the node seals itself with the snapshot's keyring" if force else "")
+    )
+    before = sent["before"]
+    out = {
+        "forced": force,
+        "applied": True,
+        "sealed_now": None,
+        "threshold_before": before["t"],
+        "shares_before": before["n"],
+        "resumed": f"the snapshot sent at {sent['at']} by the attempt the console stopped in "
+        "is applied (the server's log says so); it was not sent again",
+    }
+    if force:
+        out["next"] = _NEXT
+    return out
+
+
+def _unknown(sent: dict[str, Any], local: bool) -> PermanentError:
+    return _not_in_place(
+        f"an earlier attempt of this step sent it at {sent['at']} (the console stopped in it) "
+        "and the node is sealed now, but "
+        + (
+            "its log shows no restore applied since"
+            if local
+            else "this node's log cannot be read from here (not a local server)"
+        ),
+        force=True,
+    )
+
+
+_NEXT = (
+    "the node sealed itself with the snapshot's keyring: restart it, then unseal with the "
+    "ORIGINAL cluster's shares"
+)
+
+
 def restore_into_new(vault: VaultAdapter, path: str, ctx: ActionContext) -> dict[str, Any]:
     """A node whose data is lost (an empty raft volume) takes a snapshot: it is started
     (a local node), initialised with ONE throwaway share, unsealed with it and the snapshot
     force-restored with its root token. The throwaway share and token live in this call's
-    memory only; after the restore the node holds the snapshot's keyring and tokens."""
+    memory only; after the restore the node holds the snapshot's keyring and tokens.
+
+    Run again after an interruption (``restore-sent.json`` in the step's folder says this step
+    initialised the node): a node that logged the snapshot applied is left as it is; else
+    (initialised with a throwaway share that is gone) a local node's data is moved aside and
+    the node restored anew, a remote one is refused with what to do."""
     host = vault.local_host()
-    if host is not None and not host.pid():
-        host.start()
-        ctx.log("the node started on its empty volume")
-    import requests
-
+    sent = _Sent(ctx.artefact_dir)
     client = vault.client(with_token=False)
-    started = time.monotonic()
-
-    def initialised() -> dict[str, bool] | None:
-        try:
-            return {"initialised": bool(client.sys.is_initialized())}
-        except requests.RequestException:
-            return None
-
-    answer = wait_until(initialised, 30, interval_s=0.1, cancel=ctx.cancel)
-    if answer is None:
-        raise TransientError(f"{vault.section['addr']} does not answer")
+    answer = _initialised(vault, client, ctx)
     if answer["initialised"]:
-        raise PermanentError(
-            "the node is initialised already: it is not a new, empty node",
-            hint="restore into it with vault.snapshot_restore (force: true) instead",
+        earlier = sent.read()
+        if earlier is None:
+            raise PermanentError(
+                "the node is initialised already: it is not a new, empty node",
+                hint="restore into it with vault.snapshot_restore (force: true) instead",
+            )
+        if earlier.get("phase") == "restore sent" and _applied_since(vault, earlier, ctx):
+            return {"initialised": True, **_resumed(earlier, True, ctx)}
+        if host is None:
+            raise PermanentError(
+                f"an earlier attempt of this step (at {earlier['at']}, the console stopped in "
+                "it) initialised this node with a throwaway share that is gone, and no restore "
+                "is seen applied",
+                hint="empty the node's raft data directory (it holds nothing but that "
+                "attempt's), start it, then run this step again",
+            )
+        aside = host.empty_data()
+        ctx.log(
+            f"an earlier attempt (at {earlier['at']}) initialised the node and the console "
+            f"stopped before the snapshot was applied: its data moved aside to {aside}, "
+            "restoring anew"
         )
+        if _initialised(vault, client, ctx)["initialised"]:
+            raise PermanentError("the node is initialised again after its data was emptied")
+    started = time.monotonic()
+    sent.write(phase="initialising", path=path)
     throwaway = vault.call("initialise", client.sys.initialize, 1, 1)
     client.token = throwaway["root_token"]
     vault.call("unseal", client.sys.submit_unseal_key, throwaway["keys"][0])
@@ -190,6 +298,28 @@ def restore_into_new(vault: VaultAdapter, path: str, ctx: ActionContext) -> dict
     return {"initialised": True, **out}
 
 
+def _initialised(vault: VaultAdapter, client: Any, ctx: ActionContext) -> dict[str, bool]:
+    """Start a local node that is not running, and wait until it answers whether it is
+    initialised."""
+    import requests
+
+    host = vault.local_host()
+    if host is not None and not host.pid():
+        host.start()
+        ctx.log("the node started on its empty volume")
+
+    def initialised() -> dict[str, bool] | None:
+        try:
+            return {"initialised": bool(client.sys.is_initialized())}
+        except requests.RequestException:
+            return None
+
+    answer = wait_until(initialised, 30, interval_s=0.1, cancel=ctx.cancel)
+    if answer is None:
+        raise TransientError(f"{vault.section['addr']} does not answer")
+    return answer
+
+
 def snapshot_restore(
     vault: VaultAdapter,
     path: str,
@@ -198,10 +328,42 @@ def snapshot_restore(
     wait_for_seal: bool = True,
     client: Any = None,
 ) -> dict[str, Any]:
+    """Restore a snapshot into a running, unsealed node and see it applied: on a local node in
+    its log, on another after a force restore by the node sealing itself. A restore not seen
+    applied (the server died on the way, logged a failure, or stayed silent) fails, saying what
+    is known.
+
+    Run again after an interruption (``restore-sent.json`` says what an earlier attempt of this
+    step sent, and where the server's log stood then): a restore the log shows applied since is
+    not sent again (after a force restore the next steps restart and unseal the node); a node
+    still unsealed did not take it: the snapshot is sent again; a sealed one whose log cannot
+    tell fails, saying how to find out."""
     client = client or vault.client()
+    host = vault.local_host()
+    sent = _Sent(ctx.artefact_dir)
+    earlier = sent.read()
+    if earlier and earlier.get("phase") != "restore sent":
+        earlier = None
+    if earlier and _applied_since(vault, earlier, ctx):
+        return _resumed(earlier, force, ctx)
     before = vault.call("status", client.sys.read_seal_status)
+    if before["sealed"]:
+        if earlier and force:
+            raise _unknown(earlier, local=host is not None)
+        raise PermanentError(
+            "the node is sealed: a snapshot is restored into an unsealed node",
+            hint="unseal it with its own cluster's shares (plans/vault-unseal.yaml), then run "
+            "this step again",
+        )
+    if earlier:
+        ctx.log(
+            f"an earlier attempt sent this restore at {earlier['at']}; the node is unsealed, "
+            "so it was not applied: sending it again"
+        )
     data = Path(path).read_bytes()
     call = client.sys.force_restore_raft_snapshot if force else client.sys.restore_raft_snapshot
+    mark = host.log_size() if host else None
+    sent.write(phase="restore sent", path=path, force=force, before=before, log_mark=mark)
     try:
         vault.call("restore", call, data)
     except PermanentError as exc:
@@ -213,18 +375,22 @@ def snapshot_restore(
                 "and needs the ORIGINAL cluster's shares after a restart",
             ) from None
         raise
-    host = vault.local_host()
-    applied = (
-        host.wait_applied(within_s=60, appear_s=2, cancel=ctx.cancel) == "applied" if host else None
-    )
+    applied = _seen_applied(host, mark, force, ctx)
     ctx.log("restore accepted" + (": the server applied the snapshot" if applied else ""))
 
     def settled() -> dict[str, Any] | None:  # after a force restore the node seals itself
         seal = vault.seal_status(client)  # None: the node may be busy for a moment
         return seal if seal is not None and (seal["sealed"] or not force) else None
 
-    seal = wait_until(settled, 15, interval_s=0.1, cancel=ctx.cancel) if wait_for_seal else None
+    wait_s = 15 if applied else 60  # not seen in a log: the seal is the only sign
+    seal = wait_until(settled, wait_s, interval_s=0.1, cancel=ctx.cancel) if wait_for_seal else None
     sealed = bool(seal and seal["sealed"])
+    if force and wait_for_seal and not sealed and not applied:
+        raise _not_in_place(
+            f"the node did not seal itself within {wait_s} s of the force restore "
+            + ("(it answers, unsealed)" if vault.seal_status(client) else "(it does not answer)"),
+            force,
+        )
     out = {
         "forced": force,
         "applied": applied,
@@ -233,8 +399,31 @@ def snapshot_restore(
         "shares_before": before["n"],
     }
     if force and (sealed or not wait_for_seal):
-        out["next"] = (
-            "the node sealed itself with the snapshot's keyring: restart it, then "
-            "unseal with the ORIGINAL cluster's shares"
-        )
+        out["next"] = _NEXT
     return out
+
+
+def _seen_applied(
+    host: LocalBaoHost | None, mark: int | None, force: bool, ctx: ActionContext
+) -> bool | None:
+    """Whether a local server logged the restore applied (its log from ``mark``): True, or
+    raises when it died, logged a failure or showed no progress within 60 s; None when its
+    log says nothing (not local, or a log level above INFO)."""
+    if host is None or mark is None:
+        return None
+    host.read_from(mark)
+    state = host.wait_applied(within_s=60, appear_s=2, cancel=ctx.cancel)
+    if state in ("applied", "done"):
+        return True
+    at = _now()
+    if state is None and host.pid() is None:
+        state = "gone"
+    if state == "gone":
+        what = f"the server's process ended (seen at {at}) after it began the restore"
+    elif state == "failed":
+        what = f"the server logged that the restore failed ({host.log_file})"
+    elif state == "begun":
+        what = "the server began the restore but logged it applied not within 60 s"
+    else:
+        return None
+    raise _not_in_place(what, force)
