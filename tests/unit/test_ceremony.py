@@ -765,11 +765,8 @@ LAPTOP_ONLY = PLAN.split("steps:")[0].replace("tiny-ceremony", "laptop-ceremony"
 )
 
 
-def laptop_ceremony(cli: Cli, tmp_path: Path, previous: Path) -> tuple[Path, Path]:
-    """B: a ceremony naming ``previous`` that seals only the laptop (never the cards); its run
-    directory and its exported record.json."""
-    plan = tmp_path / "laptop.yaml"
-    plan.write_text(LAPTOP_ONLY)
+def laptop_answers(tmp_path: Path, previous: Path) -> Path:
+    """The answers file of a ceremony that seals the laptop, naming ``previous``."""
     laptop = {
         "operator": "Kim Min",
         "participants": sheet(),
@@ -780,6 +777,15 @@ def laptop_ceremony(cli: Cli, tmp_path: Path, previous: Path) -> tuple[Path, Pat
     }
     answers_file = tmp_path / "laptop-answers.yaml"
     answers_file.write_text(yaml.safe_dump(laptop))
+    return answers_file
+
+
+def laptop_ceremony(cli: Cli, tmp_path: Path, previous: Path) -> tuple[Path, Path]:
+    """B: a ceremony naming ``previous`` that seals only the laptop (never the cards); its run
+    directory and its exported record.json."""
+    plan = tmp_path / "laptop.yaml"
+    plan.write_text(LAPTOP_ONLY)
+    answers_file = laptop_answers(tmp_path, previous)
     second = cli.run(plan, answers=answers_file, mode="drill")
     assert second.code == 0, second.err
     exported = tmp_path / "second.json"
@@ -847,16 +853,7 @@ def test_a_resumed_ceremony_whose_previous_record_is_gone_is_not_told_nothing_wa
     _, first = ceremony(answers())
     plan = tmp_path / "soak.yaml"
     plan.write_text(LAPTOP_ONLY + "  - {id: soak, wait: 60s, needs: [seal-laptop]}\n")
-    given = {
-        "operator": "Kim Min",
-        "participants": sheet(),
-        "initials": {"actor": "KM", "witness": "LJ"},
-        "attestations": {p.initials: {"agree": True} for p in PEOPLE},
-        "inputs": {"previous_record": str(first)},
-        "steps": {"seal-laptop": {"evidence": {"bag_id": "TEB-0100"}}},
-    }
-    answers_file = tmp_path / "soak-answers.yaml"
-    answers_file.write_text(yaml.safe_dump(given))
+    answers_file = laptop_answers(tmp_path, first)
     args = [str(plan), "--headless", "--answers", str(answers_file), "--mode", "drill"]
     proc, run_dir = start_run([*args, "--runs-dir", str(tmp_path / "soak-runs")], step="soak")
     kill_run(proc)
