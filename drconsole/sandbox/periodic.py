@@ -36,13 +36,17 @@ def every(seconds: float, task: Callable[[], str], after_boundary_s: float | Non
     """Run ``task`` every ``seconds`` (the first after one interval, or with
     ``after_boundary_s`` that long after each period of the clock ends) until stopped; print
     what each run says. A task reports its own failures in what it returns."""
+    def due_in() -> float:  # the wall clock places the boundary; the wait is monotonic
+        now = time.time()
+        return time.monotonic() + next_due(now, seconds, after_boundary_s) - now
+
     stop = StopSignal()
-    due = next_due(time.time(), seconds, after_boundary_s)
+    due = due_in()
     while not stop.requested:
-        if time.time() < due:
+        if time.monotonic() < due:
             time.sleep(0.2)
             continue
-        due = next_due(time.time(), seconds, after_boundary_s)
+        due = due_in()
         try:  # one failed run is said and the schedule goes on (a drill may have caused it)
             said = task().replace("\n", "; ")
         except Exception as exc:
