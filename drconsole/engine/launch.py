@@ -36,6 +36,7 @@ from drconsole.plans.refs import Ref, RefError, has_refs, resolve
 from drconsole.plans.validate import LoadResult, load_plan
 from drconsole.runs.index import Snapshot
 from drconsole.runs.lock import LOCK_FILE, RunLock, RunLocked
+from drconsole.runs.read import previous_record_problem
 from drconsole.runs.rundir import PLAN_COPY, TARGETS_COPY, new_run_dir
 from drconsole.runs.state import FINISHED, RunState, apply, replay
 from drconsole.targets import Targets, TargetsError, load_targets
@@ -219,6 +220,8 @@ def prepare_new(
         values = plan_inputs.collect(plan, given_inputs, start)
     except plan_inputs.InputError as exc:
         raise LaunchError(str(exc)) from None
+    if (problem := previous_record_problem(plan, values)) is not None:
+        raise LaunchError(f"{problem}; give the run directory or record.json of the ceremony")
     incident = plan_inputs.incident_time(values, start)
     try:
         run_dir = new_run_dir(runs_dir, plan.id, start)

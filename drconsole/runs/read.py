@@ -221,6 +221,21 @@ def named_previous(run_dir: Path, inputs: dict[str, Any]) -> str | None:
     return None if plan is None else previous_record_of(plan, inputs)
 
 
+def previous_record_problem(plan: Plan, inputs: dict[str, Any]) -> str | None:
+    """What is wrong with the previous record a ceremony names with these inputs (it cannot
+    be read, or is not a record), else None: refused before a run exists, by the start form
+    and by a headless start (found at the first bag, a typo stopped the ceremony with that bag
+    open, and the run was left interrupted)."""
+    where = previous_record_of(plan, inputs)
+    if not where:
+        return None
+    try:
+        previous_seals(where)
+    except PreviousRecordError as exc:
+        return f"previous record: {exc}"
+    return None
+
+
 def previous_record_of(plan: Plan, inputs: dict[str, Any]) -> str | None:
     """The previous record ``plan``'s ceremony names with these inputs; None when it names
     none (or its reference cannot be resolved: the engine says why)."""

@@ -135,6 +135,8 @@ class InputsModal(AnswerOnce):
                 values[name] = raw
             except InputError as exc:
                 problems.append(str(exc))
+        from drconsole.runs.read import previous_record_problem
+
         why = "; ".join(problems) or previous_record_problem(self.plan, values)
         if why:
             self._refuse(why)
@@ -174,21 +176,6 @@ class InputsModal(AnswerOnce):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def previous_record_problem(plan: Plan, values: dict[str, Any]) -> str | None:
-    """A ceremony's previous record, as typed, that cannot be read: refused on the form, before
-    a run exists (found at the first bag, a typo stopped the ceremony with that bag open)."""
-    from drconsole.runs.read import PreviousRecordError, previous_record_of, previous_seals
-
-    where = previous_record_of(plan, values)
-    if not where:
-        return None
-    try:
-        previous_seals(where)
-    except PreviousRecordError as exc:
-        return f"previous record: {exc}"
-    return None
 
 
 def plan_notes(plan: Plan) -> str:

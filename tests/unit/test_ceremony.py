@@ -452,21 +452,20 @@ def test_a_bag_nobody_saw_sealed_is_opened_only_with_an_exception(
     assert exc["happened"].endswith("no witnessed seal: the previous records leave it with no seal")
 
 
-def test_a_mistyped_previous_record_stops_before_anyone_signs_in(
+def test_a_mistyped_previous_record_is_refused_before_a_run_exists(
     ceremony: Callable[..., tuple[CliResult, Path]], tmp_path: Path
 ) -> None:
     """Found at the first bag, a wrong path stopped the ceremony with that bag opened in the
-    room and not in the record (its event was never written), after sign-in and approvals."""
+    room and not in the record, after sign-in and approvals; then it stopped before anyone
+    signed in, but left an interrupted, 'resumable' run that said to start again. Now a
+    headless start refuses it as the console's start form does: no run directory is made."""
     given = answers()
     given["inputs"] = {"previous_record": str(tmp_path / "no-such-run")}
-    result, run_dir = ceremony(given)
-    assert result.code == 1  # stopped before anything: nothing to undo
-    said = result.out + result.err
-    assert "previous ceremony record: cannot read" in said
-    assert "Nothing was done: start the ceremony again" in said
-    kinds = {e.type for e in read_events(run_dir)}
-    assert "participants" not in kinds
-    assert "step_started" not in kinds
+    result, _ = ceremony(given)
+    assert result.code == 2, result.out + result.err
+    assert "previous record: cannot read" in result.err
+    assert "give the run directory or record.json of the ceremony" in result.err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_the_record_says_who_decided_what_was_found_and_chosen(
