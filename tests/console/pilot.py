@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 from textual.screen import ModalScreen
 
 from drconsole.tui.app import DrConsoleApp
+from drconsole.tui.run_screen import RunScreen
 
 
 def setup(tmp_path: Path, text: str) -> tuple[Path, Path, Path]:
@@ -48,6 +49,11 @@ async def until(pilot: Pilot[Any], predicate: Callable[[], bool], within_s: floa
             detail = getattr(screen, "title_text", ""), getattr(screen, "fields", "")
             raise AssertionError(f"timed out; screen is {screen!r} {detail}")
         await pilot.pause(0.05)
+
+
+def run_screen_of(app: Any) -> RunScreen:
+    """The run screen, under whatever question is on top of it."""
+    return next(s for s in app.screen_stack if isinstance(s, RunScreen))
 
 
 def on(app: DrConsoleApp, kind: type) -> bool:

@@ -9,8 +9,7 @@ from pathlib import Path
 from drconsole.report.record import build_record, to_markdown
 from drconsole.runs.rundir import load_state
 from drconsole.tui import modals
-from drconsole.tui.run_screen import RunScreen
-from tests.console.pilot import make_app, on, run, setup, until
+from tests.console.pilot import make_app, on, run, run_screen_of, setup, until
 
 PLAN = """
 id: console-bags
@@ -72,7 +71,7 @@ def test_the_witness_sees_what_they_initial_and_an_unsealed_bag_needs_an_excepti
                 await until(pilot, lambda: on(app, modals.ChoiceModal))
                 await pilot.press("a")
                 await pilot.pause(0.05)
-            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            run_screen = run_screen_of(app)
             await until(pilot, lambda: run_screen.finished)
 
     run(scenario())

@@ -11,8 +11,7 @@ from textual.widgets import Static
 
 from drconsole.runs.state import StepStatus
 from drconsole.tui import modals
-from drconsole.tui.run_screen import RunScreen
-from tests.console.pilot import make_app, on, run, setup, until
+from tests.console.pilot import make_app, on, run, run_screen_of, setup, until
 
 PLAN = (
     "id: keys\ntitle: Keys\nkind: drill\nsteps:\n"
@@ -48,7 +47,7 @@ def test_one_stray_key_never_answers_no(tmp_path: Path) -> None:
             await pilot.pause(0.1)
             assert on(app, modals.ConfirmModal)
             await pilot.press("y")
-            screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            screen = run_screen_of(app)
             await until(pilot, lambda: screen.finished)
             assert screen.run_state.steps["brief"].status is StepStatus.SUCCEEDED
 
@@ -63,7 +62,7 @@ def test_n_twice_answers_no(tmp_path: Path) -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: on(app, modals.ConfirmModal))
             await pilot.press("n", "n")
-            screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            screen = run_screen_of(app)
             await until(pilot, lambda: screen.finished)
             assert screen.run_state.steps["brief"].status is StepStatus.FAILED
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from drconsole.tui import modals
-from drconsole.tui.run_screen import RunScreen
-from tests.console.pilot import make_app, on, run, setup, until
+from tests.console.pilot import make_app, on, run, run_screen_of, setup, until
 
 PLAN = """\
 id: words
@@ -38,7 +37,7 @@ def test_guidance_shows_what_the_run_knows_and_leaves_the_rest(tmp_path: Path) -
             asked = app.screen.q.guidance
             assert "It printed 42" in asked
             assert "Later: ${steps.later.outputs.stdout}." in asked
-            screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            screen = run_screen_of(app)
             await until(pilot, lambda: screen.selected == "tell")
             assert "Site drill: True." in screen._guidance
             assert "It printed 42" in screen._guidance

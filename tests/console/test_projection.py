@@ -22,7 +22,7 @@ from drconsole.timeutil import utcnow
 from drconsole.tui import modals, run_screen
 from drconsole.tui.app import DrConsoleApp
 from drconsole.tui.run_screen import RunScreen
-from tests.console.pilot import make_app, on, run, setup, until
+from tests.console.pilot import make_app, on, run, run_screen_of, setup, until
 
 HEAD = "id: projection\ntitle: Projection\nkind: drill\nobjectives: {rto: 1h}\nsteps:\n"
 THEN = "  - {id: restore, title: Restore, wait: 0s, estimate: 10m, needs: [FIRST]}\n"
@@ -42,7 +42,7 @@ def wait(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], None]:
 
 
 def screen_of(app: DrConsoleApp) -> RunScreen:
-    return next(s for s in app.screen_stack if isinstance(s, RunScreen))
+    return run_screen_of(app)
 
 
 def log_of(app: DrConsoleApp) -> list[str]:

@@ -24,8 +24,7 @@ from drconsole.engine.operator import NoAnswer, Question
 from drconsole.runs.rundir import load_state
 from drconsole.tui import modals
 from drconsole.tui.operator import TuiOperator
-from drconsole.tui.run_screen import RunScreen
-from tests.console.pilot import Host, make_app, on, run, setup, until
+from tests.console.pilot import Host, make_app, on, run, run_screen_of, setup, until
 
 Q = Question("restore", "Restore the key", None, {})
 
@@ -214,7 +213,7 @@ def test_a_cancelled_typed_confirmation_reads_by_hand_and_nothing_done_once(
             prompt = str(app.screen.query_one(".modal-prompt", Static).render())
             assert "It will: (by hand) lunacm:> partition clear -slot 1" in prompt
             await pilot.press("escape", "n")  # cancelled, and then not done
-            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            run_screen = run_screen_of(app)
             await until(pilot, lambda: run_screen.finished)
 
     run(scenario())

@@ -20,7 +20,7 @@ from drconsole.tui import modals
 from drconsole.tui.home import HomeScreen
 from drconsole.tui.run_screen import RunScreen
 from tests.conftest import Cli, kill_run, start_run
-from tests.console.pilot import make_app, on, run, setup, until
+from tests.console.pilot import make_app, on, run, run_screen_of, setup, until
 
 PLAN = """
 id: tui-small
@@ -66,7 +66,7 @@ def test_a_whole_run_by_keys(tmp_path: Path) -> None:
             assert on(app, modals.ConfirmModal)
             await pilot.press("y")
             await until(pilot, lambda: on(app, modals.TypedConfirmModal))
-            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            run_screen = run_screen_of(app)
             log = "\n".join(str(line) for line in run_screen.query_one("#journal-log").lines)
             assert "retry in" in log  # the retry was shown
             assert "FAILED    flaky" in log  # and the failure
@@ -146,7 +146,7 @@ steps:
             await pilot.pause(0.05)
             assert on(app, modals.ChoiceModal)
             await pilot.press(*"checked by hand", "enter")
-            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            run_screen = run_screen_of(app)
             await until(pilot, lambda: run_screen.finished)
         state = load_state(run_dir)
         assert state.steps["long"].status == "marked_done"
@@ -287,7 +287,7 @@ def test_a_ceremony_by_keys_with_a_break_and_exceptions(tmp_path: Path) -> None:
             said = "Result: exception #1 recorded; the ceremony goes on\nconfirmed = no"
             assert app.screen.text == f"{said}\n\n{everyone}"  # type: ignore[attr-defined]
             await pilot.press(*"KM", "enter", *"LJ", "enter")
-            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            run_screen = run_screen_of(app)
             await until(pilot, lambda: app.screen is run_screen)
             await pilot.press("b")
             await until(pilot, lambda: on(app, modals.EvidenceModal))
@@ -362,7 +362,7 @@ steps:
         app = make_app(tmp_path, plans, targets, start_plan=plan)
         async with app.run_test(size=(80, 24)) as pilot:
             await until(pilot, lambda: any(isinstance(s, RunScreen) for s in app.screen_stack))
-            run_screen = next(s for s in app.screen_stack if isinstance(s, RunScreen))
+            run_screen = run_screen_of(app)
             await until(pilot, lambda: run_screen.finished)
             await pilot.pause(0.1)
             shown = " ".join(str(n.message) for n in app._notifications)
