@@ -36,15 +36,17 @@ $(STAMP): pyproject.toml
 ## setup: the virtual environment in .venv with everything, and the system packages
 setup: system-packages $(STAMP)
 
-## test: the whole suite, real services included
+## test: the whole suite, real services included, in two processes (a test module per
+## process at a time, so a module's sandbox and its tests stay together; they mostly wait on
+## servers, so two take about half the time of one on two cores)
 test: setup
-	@$(VENV)/bin/pytest -q; code=$$?; \
+	@$(VENV)/bin/pytest -q -n 2 --dist loadfile; code=$$?; \
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; \
 	exit $$code
 
 ## test-fast: the suite without the slow real-service tests
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -q -m "not slow"
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile -m "not slow"
 
 ## test-unit: tests/unit only (no service, no console)
 test-unit: $(STAMP)
