@@ -26,6 +26,7 @@ from drconsole.adapters.base import (
     Params,
     PermanentError,
     TransientError,
+    wait_until,
 )
 from drconsole.adapters.oscmd import free_port, run_as
 from drconsole.adapters.pgbackrest import epoch_to_utc
@@ -308,10 +309,21 @@ def rebuild_standby(
     settle_copied_settings(host.data_dir, settings)
     host.start()
     pg.wait_ready(None, 120)
-    status = pg.replication_status()
+    # its WAL receiver connects a moment after it accepts connections: wait for it here (on a
+    # short poll) rather than leave the plan's next check to fail and retry seconds later
+    status = wait_until(lambda: _streaming(pg), STREAM_WAIT_S, 0.05) or pg.replication_status()
     if status["role"] != "standby":
         raise PermanentError("the rebuilt cluster is not in recovery; check its log")
     return {"role": "standby", "moved_aside": aside, **status}
+
+
+STREAM_WAIT_S = 30.0  # a rebuilt standby that does not stream by then is left to the check
+
+
+def _streaming(pg: PostgresAdapter) -> dict[str, Any] | None:
+    """The standby's replication status once it streams (or is not a standby), else None."""
+    status = pg.replication_status()
+    return status if status["role"] != "standby" or status.get("streaming") else None
 
 
 def drop_scratch(pg: PostgresAdapter, data_dir: str) -> dict[str, Any]:

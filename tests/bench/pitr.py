@@ -3,7 +3,9 @@ console's constant goes.
 
 Both do: archive check, recovery window (pgbackrest info and the archiver's last time), stop the
 writer, stop PostgreSQL, copy the data directory aside, pgbackrest restore --type=time --delta
-with promote, start, wait for promotion, two integrity queries, start the writer. Runs alternate
+with promote, start, wait for promotion, two integrity queries, start the writer; then rebuild
+the DR standby from the restored primary (stop it, move its data aside, pg_basebackup -R, its
+own port and archive_mode, start, wait until it streams) and check it streams. Runs alternate
 so that drift on a noisy machine hits both.
 
 ``bench_pitr(big_gb=1.1)`` first loads that many GB of rows into the sandbox's database (the WAL
@@ -74,8 +76,21 @@ psql -h 127.0.0.1 -p {port} -U qsign -d qsign -Atc \
 mark checks
 {writer_start}
 mark start-writers
+$AS {bin}/pg_ctl -D {sdata} stop -m fast -w >/dev/null
+$AS mv {sdata} {sdata}.before-rebuild-$(date -u +%Y%m%dT%H%M%S%N)
+$AS {bin}/pg_basebackup -h 127.0.0.1 -p {port} -U postgres -D {sdata} -R -X stream -c fast
+$AS sed -i '/^recovery_/d' {sdata}/postgresql.auto.conf
+printf 'port = {sport}\narchive_mode = always\n' | $AS tee -a {sdata}/postgresql.auto.conf >/dev/null
+$AS {bin}/pg_ctl -D {sdata} start -w -l {slog} >/dev/null
+until [ "$(psql -h 127.0.0.1 -p {sport} -U postgres -d postgres -Atc 'select status from pg_stat_wal_receiver')" = streaming ]; do
+  sleep 0.05
+done
+mark rebuild-standby
+psql -h 127.0.0.1 -p {sport} -U postgres -d postgres -Atc 'select status from pg_stat_wal_receiver' >/dev/null
+mark standby-streams
 """
 STEPS = ["flush-wal", "window", "stop-writers", "stop-db", "safety-copy", "restore"]
+STANDBY = ["rebuild-standby", "standby-streams"]  # beside start-writers in the plan
 READY = "database system is ready to accept connections"
 
 
@@ -114,7 +129,8 @@ def _plan_run(run_dir: Path, launched: float, exited: float, ready: float | None
     first = min(started.values())
     finished = next(w for e, w in zip(events, at, strict=True) if e["type"] == "run_finished")
     checks = max(steps["row-count"], steps["newest-row"])  # they run side by side
-    work = sum(steps[s] for s in STEPS) + checks + steps["start-writers"]
+    standby = sum(steps[s] for s in STANDBY)  # beside start-writers
+    work = sum(steps[s] for s in STEPS) + checks + max(steps["start-writers"], standby)
     return {
         "total": exited - launched,
         "startup": first - launched,
@@ -122,6 +138,7 @@ def _plan_run(run_dir: Path, launched: float, exited: float, ready: float | None
             **{s: steps[s] for s in STEPS},
             "checks": checks,
             "start-writers": steps["start-writers"],
+            **{s: steps[s] for s in STANDBY},
         },
         "engine": finished - first - work,
         "tail": exited - finished,
@@ -207,6 +224,7 @@ def bench_pitr(reps: int = 5, big_gb: float = 0.0) -> dict[str, Any]:
         manager.up(sbx)
         targets = yaml.safe_load((sbx / "targets.yaml").read_text())
         pg = targets["sites"]["primary"]["postgres"]
+        standby = targets["sites"]["dr"]["postgres"]
         writers = targets["sites"]["primary"]["writers"]
         as_user = ["runuser", "-u", pg["os_user"], "--"] if os.geteuid() == 0 else []
         size = _grow(pg, as_user, big_gb) if big_gb else {}
@@ -255,7 +273,7 @@ def bench_pitr(reps: int = 5, big_gb: float = 0.0) -> dict[str, Any]:
             exited = time.time()
             (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
             plans.append(_plan_run(run_dir, launched, exited, _ready_at(log, offset)))
-            _drop_safety_copies(pg["data_dir"])
+            _drop_safety_copies(pg["data_dir"], standby["data_dir"])
             target = _target()
             script, marks = root / "pitr.sh", root / f"marks-{rep}.txt"
             script.write_text(
@@ -270,6 +288,9 @@ def bench_pitr(reps: int = 5, big_gb: float = 0.0) -> dict[str, Any]:
                     writer_stop=" ".join(writers["stop"]),
                     writer_start=" ".join(writers["start"]),
                     marks=marks,
+                    sdata=standby["data_dir"],
+                    slog=standby["log_file"],
+                    sport=standby["port"],
                 )
             )
             offset = log.stat().st_size
@@ -279,7 +300,7 @@ def bench_pitr(reps: int = 5, big_gb: float = 0.0) -> dict[str, Any]:
             )
             exited = time.time()
             shells.append(_shell_run(marks, launched, exited, _ready_at(log, offset)))
-            _drop_safety_copies(pg["data_dir"])
+            _drop_safety_copies(pg["data_dir"], standby["data_dir"])
         return _summary(plans, shells, append_s, reps, size)
     finally:
         try:
@@ -288,9 +309,12 @@ def bench_pitr(reps: int = 5, big_gb: float = 0.0) -> dict[str, Any]:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _drop_safety_copies(data_dir: str) -> None:
-    for copy in Path(data_dir).parent.glob(Path(data_dir).name + ".before-restore-*"):
-        shutil.rmtree(copy, ignore_errors=True)
+def _drop_safety_copies(data_dir: str, standby_dir: str) -> None:
+    """The primary's safety copies and the standby's old data directories, outside the timing
+    (on the large database each is as large as the database)."""
+    for pattern in (data_dir + ".before-restore-*", standby_dir + ".before-rebuild-*"):
+        for copy in Path(pattern).parent.glob(Path(pattern).name):
+            shutil.rmtree(copy, ignore_errors=True)
 
 
 def _med(values: list[float | None]) -> float:
