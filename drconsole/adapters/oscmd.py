@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -27,10 +28,36 @@ def current_user() -> str:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on now at ``host`` (the sandbox's servers and the tests')."""
-    with socket.socket() as sock:
+    """A port nobody uses now at ``host``, for a server to listen on (the sandbox's and the
+    tests'), chosen below the kernel's ephemeral range: a port from that range (what binding
+    port 0 gives) can be taken, before the server binds it, as the local port of any outgoing
+    connection, and then the server cannot start (seen as "moto did not answer" with two test
+    processes busy connecting)."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(LISTEN_FROM, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue  # in use: another
+            return port
+    with socket.socket() as sock:  # all tried in use: whatever the kernel gives
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+LISTEN_FROM = 20000  # free_port's range starts here and ends where the ephemeral range begins
+
+
+def _ephemeral_low() -> int:
+    """Where the kernel's range for outgoing connections' local ports begins (32768 when it
+    cannot be read)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+    return low if low > LISTEN_FROM + 1000 else 32768
 
 
 @dataclass(frozen=True)
