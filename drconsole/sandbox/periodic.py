@@ -36,6 +36,7 @@ def every(seconds: float, task: Callable[[], str], after_boundary_s: float | Non
     """Run ``task`` every ``seconds`` (the first after one interval, or with
     ``after_boundary_s`` that long after each period of the clock ends) until stopped; print
     what each run says. A task reports its own failures in what it returns."""
+
     def due_in() -> float:  # the wall clock places the boundary; the wait is monotonic
         now = time.time()
         return time.monotonic() + next_due(now, seconds, after_boundary_s) - now
