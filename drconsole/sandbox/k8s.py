@@ -52,7 +52,7 @@ class SimProcess:
             [sys.executable, "-m", "drconsole.sandbox.k8ssim", "--port", str(self.port),
              "--seed", str(seed), "--ready-delay", "1.0"]
         )  # fmt: skip
-        for _ in range(100):
+        for _ in range(300):  # up to half a minute on a busy machine
             try:
                 urllib.request.urlopen(f"{self.url}/api/v1/namespaces", timeout=1).close()
                 return

@@ -70,7 +70,7 @@ class MotoServer:
             raise RuntimeError("moto's server is not installed: run 'make setup' (moto[server])")
         self.process.start([str(binary), "-H", "127.0.0.1", "-p", str(self.port)])
         client = self.store().client()
-        for _ in range(150):
+        for _ in range(600):  # up to a minute: moto's imports take seconds on a busy machine
             try:
                 client.list_buckets()
                 break
