@@ -9,7 +9,8 @@ Targets ``kubernetes`` section::
       context: dr-cluster                 # default: the kubeconfig's current context
       namespace: qsign
 
-The client's own retries are off: the step's ``retry`` decides, and each attempt is journaled.
+The client's own retries are off (but for one immediate retry of a read whose connection the
+server dropped without an answer): the step's ``retry`` decides, and each attempt is journaled.
 Connection failures, 409 conflicts, 429 and 5xx are transient; 401/403/404/422 are not.
 Secret values are never read back into outputs, logs or the journal.
 """
@@ -116,6 +117,7 @@ class KubeAdapter:
             from kubernetes.client.configuration import Configuration
             from kubernetes.config.config_exception import ConfigException
             from kubernetes.config.kube_config import load_kube_config
+            from urllib3.util.retry import Retry
 
             path = (
                 self.section.get("kubeconfig")
@@ -136,7 +138,12 @@ class KubeAdapter:
                 )
             except ConfigException as exc:
                 raise PermanentError(f"kubeconfig {path}: {exc}") from None
-            configuration.retries = 0
+            # one immediate retry of a read the server dropped without an answer (a kept-alive
+            # connection it had closed: "Remote end closed connection"); nothing else
+            configuration.retries = Retry(
+                total=1, connect=0, read=1, status=0, other=0, allowed_methods={"GET"},
+                raise_on_status=False,
+            )  # fmt: skip
             self._api = ApiClient(configuration)
         return self._api
 
