@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from drconsole.runs.state import StepStatus
 from drconsole.tui import modals
+from drconsole.tui.run_screen import NOT_RUN
 from tests.console.pilot import make_app, on, run, run_screen_of, setup, until
 
 PLAN = (
@@ -54,7 +55,9 @@ def test_one_stray_key_never_answers_no(tmp_path: Path) -> None:
     run(scenario())
 
 
-def test_n_twice_answers_no(tmp_path: Path) -> None:
+def test_n_twice_answers_no_and_the_step_never_reached_reads_not_run(tmp_path: Path) -> None:
+    """The run fails at the step not done; the step after it, never reached, reads "not run"
+    (it read "waiting", which promised it would still come)."""
     plans, plan, targets = setup(tmp_path, PLAN)
 
     async def scenario() -> None:
@@ -65,5 +68,9 @@ def test_n_twice_answers_no(tmp_path: Path) -> None:
             screen = run_screen_of(app)
             await until(pilot, lambda: screen.finished)
             assert screen.run_state.steps["brief"].status is StepStatus.FAILED
+            await pilot.pause(0.2)
+            table = screen.query_one("#steps", DataTable)
+            assert "FAILED" in str(table.get_cell("brief", "status"))
+            assert str(table.get_cell("after", "status")) == NOT_RUN
 
     run(scenario())
